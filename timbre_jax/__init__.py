@@ -1,0 +1,11 @@
+"""timbre-jax: learn weighted Euclidean timbre metrics from human dissimilarity ratings.
+
+Importing the package enables float64 in JAX: the reward's gradient spans weights from
+1 to 1e15 and would lose all precision in float32.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+__version__ = "0.1.0"

@@ -1,0 +1,94 @@
+"""The reward: Pearson correlation between learned squared distances and ratings.
+
+Notation (Pascal & Lagrange 2024, Sec. IV).  For ``l`` sounds with features
+``Psi`` (l, n) and weights ``w`` (n,), the squared distance of pair q = (i, j) is
+
+    d_q = sum_k (Psi_ik - Psi_jk)^2 / w_k^2 = (D @ w^-2)_q,
+
+with ``D`` (p, n) the *pair-difference matrix*, p = l (l - 1) / 2 pairs in condensed
+order (i < j, row-major).  The reward is the Pearson correlation ``P`` between ``d`` and
+the ratings ``s`` over the pairs whose ``mask`` is 1 (rated, not padding); the means and
+variances are taken over those pairs only.  Explained variance is ``P**2``.
+
+Everything here is pure JAX and works under ``jit`` and ``vmap``; float64 is enabled by
+importing :mod:`timbre_jax`.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+
+def pair_indices(l: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each unordered pair, condensed order (i < j, row-major)."""
+    return np.triu_indices(l, k=1)
+
+
+def pair_differences(features) -> Array:
+    """Squared feature differences of every pair: (l, n) -> (p, n), p = l (l - 1) / 2."""
+    features = jnp.asarray(features)
+    i, j = pair_indices(features.shape[0])
+    return (features[i] - features[j]) ** 2
+
+
+def condensed(ratings) -> np.ndarray:
+    """Condensed pair vector (p,) of a symmetric (l, l) rating matrix."""
+    ratings = np.asarray(ratings, dtype=np.float64)
+    return ratings[pair_indices(ratings.shape[0])]
+
+
+def squared_distances(D: Array, weights: Array) -> Array:
+    """d = D @ w^-2: (p, n), (n,) -> (p,)."""
+    return D @ (weights ** -2.0)
+
+
+def _masked_center(v: Array, mask: Array) -> Array:
+    mean = jnp.sum(mask * v) / jnp.sum(mask)
+    return mask * (v - mean)
+
+
+def standardize_ratings(ratings: Array, mask: Array) -> Array:
+    """Masked ratings, centred and scaled to unit norm: (p,) -> (p,), 0 where mask is 0."""
+    sc = _masked_center(jnp.where(mask > 0, ratings, 0.0), mask)
+    return sc / jnp.linalg.norm(sc)
+
+
+def pearson_of_distances(d: Array, ratings: Array, mask: Array) -> Array:
+    """Masked Pearson correlation between distances ``d`` (p,) and ratings (p,): scalar."""
+    dc = _masked_center(jnp.where(mask > 0, d, 0.0), mask)
+    sh = standardize_ratings(ratings, mask)
+    return jnp.dot(dc, sh) / jnp.linalg.norm(dc)
+
+
+def pearson(D: Array, weights: Array, ratings: Array, mask: Array) -> Array:
+    """P(d_w^2, s) over the masked pairs: (p, n), (n,), (p,), (p,) -> scalar."""
+    return pearson_of_distances(squared_distances(D, weights), ratings, mask)
+
+
+def explained_variance(D: Array, weights: Array, ratings: Array, mask: Array) -> Array:
+    """P^2: the fraction of the ratings' variance that the learned distances explain."""
+    return pearson(D, weights, ratings, mask) ** 2
+
+
+def pearson_and_grad(D: Array, weights: Array, s_hat: Array, mask: Array) -> tuple[Array, Array]:
+    """P and its exact gradient with respect to the weights.
+
+    ``s_hat`` is :func:`standardize_ratings` of the ratings (computed once per problem).
+    With ``dc`` the masked centred distances, ``P = <dc, s_hat> / |dc|`` and
+
+        dP/dd = (s_hat - P dc / |dc|) / |dc|
+
+    (the derivative through the masked mean vanishes because both ``s_hat`` and ``dc``
+    sum to zero over the mask, so it is exact, not dropped), then by the chain rule
+    ``dP/dw_k = -2 w_k^-3 (D^T dP/dd)_k``.
+
+    Shapes: D (p, n), weights (n,), s_hat (p,), mask (p,) -> (scalar, (n,)).
+    """
+    d = squared_distances(D, weights)
+    dc = _masked_center(d, mask)
+    norm = jnp.linalg.norm(dc)
+    P = jnp.dot(dc, s_hat) / norm
+    g_d = (s_hat - P * dc / norm) / norm
+    return P, -2.0 * (g_d @ D) * weights ** -3.0
