@@ -1,0 +1,255 @@
+"""The ``timbre-jax`` command line.
+
+Subcommands: ``data fetch|list|verify|import``, ``learn``, ``table``, ``extract``, and the
+sweeps added by later modules.  Errors the user can fix (unknown names, missing files,
+no network, bad data) end with a one-line message and exit status 1 or 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import registry
+
+EXIT_USAGE, EXIT_FAIL = 2, 1
+
+
+def _reps(value):
+    return registry.parse_list(value, registry.REPRESENTATIONS, "representation(s)")
+
+
+def _datasets(value):
+    return registry.parse_list(value, list(registry.DATASETS), "dataset(s)")
+
+
+# ----------------------------------------------------------------------------- data
+
+def cmd_data_fetch(args) -> int:
+    from . import download
+
+    what = registry.parse_list(args.what, ("ratings", "audio", "features"), "kind(s) of file")
+    reps = _reps(args.representation)
+    paths = [p for w in what for p in registry.files(w, reps)]
+    report = download.fetch(paths, mirror_url=args.mirror, progress=not args.quiet)
+    print(f"fetched {len(report.fetched)}, already verified {len(report.skipped)}, "
+          f"missing upstream {len(report.missing)}, failed {len(report.failed)}")
+    for rel in report.missing:
+        print(f"  missing upstream: {rel}")
+    for rel, msg in report.failed:
+        print(f"  FAILED: {msg}")
+    return EXIT_FAIL if report.failed else 0
+
+
+def cmd_data_list(args) -> int:
+    from . import download, store
+
+    reps = _reps(args.representation)
+    header = ["dataset", "sounds", "ratings", "audio", *reps]
+    rows = []
+    missing = []
+    for name, ds in registry.DATASETS.items():
+        audio = sum(download.local_path(p).exists() for p in ds.audio_paths)
+        row = [name, str(ds.n_sounds), "yes" if download.local_path(ds.ratings_path).exists() else "no",
+               f"{audio}/{ds.n_sounds}"]
+        for r in reps:
+            have = download.local_path(ds.feature_path(r)).exists() or store.feature_file("upstream", r, name).exists()
+            row.append("yes" if have else "no")
+            if not have:
+                missing.append(f"{r}/{name}")
+        rows.append(row)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print()
+    for r in reps:
+        n = sum(row[4 + reps.index(r)] == "yes" for row in rows)
+        print(f"{r}: features for {n}/{len(rows)} datasets")
+    if missing:
+        print("missing upstream features: " + ", ".join(missing))
+    print(f"cache: {store.home()}")
+    return 0
+
+
+def cmd_data_verify(args) -> int:
+    from . import download
+
+    paths = [p for w in ("ratings", "audio", "features") for p in registry.files(w)]
+    good, bad, absent = download.verify(paths)
+    print(f"verified {len(good)} files, {len(bad)} corrupted, {len(absent)} not cached")
+    for rel in bad:
+        print(f"  CORRUPTED: {download.local_path(rel)} (re-run `timbre-jax data fetch` to replace it)")
+    return EXIT_FAIL if bad else 0
+
+
+def cmd_data_import(args) -> int:
+    from . import datasets
+
+    registry.get_dataset(args.dataset)
+    out = datasets.import_pickle(Path(args.file), args.dataset, args.representation)
+    print(f"imported {args.file} as {args.representation}/{args.dataset} -> {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- fits
+
+def cmd_learn(args) -> int:
+    import numpy as np
+
+    from . import datasets, learn, store
+
+    names = _datasets(args.datasets or args.dataset)
+    if not names or (args.dataset and args.datasets):
+        raise ValueError("give --dataset D, or --datasets A,B,... for one metric across datasets")
+    sets = [datasets.load(d, args.representation, args.source, progress=True) for d in names]
+    features, ratings = joint_problem(sets)
+    t0 = time.perf_counter()
+    res = learn.learn_metric(features, ratings, init=args.init, seed=args.seed, maxiter=args.maxiter)
+    dt = time.perf_counter() - t0
+    label = "+".join(names)
+    print(f"{args.representation} on {label}: explained variance {res.explained_variance:.4f} "
+          f"(P = {res.pearson:.4f}), {res.iterations} iterations, {res.message} [{dt:.1f} s]")
+    if args.out:
+        meta = {"representation": args.representation, "datasets": names, "source": args.source,
+                "pearson": res.pearson, "iterations": res.iterations, "message": res.message}
+        store.atomic_write_bytes(Path(args.out), lambda fh: np.savez(
+            fh, weights=res.weights, explained_variance=res.explained_variance,
+            metadata=np.asarray(__import__("json").dumps(meta))))
+        print(f"weights -> {args.out}")
+    if args.plot:
+        from .weightmaps import plot_weights
+        out = plot_weights(res.weights, args.representation, Path(args.plot), title=f"{args.representation}: {label}")
+        print(f"weight map -> {out}")
+    return 0
+
+
+def joint_problem(sets):
+    """Stack several datasets into one problem; pairs across datasets are unrated (NaN)."""
+    import numpy as np
+
+    if len(sets) == 1:
+        return sets[0].features, sets[0].ratings
+    features = np.concatenate([s.features for s in sets])
+    L = len(features)
+    ratings = np.full((L, L), np.nan)
+    o = 0
+    for s in sets:
+        l = len(s.features)
+        ratings[o:o + l, o:o + l] = s.ratings
+        o += l
+    return features, ratings
+
+
+def cmd_table(args) -> int:
+    from . import report, tables
+
+    out = Path(args.out)
+    reps, names = _reps(args.representations), _datasets(args.datasets)
+    t0 = time.perf_counter()
+    ev, skipped = tables.table1(reps, names, source=args.source, maxiter=args.maxiter, progress=not args.quiet)
+    wall = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_table1(out / "table1.csv", ev, reps, names)
+    print(report.markdown_table1(ev, reps, names))
+    for r, d, why in skipped:
+        print(f"skipped {r}/{d}: {why}")
+    print(f"\n{len(ev)} fits in {wall:.1f} s; table -> {out / 'table1.csv'}")
+    return 0
+
+
+def cmd_extract(args) -> int:
+    try:
+        import timbre_jax_extract
+    except ImportError as e:
+        raise RuntimeError(f"extraction needs the 'extract' extra (torch, librosa, kymatio, transformers): {e}") from None
+    names = _datasets(args.dataset)
+    written = timbre_jax_extract.run(args.representation, names, checkpoint=args.checkpoint,
+                                     device=args.device, progress=not args.quiet)
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="timbre-jax", description=__doc__.splitlines()[0])
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="fetch, list, verify and import upstream files")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="download ratings, audio and precomputed features (sha256-verified)")
+    f.add_argument("--what", default="ratings,audio,features", help="comma list of ratings,audio,features")
+    f.add_argument("--representation", "--representations", default="all", help="comma list (default all)")
+    f.add_argument("--mirror", default=None, help="base URL instead of https://raw.githubusercontent.com "
+                   "(also $TIMBRE_JAX_MIRROR), e.g. file:///path/to/timbre-data")
+    f.set_defaults(func=cmd_data_fetch)
+    ls = dsub.add_parser("list", help="what is cached and what is missing")
+    ls.add_argument("--representation", "--representations", default="all")
+    ls.set_defaults(func=cmd_data_list)
+    v = dsub.add_parser("verify", help="re-hash every cached file")
+    v.set_defaults(func=cmd_data_verify)
+    im = dsub.add_parser("import", help="import your own upstream-format feature pickle (read safely)")
+    im.add_argument("file")
+    im.add_argument("--dataset", required=True)
+    im.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
+    im.set_defaults(func=cmd_data_import)
+
+    le = sub.add_parser("learn", help="learn one metric and print its explained variance")
+    le.add_argument("--dataset")
+    le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated)")
+    le.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
+    le.add_argument("--source", default="upstream", choices=("upstream", "extracted"))
+    le.add_argument("--init", default="nnls", choices=("nnls", "random"))
+    le.add_argument("--seed", type=int, default=0)
+    le.add_argument("--maxiter", type=int, default=10_000)
+    le.add_argument("--out", help="save weights to this .npz")
+    le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG")
+    le.set_defaults(func=cmd_learn)
+
+    t = sub.add_parser("table", help="Table I: explained variance for every dataset x representation")
+    t.add_argument("--representations", default="all")
+    t.add_argument("--datasets", default="all")
+    t.add_argument("--source", default="upstream", choices=("upstream", "extracted"))
+    t.add_argument("--maxiter", type=int, default=10_000)
+    t.add_argument("--out", required=True)
+    t.set_defaults(func=cmd_table)
+
+    ex = sub.add_parser("extract", help="compute a representation from the audio (needs the extract extra)")
+    ex.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
+    ex.add_argument("--dataset", default="all")
+    ex.add_argument("--checkpoint", default=None, help="local checkpoint (deep models); 'random-init' for tests")
+    ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ex.set_defaults(func=cmd_extract)
+
+    for register in _EXTENSIONS:
+        register(sub)
+    return p
+
+
+_EXTENSIONS: list = []
+
+
+def main(argv=None) -> int:
+    from .datasets import DataError
+    from .download import DownloadError
+    from .safepickle import UnsafePickleError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UnsafePickleError, DownloadError, DataError, FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"timbre-jax: error: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("timbre-jax: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

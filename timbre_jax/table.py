@@ -1,0 +1,48 @@
+"""Table I of Pascal & Lagrange (2024): the explained variance of the metric learned on
+each (dataset, representation), solved one representation at a time in batches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import datasets as ds_mod
+from .download import DownloadError
+from .learn import MAXITER, chunk_size, learn_metrics
+from .progress import bar
+
+
+def load_available(representation: str, names, source: str = "upstream"):
+    """Feature sets that can be had, and (representation, dataset, reason) for the rest."""
+    sets, skipped = [], []
+    for d in names:
+        try:
+            sets.append(ds_mod.load(d, representation, source))
+        except (DownloadError, FileNotFoundError) as e:
+            skipped.append((representation, d, str(e)))
+    return sets, skipped
+
+
+def table1(representations, names, *, source: str = "upstream", maxiter: int = MAXITER,
+           progress: bool = True):
+    """Explained variance per (representation, dataset): (dict, skipped list)."""
+    ev: dict[tuple[str, str], float] = {}
+    skipped = []
+    loaded = []
+    for r in representations:
+        sets, sk = load_available(r, names, source)
+        loaded.append((r, sets))
+        skipped += sk
+    total = sum(len(s) for _, s in loaded)
+    with bar(progress, "Table I fits", total=total) as advance:
+        for r, sets in loaded:
+            if not sets:
+                continue
+            n = sets[0].features.shape[1]
+            step = chunk_size(max(len(s.pairs) for s in sets), n, 1)
+            for i in range(0, len(sets), step):
+                chunk = sets[i:i + step]
+                results = learn_metrics([(s.features, s.ratings) for s in chunk], maxiter=maxiter)
+                for s, res in zip(chunk, results):
+                    ev[(r, s.dataset)] = res.explained_variance
+                advance(len(chunk))
+    return ev, skipped
