@@ -7,7 +7,7 @@ The metric's warm start solves
 so that ``d_{w0}^2 = D x`` is the best non-negative linear fit of the ratings.  With
 ``p <= 190`` pairs the passive (positive) set never holds more than ``p`` features, so it
 is kept as a fixed-size list of ``p`` column slots: each least-squares step gathers those
-columns into a (p, p) matrix and calls ``lstsq``.  Everything is ``jit``/``vmap``-able;
+columns into a (p, p) matrix and solves by QR.  Everything is ``jit``/``vmap``-able;
 padded pairs (mask 0) are zeroed out of the system.
 """
 
@@ -31,8 +31,12 @@ class NNLSState(NamedTuple):
 
 def _solve_passive(A: Array, s: Array, slots: Array, active: Array) -> Array:
     """Least squares restricted to the passive columns: returns z per slot, (p,)."""
-    cols = A[:, slots] * active[None, :]
-    z, *_ = jnp.linalg.lstsq(cols, s)
+    # Unused slots get a unit row below the system, which pins their z to 0 and keeps
+    # the matrix full rank, so a QR solve (much cheaper than lstsq's SVD) applies.
+    cols = jnp.concatenate([A[:, slots] * active[None, :], jnp.diag(~active).astype(A.dtype)])
+    rhs = jnp.concatenate([s, jnp.zeros(slots.shape, s.dtype)])
+    q, r = jnp.linalg.qr(cols)
+    z = jax.scipy.linalg.solve_triangular(r, q.T @ rhs)
     return jnp.where(active, z, 0.0)
 
 
