@@ -161,6 +161,92 @@ def cmd_table(args) -> int:
     return 0
 
 
+def cmd_robustness(args) -> int:
+    from . import robustness, table
+
+    out = Path(args.out)
+    reps, names = _reps(args.representations), _datasets(args.datasets)
+    rows = []
+    t0 = time.perf_counter()
+    for r in reps:
+        sets, skipped = table.load_available(r, names)
+        for _, d, why in skipped:
+            print(f"skipped {r}/{d}: {why}")
+        if not sets:
+            continue
+        t = time.perf_counter()
+        rows += robustness.sweep(sets, n_levels=args.levels, realizations=args.realizations, seed=args.seed,
+                                 std_scale=args.std_scale, maxiter=args.maxiter, directory=out / "chunks" / r,
+                                 chunk_groups=args.chunk_groups, progress=not args.quiet)
+        fits = len(sets) * args.levels * args.realizations
+        dt = time.perf_counter() - t
+        print(f"{r}: {fits} fits in {dt:.1f} s ({fits / dt:.2f} fits/s)")
+    if "stmf" not in reps or any(("stmf", d) not in {(x.representation, x.dataset) for x in rows} for d in names):
+        print("note: relative areas (dB) need stmf on the same dataset; those cells are left empty")
+    for p in robustness.write_outputs(rows, out, reps, names):
+        print(f"wrote {p}")
+    print(f"wall time {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_null(args) -> int:
+    from . import null, report, table
+
+    out = Path(args.out)
+    reps, names = _reps(args.representations), _datasets(args.datasets)
+    rows, summaries, written = [], [], []
+    for r in reps:
+        sets, skipped = table.load_available(r, names)
+        for _, d, why in skipped:
+            print(f"skipped {r}/{d}: {why}")
+        if not sets:
+            continue
+        t = time.perf_counter()
+        rr, ss = null.run(sets, K=args.permutations, seed=args.seed, maxiter=args.maxiter,
+                          directory=out / "chunks" / r, progress=not args.quiet)
+        fits = len(rr)
+        print(f"{r}: {fits} fits in {time.perf_counter() - t:.1f} s")
+        rows += rr
+        summaries += ss
+        written.append(null.plot(rr, ss, r, out / f"null_{r}.png"))
+    written.insert(0, report.write_csv(out / "null.csv", ["representation", "dataset", "permutation", "ev", "iterations"],
+                                       [list(x) for x in rows]))
+    fields = list(null.NullSummary.__dataclass_fields__)
+    written.insert(1, report.write_csv(out / "summary.csv", fields, [[getattr(x, f) for f in fields] for x in summaries]))
+    for x in summaries:
+        print(f"{x.representation:10s} {x.dataset:22s} observed {x.observed_ev:.3f}  null median {x.null_median:.3f}"
+              f"  p95 {x.null_p95:.3f}  p = {x.p_value:.3f}")
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_crossval(args) -> int:
+    from . import crossval, report, table
+
+    out = Path(args.out)
+    reps, names = _reps(args.representations), _datasets(args.datasets)
+    rows = []
+    for r in reps:
+        sets, skipped = table.load_available(r, names)
+        for _, d, why in skipped:
+            print(f"skipped {r}/{d}: {why}")
+        if not sets:
+            continue
+        t = time.perf_counter()
+        rows += crossval.run(sets, maxiter=args.maxiter, directory=out / "chunks" / r, progress=not args.quiet)
+        print(f"{r}: {sum(len(s.sounds) + 1 for s in sets)} fits in {time.perf_counter() - t:.1f} s")
+    fields = list(crossval.CrossvalRow.__dataclass_fields__)
+    path = report.write_csv(out / "crossval.csv", fields, [[getattr(x, f) for f in fields] for x in rows])
+    for x in rows:
+        print(f"{x.representation:10s} {x.dataset:22s} in-sample {x.in_sample_ev:.3f}  held-out {x.heldout_ev:.3f}"
+              f"  (pooled P {x.heldout_pearson:+.3f}, mean fold EV {x.fold_ev_mean:.3f})")
+    print(f"wrote {path}")
+    if rows:
+        print(f"wrote {crossval.plot(rows, out / 'crossval.png')}")
+    return 0
+
+
 def cmd_extract(args) -> int:
     try:
         import timbre_jax_extract
@@ -227,12 +313,35 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ex.set_defaults(func=cmd_extract)
 
-    for register in _EXTENSIONS:
-        register(sub)
+    ro = sub.add_parser("robustness", help="noise sweep: refit on degraded ratings, score on human ratings")
+    ro.add_argument("--representations", default="all")
+    ro.add_argument("--datasets", default="all")
+    ro.add_argument("--levels", type=int, default=9, help="number of levels delta in logspace(-1, 1)")
+    ro.add_argument("--realizations", type=int, default=5)
+    ro.add_argument("--seed", type=int, default=0)
+    ro.add_argument("--std-scale", action="store_true", help="scale the noise by std(s) (upstream notebook)")
+    ro.add_argument("--maxiter", type=int, default=10_000)
+    ro.add_argument("--chunk-groups", type=int, default=None, help="datasets per batched solve (default: fit memory)")
+    ro.add_argument("--out", required=True)
+    ro.set_defaults(func=cmd_robustness)
+
+    nu = sub.add_parser("null", help="permutation null: refit on randomly relabelled sounds")
+    nu.add_argument("--representations", default="all")
+    nu.add_argument("--datasets", default="all")
+    nu.add_argument("--permutations", type=int, default=100)
+    nu.add_argument("--seed", type=int, default=0)
+    nu.add_argument("--maxiter", type=int, default=10_000)
+    nu.add_argument("--out", required=True)
+    nu.set_defaults(func=cmd_null)
+
+    cv = sub.add_parser("crossval", help="leave-one-sound-out cross-validation")
+    cv.add_argument("--representations", default="all")
+    cv.add_argument("--datasets", default="all")
+    cv.add_argument("--maxiter", type=int, default=10_000)
+    cv.add_argument("--out", required=True)
+    cv.set_defaults(func=cmd_crossval)
+
     return p
-
-
-_EXTENSIONS: list = []
 
 
 def main(argv=None) -> int:

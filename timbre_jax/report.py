@@ -76,3 +76,71 @@ def markdown_table1(ev: dict[tuple[str, str], float], representations, datasets)
     for i, name in enumerate(SUMMARY_ROWS):
         lines.append(f"| **{name}** | " + " | ".join(cell(ours[r][i], ref[r][i]) for r in representations) + " |")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- figures
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Save a matplotlib figure atomically as PNG."""
+    atomic_write_bytes(Path(path), lambda fh: fig.savefig(fh, format="png", dpi=130, bbox_inches="tight"))
+    _pyplot().close(fig)
+    return Path(path)
+
+
+def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path) -> Path:
+    """Fig. 1a: mean EV_human vs log10 delta per representation, error bars over
+    realizations, dashed line at the typical human noise delta_bar."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    reps = [r for r in REPRESENTATIONS if any(x.representation == r and x.dataset == dataset for x in rows)]
+    for rep in reps:
+        sel = [x for x in rows if x.representation == rep and x.dataset == dataset]
+        deltas = np.array(sorted({x.delta for x in sel}))
+        ev = [[x.ev_human for x in sel if x.delta == d] for d in deltas]
+        ax.errorbar(np.log10(deltas), [np.mean(e) for e in ev], yerr=[np.std(e) for e in ev],
+                    marker="o", ms=3, capsize=2, label=rep)
+    ax.axvline(np.log10(typical_noise), ls="--", color="k", lw=1, label=r"$\bar\delta$")
+    ax.set(xlabel=r"$\log_{10}\delta$", ylabel="explained variance (human ratings)", title=dataset, ylim=(0, 1))
+    ax.legend(fontsize=7, ncol=2)
+    return save_figure(fig, path)
+
+
+def plot_area_heatmap(auc: dict, datasets, representations, path: Path) -> Path:
+    """Fig. 1b: datasets x representations; stmf column = its area, others in dB vs stmf,
+    annotated, with a mean row.  Empty cells where a value (or the stmf reference) is missing."""
+    plt = _pyplot()
+    cols = [r for r in representations]
+    table = np.full((len(datasets) + 1, len(cols)), np.nan)
+    for i, d in enumerate(datasets):
+        for j, r in enumerate(cols):
+            a = auc.get((r, d))
+            if a is None:
+                continue
+            table[i, j] = a["auc"] if r == "stmf" else a["rel_auc_db"]
+    with np.errstate(all="ignore"):
+        table[-1] = np.nanmean(table[:-1], axis=0) if len(datasets) else np.nan
+    fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 2, 0.38 * len(table) + 1.5))
+    db = table.copy()
+    if "stmf" in cols:
+        db[:, cols.index("stmf")] = np.nan
+    lim = np.nanmax(np.abs(db)) if np.isfinite(db).any() else 1.0
+    ax.imshow(np.ma.masked_invalid(db), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    for i in range(table.shape[0]):
+        for j in range(table.shape[1]):
+            if np.isfinite(table[i, j]):
+                txt = f"{table[i, j]:.2f}" if cols[j] == "stmf" else f"{table[i, j]:+.1f}"
+                ax.text(j, i, txt, ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(cols)), [("stmf (area)" if c == "stmf" else f"{c} (dB)") for c in cols],
+                  rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(table)), list(datasets) + ["mean"], fontsize=8)
+    ax.set_title("Area under EV vs log10 δ: STMF and relative area (dB)")
+    return save_figure(fig, path)

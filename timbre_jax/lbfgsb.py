@@ -1,0 +1,803 @@
+"""L-BFGS-B in pure JAX: bound-constrained limited-memory BFGS, vmappable and jittable.
+
+A port of the algorithm of Byrd, Lu, Nocedal & Zhu (1995), "A limited memory algorithm
+for bound constrained optimization", SIAM J. Sci. Comput. 16(5), in the form of
+L-BFGS-B 3.0 (Morales & Nocedal 2011), which is what ``scipy.optimize.minimize(method=
+"L-BFGS-B")`` runs.  Every iteration follows the reference code step by step:
+
+1. :func:`cauchy_point` -- the generalized Cauchy point (GCP) along the projected
+   steepest-descent path, on the compact L-BFGS model ``B = theta I - W M W^T``,
+   ``W = [Y^T, theta S^T]`` (n, 2m).
+2. :func:`subspace_minimization` -- the direct primal method on the variables free at
+   the GCP, then the 3.0 projection / backtracking safeguard.
+3. :func:`line_search` -- More-Thuente (``dcsrch`` / ``dcstep``) with ftol=1e-3,
+   gtol=0.9, xtol=0.1 and the maximum step allowed by the bounds.
+4. :func:`update_memory` -- the correction pair (s, y), skipped unless the curvature
+   ``s^T y`` exceeds ``eps * (-g^T s)``, and the middle matrix ``M`` of the model.
+
+Where the reference code loops over variables or breakpoints, this one uses masks, one
+sort and prefix sums, so an iteration is a handful of array kernels whatever ``n`` is:
+the GCP evaluates the slope and curvature of the piecewise quadratic on every segment of
+the path at once (the per-breakpoint rank-one updates of ``p = W^T d`` and
+``c = W^T (x_cp - x)`` become cumulative sums over (n, 2m) arrays) and picks the first
+segment that holds the minimizer.  The index sets of free variables are boolean masks;
+the history is a fixed (m, n) buffer, oldest pair first, with its unused rows zero.
+
+Everything is float64 (enabled by importing :mod:`timbre_jax`), runs under ``jax.jit``
+and ``jax.vmap``: with a batch of problems each one stops on its own, and a finished
+problem is left exactly as it was (``lax.while_loop`` selects its old state).
+
+Deviations from the reference, all at the level of rounding or of cases it mishandles:
+the GCP's prefix sums associate sums differently from the sequential updates; ``M`` is
+formed explicitly (2m x 2m) from the same factorization ``bmv`` uses; the matrix of the
+subspace problem is rebuilt each iteration rather than updated (``formk``); the first
+line-search step is clipped to ``stpmax`` (where rounding would make the reference's
+``dcsrch`` report an input error).  Ties between breakpoints are taken in index order
+(the reference's heap takes them in an arbitrary order).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array, lax
+from jax.scipy.linalg import solve_triangular
+
+import timbre_jax  # noqa: F401  (enables float64)
+
+EPS = float(jnp.finfo(jnp.float64).eps)
+
+# Status codes, as scipy's messages.
+RUNNING = 0
+CONVERGED_PGTOL = 1
+CONVERGED_FTOL = 2
+MAXITER = 3
+ABNORMAL_LNSRCH = 4
+
+STATUS_MESSAGES: dict[int, str] = {
+    RUNNING: "RUNNING",
+    CONVERGED_PGTOL: "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL",
+    CONVERGED_FTOL: "CONVERGENCE: REL_REDUCTION_OF_F <= FACTR*EPSMCH",
+    MAXITER: "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
+    ABNORMAL_LNSRCH: "ABNORMAL_TERMINATION_IN_LNSRCH",
+}
+
+# More-Thuente constants of lnsrlb.
+LS_FTOL, LS_GTOL, LS_XTOL = 1e-3, 0.9, 0.1
+STPMAX_UNCONSTRAINED = 1e10
+
+# Line-search task codes.
+_FG, _CONVERGED, _WARNING, _ERROR = 0, 1, 2, 3
+
+
+class LBFGSBState(NamedTuple):
+    """Solver state; add a leading batch axis to every field under ``vmap``.
+
+    x, g: (n,) current iterate and gradient; f: () objective.
+    iteration: () int32, completed iterations (scipy's ``nit``).
+    n_fev: () int32, objective evaluations (scipy's ``nfev``).
+    status: () int32, a key of :data:`STATUS_MESSAGES` (0 while running).
+    proj_grad_norm: () inf-norm of the projected gradient at x.
+    S, Y: (m, n) correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k, oldest first;
+        rows ``count`` .. m-1 are zero.
+    SY, SS: (m, m) S Y^T and S S^T (entry (i, j) = s_i . y_j, s_i . s_j).
+    count: () int32, number of stored pairs (``col``).
+    theta: () scaling of the initial matrix B_0 = theta I.
+    M: (2m, 2m) middle matrix of the compact representation B = theta I - W M W^T,
+        W = [Y^T, theta S^T]; zero in the rows/columns of unused slots.
+    """
+
+    x: Array
+    f: Array
+    g: Array
+    iteration: Array
+    n_fev: Array
+    status: Array
+    proj_grad_norm: Array
+    S: Array
+    Y: Array
+    SY: Array
+    SS: Array
+    count: Array
+    theta: Array
+    M: Array
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def projected_gradient_norm(x: Array, g: Array, lower: Array, upper: Array) -> Array:
+    """Inf-norm of the projected gradient (``projgr``): (n,) x4 -> scalar.
+
+    A component pushing against an active bound counts only as far as the bound.
+    """
+    pg = jnp.where(g < 0, jnp.maximum(x - upper, g), jnp.minimum(x - lower, g))
+    norm = jnp.max(jnp.abs(pg))
+    # NaN in g must not look like convergence (projgr propagates it).
+    return jnp.where(jnp.any(jnp.isnan(g)), jnp.nan, norm)
+
+
+def _history_mask(count: Array, m: int) -> Array:
+    """(m,) True for the stored slots."""
+    return jnp.arange(m) < count
+
+
+def middle_matrix(SY: Array, SS: Array, theta: Array, valid: Array) -> tuple[Array, Array]:
+    """M = [[-D, L^T], [L, theta S^T S]]^-1 (2m, 2m) and whether it is finite.
+
+    Built as ``bmv`` applies it: with D = diag(S^T Y), L its strict lower triangle and
+    J J^T = T = theta S^T S + L D^-1 L^T (``formt``),
+        M [v1; v2] = [-D^-1 v1 + D^-1 L^T p2; p2],  p2 = T^-1 (v2 + L D^-1 v1).
+    Unused slots get D = 1, T = I and are zeroed in the result, so they drop out.
+    """
+    m = SY.shape[0]
+    both = valid[:, None] & valid[None, :]
+    dg = jnp.where(valid, jnp.diag(SY), 1.0)
+    L = jnp.where(both, jnp.tril(SY, -1), 0.0)
+    T = jnp.where(both, theta * SS + (L / dg) @ L.T, 0.0) + jnp.diag(~valid)
+    J = jnp.linalg.cholesky(T)
+    # Apply to the identity: columns of the first half, then of the second half.
+    eye = jnp.eye(m, dtype=SY.dtype)
+    V1 = jnp.concatenate([eye, jnp.zeros_like(eye)], axis=1)  # v1 parts (m, 2m)
+    V2 = jnp.concatenate([jnp.zeros_like(eye), eye], axis=1)  # v2 parts (m, 2m)
+    rhs = V2 + (L / dg) @ V1
+    P2 = solve_triangular(J.T, solve_triangular(J, rhs, lower=True), lower=False)
+    P1 = -V1 / dg[:, None] + (L.T @ P2) / dg[:, None]
+    M = jnp.concatenate([P1, P2], axis=0)
+    keep = jnp.concatenate([valid, valid])
+    M = jnp.where(keep[:, None] & keep[None, :], M, 0.0)
+    return M, jnp.all(jnp.isfinite(M))
+
+
+def _compact_W(S: Array, Y: Array, theta: Array) -> Array:
+    """W = [Y^T, theta S^T]: (m, n) x2 -> (n, 2m)."""
+    return jnp.concatenate([Y.T, theta * S.T], axis=1)
+
+
+def _reverse_cumsum(a: Array) -> Array:
+    """out[j] = sum_{i >= j} a[i] along axis 0."""
+    return jnp.flip(jnp.cumsum(jnp.flip(a, 0), axis=0), 0)
+
+
+# ------------------------------------------------------------------ generalized Cauchy
+
+
+class CauchyPoint(NamedTuple):
+    """xcp (n,): the GCP; c (2m,): W^T (xcp - x); free (n,) bool: variables free at xcp."""
+
+    xcp: Array
+    c: Array
+    free: Array
+
+
+def cauchy_point(
+    x: Array, g: Array, lower: Array, upper: Array, W: Array, M: Array, theta: Array
+) -> CauchyPoint:
+    """First local minimizer of the model along the projected gradient path (``cauchy``).
+
+    Path x(t) = P(x - t g); the model m(t) = g^T(x(t) - x) + 1/2 (x(t) - x)^T B (x(t) - x)
+    is quadratic between consecutive breakpoints t_1 <= t_2 <= ... (where a coordinate
+    reaches its bound).  On segment j (after fixing the j first breakpoints), with d_j the
+    direction (-g with those coordinates zeroed), z_j = x(b_j) and b_j its start,
+        f''_j = theta |d_j|^2 - p_j^T M p_j,              p_j = W^T d_j,
+        f'_j  = -|d_j|^2 + b_j f''_j - p_j^T M C_j,       C_j = W^T (z_j - x - b_j d_j),
+    where p_j is a suffix sum and C_j a prefix sum over the sorted breakpoints of the rows
+    of W.  The GCP lies in the first segment whose minimizer -f'_j/f''_j comes before the
+    segment's end.
+
+    Shapes: x, g, lower, upper (n,); W (n, 2m); M (2m, 2m); theta () -> CauchyPoint.
+    """
+    n = x.shape[0]
+    has_l, has_u = jnp.isfinite(lower), jnp.isfinite(upper)
+    bounded = has_l | has_u
+    always_fixed = has_l & has_u & (upper - lower <= 0)
+    neg_g = -g
+
+    # Status of each variable at x (iwhere): held at a bound the gradient pushes into,
+    # or not moving because its gradient is zero.
+    at_lower = has_l & (x - lower <= 0)
+    at_upper = has_u & (upper - x <= 0)
+    held = jnp.where(at_lower, neg_g <= 0, at_upper & (neg_g >= 0))
+    idle = ~at_lower & ~at_upper & (neg_g == 0)
+    moving = jnp.where(bounded, ~always_fixed & ~held & ~idle, True)
+    free_at_x = ~always_fixed & ~held
+    d = jnp.where(moving, neg_g, 0.0)
+
+    # Breakpoints: the step at which a moving variable meets the bound it heads for.
+    brk_lower = moving & has_l & (neg_g < 0)
+    brk_upper = moving & has_u & (neg_g > 0)
+    has_brk = brk_lower | brk_upper
+    safe = jnp.where(has_brk, neg_g, 1.0)
+    t = jnp.where(brk_lower, (x - lower) / -safe, jnp.where(brk_upper, (upper - x) / safe, jnp.inf))
+    n_brk = jnp.sum(has_brk)
+    # Without an unbounded moving variable, the path ends at the last breakpoint.
+    bnded = ~jnp.any(moving & ~has_brk & (neg_g != 0))
+    to_bound = jnp.where(d > 0, upper, lower) - x  # (xcp - x) once a variable is fixed
+
+    order = jnp.argsort(t, stable=True)
+    t_s, d_s, W_s = t[order], d[order], W[order]
+    brk_s = has_brk[order]
+    z_s = jnp.where(brk_s, to_bound[order], 0.0)
+
+    # Segment quantities for j = 0..n (only j <= n_brk is used).
+    zero_row = jnp.zeros((1, W.shape[1]), W.dtype)
+    P = jnp.concatenate([_reverse_cumsum(d_s[:, None] * W_s), zero_row])  # p_j
+    C = jnp.concatenate([zero_row, jnp.cumsum(z_s[:, None] * W_s, axis=0)])  # C_j
+    dd = jnp.concatenate([_reverse_cumsum(d_s * d_s), jnp.zeros(1, x.dtype)])  # |d_j|^2
+    start = jnp.concatenate([jnp.zeros(1, x.dtype), jnp.where(brk_s, t_s, 0.0)])  # b_j
+    end = jnp.concatenate([t_s, jnp.full(1, jnp.inf, x.dtype)])
+
+    MP = P @ M
+    f2 = theta * dd - jnp.sum(MP * P, axis=1)
+    f1 = -dd + start * f2 - jnp.sum(MP * C, axis=1)
+    j = jnp.arange(n + 1)
+    # Safeguard of the reference against a curvature lost to rounding past breakpoints.
+    f2 = jnp.where(j >= 1, jnp.maximum(EPS * f2[0], f2), f2)
+    dtm = -f1 / f2
+    # Past the last breakpoint of a bounded path everything is fixed: stay there.
+    dtm = jnp.where((j == n_brk) & (n_brk > 0) & bnded, 0.0, dtm)
+    inside = jnp.where(j < n_brk, dtm < end - start, True)
+    jstar = jnp.argmax(inside)
+
+    any_d = jnp.any(d != 0)
+    tsum = start[jstar] + jnp.maximum(dtm[jstar], 0.0)
+    tsum = jnp.where(any_d, tsum, 0.0)
+    fixed = jnp.zeros(n, bool).at[order].set(jnp.arange(n) < jstar)
+    xcp = jnp.where(fixed, jnp.where(d > 0, upper, lower), x + tsum * d)
+    c = jnp.where(any_d, tsum * P[jstar] + C[jstar], 0.0)
+    return CauchyPoint(xcp, c, free_at_x & ~fixed)
+
+
+# ------------------------------------------------------------- subspace minimization
+
+
+def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, valid: Array):
+    """Upper triangular R with R^T E R = K, E = diag(-I, I) (``formk``).
+
+        K = [[-D - Y^T Z Z^T Y / theta,  L_a^T - R_z^T],
+             [L_a - R_z,                 theta S^T A A^T S]]
+    with Z / A the free / active variables, L_a the strict lower triangle of S^T A A^T Y
+    and R_z the upper triangle of S^T Z Z^T Y.  Shapes (m, n) x2, (m, m), (), (n,), (m,)
+    -> (2m, 2m).
+    """
+    m = S.shape[0]
+    zf = free.astype(S.dtype)
+    af = 1.0 - zf
+    both = valid[:, None] & valid[None, :]
+    dg = jnp.where(valid, jnp.diag(SY), 1.0)
+    YZY = (Y * zf) @ Y.T
+    SAS = (S * af) @ S.T
+    L_a = jnp.tril((S * af) @ Y.T, -1)
+    R_z = jnp.triu((S * zf) @ Y.T)
+    K11 = jnp.diag(dg) + jnp.where(both, YZY / theta, 0.0)
+    K12 = jnp.where(both, -L_a.T + R_z.T, 0.0)
+    K22 = jnp.where(both, theta * SAS, 0.0) + jnp.diag(~valid)
+    U1 = jnp.linalg.cholesky(K11).T
+    X12 = solve_triangular(U1, K12, trans="T", lower=False)
+    U2 = jnp.linalg.cholesky(K22 + X12.T @ X12).T
+    zeros = jnp.zeros((m, m), S.dtype)
+    return jnp.block([[U1, X12], [zeros, U2]])
+
+
+def _project_or_truncate(x, g, xcp, du, free, lower, upper):
+    """The 3.0 safeguard of ``subsm`` on the subspace Newton step du.
+
+    Project xcp + du onto the box; keep it if no bound was hit or if it is still a
+    descent direction from x; otherwise take the longest feasible fraction of du from
+    xcp, snapping the blocking variable onto its bound.
+    """
+    has_l, has_u = jnp.isfinite(lower), jnp.isfinite(upper)
+    proj = jnp.where(free, jnp.minimum(upper, jnp.maximum(lower, xcp + du)), xcp)
+    hit = free & ((has_l & (proj == lower)) | (has_u & (proj == upper)))
+    descent = jnp.dot(proj - x, g) <= 0
+
+    toward_l = free & has_l & (du < 0)
+    toward_u = free & has_u & (du > 0)
+    room_l, room_u = lower - xcp, upper - xcp
+    safe = jnp.where(toward_l | toward_u, du, 1.0)
+    ratio = jnp.where(
+        toward_l,
+        jnp.where(room_l >= 0, 0.0, room_l / safe),
+        jnp.where(toward_u, jnp.where(room_u <= 0, 0.0, room_u / safe), jnp.inf),
+    )
+    ibd = jnp.argmin(ratio)
+    alpha = jnp.minimum(1.0, ratio[ibd])
+    blocked = (jnp.arange(x.shape[0]) == ibd) & (alpha < 1.0) & (du != 0)
+    trunc = jnp.where(free, xcp + alpha * jnp.where(blocked, 0.0, du), xcp)
+    trunc = jnp.where(blocked, jnp.where(du > 0, upper, lower), trunc)
+    return jnp.where(jnp.any(hit) & ~descent, trunc, proj)
+
+
+def subspace_minimization(
+    x: Array,
+    g: Array,
+    cp: CauchyPoint,
+    lower: Array,
+    upper: Array,
+    S: Array,
+    Y: Array,
+    SY: Array,
+    theta: Array,
+    M: Array,
+    valid: Array,
+) -> tuple[Array, Array]:
+    """Minimize the model over the free variables from the GCP (``cmprlb`` + ``subsm``).
+
+    Reduced gradient r = -Z^T (g + B (xcp - x)); Newton step on the free variables
+        du = r / theta + Z^T W K^-1 W^T Z r / theta^2     (direct primal method),
+    then :func:`_project_or_truncate`.  Returns the new point z (n,) and whether the
+    factorization was sound (False asks the caller to reset the memory, as the
+    reference does).
+    """
+    m = S.shape[0]
+    zf = cp.free.astype(x.dtype)
+    W = _compact_W(S, Y, theta)
+    r = (-g - theta * (cp.xcp - x) + W @ (M @ cp.c)) * zf
+    R = _subspace_factor(S, Y, SY, theta, cp.free, valid)
+    wv = jnp.concatenate([Y @ r, theta * (S @ r)])
+    w = solve_triangular(R, wv, trans="T", lower=False)
+    w = w * jnp.concatenate([-jnp.ones(m, x.dtype), jnp.ones(m, x.dtype)])
+    v = solve_triangular(R, w, lower=False)
+    du = (r + (Y.T @ v[:m]) / theta + S.T @ v[m:]) / theta * zf
+    z = _project_or_truncate(x, g, cp.xcp, du, cp.free, lower, upper)
+    return z, jnp.all(jnp.isfinite(z))
+
+
+# ------------------------------------------------------------------- line search
+
+
+class _SearchState(NamedTuple):
+    """dcsrch's saved variables plus the current trial step and task."""
+
+    stp: Array
+    task: Array
+    brackt: Array
+    stage: Array
+    finit: Array
+    ginit: Array
+    gtest: Array
+    stx: Array
+    fx: Array
+    gx: Array
+    sty: Array
+    fy: Array
+    gy: Array
+    stmin: Array
+    stmax: Array
+    width: Array
+    width1: Array
+
+
+def _cubic_gamma(theta, s, da, db, clamp):
+    q = (theta / s) ** 2 - (da / s) * (db / s)
+    return s * jnp.sqrt(jnp.maximum(0.0, q) if clamp else q)
+
+
+def dcstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax):
+    """One safeguarded step of More & Thuente (MINPACK-2 ``dcstep``), all scalars.
+
+    Returns (stx, fx, dx, sty, fy, dy, stp, brackt): the updated interval of
+    uncertainty and the new trial step.  The four cases are computed and selected.
+    """
+    sgnd = dp * (dx / jnp.abs(dx))
+    span = stp - stx
+
+    # Case 1: higher function value; the minimum is bracketed.
+    theta = 3.0 * (fx - fp) / span + dx + dp
+    s = jnp.maximum(jnp.abs(theta), jnp.maximum(jnp.abs(dx), jnp.abs(dp)))
+    gamma = _cubic_gamma(theta, s, dx, dp, clamp=False)
+    gamma = jnp.where(stp < stx, -gamma, gamma)
+    r = ((gamma - dx) + theta) / (((gamma - dx) + gamma) + dp)
+    stpc = stx + r * span
+    stpq = stx + ((dx / ((fx - fp) / span + dx)) / 2.0) * span
+    f_case1 = jnp.where(
+        jnp.abs(stpc - stx) < jnp.abs(stpq - stx), stpc, stpc + (stpq - stpc) / 2.0
+    )
+
+    # Case 2: lower value, derivatives of opposite sign; bracketed.
+    gamma = _cubic_gamma(theta, s, dx, dp, clamp=False)
+    gamma = jnp.where(stp > stx, -gamma, gamma)
+    r = ((gamma - dp) + theta) / (((gamma - dp) + gamma) + dx)
+    stpc = stp + r * (stx - stp)
+    stpq = stp + (dp / (dp - dx)) * (stx - stp)
+    f_case2 = jnp.where(jnp.abs(stpc - stp) > jnp.abs(stpq - stp), stpc, stpq)
+
+    # Case 3: lower value, same sign, derivative magnitude decreases.
+    gamma = _cubic_gamma(theta, s, dx, dp, clamp=True)
+    gamma = jnp.where(stp > stx, -gamma, gamma)
+    r = ((gamma - dp) + theta) / ((gamma + (dx - dp)) + gamma)
+    stpc = jnp.where(
+        (r < 0.0) & (gamma != 0.0),
+        stp + r * (stx - stp),
+        jnp.where(stp > stx, stpmax, stpmin),
+    )
+    stpq = stp + (dp / (dp - dx)) * (stx - stp)
+    closer = jnp.where(jnp.abs(stpc - stp) < jnp.abs(stpq - stp), stpc, stpq)
+    limit = stp + 0.66 * (sty - stp)
+    f_br = jnp.where(stp > stx, jnp.minimum(limit, closer), jnp.maximum(limit, closer))
+    farther = jnp.where(jnp.abs(stpc - stp) > jnp.abs(stpq - stp), stpc, stpq)
+    f_nbr = jnp.maximum(stpmin, jnp.minimum(stpmax, farther))
+    f_case3 = jnp.where(brackt, f_br, f_nbr)
+
+    # Case 4: lower value, same sign, derivative does not decrease.
+    theta4 = 3.0 * (fp - fy) / (sty - stp) + dy + dp
+    s4 = jnp.maximum(jnp.abs(theta4), jnp.maximum(jnp.abs(dy), jnp.abs(dp)))
+    gamma = _cubic_gamma(theta4, s4, dy, dp, clamp=False)
+    gamma = jnp.where(stp > sty, -gamma, gamma)
+    r = ((gamma - dp) + theta4) / (((gamma - dp) + gamma) + dy)
+    f_case4 = jnp.where(
+        brackt, stp + r * (sty - stp), jnp.where(stp > stx, stpmax, stpmin)
+    )
+
+    case1 = fp > fx
+    case2 = ~case1 & (sgnd < 0.0)
+    case3 = ~case1 & ~case2 & (jnp.abs(dp) < jnp.abs(dx))
+    stpf = jnp.where(
+        case1, f_case1, jnp.where(case2, f_case2, jnp.where(case3, f_case3, f_case4))
+    )
+    brackt = brackt | case1 | case2
+
+    # Update the interval that contains a minimizer.
+    new_sty = jnp.where(case1, stp, jnp.where(sgnd < 0.0, stx, sty))
+    new_fy = jnp.where(case1, fp, jnp.where(sgnd < 0.0, fx, fy))
+    new_dy = jnp.where(case1, dp, jnp.where(sgnd < 0.0, dx, dy))
+    new_stx = jnp.where(case1, stx, stp)
+    new_fx = jnp.where(case1, fx, fp)
+    new_dx = jnp.where(case1, dx, dp)
+    return new_stx, new_fx, new_dx, new_sty, new_fy, new_dy, stpf, brackt
+
+
+def _dcsrch_start(stp, f0, g0, stpmax, ok) -> _SearchState:
+    """dcsrch's initialization (task 'START'); ``ok`` False marks the search impossible."""
+    zero = jnp.zeros_like(f0)
+    return _SearchState(
+        stp=stp,
+        task=jnp.where(ok, _FG, _ERROR).astype(jnp.int32),
+        brackt=jnp.array(False),
+        stage=jnp.array(1, jnp.int32),
+        finit=f0,
+        ginit=g0,
+        gtest=LS_FTOL * g0,
+        stx=zero,
+        fx=f0,
+        gx=g0,
+        sty=zero,
+        fy=f0,
+        gy=g0,
+        stmin=zero,
+        stmax=stp + 4.0 * stp,
+        width=stpmax,
+        width1=stpmax / 0.5,
+    )
+
+
+def _dcsrch_step(ls: _SearchState, f, g, stpmax) -> _SearchState:
+    """dcsrch given f and its slope g at ls.stp: converge, warn, or propose a new step."""
+    stpmin = 0.0
+    stp = ls.stp
+    ftest = ls.finit + stp * ls.gtest
+    stage = jnp.where((ls.stage == 1) & (f <= ftest) & (g >= 0.0), 2, ls.stage)
+
+    warn = (
+        (ls.brackt & ((stp <= ls.stmin) | (stp >= ls.stmax)))
+        | (ls.brackt & (ls.stmax - ls.stmin <= LS_XTOL * ls.stmax))
+        | ((stp == stpmax) & (f <= ftest) & (g <= ls.gtest))
+        | ((stp == stpmin) & ((f > ftest) | (g >= ls.gtest)))
+    )
+    conv = (f <= ftest) & (jnp.abs(g) <= LS_GTOL * (-ls.ginit))
+    task = jnp.where(conv, _CONVERGED, jnp.where(warn, _WARNING, _FG)).astype(jnp.int32)
+
+    # First stage with a lower but not sufficiently lower value: work on the modified
+    # function psi(stp) = f(stp) - f(0) - ftol stp f'(0).
+    shift = jnp.where((stage == 1) & (f <= ls.fx) & (f > ftest), ls.gtest, 0.0)
+    stx, fx, gx, sty, fy, gy, new_stp, brackt = dcstep(
+        ls.stx, ls.fx - ls.stx * shift, ls.gx - shift,
+        ls.sty, ls.fy - ls.sty * shift, ls.gy - shift,
+        stp, f - stp * shift, g - shift, ls.brackt, ls.stmin, ls.stmax,
+    )  # fmt: skip
+    fx, fy = fx + stx * shift, fy + sty * shift
+    gx, gy = gx + shift, gy + shift
+
+    # Bisect if the interval does not shrink fast enough.
+    bisect = brackt & (jnp.abs(sty - stx) >= 0.66 * ls.width1)
+    new_stp = jnp.where(bisect, stx + 0.5 * (sty - stx), new_stp)
+    width1 = jnp.where(brackt, ls.width, ls.width1)
+    width = jnp.where(brackt, jnp.abs(sty - stx), ls.width)
+    stmin = jnp.where(brackt, jnp.minimum(stx, sty), new_stp + 1.1 * (new_stp - stx))
+    stmax = jnp.where(brackt, jnp.maximum(stx, sty), new_stp + 4.0 * (new_stp - stx))
+    new_stp = jnp.minimum(jnp.maximum(new_stp, stpmin), stpmax)
+    stuck = brackt & ((new_stp <= stmin) | (new_stp >= stmax) | (stmax - stmin <= LS_XTOL * stmax))
+    new_stp = jnp.where(stuck, stx, new_stp)
+
+    moved = _SearchState(
+        new_stp, task, brackt, stage, ls.finit, ls.ginit, ls.gtest,
+        stx, fx, gx, sty, fy, gy, stmin, stmax, width, width1,
+    )  # fmt: skip
+    done = ls._replace(task=task, stage=stage)
+    return jax.tree.map(lambda a, b: jnp.where(task == _FG, a, b), moved, done)
+
+
+class LineSearchResult(NamedTuple):
+    """x, f, g at the accepted step (the start point on failure); stp; slope g^T d at it;
+    n_fev evaluations used; ok whether a step was accepted."""
+
+    x: Array
+    f: Array
+    g: Array
+    stp: Array
+    slope: Array
+    n_fev: Array
+    ok: Array
+
+
+def max_step(x: Array, d: Array, lower: Array, upper: Array, first: Array) -> Array:
+    """Largest feasible step along d (``lnsrlb``): 1 on the first iteration of a
+    constrained problem, 1e10 without bounds; 0 if a variable already at a bound heads out."""
+    to_l = jnp.where(d < 0, jnp.where(lower - x >= 0, 0.0, (lower - x) / jnp.where(d < 0, d, 1.0)), jnp.inf)
+    to_u = jnp.where(d > 0, jnp.where(upper - x <= 0, 0.0, (upper - x) / jnp.where(d > 0, d, 1.0)), jnp.inf)
+    stpmax = jnp.minimum(STPMAX_UNCONSTRAINED, jnp.minimum(jnp.min(to_l), jnp.min(to_u)))
+    constrained = jnp.any(jnp.isfinite(lower) | jnp.isfinite(upper))
+    return jnp.where(constrained, jnp.where(first, 1.0, stpmax), STPMAX_UNCONSTRAINED)
+
+
+def line_search(
+    fun_and_grad: Callable,
+    args: tuple,
+    x: Array,
+    f: Array,
+    g: Array,
+    z: Array,
+    lower: Array,
+    upper: Array,
+    first: Array,
+    maxls: int,
+    ok: Array,
+) -> LineSearchResult:
+    """More-Thuente search along d = z - x inside the box (``lnsrlb`` + ``dcsrch``).
+
+    Trial points x + stp d (exactly z at stp = 1) clipped to the box; at most ``maxls``
+    evaluations.  The initial step is 1, except on the first iteration of a problem whose
+    variables are not all doubly bounded: min(1/|d|, stpmax).  A warning of dcsrch
+    (rounding, xtol, stpmax) accepts the last trial as the reference does.  ``ok`` False
+    (bad direction from the caller) fails at once without evaluating.
+
+    Shapes: x, g, z, lower, upper (n,); f, first, ok () -> LineSearchResult.
+    """
+    d = z - x
+    boxed = jnp.all(jnp.isfinite(lower) & jnp.isfinite(upper))
+    stpmax = max_step(x, d, lower, upper, first)
+    stp0 = jnp.where(first & ~boxed, jnp.minimum(1.0 / jnp.linalg.norm(d), stpmax), 1.0)
+    stp0 = jnp.minimum(stp0, stpmax)
+    slope0 = jnp.dot(g, d)
+    ls0 = _dcsrch_start(stp0, f, slope0, stpmax, ok & (slope0 < 0))
+
+    def trial(stp):
+        return jnp.where(stp == 1.0, z, jnp.minimum(upper, jnp.maximum(lower, x + stp * d)))
+
+    def cond(carry):
+        ls, n, *_ = carry
+        return (ls.task == _FG) & (n < maxls)
+
+    def body(carry):
+        ls, n, _, _, _, _ = carry
+        xt = trial(ls.stp)
+        ft, gt = fun_and_grad(xt, *args)
+        slope = jnp.dot(gt, d)
+        return _dcsrch_step(ls, ft, slope, stpmax), n + 1, xt, ft, gt, slope
+
+    init = (ls0, jnp.array(0, jnp.int32), x, f, g, slope0)
+    ls, n, xt, ft, gt, slope = lax.while_loop(cond, body, init)
+    accepted = (ls.task == _CONVERGED) | (ls.task == _WARNING)
+    pick = lambda new, old: jnp.where(accepted, new, old)  # noqa: E731
+    return LineSearchResult(pick(xt, x), pick(ft, f), pick(gt, g), ls.stp, slope, n, accepted)
+
+
+# -------------------------------------------------------------------- memory update
+
+
+class Memory(NamedTuple):
+    S: Array
+    Y: Array
+    SY: Array
+    SS: Array
+    count: Array
+    theta: Array
+    M: Array
+
+
+def empty_memory(n: int, m: int, dtype) -> Memory:
+    """No pairs: B = I (theta = 1, M = 0)."""
+    return Memory(
+        S=jnp.zeros((m, n), dtype),
+        Y=jnp.zeros((m, n), dtype),
+        SY=jnp.zeros((m, m), dtype),
+        SS=jnp.zeros((m, m), dtype),
+        count=jnp.array(0, jnp.int32),
+        theta=jnp.array(1.0, dtype),
+        M=jnp.zeros((2 * m, 2 * m), dtype),
+    )
+
+
+def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memory:
+    """Append the pair (s, y), dropping the oldest when full (``matupd`` + ``formt``).
+
+    ``sy`` = s^T y and ``ss`` = s^T s are passed in as the reference computes them from
+    the line search (stp (g_new - g_old)^T d and stp^2 |d|^2).  theta = y^T y / s^T y.
+    If T = theta S^T S + L D^-1 L^T is not positive definite the memory is emptied.
+    Shapes: (n,) x2, () x2.
+    """
+    m, n = mem.S.shape
+    full = mem.count == m
+    idx = jnp.minimum(mem.count, m - 1)
+    roll = lambda a, axes: jnp.where(full, jnp.roll(a, -1, axes), a)  # noqa: E731
+    S = roll(mem.S, 0).at[idx].set(s)
+    Y = roll(mem.Y, 0).at[idx].set(y)
+    count = jnp.minimum(mem.count + 1, m)
+    valid = _history_mask(count, m)
+    s_dot_Y = jnp.where(valid, Y @ s, 0.0)
+    S_dot_y = jnp.where(valid, S @ y, 0.0)
+    S_dot_s = jnp.where(valid, S @ s, 0.0)
+    SY = roll(mem.SY, (0, 1)).at[idx, :].set(s_dot_Y).at[:, idx].set(S_dot_y).at[idx, idx].set(sy)
+    SS = roll(mem.SS, (0, 1)).at[idx, :].set(S_dot_s).at[:, idx].set(S_dot_s).at[idx, idx].set(ss)
+    theta = jnp.dot(y, y) / sy
+    M, ok = middle_matrix(SY, SS, theta, valid)
+    new = Memory(S, Y, SY, SS, count, theta, M)
+    empty = empty_memory(n, m, s.dtype)
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, empty)
+
+
+# ------------------------------------------------------------------------- solver
+
+
+def _as_bounds(lower, upper, x):
+    lower = jnp.broadcast_to(jnp.asarray(lower, x.dtype), x.shape)
+    upper = jnp.broadcast_to(jnp.asarray(upper, x.dtype), x.shape)
+    return lower, upper
+
+
+class LBFGSB:
+    """L-BFGS-B minimizer of ``fun_and_grad`` under bounds ``lower <= x <= upper``.
+
+    ``fun_and_grad(x, *args) -> (f, g)``: the objective to minimize and its gradient,
+    x and g of shape (n,), f a scalar.  ``*args`` are passed through unchanged, so a
+    batch of problems is solved by ``jax.vmap(solver.run)(x0, lower, upper, *data)``.
+    Bounds may be -inf / +inf (no bound) and scalars or (n,) arrays.
+
+    Options (scipy names in brackets): ``maxiter``; ``maxls`` evaluations per line
+    search; ``history`` stored pairs [maxcor]; ``ftol``: stop when
+    (f_prev - f) <= ftol max(|f_prev|, |f|, 1) [ftol = factr eps]; ``gtol``: stop when
+    the projected gradient's inf-norm <= gtol [pgtol].  The defaults run to stagnation.
+    """
+
+    def __init__(
+        self,
+        fun_and_grad: Callable,
+        *,
+        maxiter: int = 10_000,
+        maxls: int = 50,
+        history: int = 10,
+        ftol: float = 1e-36,
+        gtol: float = 1e-36,
+        restart_on_stagnation: bool = True,
+    ):
+        if maxls <= 0 or history <= 0 or maxiter <= 0:
+            raise ValueError("maxiter, maxls and history must be positive")
+        self.fun_and_grad = fun_and_grad
+        self.maxiter = maxiter
+        self.maxls = maxls
+        self.history = history
+        self.ftol = ftol
+        self.gtol = gtol
+        self.restart_on_stagnation = restart_on_stagnation
+
+    def init(self, x0: Array, lower, upper, *args) -> LBFGSBState:
+        """Project x0 (n,) onto the box, evaluate it, empty memory."""
+        x0 = jnp.asarray(x0, jnp.float64)
+        lower, upper = _as_bounds(lower, upper, x0)
+        x = jnp.minimum(upper, jnp.maximum(lower, x0))
+        f, g = self.fun_and_grad(x, *args)
+        pg = projected_gradient_norm(x, g, lower, upper)
+        mem = empty_memory(x.shape[0], self.history, x.dtype)
+        return LBFGSBState(
+            x=x,
+            f=jnp.asarray(f, x.dtype),
+            g=g,
+            iteration=jnp.array(0, jnp.int32),
+            n_fev=jnp.array(1, jnp.int32),
+            status=jnp.where(pg <= self.gtol, CONVERGED_PGTOL, RUNNING).astype(jnp.int32),
+            proj_grad_norm=pg,
+            **mem._asdict(),
+        )
+
+    def update(self, state: LBFGSBState, lower, upper, *args) -> LBFGSBState:
+        """One L-BFGS-B iteration: GCP, subspace step, line search, tests, memory.
+
+        When the line search or a factorization fails with a non-empty memory, the
+        memory is emptied and the iterate kept (the next call retries from it with
+        steepest descent, as the reference does); this attempt does not count as an
+        iteration.  A state whose status is not RUNNING is returned unchanged.
+        """
+        x, g, f = state.x, state.g, state.f
+        lower, upper = _as_bounds(lower, upper, x)
+        m = self.history
+        mem = Memory(state.S, state.Y, state.SY, state.SS, state.count, state.theta, state.M)
+        valid = _history_mask(mem.count, m)
+        constrained = jnp.any(jnp.isfinite(lower) | jnp.isfinite(upper))
+
+        # Without bounds and with memory, the GCP is x itself and every variable is free.
+        W = _compact_W(mem.S, mem.Y, mem.theta)
+        cp = cauchy_point(x, g, lower, upper, W, mem.M, mem.theta)
+        use_cp = constrained | (mem.count == 0)
+        cp = CauchyPoint(
+            jnp.where(use_cp, cp.xcp, x), jnp.where(use_cp, cp.c, 0.0), jnp.where(use_cp, cp.free, True)
+        )
+        z_sub, sub_ok = subspace_minimization(
+            x, g, cp, lower, upper, mem.S, mem.Y, mem.SY, mem.theta, mem.M, valid
+        )
+        do_sub = (mem.count > 0) & jnp.any(cp.free)
+        z = jnp.where(do_sub, z_sub, cp.xcp)
+        direction_ok = ~do_sub | sub_ok
+
+        ls = line_search(
+            self.fun_and_grad, args, x, f, g, z, lower, upper,
+            state.iteration == 0, self.maxls, direction_ok,
+        )  # fmt: skip
+        n_fev = state.n_fev + ls.n_fev
+        has_memory = mem.count > 0
+        # A step without any decrease means the quasi-Newton direction is spent; with
+        # memory, treat it as a line-search failure (retry by steepest descent).
+        stagnant = ls.ok & (ls.f >= f) & has_memory & self.restart_on_stagnation
+        failed = ~ls.ok | stagnant
+        reset = failed & has_memory
+        abnormal = failed & ~has_memory & direction_ok
+
+        # Accepted step: tests in scipy's order (iteration limit first), then memory.
+        iteration = state.iteration + jnp.where(failed, 0, 1)
+        pg = projected_gradient_norm(ls.x, ls.g, lower, upper)
+        f_scale = jnp.maximum(jnp.maximum(jnp.abs(f), jnp.abs(ls.f)), 1.0)
+        status = jnp.where(
+            iteration >= self.maxiter,
+            MAXITER,
+            jnp.where(
+                pg <= self.gtol,
+                CONVERGED_PGTOL,
+                jnp.where(f - ls.f <= self.ftol * f_scale, CONVERGED_FTOL, RUNNING),
+            ),
+        )
+        status = jnp.where(failed, jnp.where(abnormal, ABNORMAL_LNSRCH, RUNNING), status)
+        ls = jax.tree.map(lambda a, b: jnp.where(stagnant, b, a), ls, ls._replace(x=x, f=f, g=g))
+
+        d = z - x
+        s = ls.stp * d
+        y = ls.g - g
+        sy = ls.stp * (ls.slope - jnp.dot(g, d))
+        curvature = sy > EPS * (-jnp.dot(g, d) * ls.stp)
+        updated = update_memory(mem, s, y, sy, ls.stp**2 * jnp.dot(d, d))
+        keep_pair = ~failed & (status == RUNNING) & curvature
+        mem = jax.tree.map(lambda a, b: jnp.where(keep_pair, a, b), updated, mem)
+        empty = empty_memory(x.shape[0], m, x.dtype)
+        mem = jax.tree.map(lambda a, b: jnp.where(reset, a, b), empty, mem)
+
+        new = LBFGSBState(
+            x=ls.x,
+            f=ls.f,
+            g=ls.g,
+            iteration=iteration,
+            n_fev=n_fev,
+            status=status.astype(jnp.int32),
+            proj_grad_norm=jnp.where(failed, state.proj_grad_norm, pg),
+            **mem._asdict(),
+        )
+        running = state.status == RUNNING
+        return jax.tree.map(lambda a, b: jnp.where(running, a, b), new, state)
+
+    def run(self, x0: Array, lower, upper, *args) -> LBFGSBState:
+        """Iterate from x0 (n,) until a stopping test holds; jit- and vmap-able."""
+        state = self.init(x0, lower, upper, *args)
+        return lax.while_loop(
+            lambda s: s.status == RUNNING,
+            lambda s: self.update(s, lower, upper, *args),
+            state,
+        )
