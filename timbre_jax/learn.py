@@ -23,6 +23,7 @@ from jax import Array
 
 from .lbfgsb import LBFGSB, STATUS_MESSAGES
 from .nnls import warm_start
+from .sharding import pad_to_devices, place
 from .pearson import condensed, pair_differences, pearson_and_grad, standardize_ratings
 
 LOWER, UPPER = 1.0, 1e15
@@ -133,10 +134,9 @@ def solve_grouped(D: Array, s: Array, mask: Array, w0: Array | None = None, *,
         state = solver.run(wk, lower, upper, Dg, s_hat, mk)
         return state.x, -state.f, state.iteration, state.status
 
-    if w0 is None:
-        w0 = jnp.ones(s.shape[:2] + D.shape[-1:])
-    inner = jax.vmap(one, in_axes=(None, 0, 0, 0))
-    return jax.vmap(inner)(D, s, mask, w0)
+    batched = None if w0 is None else 0  # the NNLS start needs no w0 array at all
+    inner = jax.vmap(one, in_axes=(None, 0, 0, batched))
+    return jax.vmap(inner, in_axes=(0, 0, 0, batched))(D, s, mask, w0)
 
 
 def chunk_size(p: int, n: int, K: int, budget_bytes: float | None = None) -> int:
@@ -192,13 +192,12 @@ def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 
     for g, (Dg, sg) in enumerate(rated):
         p = len(sg)
         D[g, :p], s[g, 0, :p], mask[g, 0, :p] = Dg, sg, 1.0
-    w0 = None
+    arrays = [D, s, mask]
     if init == "random":
-        w0 = np.stack([random_start(n, seed + g) for g in range(G)])[:, None, :]
-    out = solve_grouped(jnp.asarray(D), jnp.asarray(s), jnp.asarray(mask),
-                        None if w0 is None else jnp.asarray(w0),
-                        maxiter=maxiter, init="given" if init == "random" else "nnls")
-    return _results(*(np.asarray(o)[:, 0] for o in out))
+        arrays.append(np.stack([random_start(n, seed + g) for g in range(G)])[:, None, :])
+    arrays, G = pad_to_devices(*arrays)
+    out = solve_grouped(*place(*arrays), maxiter=maxiter, init="given" if init == "random" else "nnls")
+    return _results(*(np.asarray(o)[:G, 0] for o in out))
 
 
 def learn_metric(features, ratings, *, init: str = "nnls", seed: int = 0,

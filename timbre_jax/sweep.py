@@ -26,6 +26,7 @@ import numpy as np
 
 from .learn import MAXITER, chunk_size, solve_grouped
 from .progress import bar
+from .sharding import pad_to_devices, place
 from .store import atomic_write_bytes
 
 
@@ -72,7 +73,8 @@ def _solve_chunk(groups: list[Group], maxiter: int) -> list[GroupResult]:
         # Padding problems repeat the group's first problem so that every problem is well posed.
         s[i, g.K:, :pg] = g.ratings[0]
         m[i, g.K:, :pg] = g.mask[0]
-    D, s, m = jnp.asarray(D), jnp.asarray(s), jnp.asarray(m)
+    (D, s, m), _ = pad_to_devices(D, s, m)
+    D, s, m = place(D, s, m)
     weights, pearson, iterations, status = solve_grouped(D, s, m, maxiter=maxiter)
     d = np.asarray(_distances(D, weights))
     pearson, iterations, status = (np.asarray(a) for a in (pearson, iterations, status))

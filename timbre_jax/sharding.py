@@ -1,0 +1,35 @@
+"""Spread the problem-group axis of a batched solve over every visible JAX device.
+
+On one host, ``jax.devices()`` lists its GPUs (or, for testing, the CPU split with
+``XLA_FLAGS=--xla_force_host_platform_device_count=N``).  Groups are padded to a multiple
+of the device count by repeating the last group, placed with a ``NamedSharding`` along
+that axis, and the jit-compiled solve is partitioned by XLA; each device solves its own
+groups and only the loop's "any problem still running?" test crosses devices.  Across
+hosts, call ``jax.distributed.initialize()`` first (see README): ``jax.devices()`` then
+spans every process and the same code shards over all of them.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+
+def pad_to_devices(*arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """Pad axis 0 of each array to a multiple of the device count; returns (arrays, G)."""
+    G = arrays[0].shape[0]
+    n = jax.device_count()
+    extra = (-G) % n
+    if extra:
+        arrays = tuple(np.concatenate([a, np.repeat(a[-1:], extra, axis=0)]) for a in arrays)
+    return list(arrays), G
+
+
+def place(*arrays: np.ndarray):
+    """Put each array on the devices, split along axis 0 (replicated-free)."""
+    if jax.device_count() == 1:
+        return [jax.numpy.asarray(a) for a in arrays]
+    mesh = Mesh(np.array(jax.devices()), ("groups",))
+    sharding = NamedSharding(mesh, PartitionSpec("groups"))
+    return [jax.device_put(a, sharding) for a in arrays]
