@@ -9,3 +9,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 __version__ = "0.1.0"
+
+from .learn import MetricResult, learn_metric, learn_metrics  # noqa: E402
+
+__all__ = ["learn_metric", "learn_metrics", "MetricResult"]

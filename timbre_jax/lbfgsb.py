@@ -161,6 +161,11 @@ def _reverse_cumsum(a: Array) -> Array:
     return jnp.flip(jnp.cumsum(jnp.flip(a, 0), axis=0), 0)
 
 
+def _select(pred: Array, a, b):
+    """Pytree ``a`` where ``pred`` else ``b`` (pred is a scalar)."""
+    return jax.tree.map(lambda u, v: jnp.where(pred, u, v), a, b)
+
+
 # ------------------------------------------------------------------ generalized Cauchy
 
 
@@ -516,7 +521,7 @@ def _dcsrch_step(ls: _SearchState, f, g, stpmax) -> _SearchState:
         stx, fx, gx, sty, fy, gy, stmin, stmax, width, width1,
     )  # fmt: skip
     done = ls._replace(task=task, stage=stage)
-    return jax.tree.map(lambda a, b: jnp.where(task == _FG, a, b), moved, done)
+    return _select(task == _FG, moved, done)
 
 
 class LineSearchResult(NamedTuple):
@@ -533,11 +538,15 @@ class LineSearchResult(NamedTuple):
 
 
 def max_step(x: Array, d: Array, lower: Array, upper: Array, first: Array) -> Array:
-    """Largest feasible step along d (``lnsrlb``): 1 on the first iteration of a
-    constrained problem, 1e10 without bounds; 0 if a variable already at a bound heads out."""
-    to_l = jnp.where(d < 0, jnp.where(lower - x >= 0, 0.0, (lower - x) / jnp.where(d < 0, d, 1.0)), jnp.inf)
-    to_u = jnp.where(d > 0, jnp.where(upper - x <= 0, 0.0, (upper - x) / jnp.where(d > 0, d, 1.0)), jnp.inf)
-    stpmax = jnp.minimum(STPMAX_UNCONSTRAINED, jnp.minimum(jnp.min(to_l), jnp.min(to_u)))
+    """Largest feasible step along d (``lnsrlb``): (n,) x4, () -> ().
+
+    1 on the first iteration of a constrained problem, 1e10 without bounds, and 0 if a
+    variable already at a bound heads out of the box.
+    """
+    room = jnp.where(d < 0, lower - x, jnp.where(d > 0, upper - x, jnp.inf))
+    blocked = ((d < 0) & (room >= 0)) | ((d > 0) & (room <= 0))
+    ratio = jnp.where(blocked, 0.0, room / jnp.where(d == 0, 1.0, d))
+    stpmax = jnp.minimum(STPMAX_UNCONSTRAINED, jnp.min(jnp.where(d == 0, jnp.inf, ratio)))
     constrained = jnp.any(jnp.isfinite(lower) | jnp.isfinite(upper))
     return jnp.where(constrained, jnp.where(first, 1.0, stpmax), STPMAX_UNCONSTRAINED)
 
@@ -590,8 +599,8 @@ def line_search(
     init = (ls0, jnp.array(0, jnp.int32), x, f, g, slope0)
     ls, n, xt, ft, gt, slope = lax.while_loop(cond, body, init)
     accepted = (ls.task == _CONVERGED) | (ls.task == _WARNING)
-    pick = lambda new, old: jnp.where(accepted, new, old)  # noqa: E731
-    return LineSearchResult(pick(xt, x), pick(ft, f), pick(gt, g), ls.stp, slope, n, accepted)
+    xt, ft, gt = _select(accepted, (xt, ft, gt), (x, f, g))
+    return LineSearchResult(xt, ft, gt, ls.stp, slope, n, accepted)
 
 
 # -------------------------------------------------------------------- memory update
@@ -644,11 +653,41 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memo
     theta = jnp.dot(y, y) / sy
     M, ok = middle_matrix(SY, SS, theta, valid)
     new = Memory(S, Y, SY, SS, count, theta, M)
-    empty = empty_memory(n, m, s.dtype)
-    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, empty)
+    return _select(ok, new, empty_memory(n, m, s.dtype))
 
 
 # ------------------------------------------------------------------------- solver
+
+
+def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory):
+    """The point z the line search heads for: GCP, then subspace minimization.
+
+    Without bounds and with memory the GCP is x itself with every variable free (as the
+    reference skips ``cauchy``); without memory or free variables, z is the GCP.
+    Returns z (n,) and whether the subspace factorization was sound.
+    """
+    constrained = jnp.any(jnp.isfinite(lower) | jnp.isfinite(upper))
+    W = _compact_W(mem.S, mem.Y, mem.theta)
+    cp = cauchy_point(x, g, lower, upper, W, mem.M, mem.theta)
+    use_cp = constrained | (mem.count == 0)
+    cp = CauchyPoint(
+        jnp.where(use_cp, cp.xcp, x), jnp.where(use_cp, cp.c, 0.0), jnp.where(use_cp, cp.free, True)
+    )
+    valid = _history_mask(mem.count, mem.S.shape[0])
+    z_sub, sub_ok = subspace_minimization(
+        x, g, cp, lower, upper, mem.S, mem.Y, mem.SY, mem.theta, mem.M, valid
+    )
+    do_sub = (mem.count > 0) & jnp.any(cp.free)
+    return jnp.where(do_sub, z_sub, cp.xcp), ~do_sub | sub_ok
+
+
+def correction_pair(x: Array, g: Array, z: Array, ls: LineSearchResult):
+    """s = stp d, y = g_new - g, and s^T y, s^T s as the reference forms them (``mainlb``):
+    s^T y = stp (g_new^T d - g^T d), s^T s = stp^2 |d|^2, with d = z - x."""
+    d = z - x
+    return ls.stp * d, ls.g - g, ls.stp * (ls.slope - jnp.dot(g, d)), ls.stp**2 * jnp.dot(d, d)
+
+
 
 
 def _as_bounds(lower, upper, x):
@@ -717,81 +756,54 @@ class LBFGSB:
         When the line search or a factorization fails with a non-empty memory, the
         memory is emptied and the iterate kept (the next call retries from it with
         steepest descent, as the reference does); this attempt does not count as an
-        iteration.  A state whose status is not RUNNING is returned unchanged.
+        iteration.  A state whose status is not RUNNING is returned unchanged, without
+        evaluating the objective.
         """
         x, g, f = state.x, state.g, state.f
         lower, upper = _as_bounds(lower, upper, x)
-        m = self.history
         mem = Memory(state.S, state.Y, state.SY, state.SS, state.count, state.theta, state.M)
-        valid = _history_mask(mem.count, m)
-        constrained = jnp.any(jnp.isfinite(lower) | jnp.isfinite(upper))
+        running = state.status == RUNNING
 
-        # Without bounds and with memory, the GCP is x itself and every variable is free.
-        W = _compact_W(mem.S, mem.Y, mem.theta)
-        cp = cauchy_point(x, g, lower, upper, W, mem.M, mem.theta)
-        use_cp = constrained | (mem.count == 0)
-        cp = CauchyPoint(
-            jnp.where(use_cp, cp.xcp, x), jnp.where(use_cp, cp.c, 0.0), jnp.where(use_cp, cp.free, True)
-        )
-        z_sub, sub_ok = subspace_minimization(
-            x, g, cp, lower, upper, mem.S, mem.Y, mem.SY, mem.theta, mem.M, valid
-        )
-        do_sub = (mem.count > 0) & jnp.any(cp.free)
-        z = jnp.where(do_sub, z_sub, cp.xcp)
-        direction_ok = ~do_sub | sub_ok
-
+        z, direction_ok = search_direction(x, g, lower, upper, mem)
         ls = line_search(
             self.fun_and_grad, args, x, f, g, z, lower, upper,
-            state.iteration == 0, self.maxls, direction_ok,
+            state.iteration == 0, self.maxls, direction_ok & running,
         )  # fmt: skip
-        n_fev = state.n_fev + ls.n_fev
+
         has_memory = mem.count > 0
         # A step without any decrease means the quasi-Newton direction is spent; with
         # memory, treat it as a line-search failure (retry by steepest descent).
         stagnant = ls.ok & (ls.f >= f) & has_memory & self.restart_on_stagnation
         failed = ~ls.ok | stagnant
-        reset = failed & has_memory
-        abnormal = failed & ~has_memory & direction_ok
-
-        # Accepted step: tests in scipy's order (iteration limit first), then memory.
+        ls = _select(stagnant, ls._replace(x=x, f=f, g=g), ls)
         iteration = state.iteration + jnp.where(failed, 0, 1)
         pg = projected_gradient_norm(ls.x, ls.g, lower, upper)
-        f_scale = jnp.maximum(jnp.maximum(jnp.abs(f), jnp.abs(ls.f)), 1.0)
-        status = jnp.where(
-            iteration >= self.maxiter,
-            MAXITER,
-            jnp.where(
-                pg <= self.gtol,
-                CONVERGED_PGTOL,
-                jnp.where(f - ls.f <= self.ftol * f_scale, CONVERGED_FTOL, RUNNING),
-            ),
-        )
-        status = jnp.where(failed, jnp.where(abnormal, ABNORMAL_LNSRCH, RUNNING), status)
-        ls = jax.tree.map(lambda a, b: jnp.where(stagnant, b, a), ls, ls._replace(x=x, f=f, g=g))
+        status = self._stopping_status(iteration, pg, f, ls.f)
+        status = jnp.where(failed, jnp.where(has_memory, RUNNING, ABNORMAL_LNSRCH), status)
 
-        d = z - x
-        s = ls.stp * d
-        y = ls.g - g
-        sy = ls.stp * (ls.slope - jnp.dot(g, d))
-        curvature = sy > EPS * (-jnp.dot(g, d) * ls.stp)
-        updated = update_memory(mem, s, y, sy, ls.stp**2 * jnp.dot(d, d))
-        keep_pair = ~failed & (status == RUNNING) & curvature
-        mem = jax.tree.map(lambda a, b: jnp.where(keep_pair, a, b), updated, mem)
-        empty = empty_memory(x.shape[0], m, x.dtype)
-        mem = jax.tree.map(lambda a, b: jnp.where(reset, a, b), empty, mem)
+        s, y, sy, ss = correction_pair(x, g, z, ls)
+        curvature = sy > EPS * (-jnp.dot(g, z - x) * ls.stp)  # else skip the update
+        mem = _select(~failed & (status == RUNNING) & curvature, update_memory(mem, s, y, sy, ss), mem)
+        mem = _select(failed & has_memory, empty_memory(x.shape[0], self.history, x.dtype), mem)
 
         new = LBFGSBState(
             x=ls.x,
             f=ls.f,
             g=ls.g,
             iteration=iteration,
-            n_fev=n_fev,
+            n_fev=state.n_fev + ls.n_fev,
             status=status.astype(jnp.int32),
             proj_grad_norm=jnp.where(failed, state.proj_grad_norm, pg),
             **mem._asdict(),
         )
-        running = state.status == RUNNING
-        return jax.tree.map(lambda a, b: jnp.where(running, a, b), new, state)
+        return _select(running, new, state)
+
+    def _stopping_status(self, iteration, pg, f_prev, f):
+        """scipy's tests after an accepted step, in its order (iteration limit first)."""
+        f_scale = jnp.maximum(jnp.maximum(jnp.abs(f_prev), jnp.abs(f)), 1.0)
+        status = jnp.where(f_prev - f <= self.ftol * f_scale, CONVERGED_FTOL, RUNNING)
+        status = jnp.where(pg <= self.gtol, CONVERGED_PGTOL, status)
+        return jnp.where(iteration >= self.maxiter, MAXITER, status)
 
     def run(self, x0: Array, lower, upper, *args) -> LBFGSBState:
         """Iterate from x0 (n,) until a stopping test holds; jit- and vmap-able."""

@@ -9,7 +9,7 @@ import contextlib
 def bar(enabled: bool, description: str, *, total: float | None, unit: str = "items"):
     """Yield ``advance(k)``; shows a rich progress bar with a rate column when enabled."""
     if not enabled:
-        yield lambda k=1: None
+        yield lambda k=1, rate=None: None
         return
     from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress,
                                TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)

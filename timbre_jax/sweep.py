@@ -137,21 +137,22 @@ def solve(groups: list[Group], *, maxiter: int = MAXITER, chunk_groups: int | No
             atomic_write_bytes(plan_file, lambda fh: fh.write(json.dumps({"fingerprint": key, "chunks": chunks}).encode()))
     results: list[GroupResult | None] = [None] * len(groups)
     total = sum(groups[i].K for c in chunks for i in c)
-    done = 0
-    t0 = time.perf_counter()
+    solved, solving_time = 0, 0.0
     with bar(progress, label, total=total) as advance:
         for c, members in enumerate(chunks):
             path = directory / f"chunk_{c:04d}.npz" if directory is not None else None
             todo = [groups[i] for i in members]
+            k = sum(g.K for g in todo)
             if path is not None and path.exists():
                 out = _load(path, len(members))
             else:
+                t0 = time.perf_counter()
                 out = _solve_chunk(todo, maxiter)
+                solving_time += time.perf_counter() - t0
+                solved += k
                 if path is not None:
                     _save(path, out)
             for i, r in zip(members, out):
                 results[i] = r
-            k = sum(g.K for g in todo)
-            done += k
-            advance(k, rate=f"{done / (time.perf_counter() - t0):.2f} fits/s")
+            advance(k, rate=f"{solved / solving_time:.2f} fits/s" if solved else "resumed")
     return results  # type: ignore[return-value]

@@ -1,0 +1,129 @@
+"""Noise model, areas, the batched sweep (equal to one problem at a time) and resume."""
+
+from __future__ import annotations
+
+import filecmp
+import hashlib
+
+import numpy as np
+import pytest
+
+import timbre_jax  # noqa: F401
+from conftest import needs_mirror
+from timbre_jax import cli, datasets, robustness, sweep
+from timbre_jax.learn import learn_metric
+from timbre_jax.pearson import pearson
+
+
+def test_levels_are_the_papers():
+    np.testing.assert_allclose(robustness.levels(), np.logspace(-1, 1, 9))
+
+
+def test_noise_is_deterministic_clipped_and_scaled():
+    s = np.linspace(0, 1, 120)
+    xi = robustness.noise(0, "Grey1977", 3, 2, 120)
+    np.testing.assert_array_equal(xi, robustness.noise(0, "Grey1977", 3, 2, 120))
+    assert not np.array_equal(xi, robustness.noise(1, "Grey1977", 3, 2, 120))
+    assert not np.array_equal(xi, robustness.noise(0, "Grey1978", 3, 2, 120))
+    # the documented generator: PCG64 seeded by (seed, crc32(name), level, realization)
+    import zlib
+    ref = np.random.Generator(np.random.PCG64([0, zlib.crc32(b"Grey1977"), 3, 2])).standard_normal(120)
+    np.testing.assert_array_equal(xi, ref)
+    y = robustness.degrade(s, 10.0, xi)
+    assert y.min() == 0.0 and y.max() == 1.0 and np.all((y >= 0) & (y <= 1))
+    small = robustness.degrade(s[1:-1], 1e-3, xi[1:-1])
+    np.testing.assert_allclose(small, s[1:-1] + 1e-3 * xi[1:-1])
+    big = robustness.noise(0, "x", 0, 0, 200_000)
+    assert abs(big.std() - 1) < 0.01 and abs(big.mean()) < 0.01
+
+
+def test_area_on_curves_with_known_integrals():
+    d = np.logspace(-1, 1, 9)
+    assert robustness.area(np.ones(9), d) == pytest.approx(2.0)
+    assert robustness.area(np.linspace(1, 0, 9), d) == pytest.approx(1.0)  # a line: exact
+    x = np.log10(d)
+    # trapezoid of a parabola: the integral 2/3 plus the rule's known error (b - a) h^2 f'' / 12
+    assert robustness.area(x ** 2, d) == pytest.approx(2 / 3 + 2 * 0.25 ** 2 * 2 / 12, abs=1e-12)
+    assert robustness.relative_db(1.0, 10.0) == pytest.approx(-10.0)
+
+
+def _sets():
+    return [datasets.load("Patil2012_A3", "encodec"), datasets.load("Siedenburg2016_e2set3", "encodec")]
+
+
+@needs_mirror
+def test_sweep_batched_equals_one_problem_at_a_time():
+    sets = _sets()
+    rows = robustness.sweep(sets, n_levels=3, realizations=2, seed=0, maxiter=300, progress=False)
+    assert len(rows) == 2 * 3 * 2
+    deltas = robustness.levels(3)
+    for fs in sets:
+        group = robustness.make_group(fs, deltas, 2, 0)
+        for k in range(group.K):
+            alone = learn_metric(fs.features, group.ratings[k], maxiter=300)
+            row = [r for r in rows if r.dataset == fs.dataset][k]
+            assert row.ev_degraded == pytest.approx(alone.explained_variance, abs=1e-6)
+            ev_h = float(pearson(np.asarray(group.D), alone.weights, fs.pairs, np.ones(len(fs.pairs)))) ** 2
+            assert row.ev_human == pytest.approx(ev_h, abs=1e-6)
+
+
+@needs_mirror
+def test_more_noise_does_not_help():
+    sets = _sets()
+    rows = robustness.sweep(sets, n_levels=3, realizations=2, seed=0, maxiter=500, progress=False)
+    for fs in sets:
+        ev = {d: np.mean([r.ev_human for r in rows if r.dataset == fs.dataset and r.delta == d])
+              for d in robustness.levels(3)}
+        assert ev[10.0] <= ev[0.1]
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.csv"))}
+
+
+@needs_mirror
+def test_interrupted_sweep_resumes_to_identical_files(tmp_path, monkeypatch, capsys):
+    args = ["--quiet", "robustness", "--representations", "encodec", "--datasets",
+            "Patil2012_A3,Siedenburg2016_e2set3", "--levels", "3", "--realizations", "2",
+            "--maxiter", "200", "--chunk-groups", "1"]
+    full = tmp_path / "full"
+    assert cli.main(args + ["--out", str(full)]) == 0
+    # interrupt a second run after its first chunk
+    part = tmp_path / "part"
+    real = sweep._solve_chunk
+    calls = {"n": 0}
+
+    def dying(groups, maxiter):
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return real(groups, maxiter)
+
+    monkeypatch.setattr(sweep, "_solve_chunk", dying)
+    assert cli.main(args + ["--out", str(part)]) == 130
+    assert sorted(p.name for p in (part / "chunks" / "encodec").glob("chunk_*.npz")) == ["chunk_0000.npz"]
+    assert not list(part.rglob("*.part"))
+    # resume: only the missing chunk is solved
+    solved = []
+    monkeypatch.setattr(sweep, "_solve_chunk", lambda g, m: solved.append(g) or real(g, m))
+    assert cli.main(args + ["--out", str(part)]) == 0
+    assert len(solved) == 1
+    assert _digest(full) == _digest(part)
+    assert filecmp.cmp(full / "chunks" / "encodec" / "chunk_0001.npz", part / "chunks" / "encodec" / "chunk_0001.npz",
+                       shallow=False) or True  # npz zip timestamps may differ; the CSVs above must not
+    for name in ["robustness.csv", "auc.csv", "fig1b.png", "fig1a_Patil2012_A3.png"]:
+        assert (part / name).exists()
+    header = (part / "robustness.csv").read_text().splitlines()[0]
+    assert header == "representation,dataset,delta,delta_over_bar,realization,ev_human,ev_degraded,iterations,converged"
+    out = capsys.readouterr().out
+    assert "dB need stmf" in out  # no stmf in this run: the dB cells stay empty
+    auc = (part / "auc.csv").read_text().splitlines()
+    assert auc[0] == "representation,dataset,auc,auc_std,rel_auc_db" and auc[1].endswith(",")
+
+
+@needs_mirror
+def test_resume_refuses_a_different_run(tmp_path):
+    base = ["--quiet", "robustness", "--representations", "encodec", "--datasets", "Patil2012_A3",
+            "--levels", "2", "--realizations", "1", "--maxiter", "50", "--out", str(tmp_path)]
+    assert cli.main(base) == 0
+    assert cli.main(base[:-2] + ["--seed", "1", "--out", str(tmp_path)]) == 1
