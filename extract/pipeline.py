@@ -1,0 +1,266 @@
+"""Extraction driver: audio -> per-sound cache -> per-dataset scaling -> feature store."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from timbre_jax.registry import REPRESENTATIONS as _REGISTRY_REPRESENTATIONS
+
+from . import audio as audio_io
+from .base import Extractor
+
+EXTRACTOR_PACKAGE_VERSION = "0.1.0"
+"""Version of timbre_jax_extract; each extractor also has its own ``version``."""
+
+DSP = ("stft", "cochlea", "stmf", "scattering")
+DEEP = ("clap", "encodec", "mertav", "mertcat")
+REPRESENTATIONS: tuple[str, ...] = _REGISTRY_REPRESENTATIONS
+"""The paper's representation names, in the paper's column order (from the registry)."""
+assert set(REPRESENTATIONS) == set(DSP) | set(DEEP)
+
+
+class ExtractionError(RuntimeError):
+    """Some sounds could not be extracted.  ``failures`` maps dataset -> [(file, reason)];
+    ``written`` lists the store files that were written for the other datasets."""
+
+    def __init__(self, message: str, failures: dict, written: list[Path]):
+        super().__init__(message)
+        self.failures = failures
+        self.written = written
+
+
+def check_representation(name: str) -> str:
+    if name not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation {name!r} for extraction; choose from {', '.join(REPRESENTATIONS)}")
+    return name
+
+
+def make_extractor(representation: str, *, checkpoint: str | None = None, device: str = "cpu", **kwargs) -> Extractor:
+    """The extractor of ``representation``; ``checkpoint`` only applies to the deep ones."""
+    check_representation(representation)
+    if representation in DSP:
+        if checkpoint is not None:
+            raise ValueError(f"{representation} is a signal-processing representation and takes no checkpoint "
+                             f"(got {checkpoint!r}); --checkpoint applies to {', '.join(DEEP)}")
+        if representation == "stft":
+            from .stft import Stft
+            return Stft(**kwargs)
+        if representation == "cochlea":
+            from .cochlea import Cochlea
+            return Cochlea(**kwargs)
+        if representation == "stmf":
+            from .stmf import Stmf
+            return Stmf(**kwargs)
+        from .scattering import Scattering
+        return Scattering(**kwargs)
+    from . import deep
+    cls = {"encodec": deep.Encodec, "clap": deep.Clap, "mertav": deep.MertAv, "mertcat": deep.MertCat}[representation]
+    return cls(checkpoint=checkpoint, device=device, **kwargs)
+
+
+# -- per-sound cache ---------------------------------------------------------------------------
+def cache_root() -> Path:
+    from timbre_jax.store import home
+
+    return home() / "extract-cache"
+
+
+def cache_key(audio_sha256: str, extractor: Extractor) -> str:
+    spec = {"audio_sha256": audio_sha256, "representation": extractor.name,
+            "extractor_version": extractor.version, "package_version": EXTRACTOR_PACKAGE_VERSION,
+            "parameters": extractor.parameters()}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cache_path(key: str, representation: str) -> Path:
+    return cache_root() / representation / key[:2] / f"{key}.npy"
+
+
+def cache_load(key: str, representation: str, n_features: int | None = None) -> np.ndarray | None:
+    path = cache_path(key, representation)
+    if not path.exists():
+        return None
+    try:
+        v = np.load(path, allow_pickle=False)
+    except Exception:
+        return None  # a damaged entry is recomputed
+    if v.ndim != 1 or (n_features is not None and v.shape[0] != n_features) or not np.all(np.isfinite(v)):
+        return None
+    return v
+
+
+def cache_save(key: str, representation: str, vector: np.ndarray) -> None:
+    from timbre_jax.store import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(vector, dtype=np.float64), allow_pickle=False)
+    atomic_write_bytes(cache_path(key, representation), lambda fh: fh.write(buf.getvalue()))
+
+
+# -- scaling -------------------------------------------------------------------------------------
+def dataset_scale(features: np.ndarray) -> float:
+    """Upstream's per-dataset scale: the mean over sounds of each sound's max |value|."""
+    return float(np.mean(np.max(np.abs(features), axis=1)))
+
+
+def scale_features(features: np.ndarray) -> tuple[np.ndarray, float]:
+    """Divide by :func:`dataset_scale`, so that the mean of the per-sound max |value| is 1."""
+    s = dataset_scale(features)
+    if not np.isfinite(s) or s <= 0:
+        raise ValueError(f"cannot scale features whose mean per-sound max |value| is {s}")
+    return features / s, s
+
+
+# -- the driver ------------------------------------------------------------------------------------
+@dataclass
+class DatasetResult:
+    dataset: str
+    path: Path | None = None
+    computed: int = 0
+    cached: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _features_for(extractor: Extractor, files: list[Path], progress: bool, label: str,
+                  result: DatasetResult) -> tuple[list, list[str], list[str]]:
+    """Per-sound vectors (None where failed), audio hashes and cache keys."""
+    from timbre_jax.progress import bar
+
+    n = len(files)
+    vectors: list[np.ndarray | None] = [None] * n
+    hashes = [audio_io.sha256_file(f) for f in files]
+    keys = [cache_key(h, extractor) for h in hashes]
+    todo = []
+    for i, key in enumerate(keys):
+        v = cache_load(key, extractor.name)
+        if v is not None:
+            vectors[i] = v
+            result.cached += 1
+        else:
+            todo.append(i)
+    batch = max(1, int(getattr(extractor, "batch_size", 1)))
+    with bar(progress and bool(todo), f"{extractor.name} {label}", total=len(todo), unit="sounds") as advance:
+        for start in range(0, len(todo), batch):
+            part = todo[start:start + batch]
+            waves, ok = [], []
+            for i in part:
+                try:
+                    x, sr = audio_io.load(files[i])
+                    y = audio_io.resample(x, sr, extractor.sample_rate)
+                    audio_io.check(y, files[i])
+                    waves.append(y)
+                    ok.append(i)
+                except audio_io.AudioError as e:
+                    result.failures.append((str(files[i]), str(e)))
+            if ok:
+                try:
+                    outs = extractor.features_batch(waves)
+                except Exception:  # retry one by one so one bad sound does not sink the batch
+                    outs = []
+                    for i, w in zip(ok, waves):
+                        try:
+                            outs.append(extractor.features(w))
+                        except Exception as e1:
+                            outs.append(None)
+                            result.failures.append((str(files[i]), f"{files[i]}: {extractor.name} failed: "
+                                                    f"{type(e1).__name__}: {e1}"))
+                for i, v in zip(ok, outs):
+                    if v is None:
+                        continue
+                    v = np.asarray(v, dtype=np.float64).reshape(-1)
+                    if not np.all(np.isfinite(v)):
+                        result.failures.append((str(files[i]), f"{files[i]}: {extractor.name} gave non-finite values"))
+                        continue
+                    cache_save(keys[i], extractor.name, v)
+                    vectors[i] = v
+                    result.computed += 1
+            advance(len(part))
+    return vectors, hashes, keys
+
+
+def extract_dataset(extractor: Extractor, dataset: str, *, progress: bool = True) -> DatasetResult:
+    """Extract one dataset; write its store file unless a sound failed."""
+    from timbre_jax import datasets as tj_datasets
+    from timbre_jax import download, store
+    from timbre_jax.registry import get_dataset
+
+    t0 = time.perf_counter()
+    ds = get_dataset(dataset)
+    result = DatasetResult(dataset)
+    relpaths = list(ds.audio_paths)
+    files = download.ensure(relpaths, progress=progress)
+    vectors, hashes, keys = _features_for(extractor, files, progress, dataset, result)
+    result.seconds = time.perf_counter() - t0
+    if result.failures:
+        return result
+    raw = np.stack(vectors)
+    features, divisor = scale_features(raw)
+    ratings = tj_datasets.load_ratings(dataset)
+    meta = metadata(extractor, dataset, ds.sounds, relpaths, hashes, keys, divisor, raw.shape[1])
+    meta["wall_seconds"] = round(result.seconds, 3)
+    result.path = store.save(store.feature_file("extracted", extractor.name, dataset),
+                             store.StoredFeatures(features=features, sounds=ds.sounds, ratings=ratings, metadata=meta))
+    return result
+
+
+def metadata(extractor: Extractor, dataset: str, sounds, relpaths, hashes, keys, divisor: float, n: int) -> dict:
+    versions = {"timbre_jax_extract": EXTRACTOR_PACKAGE_VERSION, "python": platform.python_version(),
+                **extractor.versions()}
+    return {
+        "source": "extracted",
+        "representation": extractor.name,
+        "dataset": dataset,
+        "n_features": n,
+        "layout": extractor.layout,
+        "sample_rate": extractor.sample_rate,
+        "parameters": extractor.parameters(),
+        "checkpoint": extractor.checkpoint,
+        "random_weights": extractor.checkpoint == "random-init",
+        "extractor_version": extractor.version,
+        "versions": versions,
+        "resampling": "scipy.signal.resample_poly (gcd-reduced ratio)",
+        "scaling": "features divided by the mean over sounds of each sound's max |value|",
+        "scale_divisor": divisor,
+        "sounds": {s: {"audio": r, "audio_sha256": h, "cache_key": k}
+                   for s, r, h, k in zip(sounds, relpaths, hashes, keys)},
+    }
+
+
+def run(representation: str, datasets: list[str], *, checkpoint: str | None = None, device: str = "cpu",
+        progress: bool = True) -> list[Path]:
+    """Extract ``representation`` for ``datasets``; return the store files written.
+
+    Sounds already extracted with the same audio, parameters and extractor version come from
+    the per-sound cache (``$TIMBRE_JAX_HOME/extract-cache``).  A dataset with a sound that
+    fails (unreadable, empty, silent or NaN audio) gets no store file, the other datasets go
+    on, and an :class:`ExtractionError` naming every failed file is raised at the end.
+    """
+    from timbre_jax.registry import get_dataset
+
+    check_representation(representation)
+    datasets = list(datasets)
+    for d in datasets:
+        get_dataset(d)  # ValueError on an unknown name, before any work
+    extractor = make_extractor(representation, checkpoint=checkpoint, device=device)
+    written: list[Path] = []
+    failures: dict[str, list[tuple[str, str]]] = {}
+    for d in datasets:
+        result = extract_dataset(extractor, d, progress=progress)
+        if result.failures:
+            failures[d] = result.failures
+        elif result.path is not None:
+            written.append(result.path)
+    if failures:
+        lines = [f"{len(v)} sound(s) of {d} failed, no store file written for it:" + "".join(
+            f"\n  {reason}" for _, reason in v) for d, v in failures.items()]
+        raise ExtractionError("\n".join(lines) + (f"\nwritten: {', '.join(map(str, written))}" if written else ""),
+                              failures, written)
+    return written
