@@ -145,12 +145,12 @@ def joint_problem(sets):
 
 
 def cmd_table(args) -> int:
-    from . import report, tables
+    from . import report, table
 
     out = Path(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     t0 = time.perf_counter()
-    ev, skipped = tables.table1(reps, names, source=args.source, maxiter=args.maxiter, progress=not args.quiet)
+    ev, skipped = table.table1(reps, names, source=args.source, maxiter=args.maxiter, progress=not args.quiet)
     wall = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     report.write_table1(out / "table1.csv", ev, reps, names)

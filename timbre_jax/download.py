@@ -158,9 +158,10 @@ def ensure(relpaths, *, mirror_url: str | None = None, progress: bool = True) ->
     """Local paths of ``relpaths``, fetching what is missing; raises if any cannot be had."""
     relpaths = list(relpaths)
     report = fetch(relpaths, mirror_url=mirror_url, progress=progress)
-    if not report.ok:
-        problems = [f"missing upstream: {r}" for r in report.missing] + [m for _, m in report.failed]
-        raise DownloadError("; ".join(problems))
+    if report.failed:
+        raise DownloadError("; ".join(m for _, m in report.failed))
+    if report.missing:
+        raise MissingUpstreamFile("; ".join(f"missing upstream: {r}" for r in report.missing))
     return [local_path(r) for r in relpaths]
 
 

@@ -27,13 +27,23 @@ Everything is float64 (enabled by importing :mod:`timbre_jax`), runs under ``jax
 and ``jax.vmap``: with a batch of problems each one stops on its own, and a finished
 problem is left exactly as it was (``lax.while_loop`` selects its old state).
 
-Deviations from the reference, all at the level of rounding or of cases it mishandles:
-the GCP's prefix sums associate sums differently from the sequential updates; ``M`` is
+Deviations from the reference at the level of rounding or of cases it mishandles: the
+GCP's prefix sums associate sums differently from the sequential updates; ``M`` is
 formed explicitly (2m x 2m) from the same factorization ``bmv`` uses; the matrix of the
 subspace problem is rebuilt each iteration rather than updated (``formk``); the first
 line-search step is clipped to ``stpmax`` (where rounding would make the reference's
-``dcsrch`` report an input error).  Ties between breakpoints are taken in index order
-(the reference's heap takes them in an arbitrary order).
+``dcsrch`` report an input error); ties between breakpoints are taken in index order
+(the reference's heap takes them in an arbitrary order).  On well-conditioned problems
+the iterates equal scipy's to ~1e-15.
+
+One deviation in behaviour, on by default (``restart_on_stagnation``): a line search
+that ends without any decrease of f while the memory holds pairs is treated like a
+failed line search (memory emptied, retry from the same x by steepest descent) instead
+of stopping with "REL_REDUCTION_OF_F" at once.  The run stops only when even steepest
+descent makes no progress.  Until that event the iterates are the reference's; after
+it, f can only be lower.  On ill-conditioned problems run to stagnation (ftol = 0) the
+reference often stops at such a point although a fresh start of the memory still
+progresses.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
+
+from .reductions import cumsum, gram, mm, mv, tmv, tree_sum, vdot
 
 import timbre_jax  # noqa: F401  (enables float64)
 
@@ -136,15 +148,15 @@ def middle_matrix(SY: Array, SS: Array, theta: Array, valid: Array) -> tuple[Arr
     both = valid[:, None] & valid[None, :]
     dg = jnp.where(valid, jnp.diag(SY), 1.0)
     L = jnp.where(both, jnp.tril(SY, -1), 0.0)
-    T = jnp.where(both, theta * SS + (L / dg) @ L.T, 0.0) + jnp.diag(~valid)
+    T = jnp.where(both, theta * SS + gram(L / dg, L), 0.0) + jnp.diag(~valid)
     J = jnp.linalg.cholesky(T)
     # Apply to the identity: columns of the first half, then of the second half.
     eye = jnp.eye(m, dtype=SY.dtype)
     V1 = jnp.concatenate([eye, jnp.zeros_like(eye)], axis=1)  # v1 parts (m, 2m)
     V2 = jnp.concatenate([jnp.zeros_like(eye), eye], axis=1)  # v2 parts (m, 2m)
-    rhs = V2 + (L / dg) @ V1
+    rhs = V2 + mm(L / dg, V1)
     P2 = solve_triangular(J.T, solve_triangular(J, rhs, lower=True), lower=False)
-    P1 = -V1 / dg[:, None] + (L.T @ P2) / dg[:, None]
+    P1 = -V1 / dg[:, None] + mm(L.T, P2) / dg[:, None]
     M = jnp.concatenate([P1, P2], axis=0)
     keep = jnp.concatenate([valid, valid])
     M = jnp.where(keep[:, None] & keep[None, :], M, 0.0)
@@ -158,7 +170,7 @@ def _compact_W(S: Array, Y: Array, theta: Array) -> Array:
 
 def _reverse_cumsum(a: Array) -> Array:
     """out[j] = sum_{i >= j} a[i] along axis 0."""
-    return jnp.flip(jnp.cumsum(jnp.flip(a, 0), axis=0), 0)
+    return jnp.flip(cumsum(jnp.flip(a, 0)), 0)
 
 
 def _select(pred: Array, a, b):
@@ -229,14 +241,14 @@ def cauchy_point(
     # Segment quantities for j = 0..n (only j <= n_brk is used).
     zero_row = jnp.zeros((1, W.shape[1]), W.dtype)
     P = jnp.concatenate([_reverse_cumsum(d_s[:, None] * W_s), zero_row])  # p_j
-    C = jnp.concatenate([zero_row, jnp.cumsum(z_s[:, None] * W_s, axis=0)])  # C_j
+    C = jnp.concatenate([zero_row, cumsum(z_s[:, None] * W_s)])  # C_j
     dd = jnp.concatenate([_reverse_cumsum(d_s * d_s), jnp.zeros(1, x.dtype)])  # |d_j|^2
     start = jnp.concatenate([jnp.zeros(1, x.dtype), jnp.where(brk_s, t_s, 0.0)])  # b_j
     end = jnp.concatenate([t_s, jnp.full(1, jnp.inf, x.dtype)])
 
-    MP = P @ M
-    f2 = theta * dd - jnp.sum(MP * P, axis=1)
-    f1 = -dd + start * f2 - jnp.sum(MP * C, axis=1)
+    MP = mm(P, M)
+    f2 = theta * dd - tree_sum(MP * P, axis=1)
+    f1 = -dd + start * f2 - tree_sum(MP * C, axis=1)
     j = jnp.arange(n + 1)
     # Safeguard of the reference against a curvature lost to rounding past breakpoints.
     f2 = jnp.where(j >= 1, jnp.maximum(EPS * f2[0], f2), f2)
@@ -272,16 +284,16 @@ def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, v
     af = 1.0 - zf
     both = valid[:, None] & valid[None, :]
     dg = jnp.where(valid, jnp.diag(SY), 1.0)
-    YZY = (Y * zf) @ Y.T
-    SAS = (S * af) @ S.T
-    L_a = jnp.tril((S * af) @ Y.T, -1)
-    R_z = jnp.triu((S * zf) @ Y.T)
+    YZY = gram(Y * zf, Y)
+    SAS = gram(S * af, S)
+    L_a = jnp.tril(gram(S * af, Y), -1)
+    R_z = jnp.triu(gram(S * zf, Y))
     K11 = jnp.diag(dg) + jnp.where(both, YZY / theta, 0.0)
     K12 = jnp.where(both, -L_a.T + R_z.T, 0.0)
     K22 = jnp.where(both, theta * SAS, 0.0) + jnp.diag(~valid)
     U1 = jnp.linalg.cholesky(K11).T
     X12 = solve_triangular(U1, K12, trans="T", lower=False)
-    U2 = jnp.linalg.cholesky(K22 + X12.T @ X12).T
+    U2 = jnp.linalg.cholesky(K22 + mm(X12.T, X12)).T
     zeros = jnp.zeros((m, m), S.dtype)
     return jnp.block([[U1, X12], [zeros, U2]])
 
@@ -296,7 +308,7 @@ def _project_or_truncate(x, g, xcp, du, free, lower, upper):
     has_l, has_u = jnp.isfinite(lower), jnp.isfinite(upper)
     proj = jnp.where(free, jnp.minimum(upper, jnp.maximum(lower, xcp + du)), xcp)
     hit = free & ((has_l & (proj == lower)) | (has_u & (proj == upper)))
-    descent = jnp.dot(proj - x, g) <= 0
+    descent = vdot(proj - x, g) <= 0
 
     toward_l = free & has_l & (du < 0)
     toward_u = free & has_u & (du > 0)
@@ -339,13 +351,13 @@ def subspace_minimization(
     m = S.shape[0]
     zf = cp.free.astype(x.dtype)
     W = _compact_W(S, Y, theta)
-    r = (-g - theta * (cp.xcp - x) + W @ (M @ cp.c)) * zf
+    r = (-g - theta * (cp.xcp - x) + mv(W, mv(M, cp.c))) * zf
     R = _subspace_factor(S, Y, SY, theta, cp.free, valid)
-    wv = jnp.concatenate([Y @ r, theta * (S @ r)])
+    wv = jnp.concatenate([mv(Y, r), theta * mv(S, r)])
     w = solve_triangular(R, wv, trans="T", lower=False)
     w = w * jnp.concatenate([-jnp.ones(m, x.dtype), jnp.ones(m, x.dtype)])
     v = solve_triangular(R, w, lower=False)
-    du = (r + (Y.T @ v[:m]) / theta + S.T @ v[m:]) / theta * zf
+    du = (r + tmv(Y, v[:m]) / theta + tmv(S, v[m:])) / theta * zf
     z = _project_or_truncate(x, g, cp.xcp, du, cp.free, lower, upper)
     return z, jnp.all(jnp.isfinite(z))
 
@@ -577,9 +589,9 @@ def line_search(
     d = z - x
     boxed = jnp.all(jnp.isfinite(lower) & jnp.isfinite(upper))
     stpmax = max_step(x, d, lower, upper, first)
-    stp0 = jnp.where(first & ~boxed, jnp.minimum(1.0 / jnp.linalg.norm(d), stpmax), 1.0)
+    stp0 = jnp.where(first & ~boxed, jnp.minimum(1.0 / jnp.sqrt(vdot(d, d)), stpmax), 1.0)
     stp0 = jnp.minimum(stp0, stpmax)
-    slope0 = jnp.dot(g, d)
+    slope0 = vdot(g, d)
     ls0 = _dcsrch_start(stp0, f, slope0, stpmax, ok & (slope0 < 0))
 
     def trial(stp):
@@ -593,7 +605,7 @@ def line_search(
         ls, n, _, _, _, _ = carry
         xt = trial(ls.stp)
         ft, gt = fun_and_grad(xt, *args)
-        slope = jnp.dot(gt, d)
+        slope = vdot(gt, d)
         return _dcsrch_step(ls, ft, slope, stpmax), n + 1, xt, ft, gt, slope
 
     init = (ls0, jnp.array(0, jnp.int32), x, f, g, slope0)
@@ -645,12 +657,12 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memo
     Y = roll(mem.Y, 0).at[idx].set(y)
     count = jnp.minimum(mem.count + 1, m)
     valid = _history_mask(count, m)
-    s_dot_Y = jnp.where(valid, Y @ s, 0.0)
-    S_dot_y = jnp.where(valid, S @ y, 0.0)
-    S_dot_s = jnp.where(valid, S @ s, 0.0)
+    s_dot_Y = jnp.where(valid, mv(Y, s), 0.0)
+    S_dot_y = jnp.where(valid, mv(S, y), 0.0)
+    S_dot_s = jnp.where(valid, mv(S, s), 0.0)
     SY = roll(mem.SY, (0, 1)).at[idx, :].set(s_dot_Y).at[:, idx].set(S_dot_y).at[idx, idx].set(sy)
     SS = roll(mem.SS, (0, 1)).at[idx, :].set(S_dot_s).at[:, idx].set(S_dot_s).at[idx, idx].set(ss)
-    theta = jnp.dot(y, y) / sy
+    theta = vdot(y, y) / sy
     M, ok = middle_matrix(SY, SS, theta, valid)
     new = Memory(S, Y, SY, SS, count, theta, M)
     return _select(ok, new, empty_memory(n, m, s.dtype))
@@ -685,9 +697,7 @@ def correction_pair(x: Array, g: Array, z: Array, ls: LineSearchResult):
     """s = stp d, y = g_new - g, and s^T y, s^T s as the reference forms them (``mainlb``):
     s^T y = stp (g_new^T d - g^T d), s^T s = stp^2 |d|^2, with d = z - x."""
     d = z - x
-    return ls.stp * d, ls.g - g, ls.stp * (ls.slope - jnp.dot(g, d)), ls.stp**2 * jnp.dot(d, d)
-
-
+    return ls.stp * d, ls.g - g, ls.stp * (ls.slope - vdot(g, d)), ls.stp**2 * vdot(d, d)
 
 
 def _as_bounds(lower, upper, x):
@@ -708,6 +718,7 @@ class LBFGSB:
     search; ``history`` stored pairs [maxcor]; ``ftol``: stop when
     (f_prev - f) <= ftol max(|f_prev|, |f|, 1) [ftol = factr eps]; ``gtol``: stop when
     the projected gradient's inf-norm <= gtol [pgtol].  The defaults run to stagnation.
+    ``restart_on_stagnation``: see the module docstring; False reproduces scipy's stop.
     """
 
     def __init__(
@@ -782,8 +793,9 @@ class LBFGSB:
         status = jnp.where(failed, jnp.where(has_memory, RUNNING, ABNORMAL_LNSRCH), status)
 
         s, y, sy, ss = correction_pair(x, g, z, ls)
-        curvature = sy > EPS * (-jnp.dot(g, z - x) * ls.stp)  # else skip the update
-        mem = _select(~failed & (status == RUNNING) & curvature, update_memory(mem, s, y, sy, ss), mem)
+        curvature = sy > EPS * (-vdot(g, z - x) * ls.stp)  # else skip the update
+        keep_pair = ~failed & (status == RUNNING) & curvature
+        mem = _select(keep_pair, update_memory(mem, s, y, sy, ss), mem)
         mem = _select(failed & has_memory, empty_memory(x.shape[0], self.history, x.dtype), mem)
 
         new = LBFGSBState(

@@ -139,6 +139,12 @@ def solve_grouped(D: Array, s: Array, mask: Array, w0: Array | None = None, *,
     return jax.vmap(inner, in_axes=(0, 0, 0, batched))(D, s, mask, w0)
 
 
+def padded_pairs(p: int) -> int:
+    """Pair axis length used for p pairs: the next power of two.  The batch-invariant sums
+    pad to it anyway, and fewer distinct shapes mean fewer compilations."""
+    return 1 << max(p - 1, 0).bit_length()
+
+
 def chunk_size(p: int, n: int, K: int, budget_bytes: float | None = None) -> int:
     """How many groups fit the memory budget: D (p n) plus per problem the L-BFGS-B
     history (2 m n) and a few dozen work vectors, all float64."""
@@ -184,7 +190,7 @@ def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 
     # Unrated pairs carry no information: keep only the rated rows of each D (a joint
     # metric over several datasets would otherwise carry every cross-dataset pair).
     rated = [(np.asarray(pair_differences(F))[m > 0], sg[m > 0]) for F, sg, m in checked]
-    pmax = max(len(sg) for _, sg in rated)
+    pmax = padded_pairs(max(len(sg) for _, sg in rated))
     G = len(checked)
     D = np.zeros((G, pmax, n))
     s = np.zeros((G, 1, pmax))

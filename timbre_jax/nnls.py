@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from .reductions import mv, tmv, tree_sum
+
 EPS = float(jnp.finfo(jnp.float64).eps)
 
 
@@ -36,7 +38,7 @@ def _solve_passive(A: Array, s: Array, slots: Array, active: Array) -> Array:
     cols = jnp.concatenate([A[:, slots] * active[None, :], jnp.diag(~active).astype(A.dtype)])
     rhs = jnp.concatenate([s, jnp.zeros(slots.shape, s.dtype)])
     q, r = jnp.linalg.qr(cols)
-    z = jax.scipy.linalg.solve_triangular(r, q.T @ rhs)
+    z = jax.scipy.linalg.solve_triangular(r, tmv(q, rhs))
     return jnp.where(active, z, 0.0)
 
 
@@ -56,7 +58,7 @@ def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None =
     # Unit-norm columns make the active-set tests scale free: spectral features span
     # many decades, and a column of norm 1e-6 with a gradient below tolerance can still
     # lower the residual a lot.  x is mapped back at the end.
-    scale = jnp.linalg.norm(A, axis=0)
+    scale = jnp.sqrt(tree_sum(A * A, axis=0))
     scale = jnp.where(scale > 0, scale, 1.0)
     A = A / scale
     b = jnp.where(mask > 0, s, 0.0)
@@ -64,7 +66,7 @@ def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None =
     tol = 10 * EPS * max(p, n)
 
     def gradient(x):
-        return A.T @ (b - A @ x)
+        return tmv(A, b - mv(A, x))
 
     def inner(carry):
         # Step back towards the feasible x until the passive solution is positive.

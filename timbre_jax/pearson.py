@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from .reductions import mv, tmv, tree_sum, vdot
+
 
 def pair_indices(l: int) -> tuple[np.ndarray, np.ndarray]:
     """Row and column of each unordered pair, condensed order (i < j, row-major)."""
@@ -42,30 +44,28 @@ def condensed(ratings) -> np.ndarray:
 def squared_distances(D: Array, weights: Array) -> Array:
     """d = D @ w^-2: (p, n), (n,) -> (p,).
 
-    Written as a product and a row sum rather than ``D @ x`` so that the arithmetic of
-    one problem is the same whether it is solved alone or inside a vmapped batch (a
-    matrix-vector product becomes a differently blocked matrix-matrix product under
-    vmap, and the optimizer amplifies that last-bit difference over 10^4 iterations).
+    Batch-invariant sums (:mod:`timbre_jax.reductions`) here and below, so that a
+    problem's arithmetic is the same alone, padded, or inside a vmapped batch.
     """
-    return jnp.sum(D * weights ** -2.0, axis=-1)
+    return mv(D, weights ** -2.0)
 
 
 def _masked_center(v: Array, mask: Array) -> Array:
-    mean = jnp.sum(mask * v) / jnp.sum(mask)
+    mean = tree_sum(mask * v) / tree_sum(mask)
     return mask * (v - mean)
 
 
 def standardize_ratings(ratings: Array, mask: Array) -> Array:
     """Masked ratings, centred and scaled to unit norm: (p,) -> (p,), 0 where mask is 0."""
     sc = _masked_center(jnp.where(mask > 0, ratings, 0.0), mask)
-    return sc / jnp.linalg.norm(sc)
+    return sc / jnp.sqrt(vdot(sc, sc))
 
 
 def pearson_of_distances(d: Array, ratings: Array, mask: Array) -> Array:
     """Masked Pearson correlation between distances ``d`` (p,) and ratings (p,): scalar."""
     dc = _masked_center(jnp.where(mask > 0, d, 0.0), mask)
     sh = standardize_ratings(ratings, mask)
-    return jnp.dot(dc, sh) / jnp.linalg.norm(dc)
+    return vdot(dc, sh) / jnp.sqrt(vdot(dc, dc))
 
 
 def pearson(D: Array, weights: Array, ratings: Array, mask: Array) -> Array:
@@ -94,7 +94,7 @@ def pearson_and_grad(D: Array, weights: Array, s_hat: Array, mask: Array) -> tup
     """
     d = squared_distances(D, weights)
     dc = _masked_center(d, mask)
-    norm = jnp.linalg.norm(dc)
-    P = jnp.dot(dc, s_hat) / norm
+    norm = jnp.sqrt(vdot(dc, dc))
+    P = vdot(dc, s_hat) / norm
     g_d = (s_hat - P * dc / norm) / norm
-    return P, -2.0 * jnp.sum(g_d[:, None] * D, axis=0) * weights ** -3.0
+    return P, -2.0 * tmv(D, g_d) * weights ** -3.0

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .learn import MAXITER, chunk_size, solve_grouped
+from .learn import MAXITER, chunk_size, padded_pairs, solve_grouped
 from .progress import bar
 from .sharding import pad_to_devices, place
 from .store import atomic_write_bytes
@@ -58,7 +58,7 @@ def _distances(D, weights):
 
 
 def _solve_chunk(groups: list[Group], maxiter: int) -> list[GroupResult]:
-    p = max(g.D.shape[0] for g in groups)
+    p = padded_pairs(max(g.D.shape[0] for g in groups))
     K = max(g.K for g in groups)
     n = groups[0].D.shape[1]
     G = len(groups)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import datasets as ds_mod
-from .download import DownloadError
+from .download import MissingUpstreamFile
 from .learn import MAXITER, chunk_size, learn_metrics
 from .progress import bar
 
@@ -17,7 +17,7 @@ def load_available(representation: str, names, source: str = "upstream"):
     for d in names:
         try:
             sets.append(ds_mod.load(d, representation, source))
-        except (DownloadError, FileNotFoundError) as e:
+        except (MissingUpstreamFile, FileNotFoundError) as e:
             skipped.append((representation, d, str(e)))
     return sets, skipped
 

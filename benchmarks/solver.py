@@ -1,0 +1,198 @@
+"""Solver benchmark: timbre-jax batched L-BFGS-B against a scipy loop, and scaling.
+
+    python benchmarks/solver.py --quick              # about a minute; run by the test suite
+    python benchmarks/solver.py --out benchmarks/out # the full run (Table I problems, scaling)
+
+(a) scipy: one problem at a time, ``scipy.optimize.minimize(method="L-BFGS-B")`` with an
+exact vectorized numpy objective and gradient, the same NNLS start (scipy.optimize.nnls),
+bounds [1, 1e15] and settings (maxiter, maxls 50, ftol = gtol = 1e-36, memory 10): the
+baseline a careful user would write.  (b) timbre-jax: every problem of a representation
+in one compiled batch (``learn_metrics``).  Compilation is timed apart from running
+(the first call minus the second).  Quality: EV_jax - EV_scipy on the same problems.
+Scaling: wall time and peak memory against the batch size (robustness-style problems on
+one dataset) and against the number of features n; each point runs in its own process so
+that its peak host RSS (or device memory on a GPU) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import scipy.optimize as so
+
+
+def scipy_fit(D: np.ndarray, s: np.ndarray, maxiter: int):
+    x, _ = so.nnls(D, s, maxiter=10 * D.shape[1])
+    w0 = np.clip(1 / np.sqrt(x + np.finfo(float).eps), 1, 1e15)
+    sh = (s - s.mean()) / np.linalg.norm(s - s.mean())
+
+    def f(w):
+        d = D @ w ** -2.0
+        dc = d - d.mean()
+        nd = np.linalg.norm(dc)
+        P = dc @ sh / nd
+        return -P, 2.0 * (((sh - P * dc / nd) / nd) @ D) * w ** -3.0
+
+    r = so.minimize(f, w0, jac=True, method="L-BFGS-B", bounds=[(1, 1e15)] * D.shape[1],
+                    options=dict(maxiter=maxiter, maxls=50, ftol=1e-36, gtol=1e-36, maxcor=10))
+    return float(r.fun ** 2), int(r.nit)
+
+
+def table_problems(rep: str, names):
+    from timbre_jax import datasets
+    from timbre_jax.table import load_available
+
+    sets, _ = load_available(rep, names)
+    return sets
+
+
+def bench_table(rep: str, names, maxiter: int) -> dict:
+    import timbre_jax
+    from timbre_jax.pearson import pair_differences
+
+    sets = table_problems(rep, names)
+    problems = [(s.features, s.ratings) for s in sets]
+    t0 = time.perf_counter()
+    ref = [scipy_fit(np.asarray(pair_differences(s.features)), s.pairs, maxiter) for s in sets]
+    t_scipy = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    timbre_jax.learn_metrics(problems, maxiter=maxiter)
+    t_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ours = timbre_jax.learn_metrics(problems, maxiter=maxiter)
+    t_jax = time.perf_counter() - t0
+    diff = np.array([o.explained_variance - r[0] for o, r in zip(ours, ref)])
+    it_jax = max(o.iterations for o in ours)
+    it_scipy = sum(r[1] for r in ref)
+    return dict(representation=rep, problems=len(sets), n=int(sets[0].features.shape[1]),
+                scipy_s=t_scipy, jax_s=t_jax, compile_s=max(t_first - t_jax, 0.0),
+                speedup=t_scipy / t_jax, jax_fits_per_s=len(sets) / t_jax, scipy_fits_per_s=len(sets) / t_scipy,
+                jax_ms_per_batch_iteration=1e3 * t_jax / max(it_jax, 1),
+                scipy_ms_per_iteration=1e3 * t_scipy / max(it_scipy, 1),
+                ev_diff_min=float(diff.min()), ev_diff_median=float(np.median(diff)),
+                ev_jax_median=float(np.median([o.explained_variance for o in ours])),
+                ev_scipy_median=float(np.median([r[0] for r in ref])))
+
+
+def scaling_point(kind: str, size: int, maxiter: int) -> dict:
+    """One scaling measurement (run in a child process)."""
+    import jax
+
+    import timbre_jax  # noqa: F401
+    from timbre_jax import datasets, robustness, sweep
+
+    if kind == "batch":
+        fs = datasets.load("Grey1977", "encodec")
+        K = size
+        reps = -(-K // 45)
+        g = robustness.make_group(fs, robustness.levels(9), 5 * reps, 0)
+        group = sweep.Group("Grey1977", g.D, g.ratings[:K], g.mask[:K])
+    else:
+        rng = np.random.default_rng(0)
+        fs = datasets.load("Grey1977", "encodec")
+        F = rng.random((16, size)) ** 4
+        from timbre_jax.pearson import pair_differences
+        group = sweep.Group("synthetic", np.asarray(pair_differences(F)), np.tile(fs.pairs, (4, 1)),
+                            np.ones((4, len(fs.pairs))))
+    t0 = time.perf_counter()
+    sweep.solve([group], maxiter=maxiter, progress=False)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = sweep.solve([group], maxiter=maxiter, progress=False)
+    run = time.perf_counter() - t0
+    dev = jax.devices()[0]
+    stats = dev.memory_stats() if dev.platform != "cpu" else None
+    peak = stats.get("peak_bytes_in_use") if stats else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return dict(kind=kind, size=size, problems=group.K, run_s=run, compile_s=max(first - run, 0.0),
+                fits_per_s=group.K / run, max_iterations=int(out[0].iterations.max()), peak_bytes=int(peak),
+                memory="device" if stats else "host RSS")
+
+
+def scaling(kind: str, sizes, maxiter: int) -> list[dict]:
+    rows = []
+    for size in sizes:
+        cmd = [sys.executable, __file__, "--point", kind, str(size), "--maxiter", str(maxiter)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"  {kind} {size}: {rows[-1]['run_s']:.2f} s, {rows[-1]['fits_per_s']:.1f} fits/s", flush=True)
+    return rows
+
+
+def plot(batch, features, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    if batch:
+        axes[0].loglog([r["size"] for r in batch], [r["fits_per_s"] for r in batch], "o-")
+        axes[0].set(xlabel="problems in the batch (Grey1977, encodec)", ylabel="fits per second")
+    if features:
+        axes[1].loglog([r["size"] for r in features], [r["run_s"] / r["problems"] for r in features], "o-")
+        axes[1].set(xlabel="number of features n", ylabel="seconds per fit (batch of 4)")
+    fig.suptitle(f"timbre-jax scaling on {machine()}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def machine() -> str:
+    import jax
+
+    dev = jax.devices()[0]
+    if dev.platform != "cpu":
+        return dev.device_kind
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="2 datasets, encodec, short runs (about a minute)")
+    p.add_argument("--representations", default="encodec,cochlea,stft,mertav,clap,scattering,mertcat,stmf")
+    p.add_argument("--maxiter", type=int, default=10_000)
+    p.add_argument("--out", default="benchmarks/out")
+    p.add_argument("--point", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.point:
+        print(json.dumps(scaling_point(args.point[0], int(args.point[1]), args.maxiter)))
+        return 0
+    from timbre_jax.registry import DATASETS
+
+    if args.quick:
+        reps, names, maxiter = ["encodec"], ["Patil2012_A3", "Grey1977"], 200
+        batch_sizes, feature_sizes = [1, 8], [128, 512]
+    else:
+        reps, names, maxiter = args.representations.split(","), list(DATASETS), args.maxiter
+        batch_sizes, feature_sizes = [1, 4, 16, 64, 256, 1024], [128, 513, 2204, 9984, 30976]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = dict(machine=machine(), date=date.today().isoformat(), command=" ".join(["python"] + sys.argv),
+                  maxiter=maxiter, table=[], batch=[], features=[])
+    for r in reps:
+        row = bench_table(r, names, maxiter)
+        result["table"].append(row)
+        print(f"{r}: scipy {row['scipy_s']:.1f} s, jax {row['jax_s']:.1f} s (+{row['compile_s']:.1f} s compile), "
+              f"x{row['speedup']:.2f}; EV diff min {row['ev_diff_min']:+.4f} median {row['ev_diff_median']:+.4f}",
+              flush=True)
+        (out / "solver.json").write_text(json.dumps(result, indent=1))
+    scale_iter = min(maxiter, 1000)
+    result["batch"] = scaling("batch", batch_sizes, scale_iter)
+    result["features"] = scaling("features", feature_sizes, scale_iter)
+    (out / "solver.json").write_text(json.dumps(result, indent=1))
+    plot(result["batch"], result["features"], out / "scaling.png")
+    print(f"wrote {out / 'solver.json'} and {out / 'scaling.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""timbre_jax.lbfgsb against scipy's L-BFGS-B (the independent reference).
+
+Compilation dominates the cost here, so problems of one kind share a shape and pass
+their data as ``*args``: one compiled ``run`` serves every seed.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.optimize import minimize, nnls
+
+from timbre_jax import pearson as tp
+from timbre_jax.lbfgsb import (
+    ABNORMAL_LNSRCH,
+    CONVERGED_FTOL,
+    CONVERGED_PGTOL,
+    LBFGSB,
+    MAXITER,
+    RUNNING,
+    STATUS_MESSAGES,
+    cauchy_point,
+    empty_memory,
+    update_memory,
+)
+
+STAGNATE = dict(ftol=1e-36, gtol=1e-36)  # scipy's spelling of "run to stagnation"
+
+
+_JITTED = {}
+
+
+def scipy_lbfgsb(fun_and_grad, x0, lower, upper, *args, maxiter=10_000, callback=None, **tol):
+    jitted = _JITTED.setdefault(fun_and_grad, jax.jit(fun_and_grad))
+
+    def fg(x):
+        f, g = jitted(jnp.asarray(x), *args)
+        return float(f), np.asarray(g, dtype=float)
+
+    tol = tol or STAGNATE
+    return minimize(
+        fg, np.asarray(x0, float), jac=True, method="L-BFGS-B",
+        bounds=list(zip(np.asarray(lower, float), np.asarray(upper, float))),
+        options=dict(maxiter=maxiter, maxls=50, maxcor=10, **tol), callback=callback,
+    )  # fmt: skip
+
+
+def active_set(x, lower, upper, tol=1e-9):
+    x = np.asarray(x)
+    at_lower = set(np.flatnonzero(np.abs(x - lower) <= tol))
+    return at_lower, set(np.flatnonzero(np.abs(upper - x) <= tol))
+
+
+# ------------------------------------------------------------------------ problems
+
+
+def quadratic(x, A, b, offset=0.0, sign=1.0):
+    """offset + 0.5 x^T A x + b^T x and its gradient, times ``sign`` (-1: a lie)."""
+    Ax = A @ x
+    return offset + 0.5 * x @ Ax + b @ x, sign * (Ax + b)
+
+
+def random_quadratic(seed, n=20, cond=100.0):
+    """SPD A with the given condition number, a b pushing some variables onto bounds."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = Q @ np.diag(np.geomspace(1.0, cond, n)) @ Q.T
+    b = 5.0 * rng.standard_normal(n)
+    lower = np.full(n, -1.0)
+    upper = np.full(n, 1.0)
+    lower[:3] = -np.inf  # some one-sided and free variables
+    upper[3:5] = np.inf
+    x0 = rng.uniform(-0.9, 0.9, n)
+    return x0, lower, upper, A, b
+
+
+def rosenbrock(x):
+    def f(z):
+        return jnp.sum(100.0 * (z[1:] - z[:-1] ** 2) ** 2 + (1.0 - z[:-1]) ** 2)
+
+    return f(x), jax.grad(f)(x)
+
+
+def neg_pearson(w, D, s_hat, mask):
+    P, dP = tp.pearson_and_grad(D, w, s_hat, mask)
+    return -P, -dP
+
+
+def random_timbre(seed, l=12, n=50):
+    rng = np.random.default_rng(seed)
+    feats = rng.gamma(2.0, 1.0, (l, n)) * rng.uniform(0.1, 10.0, n)
+    D = np.asarray(tp.pair_differences(feats))
+    s = rng.uniform(0.0, 1.0, D.shape[0])
+    mask = np.ones_like(s)
+    s_hat = np.asarray(tp.standardize_ratings(jnp.asarray(s), jnp.asarray(mask)))
+    w0 = 1.0 / np.sqrt(nnls(D, s)[0] + np.finfo(float).eps)
+    return w0, D, s_hat, mask
+
+
+QUAD = LBFGSB(quadratic)
+QUAD_RUN = jax.jit(QUAD.run)
+QUAD_UPDATE = jax.jit(QUAD.update)
+QUAD_BATCH = jax.jit(jax.vmap(QUAD.run))  # used with batches of 3 problems
+
+
+# ---------------------------------------------------------------- scipy agreement
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_quadratic_matches_scipy(seed):
+    x0, lo, hi, A, b = random_quadratic(seed)
+    st = QUAD_RUN(x0, lo, hi, A, b)
+    ref = scipy_lbfgsb(quadratic, x0, lo, hi, A, b)
+    # Run to stagnation, the last stop is a matter of rounding (ABNORMAL included).
+    assert int(st.status) in (CONVERGED_PGTOL, CONVERGED_FTOL, ABNORMAL_LNSRCH)
+    np.testing.assert_allclose(st.x, ref.x, atol=1e-6)
+    assert abs(float(st.f) - ref.fun) <= 1e-10 * abs(ref.fun)
+    assert active_set(st.x, lo, hi) == active_set(ref.x, lo, hi)
+    assert active_set(ref.x, lo, hi) != (set(), set())  # the bounds do matter
+
+
+def test_rosenbrock_with_bounds_matches_scipy():
+    n = 10
+    x0 = np.random.default_rng(0).uniform(-2.0, 2.0, n)
+    lo, hi = np.full(n, -1.5), np.full(n, 0.8)
+    lo[3], hi[5] = -np.inf, np.inf
+    st = jax.jit(LBFGSB(rosenbrock).run)(x0, lo, hi)
+    ref = scipy_lbfgsb(rosenbrock, x0, lo, hi)
+    np.testing.assert_allclose(st.x, ref.x, atol=1e-6)
+    assert abs(float(st.f) - ref.fun) <= 1e-10 * abs(ref.fun)
+    assert active_set(st.x, lo, hi) == active_set(ref.x, lo, hi)
+    assert active_set(ref.x, lo, hi)[1]  # upper bounds active at the optimum
+
+
+def test_first_iterates_equal_scipys():
+    x0, lo, hi, A, b = random_quadratic(3)
+    iterates = []
+    record = lambda xk: iterates.append(xk.copy())  # noqa: E731
+    scipy_lbfgsb(quadratic, x0, lo, hi, A, b, maxiter=8, callback=record)
+    st = QUAD.init(x0, lo, hi, A, b)
+    for k, ref in enumerate(iterates, start=1):
+        st = QUAD_UPDATE(st, lo, hi, A, b)
+        assert int(st.iteration) == k
+        np.testing.assert_allclose(st.x, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_unbounded_matches_scipy():
+    x0, _, _, A, b = random_quadratic(4)
+    lo, hi = np.full(x0.shape, -np.inf), np.full(x0.shape, np.inf)
+    st = QUAD_RUN(x0, lo, hi, A, b)
+    np.testing.assert_allclose(st.x, np.linalg.solve(A, -b), atol=1e-6)
+
+
+# ------------------------------------------------------------------ jit and vmap
+
+
+def test_vmap_equals_solving_each_alone():
+    problems = [random_quadratic(seed) for seed in (5, 6, 7)]
+    batch = [np.stack(a) for a in zip(*problems)]
+    out = QUAD_BATCH(*batch)
+    for i, problem in enumerate(problems):
+        alone = QUAD_RUN(*problem)
+        np.testing.assert_allclose(out.x[i], alone.x, atol=1e-8)
+        np.testing.assert_allclose(out.f[i], alone.f, rtol=1e-12)
+        # Run to stagnation, which rounding test fires last may differ; both stop.
+        assert int(out.status[i]) != RUNNING and int(alone.status) != RUNNING
+
+
+def test_finished_problems_do_not_move():
+    # Problem 0 starts at its minimizer (gradient exactly 0); 1 and 2 need iterations.
+    x0, lo, hi, A, b = random_quadratic(8)
+    zero = np.zeros_like(x0)
+    solo = [(zero, lo, hi, A, zero), (x0, lo, hi, A, b), random_quadratic(9)]
+    out = QUAD_BATCH(*[np.stack(a) for a in zip(*solo)])
+    assert int(out.status[0]) == CONVERGED_PGTOL and int(out.iteration[0]) == 0
+    assert int(out.n_fev[0]) == 1
+    np.testing.assert_array_equal(out.x[0], zero)
+    assert int(out.iteration[1]) > 5 and int(out.iteration[2]) > 5
+    # Updating a finished state changes nothing, bit for bit.
+    alone = QUAD_RUN(x0, lo, hi, A, b)
+    again = QUAD_UPDATE(alone, lo, hi, A, b)
+    for field, before, after in zip(alone._fields, alone, again):
+        np.testing.assert_array_equal(before, after, err_msg=field)
+
+
+# -------------------------------------------------------------- timbre objective
+
+
+TIMBRE_SEEDS = (0, 1, 3)
+
+
+@pytest.fixture(scope="module")
+def timbre_batch():
+    """The problems of TIMBRE_SEEDS solved in one vmapped call: (problems, states)."""
+    problems = [random_timbre(seed) for seed in TIMBRE_SEEDS]
+    n = problems[0][1].shape[1]
+    w0, D, s_hat, mask = (np.stack(a) for a in zip(*problems))
+    lo, hi = np.ones_like(w0), np.full_like(w0, 1e15)
+    return problems, jax.jit(jax.vmap(LBFGSB(neg_pearson).run))(w0, lo, hi, D, s_hat, mask)
+
+
+@pytest.mark.parametrize("index", range(len(TIMBRE_SEEDS)))
+def test_timbre_objective_reaches_scipys_explained_variance(timbre_batch, index):
+    problems, states = timbre_batch
+    w0, D, s_hat, mask = problems[index]
+    st = jax.tree.map(lambda a: a[index], states)
+    n = D.shape[1]
+    lo, hi = np.ones(n), np.full(n, 1e15)
+    ref = scipy_lbfgsb(neg_pearson, w0, lo, hi, D, s_hat, mask)
+    ev, ev_ref = float(st.f) ** 2, ref.fun**2
+    assert int(st.status) != RUNNING
+    assert np.all(np.asarray(st.x) >= 1.0) and np.all(np.asarray(st.x) <= 1e15)
+    assert ev >= ev_ref - 0.002, (ev, ev_ref)
+    # The reported f is the objective at the reported x.
+    np.testing.assert_allclose(neg_pearson(st.x, D, s_hat, mask)[0], st.f, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------ status
+
+
+def test_status_messages():
+    codes = {RUNNING, CONVERGED_PGTOL, CONVERGED_FTOL, MAXITER, ABNORMAL_LNSRCH}
+    assert set(STATUS_MESSAGES) == codes
+    assert STATUS_MESSAGES[RUNNING] == "RUNNING"
+    assert STATUS_MESSAGES[CONVERGED_PGTOL].startswith("CONVERGENCE")
+    assert STATUS_MESSAGES[CONVERGED_FTOL].startswith("CONVERGENCE")
+    assert STATUS_MESSAGES[MAXITER].startswith("STOP")
+    assert "LNSRCH" in STATUS_MESSAGES[ABNORMAL_LNSRCH]
+
+
+def test_status_codes():
+    """One solver, four problems, each ending with a different status (one vmapped call)."""
+    x0, lo, hi, A, b = random_quadratic(10, cond=1e6)
+    n = x0.shape[0]
+    problems = [
+        (x0, lo, hi, A, b, 0.0, 1.0),  # ill-conditioned: still going at maxiter
+        (x0, lo, hi, np.eye(n), b, 0.0, 1.0),  # B = I is exact: solved in one step
+        (x0, lo, hi, A, b, 1e12, 1.0),  # an offset makes every decrease relatively tiny
+        (x0, lo, hi, A, b, 0.0, -1.0),  # gradient of the wrong sign: no step decreases f
+    ]
+    solver = LBFGSB(quadratic, maxiter=4, gtol=1e-3, ftol=1e-4, maxls=5)
+    out = jax.jit(jax.vmap(solver.run))(*[np.stack(a) for a in zip(*problems)])
+    status = [int(s) for s in out.status]
+    assert status == [MAXITER, CONVERGED_PGTOL, CONVERGED_FTOL, ABNORMAL_LNSRCH]
+    assert int(out.iteration[0]) == 4
+    assert float(out.proj_grad_norm[1]) <= 1e-3
+    assert int(out.iteration[3]) == 0
+    np.testing.assert_array_equal(out.x[3], np.clip(x0, lo, hi))  # failed steps are undone
+    assert all(STATUS_MESSAGES[s] for s in status)
+
+
+# ---------------------------------------------------------------- Cauchy point
+
+
+def test_cauchy_point_is_first_local_minimizer_on_the_path():
+    """Independent of scipy: sample the model along the projected-gradient path."""
+    rng = np.random.default_rng(11)
+    n, m = 12, 4
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    H = Q @ np.diag(np.geomspace(1.0, 30.0, n)) @ Q.T
+    mem = empty_memory(n, m, jnp.float64)
+    update = jax.jit(update_memory)
+    for _ in range(6):  # more pairs than slots: exercises the roll
+        s = rng.standard_normal(n)
+        y = H @ s
+        mem = update(mem, jnp.asarray(s), jnp.asarray(y), s @ y, s @ s)
+    assert int(mem.count) == m
+    W = jnp.concatenate([mem.Y.T, mem.theta * mem.S.T], axis=1)
+    B = mem.theta * np.eye(n) - np.asarray(W @ mem.M @ W.T)
+    assert np.all(np.linalg.eigvalsh(B) > 0)
+
+    x = rng.uniform(-1.0, 1.0, n)
+    lo, hi = np.full(n, -1.0), np.full(n, 1.0)
+    lo[0] = x[0]  # one variable already at its bound
+    g = 3.0 * rng.standard_normal(n)
+    x_, g_, lo_, hi_ = map(jnp.asarray, (x, g, lo, hi))
+    cp = jax.jit(cauchy_point)(x_, g_, lo_, hi_, W, mem.M, mem.theta)
+
+    def model(z):
+        dz = z - x
+        return g @ dz + 0.5 * dz @ B @ dz
+
+    ts = np.linspace(0.0, 3.0, 300_001)
+    path = np.clip(x[None, :] - ts[:, None] * g[None, :], lo, hi)
+    steps = path - x
+    values = steps @ g + 0.5 * np.sum((steps @ B) * steps, axis=1)
+    first_rise = np.argmax(np.diff(values) > 0)
+    np.testing.assert_allclose(cp.xcp, path[first_rise], atol=1e-4)
+    assert model(np.asarray(cp.xcp)) <= values[first_rise] + 1e-9
+    np.testing.assert_allclose(cp.c, np.asarray(W.T @ (cp.xcp - x)), atol=1e-10)
+    # Free at the GCP: exactly the variables strictly inside their bounds there.
+    inside = (np.asarray(cp.xcp) > lo) & (np.asarray(cp.xcp) < hi)
+    np.testing.assert_array_equal(np.asarray(cp.free), inside)
