@@ -48,23 +48,26 @@ def test_area_on_curves_with_known_integrals():
 
 
 def _sets():
-    return [datasets.load("Patil2012_A3", "encodec"), datasets.load("Siedenburg2016_e2set3", "encodec")]
+    return [datasets.load("Grey1977", "encodec"), datasets.load("Barthet2010", "encodec")]
 
 
 @needs_mirror
 def test_sweep_batched_equals_one_problem_at_a_time():
     sets = _sets()
-    rows = robustness.sweep(sets, n_levels=3, realizations=2, seed=0, maxiter=300, progress=False)
+    # 30 iterations: long enough to test the batching (shared D, padding, row order),
+    # short enough that the last-bit rounding differences XLA still makes between batched
+    # and solo small linear algebra have not been amplified by the optimizer (README).
+    rows = robustness.sweep(sets, n_levels=3, realizations=2, seed=0, maxiter=30, progress=False)
     assert len(rows) == 2 * 3 * 2
     deltas = robustness.levels(3)
     for fs in sets:
         group = robustness.make_group(fs, deltas, 2, 0)
         for k in range(group.K):
-            alone = learn_metric(fs.features, group.ratings[k], maxiter=300)
+            alone = learn_metric(fs.features, group.ratings[k], maxiter=30)
             row = [r for r in rows if r.dataset == fs.dataset][k]
-            assert row.ev_degraded == pytest.approx(alone.explained_variance, abs=1e-6)
+            assert row.ev_degraded == pytest.approx(alone.explained_variance, abs=1e-9)
             ev_h = float(pearson(np.asarray(group.D), alone.weights, fs.pairs, np.ones(len(fs.pairs)))) ** 2
-            assert row.ev_human == pytest.approx(ev_h, abs=1e-6)
+            assert row.ev_human == pytest.approx(ev_h, abs=1e-9)
 
 
 @needs_mirror
@@ -84,7 +87,7 @@ def _digest(folder):
 @needs_mirror
 def test_interrupted_sweep_resumes_to_identical_files(tmp_path, monkeypatch, capsys):
     args = ["--quiet", "robustness", "--representations", "encodec", "--datasets",
-            "Patil2012_A3,Siedenburg2016_e2set3", "--levels", "3", "--realizations", "2",
+            "Grey1977,Barthet2010", "--levels", "3", "--realizations", "2",
             "--maxiter", "200", "--chunk-groups", "1"]
     full = tmp_path / "full"
     assert cli.main(args + ["--out", str(full)]) == 0
@@ -111,12 +114,12 @@ def test_interrupted_sweep_resumes_to_identical_files(tmp_path, monkeypatch, cap
     assert _digest(full) == _digest(part)
     assert filecmp.cmp(full / "chunks" / "encodec" / "chunk_0001.npz", part / "chunks" / "encodec" / "chunk_0001.npz",
                        shallow=False) or True  # npz zip timestamps may differ; the CSVs above must not
-    for name in ["robustness.csv", "auc.csv", "fig1b.png", "fig1a_Patil2012_A3.png"]:
+    for name in ["robustness.csv", "auc.csv", "fig1b.png", "fig1a_Grey1977.png"]:
         assert (part / name).exists()
     header = (part / "robustness.csv").read_text().splitlines()[0]
     assert header == "representation,dataset,delta,delta_over_bar,realization,ev_human,ev_degraded,iterations,converged"
     out = capsys.readouterr().out
-    assert "dB need stmf" in out  # no stmf in this run: the dB cells stay empty
+    assert "need stmf on the same dataset" in out  # no stmf in this run: the dB cells stay empty
     auc = (part / "auc.csv").read_text().splitlines()
     assert auc[0] == "representation,dataset,auc,auc_std,rel_auc_db" and auc[1].endswith(",")
 
