@@ -161,19 +161,26 @@ def cmd_table(args) -> int:
     return 0
 
 
+def _loaded(reps, names):
+    """(representation, feature sets) for each representation with data; says what is skipped."""
+    from .table import load_available
+
+    for r in reps:
+        sets, skipped = load_available(r, names)
+        for _, d, why in skipped:
+            print(f"skipped {r}/{d}: {why}")
+        if sets:
+            yield r, sets
+
+
 def cmd_robustness(args) -> int:
-    from . import robustness, table
+    from . import robustness
 
     out = Path(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     rows = []
     t0 = time.perf_counter()
-    for r in reps:
-        sets, skipped = table.load_available(r, names)
-        for _, d, why in skipped:
-            print(f"skipped {r}/{d}: {why}")
-        if not sets:
-            continue
+    for r, sets in _loaded(reps, names):
         t = time.perf_counter()
         rows += robustness.sweep(sets, n_levels=args.levels, realizations=args.realizations, seed=args.seed,
                                  std_scale=args.std_scale, maxiter=args.maxiter, directory=out / "chunks" / r,
@@ -190,17 +197,12 @@ def cmd_robustness(args) -> int:
 
 
 def cmd_null(args) -> int:
-    from . import null, report, table
+    from . import null, report
 
     out = Path(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     rows, summaries, written = [], [], []
-    for r in reps:
-        sets, skipped = table.load_available(r, names)
-        for _, d, why in skipped:
-            print(f"skipped {r}/{d}: {why}")
-        if not sets:
-            continue
+    for r, sets in _loaded(reps, names):
         t = time.perf_counter()
         rr, ss = null.run(sets, K=args.permutations, seed=args.seed, maxiter=args.maxiter,
                           directory=out / "chunks" / r, progress=not args.quiet)
@@ -222,17 +224,12 @@ def cmd_null(args) -> int:
 
 
 def cmd_crossval(args) -> int:
-    from . import crossval, report, table
+    from . import crossval, report
 
     out = Path(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     rows = []
-    for r in reps:
-        sets, skipped = table.load_available(r, names)
-        for _, d, why in skipped:
-            print(f"skipped {r}/{d}: {why}")
-        if not sets:
-            continue
+    for r, sets in _loaded(reps, names):
         t = time.perf_counter()
         rows += crossval.run(sets, maxiter=args.maxiter, directory=out / "chunks" / r, progress=not args.quiet)
         print(f"{r}: {sum(len(s.sounds) + 1 for s in sets)} fits in {time.perf_counter() - t:.1f} s")
