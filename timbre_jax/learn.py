@@ -23,7 +23,7 @@ from jax import Array
 
 from .lbfgsb import LBFGSB, STATUS_MESSAGES
 from .nnls import warm_start
-from .sharding import pad_to_devices, place
+from .sharding import pad_to_devices, per_device, place
 from .pearson import condensed, pair_differences, pearson_and_grad, standardize_ratings
 
 LOWER, UPPER = 1.0, 1e15
@@ -114,15 +114,47 @@ def make_solver(maxiter: int = MAXITER) -> LBFGSB:
     return LBFGSB(_objective, maxiter=maxiter, maxls=MAXLS, history=HISTORY, ftol=TOL, gtol=TOL)
 
 
-@partial(jax.jit, static_argnames=("maxiter", "init"))
+def default_lockstep() -> bool:
+    """Whether problems run in lockstep (``vmap``) by default: yes on accelerators, no on
+    the CPU.  A vmapped ``while_loop`` iterates until the slowest problem has finished and
+    evaluates both sides of every branch (line search included) for all problems; on a
+    GPU that is the price of filling the device, on a CPU it only multiplies the work
+    (measured on 2 cores, Table I cochlea: 15.3 s in lockstep, about 2 s in sequence)."""
+    return jax.default_backend() != "cpu"
+
+
+def _over(f, xs: tuple, lockstep: bool, in_axes: tuple):
+    """Apply ``f`` over the leading axis of the arguments ``xs`` whose ``in_axes`` is 0
+    (those with None are shared): vmapped, or one after the other inside the same
+    compiled program (``lax.map``)."""
+    if lockstep:
+        return jax.vmap(f, in_axes=in_axes)(*xs)
+    mapped = tuple(x if a == 0 else None for x, a in zip(xs, in_axes))
+    return jax.lax.map(lambda m: f(*(x if a is None else mi for x, a, mi in zip(xs, in_axes, m))), mapped)
+
+
+@partial(jax.jit, static_argnames=("maxiter", "init", "lockstep"))
 def solve_grouped(D: Array, s: Array, mask: Array, w0: Array | None = None, *,
-                  maxiter: int = MAXITER, init: str = "nnls"):
+                  maxiter: int = MAXITER, init: str = "nnls", lockstep: bool = True):
     """Fit G x K problems; D (G, p, n) shared within a group, s and mask (G, K, p).
 
     ``w0`` (G, K, n) is used when ``init="given"``; otherwise the NNLS warm start is
-    computed on each problem's own ratings.  Returns (weights (G, K, n), pearson (G, K),
-    iterations (G, K), status (G, K)).
+    computed on each problem's own ratings.  ``lockstep`` vmaps the problems (GPU);
+    otherwise they run one after the other in the same compiled call (CPU; see
+    :func:`default_lockstep`).  The two differ only in the rounding of fused
+    reductions (last bits; about 1e-10 in P after hundreds of iterations).  With several
+    devices the G axis is split over them (G must be a multiple of the device count, see
+    :func:`timbre_jax.sharding.pad_to_devices`) and each device solves its own groups
+    with no communication.  Returns (weights (G, K, n), pearson (G, K), iterations (G, K),
+    status (G, K)).
     """
+    local = partial(_solve_local, maxiter=maxiter, init=init, lockstep=lockstep)
+    args = (D, s, mask) if w0 is None else (D, s, mask, w0)
+    return per_device(local, *args)
+
+
+def _solve_local(D, s, mask, w0=None, *, maxiter: int, init: str, lockstep: bool):
+    """:func:`solve_grouped` on the groups held by one device."""
     solver = make_solver(maxiter)
     lower = jnp.full(D.shape[-1], LOWER)
     upper = jnp.full(D.shape[-1], UPPER)
@@ -135,8 +167,11 @@ def solve_grouped(D: Array, s: Array, mask: Array, w0: Array | None = None, *,
         return state.x, -state.f, state.iteration, state.status
 
     batched = None if w0 is None else 0  # the NNLS start needs no w0 array at all
-    inner = jax.vmap(one, in_axes=(None, 0, 0, batched))
-    return jax.vmap(inner, in_axes=(0, 0, 0, batched))(D, s, mask, w0)
+
+    def group(Dg, sg, mg, wg):
+        return _over(one, (Dg, sg, mg, wg), lockstep, in_axes=(None, 0, 0, batched))
+
+    return _over(group, (D, s, mask, w0), lockstep, in_axes=(0, 0, 0, batched))
 
 
 def padded_pairs(p: int) -> int:
@@ -172,13 +207,15 @@ def _results(weights, pearson, iterations, status) -> list[MetricResult]:
 
 
 def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 0,
-                  maxiter: int = MAXITER) -> list[MetricResult]:
+                  maxiter: int = MAXITER, lockstep: bool | None = None) -> list[MetricResult]:
     """Learn one metric per (features (l_i, n), ratings) problem, in one compiled batch.
 
     Problems may have different numbers of sounds but share ``n``; they are padded to a
     common pair count with masks.  ``ratings`` is an (l, l) matrix or a condensed (p,)
     vector; NaN marks an unrated pair.  ``init`` is ``"nnls"`` (warm start, the paper's)
     or ``"random"`` (Thoret et al. 2021, seeded by ``seed + problem index``).
+    ``lockstep`` (default: :func:`default_lockstep`) vmaps the problems rather than
+    solving them in sequence within the compiled call.
     """
     if init not in ("nnls", "random"):
         raise ValueError(f"init must be 'nnls' or 'random', got {init!r}")
@@ -202,7 +239,10 @@ def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 
     if init == "random":
         arrays.append(np.stack([random_start(n, seed + g) for g in range(G)])[:, None, :])
     arrays, G = pad_to_devices(*arrays)
-    out = solve_grouped(*place(*arrays), maxiter=maxiter, init="given" if init == "random" else "nnls")
+    if lockstep is None:
+        lockstep = default_lockstep()
+    out = solve_grouped(*place(*arrays), maxiter=maxiter, init="given" if init == "random" else "nnls",
+                        lockstep=lockstep)
     return _results(*(np.asarray(o)[:G, 0] for o in out))
 
 

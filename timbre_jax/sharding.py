@@ -3,8 +3,8 @@
 On one host, ``jax.devices()`` lists its GPUs (or, for testing, the CPU split with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N``).  Groups are padded to a multiple
 of the device count by repeating the last group, placed with a ``NamedSharding`` along
-that axis, and the jit-compiled solve is partitioned by XLA; each device solves its own
-groups and only the loop's "any problem still running?" test crosses devices.  Across
+that axis, and inside the jit-compiled solve :func:`per_device` hands each device its own
+groups (``shard_map``): every device runs its own solver loop with no communication.  Across
 hosts, call ``jax.distributed.initialize()`` first (see README): ``jax.devices()`` then
 spans every process and the same code shards over all of them.
 """
@@ -26,10 +26,23 @@ def pad_to_devices(*arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
     return list(arrays), G
 
 
+def mesh() -> Mesh:
+    """All visible devices on one axis, "groups"."""
+    return Mesh(np.array(jax.devices()), ("groups",))
+
+
+def per_device(f, *arrays):
+    """``f(*arrays)`` with axis 0 of every array (and of every output) split over the
+    devices, each device computing ``f`` on its own slice; ``f`` itself on one device."""
+    if jax.device_count() == 1:
+        return f(*arrays)
+    spec = PartitionSpec("groups")
+    return jax.shard_map(f, mesh=mesh(), in_specs=(spec,) * len(arrays), out_specs=spec, check_vma=False)(*arrays)
+
+
 def place(*arrays: np.ndarray):
     """Put each array on the devices, split along axis 0 (replicated-free)."""
     if jax.device_count() == 1:
         return [jax.numpy.asarray(a) for a in arrays]
-    mesh = Mesh(np.array(jax.devices()), ("groups",))
-    sharding = NamedSharding(mesh, PartitionSpec("groups"))
+    sharding = NamedSharding(mesh(), PartitionSpec("groups"))
     return [jax.device_put(a, sharding) for a in arrays]

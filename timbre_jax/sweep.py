@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .learn import MAXITER, chunk_size, padded_pairs, solve_grouped
+from .learn import MAXITER, chunk_size, default_lockstep, padded_pairs, solve_grouped
 from .progress import bar
 from .sharding import pad_to_devices, place
 from .store import atomic_write_bytes
@@ -75,7 +75,7 @@ def _solve_chunk(groups: list[Group], maxiter: int) -> list[GroupResult]:
         m[i, g.K:, :pg] = g.mask[0]
     (D, s, m), _ = pad_to_devices(D, s, m)
     D, s, m = place(D, s, m)
-    weights, pearson, iterations, status = solve_grouped(D, s, m, maxiter=maxiter)
+    weights, pearson, iterations, status = solve_grouped(D, s, m, maxiter=maxiter, lockstep=default_lockstep())
     d = np.asarray(_distances(D, weights))
     pearson, iterations, status = (np.asarray(a) for a in (pearson, iterations, status))
     return [GroupResult(d[i, :g.K, :g.D.shape[0]], pearson[i, :g.K], iterations[i, :g.K], status[i, :g.K])
