@@ -23,6 +23,7 @@ from jax import Array
 
 from .lbfgsb import LBFGSB, STATUS_MESSAGES
 from .nnls import warm_start
+from .reductions import batch_invariant
 from .sharding import pad_to_devices, per_device, place
 from .pearson import condensed, pair_differences, pearson_and_grad, standardize_ratings
 
@@ -150,7 +151,8 @@ def solve_grouped(D: Array, s: Array, mask: Array, w0: Array | None = None, *,
     """
     local = partial(_solve_local, maxiter=maxiter, init=init, lockstep=lockstep)
     args = (D, s, mask) if w0 is None else (D, s, mask, w0)
-    return per_device(local, *args)
+    with batch_invariant(lockstep):  # fixed-tree sums only where problems share a vmap
+        return per_device(local, *args)
 
 
 def _solve_local(D, s, mask, w0=None, *, maxiter: int, init: str, lockstep: bool):
@@ -227,8 +229,28 @@ def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 
     # Unrated pairs carry no information: keep only the rated rows of each D (a joint
     # metric over several datasets would otherwise carry every cross-dataset pair).
     rated = [(np.asarray(pair_differences(F))[m > 0], sg[m > 0]) for F, sg, m in checked]
+    starts = [random_start(n, seed + g) for g in range(len(rated))] if init == "random" else None
+    if lockstep is None:
+        lockstep = default_lockstep()
+    # In lockstep the fixed-tree sums make padding harmless: one call.  In sequence the
+    # sums are plain, so each problem keeps the shape it has when solved alone: one call
+    # per padded pair count (at most 3 for <= 20 sounds).
+    key = (lambda g: 0) if lockstep else (lambda g: padded_pairs(len(rated[g][1])))
+    results: list[MetricResult | None] = [None] * len(rated)
+    for k in sorted({key(g) for g in range(len(rated))}):
+        members = [g for g in range(len(rated)) if key(g) == k]
+        out = _solve_rated([rated[g] for g in members], None if starts is None else [starts[g] for g in members],
+                           maxiter, lockstep)
+        for g, r in zip(members, out):
+            results[g] = r
+    return results  # type: ignore[return-value]
+
+
+def _solve_rated(rated, starts, maxiter: int, lockstep: bool) -> list[MetricResult]:
+    """One solve_grouped call over problems given as (D (p_i, n), s (p_i,)), padded to a
+    common power-of-two pair count; ``starts`` (n,) each, or None for the NNLS start."""
     pmax = padded_pairs(max(len(sg) for _, sg in rated))
-    G = len(checked)
+    G, n = len(rated), rated[0][0].shape[1]
     D = np.zeros((G, pmax, n))
     s = np.zeros((G, 1, pmax))
     mask = np.zeros((G, 1, pmax))
@@ -236,12 +258,10 @@ def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 
         p = len(sg)
         D[g, :p], s[g, 0, :p], mask[g, 0, :p] = Dg, sg, 1.0
     arrays = [D, s, mask]
-    if init == "random":
-        arrays.append(np.stack([random_start(n, seed + g) for g in range(G)])[:, None, :])
+    if starts is not None:
+        arrays.append(np.stack(starts)[:, None, :])
     arrays, G = pad_to_devices(*arrays)
-    if lockstep is None:
-        lockstep = default_lockstep()
-    out = solve_grouped(*place(*arrays), maxiter=maxiter, init="given" if init == "random" else "nnls",
+    out = solve_grouped(*place(*arrays), maxiter=maxiter, init="nnls" if starts is None else "given",
                         lockstep=lockstep)
     return _results(*(np.asarray(o)[:G, 0] for o in out))
 

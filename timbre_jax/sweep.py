@@ -93,6 +93,11 @@ def fingerprint(groups: list[Group], maxiter: int) -> str:
 
 
 def plan_chunks(groups: list[Group], chunk_groups: int | None) -> list[list[int]]:
+    """Groups per chunk: as many as fit memory in lockstep; one otherwise, so that each
+    group is solved in its own padded shape (plain sums, see :mod:`timbre_jax.reductions`)
+    and the progress bar moves once per dataset."""
+    if chunk_groups is None and not default_lockstep():
+        chunk_groups = 1
     if chunk_groups is None:
         p = max(g.D.shape[0] for g in groups)
         chunk_groups = chunk_size(p, groups[0].D.shape[1], max(g.K for g in groups))
