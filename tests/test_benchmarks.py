@@ -25,3 +25,5 @@ def test_quick_benchmark(tmp_path):
     assert all(r["peak_bytes"] > 0 for r in res["batch"] + res["features"])
     assert res["machine"] and res["date"]
     assert (tmp_path / "scaling.png").stat().st_size > 1000
+    quality = (tmp_path / "quality.csv").read_text().splitlines()
+    assert quality[0].startswith("representation,dataset,ev_scipy,ev_jax,ev_diff") and len(quality) == 3
