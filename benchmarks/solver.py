@@ -99,6 +99,15 @@ def bench_table(rep: str, names, maxiter: int) -> tuple[dict, list[dict]]:
     return summary, rows
 
 
+def host_peak_bytes() -> int:
+    """This process's peak resident memory.  VmHWM, not getrusage's ru_maxrss: Linux keeps
+    ru_maxrss across execve, so a child started by a big parent would report the parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def scaling_point(kind: str, size: int, maxiter: int) -> dict:
     """One scaling measurement (run in a child process)."""
     import jax
@@ -127,7 +136,7 @@ def scaling_point(kind: str, size: int, maxiter: int) -> dict:
     run = time.perf_counter() - t0
     dev = jax.devices()[0]
     stats = dev.memory_stats() if dev.platform != "cpu" else None
-    peak = stats.get("peak_bytes_in_use") if stats else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = stats.get("peak_bytes_in_use") if stats else host_peak_bytes()
     return dict(kind=kind, size=size, problems=group.K, run_s=run, compile_s=max(first - run, 0.0),
                 fits_per_s=group.K / run, max_iterations=int(out[0].iterations.max()), peak_bytes=int(peak),
                 memory="device" if stats else "host RSS")
@@ -174,6 +183,27 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue().encode()))
 
 
+def markdown(result: dict) -> str:
+    """The tables of RESULTS.md for one run."""
+    lines = [f"Machine: {result['machine']}; date {result['date']}; command `{result['command']}`; "
+             f"maxiter {result['maxiter']}.", "",
+             "| representation | n | problems | scipy s | timbre-jax s (+compile) | ratio scipy/jax | "
+             "ms/iteration scipy / jax | EV_jax - EV_scipy min (dataset) / median |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["table"]:
+        lines.append(f"| {r['representation']} | {r['n']} | {r['problems']} | {r['scipy_s']:.1f} | "
+                     f"{r['jax_s']:.1f} (+{r['compile_s']:.1f}) | {r['speedup']:.2f} | "
+                     f"{r['scipy_ms_per_iteration']:.2f} / {r['jax_ms_per_iteration']:.2f} | "
+                     f"{r['ev_diff_min']:+.4f} ({r['worst_dataset']}) / {r['ev_diff_median']:+.4f} |")
+    for kind, label in (("batch", "problems in the batch"), ("features", "features n (batch of 4)")):
+        if result.get(kind):
+            lines += ["", f"| {label} | run s | compile s | fits/s | max iterations | peak memory MB |",
+                      "|---|---|---|---|---|---|"]
+            lines += [f"| {r['size']} | {r['run_s']:.2f} | {r['compile_s']:.1f} | {r['fits_per_s']:.2f} | "
+                      f"{r['max_iterations']} | {r['peak_bytes'] / 2**20:.0f} ({r['memory']}) |" for r in result[kind]]
+    return "\n".join(lines) + "\n"
+
+
 def machine() -> str:
     import jax
 
@@ -188,7 +218,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="2 datasets, encodec, short runs (about a minute)")
     p.add_argument("--representations", default="encodec,cochlea,stft,mertav,clap,scattering,mertcat,stmf")
     p.add_argument("--datasets", default=None, help="comma-separated (default: all 17)")
-    p.add_argument("--scaling", default="yes", choices=["yes", "no"], help="run the scaling curves")
+    p.add_argument("--scaling", default="yes", choices=["yes", "no", "only"],
+                   help="run the scaling curves (only: skip the Table I comparison)")
     p.add_argument("--maxiter", type=int, default=10_000)
     p.add_argument("--out", default="benchmarks/out")
     p.add_argument("--point", nargs=2, help=argparse.SUPPRESS)
@@ -210,7 +241,7 @@ def main(argv=None):
     result = dict(machine=machine(), date=date.today().isoformat(), command=" ".join(["python"] + sys.argv),
                   maxiter=maxiter, table=[], batch=[], features=[])
     problems = []
-    for r in reps:
+    for r in reps if args.scaling != "only" else []:
         row, per_problem = bench_table(r, names, maxiter)
         result["table"].append(row)
         problems += per_problem
@@ -220,14 +251,16 @@ def main(argv=None):
               flush=True)
         (out / "solver.json").write_text(json.dumps(result, indent=1))
     if args.scaling == "no":
-        print(f"wrote {out / 'solver.json'} and {out / 'quality.csv'}")
+        (out / "tables.md").write_text(markdown(result))
+        print(f"wrote {out / 'solver.json'}, {out / 'quality.csv'} and {out / 'tables.md'}")
         return 0
     scale_iter = min(maxiter, 1000)
     result["batch"] = scaling("batch", batch_sizes, scale_iter)
     result["features"] = scaling("features", feature_sizes, scale_iter)
     (out / "solver.json").write_text(json.dumps(result, indent=1))
     plot(result["batch"], result["features"], out / "scaling.png")
-    print(f"wrote {out / 'solver.json'}, {out / 'quality.csv'} and {out / 'scaling.png'}")
+    (out / "tables.md").write_text(markdown(result))
+    print(f"wrote {out / 'solver.json'}, {out / 'quality.csv'}, {out / 'tables.md'} and {out / 'scaling.png'}")
     return 0
 
 

@@ -26,4 +26,5 @@ def test_quick_benchmark(tmp_path):
     assert res["machine"] and res["date"]
     assert (tmp_path / "scaling.png").stat().st_size > 1000
     quality = (tmp_path / "quality.csv").read_text().splitlines()
+    assert "| encodec | 128 | 2 |" in (tmp_path / "tables.md").read_text()
     assert quality[0].startswith("representation,dataset,ev_scipy,ev_jax,ev_diff") and len(quality) == 3
