@@ -130,3 +130,16 @@ def test_resume_refuses_a_different_run(tmp_path):
             "--levels", "2", "--realizations", "1", "--maxiter", "50", "--out", str(tmp_path)]
     assert cli.main(base) == 0
     assert cli.main(base[:-2] + ["--seed", "1", "--out", str(tmp_path)]) == 1
+
+
+def test_area_heatmap_without_stmf_shows_areas_not_an_empty_figure(tmp_path):
+    import matplotlib.image as mpimg
+
+    from timbre_jax import report
+
+    auc = {("encodec", "A"): {"auc": 0.5, "rel_auc_db": float("nan")},
+           ("cochlea", "A"): {"auc": 1.5, "rel_auc_db": float("nan")}}
+    path = report.plot_area_heatmap(auc, ["A"], ["encodec", "cochlea"], tmp_path / "fig1b.png")
+    img = mpimg.imread(path)[..., :3]
+    # the two area cells are coloured (viridis), not left white as NaN dB cells would be
+    assert (img.std(axis=-1) > 0.1).mean() > 0.05

@@ -116,31 +116,44 @@ def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path)
 
 def plot_area_heatmap(auc: dict, datasets, representations, path: Path) -> Path:
     """Fig. 1b: datasets x representations; stmf column = its area, others in dB vs stmf,
-    annotated, with a mean row.  Empty cells where a value (or the stmf reference) is missing."""
+    annotated, with a mean row.  Empty cells where a value (or the stmf reference) is
+    missing.  With no stmf sweep at all there is no reference: every column then shows
+    the area itself (said in the title) rather than an empty figure."""
+    import warnings
+
     plt = _pyplot()
-    cols = [r for r in representations]
+    cols = list(representations)
+    relative = any(r == "stmf" for r, _ in auc)
     table = np.full((len(datasets) + 1, len(cols)), np.nan)
     for i, d in enumerate(datasets):
         for j, r in enumerate(cols):
             a = auc.get((r, d))
             if a is None:
                 continue
-            table[i, j] = a["auc"] if r == "stmf" else a["rel_auc_db"]
-    with np.errstate(all="ignore"):
+            table[i, j] = a["auc"] if (r == "stmf" or not relative) else a["rel_auc_db"]
+    with warnings.catch_warnings():  # an all-empty column has an empty mean, shown empty
+        warnings.simplefilter("ignore", RuntimeWarning)
         table[-1] = np.nanmean(table[:-1], axis=0) if len(datasets) else np.nan
     fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 2, 0.38 * len(table) + 1.5))
-    db = table.copy()
-    if "stmf" in cols:
-        db[:, cols.index("stmf")] = np.nan
-    lim = np.nanmax(np.abs(db)) if np.isfinite(db).any() else 1.0
-    ax.imshow(np.ma.masked_invalid(db), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    if relative:
+        db = table.copy()
+        if "stmf" in cols:
+            db[:, cols.index("stmf")] = np.nan
+        lim = np.nanmax(np.abs(db)) if np.isfinite(db).any() else 1.0
+        ax.imshow(np.ma.masked_invalid(db), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+        labels = [("stmf (area)" if c == "stmf" else f"{c} (dB)") for c in cols]
+        title = "Area under EV vs log10 δ: STMF and relative area (dB)"
+    else:
+        ax.imshow(np.ma.masked_invalid(table), cmap="viridis", vmin=0, aspect="auto")
+        labels = [f"{c} (area)" for c in cols]
+        title = "Area under EV vs log10 δ (no stmf sweep: areas, no dB)"
     for i in range(table.shape[0]):
         for j in range(table.shape[1]):
             if np.isfinite(table[i, j]):
-                txt = f"{table[i, j]:.2f}" if cols[j] == "stmf" else f"{table[i, j]:+.1f}"
-                ax.text(j, i, txt, ha="center", va="center", fontsize=7)
-    ax.set_xticks(range(len(cols)), [("stmf (area)" if c == "stmf" else f"{c} (dB)") for c in cols],
-                  rotation=45, ha="right", fontsize=8)
+                txt = f"{table[i, j]:+.1f}" if relative and cols[j] != "stmf" else f"{table[i, j]:.2f}"
+                light = relative or table[i, j] > 0.6 * np.nanmax(table)  # readable on yellow
+                ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="k" if light else "w")
+    ax.set_xticks(range(len(cols)), labels, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(table)), list(datasets) + ["mean"], fontsize=8)
-    ax.set_title("Area under EV vs log10 δ: STMF and relative area (dB)")
+    ax.set_title(title, fontsize=9)
     return save_figure(fig, path)

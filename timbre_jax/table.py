@@ -7,7 +7,7 @@ import numpy as np
 
 from . import datasets as ds_mod
 from .download import MissingUpstreamFile
-from .learn import MAXITER, chunk_size, learn_metrics
+from .learn import MAXITER, chunk_size, default_lockstep, learn_metrics
 from .progress import bar
 
 
@@ -38,7 +38,9 @@ def table1(representations, names, *, source: str = "upstream", maxiter: int = M
             if not sets:
                 continue
             n = sets[0].features.shape[1]
-            step = chunk_size(max(len(s.pairs) for s in sets), n, 1)
+            # In lockstep, as many problems per call as fit memory; in sequence (CPU) one
+            # per call, so the bar moves per fit (compiled shapes are reused either way).
+            step = chunk_size(max(len(s.pairs) for s in sets), n, 1) if default_lockstep() else 1
             for i in range(0, len(sets), step):
                 chunk = sets[i:i + step]
                 results = learn_metrics([(s.features, s.ratings) for s in chunk], maxiter=maxiter)
