@@ -182,12 +182,16 @@ def cmd_robustness(args) -> int:
     t0 = time.perf_counter()
     for r, sets in _loaded(reps, names):
         t = time.perf_counter()
+        resumed = (out / "chunks" / r / "plan.json").exists()
         rows += robustness.sweep(sets, n_levels=args.levels, realizations=args.realizations, seed=args.seed,
                                  std_scale=args.std_scale, maxiter=args.maxiter, directory=out / "chunks" / r,
                                  chunk_groups=args.chunk_groups, progress=not args.quiet)
         fits = len(sets) * args.levels * args.realizations
         dt = time.perf_counter() - t
-        print(f"{r}: {fits} fits in {dt:.1f} s ({fits / dt:.2f} fits/s)")
+        if resumed:  # saved chunks are read back, not solved: no rate to report
+            print(f"{r}: {fits} fits, {dt:.1f} s in this run (resumed from saved chunks)")
+        else:
+            print(f"{r}: {fits} fits in {dt:.1f} s ({fits / dt:.2f} fits/s)")
     if "stmf" not in reps or any(("stmf", d) not in {(x.representation, x.dataset) for x in rows} for d in names):
         print("note: relative areas (dB) need stmf on the same dataset; those cells are left empty")
     for p in robustness.write_outputs(rows, out, reps, names):
