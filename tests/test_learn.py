@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -9,6 +12,10 @@ import scipy.optimize as so
 
 import timbre_jax  # noqa: F401
 from conftest import needs_mirror
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from solver import scipy_fit as scipy_reference  # noqa: E402
+
 from timbre_jax import cli, datasets
 from timbre_jax.learn import FitError, default_lockstep, learn_metric, learn_metrics, solve_grouped
 from timbre_jax.nnls import warm_start
@@ -16,26 +23,11 @@ from timbre_jax.pearson import pair_differences, pearson_and_grad, standardize_r
 
 
 def scipy_fit(features, pairs, maxiter=10_000):
-    """The reference a careful user would write: scipy L-BFGS-B on -P with an exact,
-    vectorized numpy gradient, the same NNLS start, bounds and settings."""
+    """The reference a careful user would write (the benchmark's scipy L-BFGS-B with an
+    exact numpy gradient, same NNLS start, bounds and settings), on the rated pairs."""
     D = np.asarray(pair_differences(features))
     rated = np.isfinite(pairs)
-    D, s = D[rated], pairs[rated]
-    x, _ = so.nnls(D, s, maxiter=10 * D.shape[1])
-    w0 = np.clip(1 / np.sqrt(x + np.finfo(float).eps), 1, 1e15)
-    sh = (s - s.mean()) / np.linalg.norm(s - s.mean())
-
-    def f(w):
-        d = D @ w ** -2.0
-        dc = d - d.mean()
-        nd = np.linalg.norm(dc)
-        P = dc @ sh / nd
-        g = -2.0 * (((sh - P * dc / nd) / nd) @ D) * w ** -3.0
-        return -P, -g
-
-    r = so.minimize(f, w0, jac=True, method="L-BFGS-B", bounds=[(1, 1e15)] * D.shape[1],
-                    options=dict(maxiter=maxiter, maxls=50, ftol=1e-36, gtol=1e-36, maxcor=10))
-    return r.fun ** 2, r.nit
+    return scipy_reference(D[rated], pairs[rated], maxiter)
 
 
 @needs_mirror
