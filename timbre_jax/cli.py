@@ -150,14 +150,17 @@ def cmd_table(args) -> int:
     out = Path(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     t0 = time.perf_counter()
-    ev, skipped = table.table1(reps, names, source=args.source, maxiter=args.maxiter, progress=not args.quiet)
+    ev, skipped, fits = table.table1(reps, names, source=args.source, maxiter=args.maxiter,
+                                     progress=not args.quiet)
     wall = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     report.write_table1(out / "table1.csv", ev, reps, names)
+    if fits:
+        report.write_csv(out / "fits.csv", list(fits[0]), [list(f.values()) for f in fits])
     print(report.markdown_table1(ev, reps, names))
     for r, d, why in skipped:
         print(f"skipped {r}/{d}: {why}")
-    print(f"\n{len(ev)} fits in {wall:.1f} s; table -> {out / 'table1.csv'}")
+    print(f"\n{len(ev)} fits in {wall:.1f} s; table -> {out / 'table1.csv'}, per fit -> {out / 'fits.csv'}")
     return 0
 
 

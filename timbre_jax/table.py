@@ -3,7 +3,7 @@ each (dataset, representation), solved one representation at a time in batches."
 
 from __future__ import annotations
 
-import numpy as np
+import time
 
 from . import datasets as ds_mod
 from .download import MissingUpstreamFile
@@ -24,8 +24,14 @@ def load_available(representation: str, names, source: str = "upstream"):
 
 def table1(representations, names, *, source: str = "upstream", maxiter: int = MAXITER,
            progress: bool = True):
-    """Explained variance per (representation, dataset): (dict, skipped list)."""
+    """Explained variance per (representation, dataset).
+
+    Returns ``(ev, skipped, fits)``: ``ev[(representation, dataset)]``, the
+    (representation, dataset, reason) of problems without data, and one record per fit
+    (iterations, convergence, solver message, seconds of the call that solved it divided
+    among its problems; the first call of a shape includes compilation)."""
     ev: dict[tuple[str, str], float] = {}
+    fits: list[dict] = []
     skipped = []
     loaded = []
     for r in representations:
@@ -43,8 +49,13 @@ def table1(representations, names, *, source: str = "upstream", maxiter: int = M
             step = chunk_size(max(len(s.pairs) for s in sets), n, 1) if default_lockstep() else 1
             for i in range(0, len(sets), step):
                 chunk = sets[i:i + step]
+                t0 = time.perf_counter()
                 results = learn_metrics([(s.features, s.ratings) for s in chunk], maxiter=maxiter)
+                seconds = (time.perf_counter() - t0) / len(chunk)
                 for s, res in zip(chunk, results):
                     ev[(r, s.dataset)] = res.explained_variance
+                    fits.append(dict(representation=r, dataset=s.dataset, n=n, pairs=len(s.pairs),
+                                     explained_variance=res.explained_variance, iterations=res.iterations,
+                                     converged=res.converged, message=res.message, seconds=seconds))
                 advance(len(chunk))
-    return ev, skipped
+    return ev, skipped, fits
