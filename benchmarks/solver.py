@@ -12,6 +12,11 @@ in one compiled batch (``learn_metrics``).  Compilation is timed apart from runn
 Scaling: wall time and peak memory against the batch size (robustness-style problems on
 one dataset) and against the number of features n; each point runs in its own process so
 that its peak host RSS (or device memory on a GPU) is its own.
+
+The scipy reference is cached per problem in OUT/scipy.csv, so a long run resumes.  For
+the representations where a Table I fit takes minutes (mertcat, stmf), ``--jax-fits
+results/fits.csv`` takes timbre-jax's side from a ``timbre-jax table --out results`` run
+instead of solving everything a second time (its seconds then include compilation).
 """
 
 from __future__ import annotations
@@ -56,37 +61,83 @@ def table_problems(rep: str, names):
     return sets
 
 
-def bench_table(rep: str, names, maxiter: int) -> tuple[dict, list[dict]]:
-    """Both solvers on every available Table I problem of ``rep``: a summary row and one
-    row per problem (the quality check of the solver: EV_jax - EV_scipy)."""
-    import timbre_jax
+def scipy_reference(rep: str, sets, maxiter: int, cache: Path | None = None) -> list[tuple]:
+    """(EV, iterations, seconds) of the scipy loop for each feature set.  With ``cache`` (a
+    CSV), finished problems are read back and each new one is appended as it ends, so an
+    interrupted multi-hour reference run resumes where it stopped."""
     from timbre_jax.pearson import pair_differences
 
-    sets = table_problems(rep, names)
-    problems = [(s.features, s.ratings) for s in sets]
-    ref, t_scipy = [], 0.0
+    done = {}
+    if cache is not None and cache.exists():
+        for row in read_csv(cache):
+            if int(row["maxiter"]) == maxiter:
+                done[(row["representation"], row["dataset"])] = (
+                    float(row["ev_scipy"]), int(row["iterations_scipy"]), float(row["scipy_s"]))
+    rows = [dict(representation=r, dataset=d, maxiter=maxiter, ev_scipy=v[0], iterations_scipy=v[1],
+                 scipy_s=v[2]) for (r, d), v in done.items()]
+    ref = []
     for s in sets:
-        t0 = time.perf_counter()
-        ref.append(scipy_fit(np.asarray(pair_differences(s.features)), s.pairs, maxiter))
-        ref[-1] += (time.perf_counter() - t0,)
-        t_scipy += ref[-1][2]
-    # maxiter is a compile-time constant: time the compilation on a 1-iteration run of
-    # the same shapes (twice: compile + run, then run alone), then the real run once.
+        if (rep, s.dataset) not in done:
+            t0 = time.perf_counter()
+            ev, nit = scipy_fit(np.asarray(pair_differences(s.features)), s.pairs, maxiter)
+            done[(rep, s.dataset)] = (ev, nit, time.perf_counter() - t0)
+            print(f"  scipy {rep}/{s.dataset}: EV {ev:.4f}, {nit} iterations, "
+                  f"{done[(rep, s.dataset)][2]:.1f} s", flush=True)
+            if cache is not None:
+                rows.append(dict(representation=rep, dataset=s.dataset, maxiter=maxiter, ev_scipy=ev,
+                                 iterations_scipy=nit, scipy_s=done[(rep, s.dataset)][2]))
+                write_csv(cache, rows)
+        ref.append(done[(rep, s.dataset)])
+    return ref
+
+
+def jax_batch(problems, maxiter: int) -> tuple[list[tuple], float, float]:
+    """timbre-jax on all problems: ((EV, iterations, message) each, run s, compile s)."""
+    import timbre_jax
+
+    # The same call twice: compile + run, then run alone (compiled shapes are cached).
+    # Subtracting a 1-iteration run's compile time instead is fragile: maxiter is a
+    # compile-time constant, so the real run compiles again, for a different time.
     t0 = time.perf_counter()
-    timbre_jax.learn_metrics(problems, maxiter=1)
+    timbre_jax.learn_metrics(problems, maxiter=maxiter)
     t_first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    timbre_jax.learn_metrics(problems, maxiter=1)
-    compile_s = max(t_first - (time.perf_counter() - t0), 0.0)
-    t0 = time.perf_counter()
     ours = timbre_jax.learn_metrics(problems, maxiter=maxiter)
-    t_jax = max(time.perf_counter() - t0 - compile_s, 1e-9)
-    diff = np.array([o.explained_variance - r[0] for o, r in zip(ours, ref)])
-    it_jax = sum(o.iterations for o in ours)
+    t_jax = time.perf_counter() - t0
+    compile_s = max(t_first - t_jax, 0.0)
+    return [(o.explained_variance, o.iterations, o.message) for o in ours], t_jax, compile_s
+
+
+def jax_from_fits(rep: str, sets, fits: Path) -> tuple[list[tuple], float, float]:
+    """timbre-jax's side read from the fits.csv of a ``timbre-jax table`` run (which solved
+    the same problems with the same settings), so that an hour-long representation is not
+    solved twice.  Its seconds include compilation (compile s is reported as NaN)."""
+    rows = {(r["representation"], r["dataset"]): r for r in read_csv(fits)}
+    missing = [s.dataset for s in sets if (rep, s.dataset) not in rows]
+    if missing:
+        raise SystemExit(f"{fits} has no {rep} fit for {', '.join(missing)}")
+    got = [rows[(rep, s.dataset)] for s in sets]
+    return ([(float(r["explained_variance"]), int(r["iterations"]), r["message"]) for r in got],
+            sum(float(r["seconds"]) for r in got), float("nan"))
+
+
+def bench_table(rep: str, names, maxiter: int, cache: Path | None = None,
+                jax_fits: Path | None = None) -> tuple[dict, list[dict]]:
+    """Both solvers on every available Table I problem of ``rep``: a summary row and one
+    row per problem (the quality check of the solver: EV_jax - EV_scipy)."""
+    sets = table_problems(rep, names)
+    ref = scipy_reference(rep, sets, maxiter, cache)
+    t_scipy = sum(r[2] for r in ref)
+    if jax_fits is None:
+        ours, t_jax, compile_s = jax_batch([(s.features, s.ratings) for s in sets], maxiter)
+    else:
+        ours, t_jax, compile_s = jax_from_fits(rep, sets, jax_fits)
+    diff = np.array([o[0] - r[0] for o, r in zip(ours, ref)])
+    it_jax = sum(o[1] for o in ours)
     it_scipy = sum(r[1] for r in ref)
-    rows = [dict(representation=rep, dataset=s.dataset, ev_scipy=r[0], ev_jax=o.explained_variance,
-                 ev_diff=o.explained_variance - r[0], iterations_scipy=r[1], iterations_jax=o.iterations,
-                 scipy_s=r[2], jax_message=o.message) for s, o, r in zip(sets, ours, ref)]
+    rows = [dict(representation=rep, dataset=s.dataset, ev_scipy=r[0], ev_jax=o[0],
+                 ev_diff=o[0] - r[0], iterations_scipy=r[1], iterations_jax=o[1],
+                 scipy_s=r[2], jax_message=o[2]) for s, o, r in zip(sets, ours, ref)]
     summary = dict(representation=rep, problems=len(sets), n=int(sets[0].features.shape[1]),
                    scipy_s=t_scipy, jax_s=t_jax, compile_s=compile_s,
                    speedup=t_scipy / t_jax, jax_fits_per_s=len(sets) / t_jax, scipy_fits_per_s=len(sets) / t_scipy,
@@ -94,7 +145,7 @@ def bench_table(rep: str, names, maxiter: int) -> tuple[dict, list[dict]]:
                    scipy_ms_per_iteration=1e3 * t_scipy / max(it_scipy, 1),
                    ev_diff_min=float(diff.min()), ev_diff_median=float(np.median(diff)),
                    worst_dataset=sets[int(diff.argmin())].dataset,
-                   ev_jax_median=float(np.median([o.explained_variance for o in ours])),
+                   ev_jax_median=float(np.median([o[0] for o in ours])),
                    ev_scipy_median=float(np.median([r[0] for r in ref])))
     return summary, rows
 
@@ -170,6 +221,13 @@ def plot(batch, features, path: Path):
     fig.savefig(path, dpi=120)
 
 
+def read_csv(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     import csv
     import io
@@ -183,6 +241,10 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue().encode()))
 
 
+def compile_note(seconds: float) -> str:
+    return "(compile incl.)" if np.isnan(seconds) else f"(+{seconds:.1f})"
+
+
 def markdown(result: dict) -> str:
     """The tables of RESULTS.md for one run."""
     lines = [f"Machine: {result['machine']}; date {result['date']}; command `{result['command']}`; "
@@ -192,7 +254,7 @@ def markdown(result: dict) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in result["table"]:
         lines.append(f"| {r['representation']} | {r['n']} | {r['problems']} | {r['scipy_s']:.1f} | "
-                     f"{r['jax_s']:.1f} (+{r['compile_s']:.1f}) | {r['speedup']:.2f} | "
+                     f"{r['jax_s']:.1f} {compile_note(r['compile_s'])} | {r['speedup']:.2f} | "
                      f"{r['scipy_ms_per_iteration']:.2f} / {r['jax_ms_per_iteration']:.2f} | "
                      f"{r['ev_diff_min']:+.4f} ({r['worst_dataset']}) / {r['ev_diff_median']:+.4f} |")
     for kind, label in (("batch", "problems in the batch"), ("features", "features n (batch of 4)")):
@@ -222,6 +284,11 @@ def main(argv=None):
                    help="run the scaling curves (only: skip the Table I comparison)")
     p.add_argument("--maxiter", type=int, default=10_000)
     p.add_argument("--out", default="benchmarks/out")
+    p.add_argument("--jax-fits", default=None, metavar="FITS_CSV",
+                   help="take timbre-jax's side from the fits.csv of a `timbre-jax table` run "
+                        "(same settings) instead of solving again")
+    p.add_argument("--reference-only", action="store_true",
+                   help="only compute (and cache in OUT/scipy.csv) the scipy reference")
     p.add_argument("--point", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.point:
@@ -241,8 +308,15 @@ def main(argv=None):
     result = dict(machine=machine(), date=date.today().isoformat(), command=" ".join(["python"] + sys.argv),
                   maxiter=maxiter, table=[], batch=[], features=[])
     problems = []
+    cache = out / "scipy.csv"
+    if args.reference_only:
+        for r in reps:
+            scipy_reference(r, table_problems(r, names), maxiter, cache)
+        print(f"wrote {cache}")
+        return 0
+    jax_fits = Path(args.jax_fits) if args.jax_fits else None
     for r in reps if args.scaling != "only" else []:
-        row, per_problem = bench_table(r, names, maxiter)
+        row, per_problem = bench_table(r, names, maxiter, cache, jax_fits)
         result["table"].append(row)
         problems += per_problem
         write_csv(out / "quality.csv", problems)
