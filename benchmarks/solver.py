@@ -150,6 +150,19 @@ def bench_table(rep: str, names, maxiter: int, cache: Path | None = None,
     return summary, rows
 
 
+def bytes_per_iteration(pairs: int, n: int, history: int = 10) -> int:
+    """A lower bound on the memory traffic of one L-BFGS-B iteration (float64 bytes), the
+    floor against which time per iteration is compared: one objective-and-gradient
+    evaluation reads the pair-difference matrix twice (D w^-2, then r^T D; padded pairs
+    included), the compact L-BFGS-B products read the history S, Y (2 m n) three times
+    (Cauchy point, subspace step, memory update), and about 20 n-vectors are streamed
+    (x, g, bounds, breakpoints and their sorted order, the step).  Line searches that
+    need more than one evaluation add 2 p n each, so the true traffic is higher."""
+    from timbre_jax.learn import padded_pairs
+
+    return 8 * (2 * padded_pairs(pairs) * n + 3 * 2 * history * n + 20 * n)
+
+
 def host_peak_bytes() -> int:
     """This process's peak resident memory.  VmHWM, not getrusage's ru_maxrss: Linux keeps
     ru_maxrss across execve, so a child started by a big parent would report the parent's."""
@@ -188,8 +201,13 @@ def scaling_point(kind: str, size: int, maxiter: int) -> dict:
     dev = jax.devices()[0]
     stats = dev.memory_stats() if dev.platform != "cpu" else None
     peak = stats.get("peak_bytes_in_use") if stats else host_peak_bytes()
+    iterations = int(out[0].iterations.sum())
     return dict(kind=kind, size=size, problems=group.K, run_s=run, compile_s=max(first - run, 0.0),
-                fits_per_s=group.K / run, max_iterations=int(out[0].iterations.max()), peak_bytes=int(peak),
+                fits_per_s=group.K / run, max_iterations=int(out[0].iterations.max()),
+                iterations=iterations, ms_per_iteration=1e3 * run / max(iterations, 1),
+                pairs=int(group.D.shape[0]),
+                floor_bytes_per_iteration=bytes_per_iteration(group.D.shape[0], group.D.shape[1]),
+                peak_bytes=int(peak),
                 memory="device" if stats else "host RSS")
 
 
@@ -263,6 +281,13 @@ def markdown(result: dict) -> str:
                       "|---|---|---|---|---|---|"]
             lines += [f"| {r['size']} | {r['run_s']:.2f} | {r['compile_s']:.1f} | {r['fits_per_s']:.2f} | "
                       f"{r['max_iterations']} | {r['peak_bytes'] / 2**20:.0f} ({r['memory']}) |" for r in result[kind]]
+    if result.get("features") and "floor_bytes_per_iteration" in result["features"][0]:
+        from timbre_jax.learn import padded_pairs
+
+        lines += ["", "| features n | pairs (padded) | floor MB / iteration | ms / iteration | "
+                  "floor GB/s (floor bytes / time) |", "|---|---|---|---|---|"]
+        lines += [f"| {r['size']} | {r['pairs']} ({padded_pairs(r['pairs'])}) | {r['floor_bytes_per_iteration'] / 1e6:.1f} | {r['ms_per_iteration']:.3f} | "
+                  f"{r['floor_bytes_per_iteration'] / r['ms_per_iteration'] / 1e6:.2f} |" for r in result["features"]]
     return "\n".join(lines) + "\n"
 
 
