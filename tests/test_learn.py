@@ -118,3 +118,24 @@ def test_warm_start_is_the_nnls_fit():
     x, _ = so.nnls(D, s)
     w0 = np.asarray(warm_start(D, s))
     np.testing.assert_allclose(np.clip(w0, 1, 1e15), np.clip(1 / np.sqrt(x + np.finfo(float).eps), 1, 1e15), rtol=1e-7)
+
+
+def test_several_starts_keep_the_best_of_the_runs_from_each():
+    from timbre_jax.learn import _nnls_start, _solve_rated, extra_starts
+
+    rng = np.random.default_rng(3)
+    problems = [(rng.random((l, 200)) ** 4, rng.random(l * (l - 1) // 2)) for l in (9, 12)]
+    one = learn_metrics(problems, maxiter=300)
+    best = learn_metrics(problems, maxiter=300, starts=3)
+    assert [r.pearson for r in learn_metrics(problems, maxiter=300, starts=3)] == [r.pearson for r in best]
+    for g, ((F, s), a, b) in enumerate(zip(problems, one, best)):
+        D = np.asarray(pair_differences(F))
+        w0 = np.asarray(_nnls_start(D, s))  # the very start learn_metrics perturbs
+        runs = [a.pearson] + [_solve_rated([(D, s)], [w], 300, default_lockstep())[0].pearson
+                              for w in extra_starts(w0, 2, (0, g))]
+        # the first start is the plain fit; the others start from log-normal perturbations
+        assert a.start == 0 and b.pearson > a.pearson  # here another start wins on both
+        assert b.pearson == pytest.approx(max(runs), abs=1e-12) and b.start == int(np.argmax(runs))
+        assert np.ptp(runs) > 1e-7  # the starts really lead to different end points
+    with pytest.raises(ValueError, match="starts must be at least 1"):
+        learn_metrics(problems, starts=0)

@@ -108,14 +108,17 @@ def cmd_learn(args) -> int:
     sets = [datasets.load(d, args.representation, args.source, progress=True) for d in names]
     features, ratings = joint_problem(sets)
     t0 = time.perf_counter()
-    res = learn.learn_metric(features, ratings, init=args.init, seed=args.seed, maxiter=args.maxiter)
+    res = learn.learn_metric(features, ratings, init=args.init, seed=args.seed, maxiter=args.maxiter,
+                             starts=args.starts)
     dt = time.perf_counter() - t0
     label = "+".join(names)
     print(f"{args.representation} on {label}: explained variance {res.explained_variance:.4f} "
-          f"(P = {res.pearson:.4f}), {res.iterations} iterations, {res.message} [{dt:.1f} s]")
+          f"(P = {res.pearson:.4f}), {res.iterations} iterations, {res.message}"
+          f"{f', from start {res.start} of {args.starts}' if args.starts > 1 else ''} [{dt:.1f} s]")
     if args.out:
         meta = {"representation": args.representation, "datasets": names, "source": args.source,
-                "pearson": res.pearson, "iterations": res.iterations, "message": res.message}
+                "pearson": res.pearson, "iterations": res.iterations, "message": res.message,
+                "starts": args.starts, "start": res.start}
         store.atomic_write_bytes(Path(args.out), lambda fh: np.savez(
             fh, weights=res.weights, explained_variance=res.explained_variance,
             metadata=np.asarray(__import__("json").dumps(meta))))
@@ -151,7 +154,7 @@ def cmd_table(args) -> int:
     reps, names = _reps(args.representations), _datasets(args.datasets)
     t0 = time.perf_counter()
     ev, skipped, fits = table.table1(reps, names, source=args.source, maxiter=args.maxiter,
-                                     progress=not args.quiet)
+                                     starts=args.starts, progress=not args.quiet)
     wall = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     report.write_table1(out / "table1.csv", ev, reps, names)
@@ -298,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--init", default="nnls", choices=("nnls", "random"))
     le.add_argument("--seed", type=int, default=0)
     le.add_argument("--maxiter", type=int, default=10_000)
+    le.add_argument("--starts", type=int, default=1, help="solve from this many starts (the first, then log-normal perturbations of it) and keep the best")
     le.add_argument("--out", help="save weights to this .npz")
     le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG")
     le.set_defaults(func=cmd_learn)
@@ -307,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--datasets", default="all")
     t.add_argument("--source", default="upstream", choices=("upstream", "extracted"))
     t.add_argument("--maxiter", type=int, default=10_000)
+    t.add_argument("--starts", type=int, default=1, help="solve from this many starts (the first, then log-normal perturbations of it) and keep the best")
     t.add_argument("--out", required=True)
     t.set_defaults(func=cmd_table)
 

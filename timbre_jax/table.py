@@ -23,13 +23,14 @@ def load_available(representation: str, names, source: str = "upstream"):
 
 
 def table1(representations, names, *, source: str = "upstream", maxiter: int = MAXITER,
-           progress: bool = True):
+           starts: int = 1, progress: bool = True):
     """Explained variance per (representation, dataset).
 
     Returns ``(ev, skipped, fits)``: ``ev[(representation, dataset)]``, the
     (representation, dataset, reason) of problems without data, and one record per fit
-    (iterations, convergence, solver message, seconds of the call that solved it divided
-    among its problems; the first call of a shape includes compilation)."""
+    (iterations, convergence, solver message, winning start, seconds of the call that
+    solved it divided among its problems; the first call of a shape includes
+    compilation).  ``starts``: see :func:`timbre_jax.learn_metrics`."""
     ev: dict[tuple[str, str], float] = {}
     fits: list[dict] = []
     skipped = []
@@ -50,12 +51,14 @@ def table1(representations, names, *, source: str = "upstream", maxiter: int = M
             for i in range(0, len(sets), step):
                 chunk = sets[i:i + step]
                 t0 = time.perf_counter()
-                results = learn_metrics([(s.features, s.ratings) for s in chunk], maxiter=maxiter)
+                results = learn_metrics([(s.features, s.ratings) for s in chunk], maxiter=maxiter,
+                                        starts=starts)
                 seconds = (time.perf_counter() - t0) / len(chunk)
                 for s, res in zip(chunk, results):
                     ev[(r, s.dataset)] = res.explained_variance
                     fits.append(dict(representation=r, dataset=s.dataset, n=n, pairs=len(s.pairs),
                                      explained_variance=res.explained_variance, iterations=res.iterations,
-                                     converged=res.converged, message=res.message, seconds=seconds))
+                                     converged=res.converged, message=res.message, start=res.start,
+                                     seconds=seconds))
                 advance(len(chunk))
     return ev, skipped, fits
