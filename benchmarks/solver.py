@@ -9,6 +9,8 @@ bounds [1, 1e15] and settings (maxiter, maxls 50, ftol = gtol = 1e-36, memory 10
 baseline a careful user would write.  (b) timbre-jax: every problem of a representation
 in one compiled batch (``learn_metrics``).  Compilation is timed apart from running
 (the first call minus the second).  Quality: EV_jax - EV_scipy on the same problems.
+The same comparison runs on a robustness sub-sweep (``--sweep``: Grey1977, 9 levels x 5
+realizations of noisy ratings, solved by one batched ``sweep.solve``).
 Scaling: wall time and peak memory against the batch size (robustness-style problems on
 one dataset) and against the number of features n; each point runs in its own process so
 that its peak host RSS (or device memory on a GPU) is its own.
@@ -150,6 +152,29 @@ def bench_table(rep: str, names, maxiter: int, cache: Path | None = None,
     return summary, rows
 
 
+def bench_sweep(rep: str, dataset: str, realizations: int, maxiter: int) -> dict:
+    """A robustness sub-sweep: the 9 noise levels x ``realizations`` noisy rating sets of
+    one dataset (what ``timbre-jax robustness`` solves), by the scipy loop and by one
+    batched ``sweep.solve``; quality is EV on the ratings each fit was given."""
+    from timbre_jax import datasets, robustness, sweep
+
+    g = robustness.make_group(datasets.load(dataset, rep), robustness.levels(9), realizations, 0)
+    rated = g.mask[0] > 0
+    t0 = time.perf_counter()
+    ref = np.array([scipy_fit(g.D[rated], y[rated], maxiter)[0] for y in g.ratings])
+    t_scipy = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sweep.solve([g], maxiter=maxiter, progress=False)
+    t_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    (out,) = sweep.solve([g], maxiter=maxiter, progress=False)
+    t_jax = time.perf_counter() - t0
+    diff = out.pearson ** 2 - ref
+    return dict(representation=rep, dataset=dataset, problems=g.K, n=int(g.D.shape[1]), scipy_s=t_scipy,
+                jax_s=t_jax, compile_s=max(t_first - t_jax, 0.0), speedup=t_scipy / t_jax,
+                ev_diff_min=float(diff.min()), ev_diff_median=float(np.median(diff)))
+
+
 def bytes_per_iteration(pairs: int, n: int, history: int = 10) -> int:
     """A lower bound on the memory traffic of one L-BFGS-B iteration (float64 bytes), the
     floor against which time per iteration is compared: one objective-and-gradient
@@ -275,6 +300,14 @@ def markdown(result: dict) -> str:
                      f"{r['jax_s']:.1f} {compile_note(r['compile_s'])} | {r['speedup']:.2f} | "
                      f"{r['scipy_ms_per_iteration']:.2f} / {r['jax_ms_per_iteration']:.2f} | "
                      f"{r['ev_diff_min']:+.4f} ({r['worst_dataset']}) / {r['ev_diff_median']:+.4f} |")
+    if result.get("sweep"):
+        lines += ["", "Robustness sub-sweep (9 levels x realizations of one dataset's ratings, EV on the "
+                  "ratings each fit was given):", "",
+                  "| representation | dataset | n | problems | scipy s | timbre-jax s (+compile) | ratio scipy/jax | "
+                  "EV_jax - EV_scipy min / median |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['representation']} | {r['dataset']} | {r['n']} | {r['problems']} | {r['scipy_s']:.1f} | "
+                  f"{r['jax_s']:.1f} (+{r['compile_s']:.1f}) | {r['speedup']:.2f} | "
+                  f"{r['ev_diff_min']:+.4f} / {r['ev_diff_median']:+.4f} |" for r in result["sweep"]]
     for kind, label in (("batch", "problems in the batch"), ("features", "features n (batch of 4)")):
         if result.get(kind):
             lines += ["", f"| {label} | run s | compile s | fits/s | max iterations | peak memory MB |",
@@ -307,6 +340,8 @@ def main(argv=None):
     p.add_argument("--datasets", default=None, help="comma-separated (default: all 17)")
     p.add_argument("--scaling", default="yes", choices=["yes", "no", "only"],
                    help="run the scaling curves (only: skip the Table I comparison)")
+    p.add_argument("--sweep", default="encodec,cochlea,stft",
+                   help="representations of the robustness sub-sweep on Grey1977 (45 problems each); 'none'")
     p.add_argument("--maxiter", type=int, default=10_000)
     p.add_argument("--out", default="benchmarks/out")
     p.add_argument("--jax-fits", default=None, metavar="FITS_CSV",
@@ -321,8 +356,10 @@ def main(argv=None):
         return 0
     from timbre_jax.registry import DATASETS
 
+    sweep_reps, realizations = [r for r in args.sweep.split(",") if r and r != "none"], 5
     if args.quick:
         reps, names, maxiter = ["encodec"], ["Patil2012_A3", "Grey1977"], 200
+        sweep_reps, realizations = ["encodec"], 1
         batch_sizes, feature_sizes = [1, 8], [128, 512]
     else:
         reps, maxiter = args.representations.split(","), args.maxiter
@@ -331,7 +368,7 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = dict(machine=machine(), date=date.today().isoformat(), command=" ".join(["python"] + sys.argv),
-                  maxiter=maxiter, table=[], batch=[], features=[])
+                  maxiter=maxiter, table=[], sweep=[], batch=[], features=[])
     problems = []
     cache = out / "scipy.csv"
     if args.reference_only:
@@ -348,6 +385,12 @@ def main(argv=None):
         print(f"{r}: scipy {row['scipy_s']:.1f} s, jax {row['jax_s']:.1f} s (+{row['compile_s']:.1f} s compile), "
               f"x{row['speedup']:.2f}; EV diff min {row['ev_diff_min']:+.4f} median {row['ev_diff_median']:+.4f}",
               flush=True)
+        (out / "solver.json").write_text(json.dumps(result, indent=1))
+    for r in sweep_reps if args.scaling != "only" else []:
+        result["sweep"].append(bench_sweep(r, "Grey1977", realizations, maxiter))
+        row = result["sweep"][-1]
+        print(f"sweep {r}: scipy {row['scipy_s']:.1f} s, jax {row['jax_s']:.1f} s, x{row['speedup']:.2f}; "
+              f"EV diff min {row['ev_diff_min']:+.4f}", flush=True)
         (out / "solver.json").write_text(json.dumps(result, indent=1))
     if args.scaling == "no":
         (out / "tables.md").write_text(markdown(result))

@@ -21,6 +21,9 @@ def test_quick_benchmark(tmp_path):
     assert row["representation"] == "encodec" and row["problems"] == 2
     assert row["scipy_s"] > 0 and row["jax_s"] > 0 and row["compile_s"] >= 0
     assert row["ev_diff_min"] > -0.01  # same problems, same start: no worse than scipy
+    (sw,) = res["sweep"]
+    assert sw["representation"] == "encodec" and sw["problems"] == 9 and sw["ev_diff_min"] > -0.01
+    assert "| encodec | Grey1977 | 128 | 9 |" in (tmp_path / "tables.md").read_text()
     assert [r["size"] for r in res["batch"]] == [1, 8] and [r["size"] for r in res["features"]] == [128, 512]
     assert all(r["peak_bytes"] > 0 for r in res["batch"] + res["features"])
     assert res["machine"] and res["date"]
@@ -38,7 +41,7 @@ def test_quick_benchmark(tmp_path):
                     "--datasets", "Patil2012_A3,Grey1977", "--maxiter", "200", "--out", str(table)],
                    check=True, cwd=ROOT, capture_output=True, text=True)
     again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "solver.py"), "--representations", "encodec",
-                            "--datasets", "Patil2012_A3,Grey1977", "--maxiter", "200", "--scaling", "no",
+                            "--datasets", "Patil2012_A3,Grey1977", "--maxiter", "200", "--scaling", "no", "--sweep", "none",
                             "--jax-fits", str(table / "fits.csv"), "--out", str(tmp_path)],
                            check=True, cwd=ROOT, capture_output=True, text=True)
     assert "scipy encodec/" not in again.stdout  # nothing solved again by scipy
