@@ -291,10 +291,11 @@ def compile_note(seconds: float) -> str:
 def markdown(result: dict) -> str:
     """The tables of RESULTS.md for one run."""
     lines = [f"Machine: {result['machine']}; date {result['date']}; command `{result['command']}`; "
-             f"maxiter {result['maxiter']}.", "",
-             "| representation | n | problems | scipy s | timbre-jax s (+compile) | ratio scipy/jax | "
-             "ms/iteration scipy / jax | EV_jax - EV_scipy min (dataset) / median |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"maxiter {result['maxiter']}."]
+    if result["table"]:
+        lines += ["", "| representation | n | problems | scipy s | timbre-jax s (+compile) | ratio scipy/jax | "
+                  "ms/iteration scipy / jax | EV_jax - EV_scipy min (dataset) / median |",
+                  "|---|---|---|---|---|---|---|---|"]
     for r in result["table"]:
         lines.append(f"| {r['representation']} | {r['n']} | {r['problems']} | {r['scipy_s']:.1f} | "
                      f"{r['jax_s']:.1f} {compile_note(r['compile_s'])} | {r['speedup']:.2f} | "
