@@ -294,20 +294,22 @@ def markdown(result: dict) -> str:
              f"maxiter {result['maxiter']}."]
     if result["table"]:
         lines += ["", "| representation | n | problems | scipy s | timbre-jax s (+compile) | ratio scipy/jax | "
-                  "ms/iteration scipy / jax | EV_jax - EV_scipy min (dataset) / median |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "fits/s scipy / jax | ms/iteration scipy / jax | EV_jax - EV_scipy min (dataset) / median |",
+                  "|---|---|---|---|---|---|---|---|---|"]
     for r in result["table"]:
         lines.append(f"| {r['representation']} | {r['n']} | {r['problems']} | {r['scipy_s']:.1f} | "
                      f"{r['jax_s']:.1f} {compile_note(r['compile_s'])} | {r['speedup']:.2f} | "
+                     f"{r['scipy_fits_per_s']:.3g} / {r['jax_fits_per_s']:.3g} | "
                      f"{r['scipy_ms_per_iteration']:.2f} / {r['jax_ms_per_iteration']:.2f} | "
                      f"{r['ev_diff_min']:+.4f} ({r['worst_dataset']}) / {r['ev_diff_median']:+.4f} |")
     if result.get("sweep"):
         lines += ["", "Robustness sub-sweep (9 levels x realizations of one dataset's ratings, EV on the "
                   "ratings each fit was given):", "",
                   "| representation | dataset | n | problems | scipy s | timbre-jax s (+compile) | ratio scipy/jax | "
-                  "EV_jax - EV_scipy min / median |", "|---|---|---|---|---|---|---|---|"]
+                  "fits/s scipy / jax | EV_jax - EV_scipy min / median |", "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['representation']} | {r['dataset']} | {r['n']} | {r['problems']} | {r['scipy_s']:.1f} | "
                   f"{r['jax_s']:.1f} (+{r['compile_s']:.1f}) | {r['speedup']:.2f} | "
+                  f"{r['problems'] / r['scipy_s']:.3g} / {r['problems'] / r['jax_s']:.3g} | "
                   f"{r['ev_diff_min']:+.4f} / {r['ev_diff_median']:+.4f} |" for r in result["sweep"]]
     for kind, label in (("batch", "problems in the batch"), ("features", "features n (batch of 4)")):
         if result.get(kind):
