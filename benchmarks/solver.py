@@ -93,20 +93,25 @@ def scipy_reference(rep: str, sets, maxiter: int, cache: Path | None = None) -> 
     return ref
 
 
+def timed_twice(solve):
+    """``solve()`` twice: compile + run, then run alone (compiled shapes are cached).
+    Returns (second result, run s, compile s = first - second).  Subtracting a
+    1-iteration run's compile time instead is fragile: maxiter is a compile-time
+    constant, so the real run compiles again, for a different time."""
+    t0 = time.perf_counter()
+    solve()
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = solve()
+    run = time.perf_counter() - t0
+    return out, run, max(first - run, 0.0)
+
+
 def jax_batch(problems, maxiter: int) -> tuple[list[tuple], float, float]:
     """timbre-jax on all problems: ((EV, iterations, message) each, run s, compile s)."""
     import timbre_jax
 
-    # The same call twice: compile + run, then run alone (compiled shapes are cached).
-    # Subtracting a 1-iteration run's compile time instead is fragile: maxiter is a
-    # compile-time constant, so the real run compiles again, for a different time.
-    t0 = time.perf_counter()
-    timbre_jax.learn_metrics(problems, maxiter=maxiter)
-    t_first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ours = timbre_jax.learn_metrics(problems, maxiter=maxiter)
-    t_jax = time.perf_counter() - t0
-    compile_s = max(t_first - t_jax, 0.0)
+    ours, t_jax, compile_s = timed_twice(lambda: timbre_jax.learn_metrics(problems, maxiter=maxiter))
     return [(o.explained_variance, o.iterations, o.message) for o in ours], t_jax, compile_s
 
 
@@ -163,15 +168,10 @@ def bench_sweep(rep: str, dataset: str, realizations: int, maxiter: int) -> dict
     t0 = time.perf_counter()
     ref = np.array([scipy_fit(g.D[rated], y[rated], maxiter)[0] for y in g.ratings])
     t_scipy = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sweep.solve([g], maxiter=maxiter, progress=False)
-    t_first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    (out,) = sweep.solve([g], maxiter=maxiter, progress=False)
-    t_jax = time.perf_counter() - t0
+    (out,), t_jax, compile_s = timed_twice(lambda: sweep.solve([g], maxiter=maxiter, progress=False))
     diff = out.pearson ** 2 - ref
     return dict(representation=rep, dataset=dataset, problems=g.K, n=int(g.D.shape[1]), scipy_s=t_scipy,
-                jax_s=t_jax, compile_s=max(t_first - t_jax, 0.0), speedup=t_scipy / t_jax,
+                jax_s=t_jax, compile_s=compile_s, speedup=t_scipy / t_jax,
                 ev_diff_min=float(diff.min()), ev_diff_median=float(np.median(diff)))
 
 
@@ -217,17 +217,12 @@ def scaling_point(kind: str, size: int, maxiter: int) -> dict:
         from timbre_jax.pearson import pair_differences
         group = sweep.Group("synthetic", np.asarray(pair_differences(F)), np.tile(fs.pairs, (4, 1)),
                             np.ones((4, len(fs.pairs))))
-    t0 = time.perf_counter()
-    sweep.solve([group], maxiter=maxiter, progress=False)
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out = sweep.solve([group], maxiter=maxiter, progress=False)
-    run = time.perf_counter() - t0
+    out, run, compile_s = timed_twice(lambda: sweep.solve([group], maxiter=maxiter, progress=False))
     dev = jax.devices()[0]
     stats = dev.memory_stats() if dev.platform != "cpu" else None
     peak = stats.get("peak_bytes_in_use") if stats else host_peak_bytes()
     iterations = int(out[0].iterations.sum())
-    return dict(kind=kind, size=size, problems=group.K, run_s=run, compile_s=max(first - run, 0.0),
+    return dict(kind=kind, size=size, problems=group.K, run_s=run, compile_s=compile_s,
                 fits_per_s=group.K / run, max_iterations=int(out[0].iterations.max()),
                 iterations=iterations, ms_per_iteration=1e3 * run / max(iterations, 1),
                 pairs=int(group.D.shape[0]),

@@ -269,6 +269,9 @@ def cmd_extract(args) -> int:
 
 # ----------------------------------------------------------------------------- parser
 
+STARTS_HELP = "solve from this many starts (the first, then log-normal perturbations of it) and keep the best"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="timbre-jax", description=__doc__.splitlines()[0])
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -301,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--init", default="nnls", choices=("nnls", "random"))
     le.add_argument("--seed", type=int, default=0)
     le.add_argument("--maxiter", type=int, default=10_000)
-    le.add_argument("--starts", type=int, default=1, help="solve from this many starts (the first, then log-normal perturbations of it) and keep the best")
+    le.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
     le.add_argument("--out", help="save weights to this .npz")
     le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG")
     le.set_defaults(func=cmd_learn)
@@ -311,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--datasets", default="all")
     t.add_argument("--source", default="upstream", choices=("upstream", "extracted"))
     t.add_argument("--maxiter", type=int, default=10_000)
-    t.add_argument("--starts", type=int, default=1, help="solve from this many starts (the first, then log-normal perturbations of it) and keep the best")
+    t.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
     t.add_argument("--out", required=True)
     t.set_defaults(func=cmd_table)
 

@@ -257,13 +257,15 @@ def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 
     results = _solve_bucketed(rated, first, maxiter, lockstep)
     if starts == 1:
         return results
+    # The NNLS start is computed again here (cheap next to the fits) rather than passed
+    # to the first solve, so that start 0 stays the very call that starts=1 makes.
     w0 = first or [np.asarray(_nnls_start(Dg, sg)) for Dg, sg in rated]
-    more = [(g, extra_starts(w0[g], starts - 1, (seed, g))) for g in range(len(rated))]
-    owner = [g for g, ws in more for _ in ws]
-    tried = _solve_bucketed([rated[g] for g in owner], [w for _, ws in more for w in ws], maxiter, lockstep)
-    for j, (g, r) in enumerate(zip(owner, tried)):
+    extra = [extra_starts(w0[g], starts - 1, (seed, g)) for g in range(len(rated))]
+    which = [(g, j) for g in range(len(rated)) for j in range(1, starts)]
+    tried = _solve_bucketed([rated[g] for g, _ in which], [extra[g][j - 1] for g, j in which], maxiter, lockstep)
+    for (g, j), r in zip(which, tried):
         if np.isfinite(r.pearson) and r.pearson > results[g].pearson:
-            results[g] = replace(r, start=1 + j - owner.index(g))
+            results[g] = replace(r, start=j)
     return results
 
 
