@@ -108,16 +108,19 @@ def cmd_learn(args) -> int:
     sets = [datasets.load(d, args.representation, args.source, progress=True) for d in names]
     features, ratings = joint_problem(sets)
     t0 = time.perf_counter()
-    res = learn.learn_metric(features, ratings, init=args.init, seed=args.seed, maxiter=args.maxiter,
-                             starts=args.starts)
+    res = learn.learn_metric(features, ratings, solver=args.solver, init=args.init, seed=args.seed,
+                             maxiter=args.maxiter, starts=args.starts)
     dt = time.perf_counter() - t0
     label = "+".join(names)
-    print(f"{args.representation} on {label}: explained variance {res.explained_variance:.4f} "
+    print(f"{args.representation} on {label} ({args.solver}): explained variance {res.explained_variance:.4f} "
           f"(P = {res.pearson:.4f}), {res.iterations} iterations, {res.message}"
           f"{f', from start {res.start} of {args.starts}' if args.starts > 1 else ''} [{dt:.1f} s]")
+    if args.solver == "lbfgsb":
+        gap = learn.optimality_gap(features, ratings, res.weights)
+        print(f"global optimum {res.explained_variance + gap:.4f} (gap {gap:.4f}; `--solver exact` gives it)")
     if args.out:
         meta = {"representation": args.representation, "datasets": names, "source": args.source,
-                "pearson": res.pearson, "iterations": res.iterations, "message": res.message,
+                "solver": args.solver, "certified": res.certified, "pearson": res.pearson, "iterations": res.iterations, "message": res.message,
                 "starts": args.starts, "start": res.start}
         store.atomic_write_bytes(Path(args.out), lambda fh: np.savez(
             fh, weights=res.weights, explained_variance=res.explained_variance,
@@ -153,17 +156,25 @@ def cmd_table(args) -> int:
     out = Path(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     t0 = time.perf_counter()
-    ev, skipped, fits = table.table1(reps, names, source=args.source, maxiter=args.maxiter,
-                                     starts=args.starts, progress=not args.quiet)
+    ev, optimum, skipped, fits = table.table1(reps, names, source=args.source, maxiter=args.maxiter,
+                                              starts=args.starts, progress=not args.quiet, solver=args.solver)
     wall = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     report.write_table1(out / "table1.csv", ev, reps, names)
+    written = [out / "table1.csv"]
+    if args.solver == "lbfgsb":
+        written.append(report.write_table1(out / "table1_optimum.csv", optimum, reps, names))
     if fits:
-        report.write_csv(out / "fits.csv", list(fits[0]), [list(f.values()) for f in fits])
-    print(report.markdown_table1(ev, reps, names))
+        written.append(report.write_csv(out / "fits.csv", list(fits[0]), [list(f.values()) for f in fits]))
+    print(report.markdown_table1(ev, reps, names, optimum if args.solver == "lbfgsb" else None))
+    if args.solver == "lbfgsb":
+        print("cells: ours (paper) [global optimum, certified]")
+    else:
+        certified = sum(f["certified"] for f in fits)
+        print(f"cells: global optimum (paper); {certified} of {len(fits)} certified by the KKT conditions")
     for r, d, why in skipped:
         print(f"skipped {r}/{d}: {why}")
-    print(f"\n{len(ev)} fits in {wall:.1f} s; table -> {out / 'table1.csv'}, per fit -> {out / 'fits.csv'}")
+    print(f"\n{len(ev)} fits ({args.solver}) in {wall:.1f} s; wrote " + ", ".join(map(str, written)))
     return 0
 
 
@@ -191,7 +202,7 @@ def cmd_robustness(args) -> int:
         resumed = (out / "chunks" / r / "plan.json").exists()
         rows += robustness.sweep(sets, n_levels=args.levels, realizations=args.realizations, seed=args.seed,
                                  std_scale=args.std_scale, maxiter=args.maxiter, directory=out / "chunks" / r,
-                                 chunk_groups=args.chunk_groups, progress=not args.quiet)
+                                 chunk_groups=args.chunk_groups, progress=not args.quiet, solver=args.solver)
         fits = len(sets) * args.levels * args.realizations
         dt = time.perf_counter() - t
         if resumed:  # saved chunks are read back, not solved: no rate to report
@@ -215,7 +226,7 @@ def cmd_null(args) -> int:
     for r, sets in _loaded(reps, names):
         t = time.perf_counter()
         rr, ss = null.run(sets, K=args.permutations, seed=args.seed, maxiter=args.maxiter,
-                          directory=out / "chunks" / r, progress=not args.quiet)
+                          directory=out / "chunks" / r, progress=not args.quiet, solver=args.solver)
         fits = len(rr)
         print(f"{r}: {fits} fits in {time.perf_counter() - t:.1f} s")
         rows += rr
@@ -241,7 +252,8 @@ def cmd_crossval(args) -> int:
     rows = []
     for r, sets in _loaded(reps, names):
         t = time.perf_counter()
-        rows += crossval.run(sets, maxiter=args.maxiter, directory=out / "chunks" / r, progress=not args.quiet)
+        rows += crossval.run(sets, maxiter=args.maxiter, directory=out / "chunks" / r, progress=not args.quiet,
+                             solver=args.solver)
         print(f"{r}: {sum(len(s.sounds) + 1 for s in sets)} fits in {time.perf_counter() - t:.1f} s")
     fields = list(crossval.CrossvalRow.__dataclass_fields__)
     path = report.write_csv(out / "crossval.csv", fields, [[getattr(x, f) for f in fields] for x in rows])
@@ -270,6 +282,12 @@ def cmd_extract(args) -> int:
 # ----------------------------------------------------------------------------- parser
 
 STARTS_HELP = "solve from this many starts (the first, then log-normal perturbations of it) and keep the best"
+SOLVER_HELP = ("lbfgsb: the paper's L-BFGS-B fit (default); exact: the certified global optimum "
+               "(a non-negative least squares, milliseconds per fit)")
+
+
+def _solver_option(parser) -> None:
+    parser.add_argument("--solver", default="lbfgsb", choices=("lbfgsb", "exact"), help=SOLVER_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--seed", type=int, default=0)
     le.add_argument("--maxiter", type=int, default=10_000)
     le.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
+    _solver_option(le)
     le.add_argument("--out", help="save weights to this .npz")
     le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG")
     le.set_defaults(func=cmd_learn)
@@ -315,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--source", default="upstream", choices=("upstream", "extracted"))
     t.add_argument("--maxiter", type=int, default=10_000)
     t.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
+    _solver_option(t)
     t.add_argument("--out", required=True)
     t.set_defaults(func=cmd_table)
 
@@ -334,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--std-scale", action="store_true", help="scale the noise by std(s) (upstream notebook)")
     ro.add_argument("--maxiter", type=int, default=10_000)
     ro.add_argument("--chunk-groups", type=int, default=None, help="datasets per batched solve (default: fit memory)")
+    _solver_option(ro)
     ro.add_argument("--out", required=True)
     ro.set_defaults(func=cmd_robustness)
 
@@ -343,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     nu.add_argument("--permutations", type=int, default=100)
     nu.add_argument("--seed", type=int, default=0)
     nu.add_argument("--maxiter", type=int, default=10_000)
+    _solver_option(nu)
     nu.add_argument("--out", required=True)
     nu.set_defaults(func=cmd_null)
 
@@ -350,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--representations", default="all")
     cv.add_argument("--datasets", default="all")
     cv.add_argument("--maxiter", type=int, default=10_000)
+    _solver_option(cv)
     cv.add_argument("--out", required=True)
     cv.set_defaults(func=cmd_crossval)
 

@@ -62,15 +62,18 @@ def score(fs: FeatureSet, distances: np.ndarray, in_sample_pearson: float) -> Cr
         pooled_s.append(s[held])
         fold_ev.append(np.corrcoef(d, s[held])[0, 1] ** 2 if d.std() > 0 and s[held].std() > 0 else 0.0)
     P = float(np.corrcoef(np.concatenate(pooled_d), np.concatenate(pooled_s))[0, 1])
-    return CrossvalRow(fs.representation, fs.dataset, in_sample_pearson ** 2, P, max(P, 0.0) ** 2,
+    return CrossvalRow(fs.representation, fs.dataset, max(in_sample_pearson, 0.0) ** 2, P, max(P, 0.0) ** 2,
                        float(np.mean(fold_ev)), l)
 
 
 def run(sets: list[FeatureSet], *, maxiter: int = 10_000, directory: Path | None = None,
-        progress: bool = True) -> list[CrossvalRow]:
+        progress: bool = True, solver: str = "lbfgsb") -> list[CrossvalRow]:
+    """Every fold of every dataset in one batched solve; ``solver``: see
+    :func:`timbre_jax.learn_metrics`."""
     groups = [make_group(fs) for fs in sets]
     rep = sets[0].representation if sets else ""
-    results = solve(groups, maxiter=maxiter, directory=directory, label=f"crossval {rep}", progress=progress)
+    results = solve(groups, maxiter=maxiter, directory=directory, label=f"crossval {rep}", progress=progress,
+                    solver=solver)
     return [score(fs, res.distances, float(res.pearson[0])) for fs, res in zip(sets, results)]
 
 

@@ -1,5 +1,8 @@
 """Learn the weights of a perceptual metric: NNLS warm start, then L-BFGS-B on -P.
 
+Two solvers fit the same problem (``solver=``): ``"lbfgsb"``, the paper's method, and
+``"exact"``, the certified global optimum of :mod:`timbre_jax.exact`.
+
 The batched core is :func:`solve_grouped`: ``G`` groups of problems, each group sharing
 one pair-difference matrix ``D`` (a dataset in one representation) and holding ``K``
 problems that differ only in their ratings and mask (noisy ratings of the robustness
@@ -21,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from . import exact
 from .lbfgsb import LBFGSB, STATUS_MESSAGES
 from .nnls import warm_start
 from .reductions import batch_invariant
@@ -34,17 +38,43 @@ HISTORY = 10
 TOL = 1e-36
 STATUS_MAXITER = 3
 STARTS_SPREAD = 1.0  # standard deviation, in ln w, of the extra starts around the first
+SOLVERS = ("lbfgsb", "exact")
 
 
 class FitError(ValueError):
     """A problem that has no meaningful fit (zero variance, too few pairs, ...)."""
 
 
+def explained_variance(pearson):
+    """P^2 for P > 0, else 0: distances that anti-correlate with the ratings explain none
+    of them (only the exact solver can report P <= 0, when no weighting does better)."""
+    P = np.asarray(pearson, dtype=np.float64)
+    return np.where(P > 0, P, 0.0) ** 2
+
+
+def converged(status, solver: str = "lbfgsb"):
+    """Whether each status code of ``solver`` is a regular end (not an iteration limit)."""
+    status = np.asarray(status)
+    if solver == "exact":
+        return status != exact.ITERATION_LIMIT
+    return status != STATUS_MAXITER
+
+
+def status_message(status: int, solver: str = "lbfgsb") -> str:
+    table = exact.STATUS_MESSAGES if solver == "exact" else STATUS_MESSAGES
+    return table.get(int(status), "UNKNOWN")
+
+
 @dataclass(frozen=True)
 class MetricResult:
-    """One learned metric.  ``converged`` is False only when the iteration limit stopped
+    """One learned metric.
+
+    With ``solver="lbfgsb"``, ``converged`` is False only when the iteration limit stopped
     the solver or the reward is not finite; with the paper's 1e-36 tolerances the usual
-    end is stagnation of the line search, reported in ``message``."""
+    end is stagnation of the line search, reported in ``message``.  With
+    ``solver="exact"``, ``certified`` is True when the optimality (KKT) conditions were
+    verified on every feature: ``pearson`` is then the global maximum of P.
+    """
 
     weights: np.ndarray
     pearson: float
@@ -52,14 +82,20 @@ class MetricResult:
     status: int
     message: str
     start: int = 0  # which start gave this fit (0: the NNLS or random start itself)
+    solver: str = "lbfgsb"
 
     @property
     def explained_variance(self) -> float:
-        return self.pearson ** 2
+        return float(explained_variance(self.pearson))
 
     @property
     def converged(self) -> bool:
-        return self.status != STATUS_MAXITER and bool(np.isfinite(self.pearson))
+        return bool(converged(self.status, self.solver)) and bool(np.isfinite(self.pearson))
+
+    @property
+    def certified(self) -> bool:
+        """True for an exact fit whose global optimality was verified."""
+        return self.solver == "exact" and self.converged
 
 
 # ----------------------------------------------------------------------------- input
@@ -150,10 +186,14 @@ def _over(f, xs: tuple, lockstep: bool, in_axes: tuple):
     return jax.lax.map(lambda m: f(*(x if a is None else mi for x, a, mi in zip(xs, in_axes, m))), mapped)
 
 
-@partial(jax.jit, static_argnames=("maxiter", "init", "lockstep"))
+@partial(jax.jit, static_argnames=("maxiter", "init", "lockstep", "solver"))
 def solve_grouped(D: Array, s: Array, mask: Array, w0: Array | None = None, *,
-                  maxiter: int = MAXITER, init: str = "nnls", lockstep: bool = True):
+                  maxiter: int = MAXITER, init: str = "nnls", lockstep: bool = True, solver: str = "lbfgsb"):
     """Fit G x K problems; D (G, p, n) shared within a group, s and mask (G, K, p).
+
+    ``solver="exact"`` returns the certified optimum of :func:`timbre_jax.exact.solve`
+    (``w0``, ``init`` and ``maxiter`` then play no part; its status codes are
+    :data:`timbre_jax.exact.STATUS_MESSAGES`).
 
     ``w0`` (G, K, n) is used when ``init="given"``; otherwise the NNLS warm start is
     computed on each problem's own ratings.  ``lockstep`` vmaps the problems (GPU);
@@ -165,23 +205,26 @@ def solve_grouped(D: Array, s: Array, mask: Array, w0: Array | None = None, *,
     with no communication.  Returns (weights (G, K, n), pearson (G, K), iterations (G, K),
     status (G, K)).
     """
-    local = partial(_solve_local, maxiter=maxiter, init=init, lockstep=lockstep)
+    local = partial(_solve_local, maxiter=maxiter, init=init, lockstep=lockstep, solver=solver)
     args = (D, s, mask) if w0 is None else (D, s, mask, w0)
     with batch_invariant(lockstep):  # fixed-tree sums only where problems share a vmap
         return per_device(local, *args)
 
 
-def _solve_local(D, s, mask, w0=None, *, maxiter: int, init: str, lockstep: bool):
+def _solve_local(D, s, mask, w0=None, *, maxiter: int, init: str, lockstep: bool, solver: str):
     """:func:`solve_grouped` on the groups held by one device."""
-    solver = make_solver(maxiter)
+    lbfgsb = make_solver(maxiter)
     lower = jnp.full(D.shape[-1], LOWER)
     upper = jnp.full(D.shape[-1], UPPER)
 
     def one(Dg, sk, mk, wk):
+        if solver == "exact":
+            sol = exact.solve(Dg, sk, mk)
+            return exact.weights(sol.u), sol.pearson, sol.iterations, sol.status
         if init == "nnls":
             wk = warm_start(Dg, sk, mk)
         s_hat = standardize_ratings(sk, mk)
-        state = solver.run(wk, lower, upper, Dg, s_hat, mk)
+        state = lbfgsb.run(wk, lower, upper, Dg, s_hat, mk)
         return state.x, -state.f, state.iteration, state.status
 
     batched = None if w0 is None else 0  # the NNLS start needs no w0 array at all
@@ -217,14 +260,14 @@ def _memory_budget() -> float:
 
 # ----------------------------------------------------------------------------- API
 
-def _results(weights, pearson, iterations, status) -> list[MetricResult]:
+def _results(weights, pearson, iterations, status, solver: str) -> list[MetricResult]:
     return [
-        MetricResult(np.asarray(w), float(P), int(it), int(st), STATUS_MESSAGES.get(int(st), "UNKNOWN"))
+        MetricResult(np.asarray(w), float(P), int(it), int(st), status_message(st, solver), solver=solver)
         for w, P, it, st in zip(weights, pearson, iterations, status)
     ]
 
 
-def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 0,
+def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: str = "nnls", seed: int = 0,
                   maxiter: int = MAXITER, lockstep: bool | None = None, starts: int = 1) -> list[MetricResult]:
     """Learn one metric per (features (l_i, n), ratings) problem, in one compiled batch.
 
@@ -238,7 +281,16 @@ def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 
     (:func:`extra_starts`, seeded by ``(seed, problem index)``) and keeps the fit with
     the highest P on the fitted ratings; the first start is always among them, so P can
     only rise.  The result's ``start`` says which one won.
+
+    ``solver="exact"`` returns the global optimum instead (:mod:`timbre_jax.exact`):
+    weights in [1, 1e15] whose P is the largest any weights can reach, certified by the
+    optimality conditions (``result.certified``).  It has no start, so ``init``,
+    ``seed``, ``maxiter`` and ``starts`` belong to ``"lbfgsb"`` only.
     """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
+    if solver == "exact" and starts != 1:
+        raise ValueError("starts applies to the lbfgsb solver; the exact solver has no start")
     if init not in ("nnls", "random"):
         raise ValueError(f"init must be 'nnls' or 'random', got {init!r}")
     if starts < 1:
@@ -254,6 +306,8 @@ def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 
     first = [random_start(n, seed + g) for g in range(len(rated))] if init == "random" else None
     if lockstep is None:
         lockstep = default_lockstep()
+    if solver == "exact":
+        return _solve_bucketed(rated, None, maxiter, lockstep, solver)
     results = _solve_bucketed(rated, first, maxiter, lockstep)
     if starts == 1:
         return results
@@ -269,23 +323,26 @@ def learn_metrics(problems: Sequence[tuple], *, init: str = "nnls", seed: int = 
     return results
 
 
-def _solve_bucketed(rated, starts, maxiter: int, lockstep: bool) -> list[MetricResult]:
+def _solve_bucketed(rated, starts, maxiter: int, lockstep: bool, solver: str = "lbfgsb") -> list[MetricResult]:
     """:func:`_solve_rated` over problems of any sizes: in lockstep the fixed-tree sums make
     padding harmless (one call); in sequence the sums are plain, so each problem keeps
     the shape it has when solved alone: one call per padded pair count (at most 3 for
     <= 20 sounds)."""
-    key = (lambda g: 0) if lockstep else (lambda g: padded_pairs(len(rated[g][1])))
+    # The exact solver is not chaotic (its optimum does not hang on the last bits of a sum),
+    # so every problem can share the largest shape: one compilation.
+    one_shape = lockstep or solver == "exact"
+    key = (lambda g: 0) if one_shape else (lambda g: padded_pairs(len(rated[g][1])))
     results: list[MetricResult | None] = [None] * len(rated)
     for k in sorted({key(g) for g in range(len(rated))}):
         members = [g for g in range(len(rated)) if key(g) == k]
         out = _solve_rated([rated[g] for g in members], None if starts is None else [starts[g] for g in members],
-                           maxiter, lockstep)
+                           maxiter, lockstep, solver)
         for g, r in zip(members, out):
             results[g] = r
     return results  # type: ignore[return-value]
 
 
-def _solve_rated(rated, starts, maxiter: int, lockstep: bool) -> list[MetricResult]:
+def _solve_rated(rated, starts, maxiter: int, lockstep: bool, solver: str = "lbfgsb") -> list[MetricResult]:
     """One solve_grouped call over problems given as (D (p_i, n), s (p_i,)), padded to a
     common power-of-two pair count; ``starts`` (n,) each, or None for the NNLS start."""
     pmax = padded_pairs(max(len(sg) for _, sg in rated))
@@ -301,15 +358,35 @@ def _solve_rated(rated, starts, maxiter: int, lockstep: bool) -> list[MetricResu
         arrays.append(np.stack(starts)[:, None, :])
     arrays, G = pad_to_devices(*arrays)
     out = solve_grouped(*place(*arrays), maxiter=maxiter, init="nnls" if starts is None else "given",
-                        lockstep=lockstep)
-    return _results(*(np.asarray(o)[:G, 0] for o in out))
+                        lockstep=lockstep, solver=solver)
+    return _results(*(np.asarray(o)[:G, 0] for o in out), solver=solver)
 
 
-def learn_metric(features, ratings, *, init: str = "nnls", seed: int = 0,
+def learn_metric(features, ratings, *, solver: str = "lbfgsb", init: str = "nnls", seed: int = 0,
                  maxiter: int = MAXITER, starts: int = 1) -> MetricResult:
     """Learn the weights w (n,) that maximise P(d_w^2, ratings) for one problem.
 
     ``features`` (l, n), ``ratings`` (l, l) or condensed (p,), NaN = unrated pair;
-    ``starts``: see :func:`learn_metrics`.
+    ``solver``, ``starts``: see :func:`learn_metrics`.
     """
-    return learn_metrics([(features, ratings)], init=init, seed=seed, maxiter=maxiter, starts=starts)[0]
+    return learn_metrics([(features, ratings)], solver=solver, init=init, seed=seed, maxiter=maxiter,
+                         starts=starts)[0]
+
+
+def optimality_gap(features, ratings, weights) -> float:
+    """EV* - EV(weights) >= 0: how far any weights (from any tool) are from the global
+    optimum of the fit, in explained variance (P^2, 0 for P <= 0).
+
+    ``features`` (l, n), ``ratings`` (l, l) or condensed (p,) with NaN = unrated,
+    ``weights`` (n,) positive.  0 means the weights are optimal.
+    """
+    F, s, mask = check_problem(features, ratings, name="optimality_gap")
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (F.shape[1],) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise FitError(f"weights must be {F.shape[1]} positive finite numbers, got shape {w.shape}")
+    best = learn_metric(F, np.where(mask > 0, s, np.nan), solver="exact")
+    D = np.asarray(pair_differences(F))[mask > 0]
+    d, r = D @ w ** -2.0, s[mask > 0]
+    P = float(np.corrcoef(d, r)[0, 1]) if np.ptp(d) > 0 else 0.0
+    # The optimum's own rounding (~1e-15) must not make a gap negative.
+    return max(best.explained_variance - float(explained_variance(P)), 0.0)

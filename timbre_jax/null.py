@@ -70,14 +70,18 @@ def summarize(representation: str, dataset: str, ev: np.ndarray) -> NullSummary:
 
 
 def run(sets: list[FeatureSet], *, K: int = 100, seed: int = 0, maxiter: int = 10_000,
-        directory: Path | None = None, progress: bool = True):
-    """Returns (per-fit rows [(dataset, permutation index, ev)], summaries)."""
+        directory: Path | None = None, progress: bool = True, solver: str = "lbfgsb"):
+    """Returns (per-fit rows [(dataset, permutation index, ev)], summaries); ``solver``:
+    see :func:`timbre_jax.learn_metrics` (with ``"exact"`` the null is of the optimum)."""
+    from .learn import explained_variance
+
     groups = [make_group(fs, K, seed) for fs in sets]
     rep = sets[0].representation if sets else ""
-    results = solve(groups, maxiter=maxiter, directory=directory, label=f"null {rep}", progress=progress)
+    results = solve(groups, maxiter=maxiter, directory=directory, label=f"null {rep}", progress=progress,
+                    solver=solver)
     rows, summaries = [], []
     for fs, res in zip(sets, results):
-        ev = res.pearson ** 2
+        ev = explained_variance(res.pearson)
         rows += [(rep, fs.dataset, k, float(e), int(it)) for k, (e, it) in enumerate(zip(ev, res.iterations))]
         summaries.append(summarize(rep, fs.dataset, ev))
     return rows, summaries

@@ -58,23 +58,30 @@ def write_table1(path: Path, ev: dict[tuple[str, str], float], representations, 
     return write_csv(path, ["dataset", *representations], rows)
 
 
-def markdown_table1(ev: dict[tuple[str, str], float], representations, datasets) -> str:
-    """Markdown: each cell 'ours (paper)', then the median and IQR rows."""
+def markdown_table1(ev: dict[tuple[str, str], float], representations, datasets,
+                    optimum: dict[tuple[str, str], float] | None = None) -> str:
+    """Markdown: each cell 'ours (paper)', or 'ours (paper) [optimum]' when the global
+    optimum EV* is given, then the median and IQR rows."""
     paper = paper_table1()
 
-    def cell(x, ref):
+    def cell(x, ref, opt=None):
         ours = "—" if x is None else f"{x:.2f}"
-        return f"{ours} ({ref:.2f})" if ref is not None else ours
+        text = f"{ours} ({ref:.2f})" if ref is not None else ours
+        return text if opt is None else f"{text} [{opt:.2f}]"
 
     lines = ["| dataset | " + " | ".join(representations) + " |",
              "|---|" + "---|" * len(representations)]
+    opt = optimum or {}
     for d in datasets:
-        lines.append(f"| {d} | " + " | ".join(cell(ev.get((r, d)), paper.get((r, d))) for r in representations) + " |")
+        lines.append(f"| {d} | " + " | ".join(cell(ev.get((r, d)), paper.get((r, d)), opt.get((r, d)))
+                                              for r in representations) + " |")
     ours = summarize(ev, representations)
+    best = summarize(opt, representations) if optimum else None
     # Compare like with like: the paper's median over the datasets we have values for.
     ref = summarize({k: paper[k] for k, v in ev.items() if v is not None and k in paper}, representations)
     for i, name in enumerate(SUMMARY_ROWS):
-        lines.append(f"| **{name}** | " + " | ".join(cell(ours[r][i], ref[r][i]) for r in representations) + " |")
+        lines.append(f"| **{name}** | " + " | ".join(cell(ours[r][i], ref[r][i], best[r][i] if best else None)
+                                                     for r in representations) + " |")
     return "\n".join(lines)
 
 

@@ -89,25 +89,27 @@ def make_group(fs: FeatureSet, deltas, realizations: int, seed: int, std_scale: 
 
 def sweep(sets: list[FeatureSet], *, n_levels: int = 9, realizations: int = 5, seed: int = 0,
           std_scale: bool = False, maxiter: int = 10_000, directory: Path | None = None,
-          chunk_groups: int | None = None, progress: bool = True) -> list[SweepRow]:
-    """Every (dataset x level x realization) problem of one representation, batched."""
-    from .learn import STATUS_MAXITER
+          chunk_groups: int | None = None, progress: bool = True, solver: str = "lbfgsb") -> list[SweepRow]:
+    """Every (dataset x level x realization) problem of one representation, batched;
+    ``solver``: see :func:`timbre_jax.learn_metrics`."""
+    from .learn import converged, explained_variance
     from .registry import get_dataset
 
     deltas = levels(n_levels)
     groups = [make_group(fs, deltas, realizations, seed, std_scale) for fs in sets]
     rep = sets[0].representation if sets else ""
     results = solve(groups, maxiter=maxiter, chunk_groups=chunk_groups, directory=directory,
-                    label=f"robustness {rep}", progress=progress)
+                    label=f"robustness {rep}", progress=progress, solver=solver)
     rows = []
     for fs, g, res in zip(sets, groups, results):
-        ev_human = _pearson_rows(res.distances, np.nan_to_num(fs.pairs), g.mask[0]) ** 2
+        ev_human = explained_variance(_pearson_rows(res.distances, np.nan_to_num(fs.pairs), g.mask[0]))
+        ok = converged(res.status, solver)
         bar_delta = get_dataset(fs.dataset).typical_noise if fs.dataset in DATASETS else np.nan
         for k in range(g.K):
             li, r = divmod(k, realizations)
             rows.append(SweepRow(rep, fs.dataset, float(deltas[li]), float(deltas[li] / bar_delta), r,
-                                 float(ev_human[k]), float(res.pearson[k] ** 2), int(res.iterations[k]),
-                                 bool(res.status[k] != STATUS_MAXITER)))
+                                 float(ev_human[k]), float(explained_variance(res.pearson[k])),
+                                 int(res.iterations[k]), bool(ok[k])))
     return rows
 
 

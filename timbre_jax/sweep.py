@@ -57,7 +57,7 @@ def _distances(D, weights):
     return jnp.einsum("gpn,gkn->gkp", D, weights ** -2.0)
 
 
-def _solve_chunk(groups: list[Group], maxiter: int) -> list[GroupResult]:
+def _solve_chunk(groups: list[Group], maxiter: int, solver: str) -> list[GroupResult]:
     p = padded_pairs(max(g.D.shape[0] for g in groups))
     K = max(g.K for g in groups)
     n = groups[0].D.shape[1]
@@ -75,16 +75,17 @@ def _solve_chunk(groups: list[Group], maxiter: int) -> list[GroupResult]:
         m[i, g.K:, :pg] = g.mask[0]
     (D, s, m), _ = pad_to_devices(D, s, m)
     D, s, m = place(D, s, m)
-    weights, pearson, iterations, status = solve_grouped(D, s, m, maxiter=maxiter, lockstep=default_lockstep())
+    weights, pearson, iterations, status = solve_grouped(D, s, m, maxiter=maxiter, lockstep=default_lockstep(),
+                                                         solver=solver)
     d = np.asarray(_distances(D, weights))
     pearson, iterations, status = (np.asarray(a) for a in (pearson, iterations, status))
     return [GroupResult(d[i, :g.K, :g.D.shape[0]], pearson[i, :g.K], iterations[i, :g.K], status[i, :g.K])
             for i, g in enumerate(groups)]
 
 
-def fingerprint(groups: list[Group], maxiter: int) -> str:
+def fingerprint(groups: list[Group], maxiter: int, solver: str = "lbfgsb") -> str:
     """Hash of everything that determines the results: a resumed run must match it."""
-    h = hashlib.sha256(f"{maxiter}".encode())
+    h = hashlib.sha256(f"{maxiter}".encode() if solver == "lbfgsb" else f"{maxiter} {solver}".encode())
     for g in groups:
         h.update(g.name.encode())
         for a in (g.D, g.ratings, g.mask):
@@ -119,15 +120,19 @@ def _load(path: Path, count: int) -> list[GroupResult]:
 
 
 def solve(groups: list[Group], *, maxiter: int = MAXITER, chunk_groups: int | None = None,
-          directory: Path | None = None, label: str = "fits", progress: bool = True) -> list[GroupResult]:
+          directory: Path | None = None, label: str = "fits", progress: bool = True,
+          solver: str = "lbfgsb") -> list[GroupResult]:
     """Solve every problem of every group; chunks persisted under ``directory`` if given.
+
+    ``solver``: ``"lbfgsb"`` (the paper's) or ``"exact"`` (the certified optimum; its
+    status codes are those of :mod:`timbre_jax.exact`).
 
     On resume the chunk plan is read back from ``directory/plan.json`` (so a run resumed
     on another machine splits the work identically and produces identical numbers).
     """
     if not groups:
         return []
-    key = fingerprint(groups, maxiter)
+    key = fingerprint(groups, maxiter, solver)
     chunks = plan_chunks(groups, chunk_groups)
     if directory is not None:
         directory = Path(directory)
@@ -152,7 +157,7 @@ def solve(groups: list[Group], *, maxiter: int = MAXITER, chunk_groups: int | No
                 out = _load(path, len(members))
             else:
                 t0 = time.perf_counter()
-                out = _solve_chunk(todo, maxiter)
+                out = _solve_chunk(todo, maxiter, solver)
                 solving_time += time.perf_counter() - t0
                 solved += k
                 if path is not None:
