@@ -114,8 +114,12 @@ vmapped = learn_metrics(problems, maxiter=30, lockstep=True)  # the GPU path, sh
 D = [np.asarray(timbre_jax.pearson.pair_differences(F)) for F, _ in problems]
 groups = [sweep.Group(str(k), D[k], rng.random((3, len(D[k]))), np.ones((3, len(D[k])))) for k in range(3)]
 out = sweep.solve(groups, maxiter=30, progress=False)
+exact = learn_metrics(problems, solver="exact") + learn_metrics(problems, solver="exact", lockstep=True)
+exact_sweep = sweep.solve(groups, progress=False, solver="exact")
 print(json.dumps({"devices": jax.device_count(), "P": [r.pearson for r in res + vmapped],
-                  "sweep": [o.pearson.tolist() for o in out]}))
+                  "sweep": [o.pearson.tolist() for o in out],
+                  "exact": [r.pearson for r in exact] + [x for o in exact_sweep for x in o.pearson.tolist()],
+                  "exact_w": [r.weights.tolist() for r in exact]}))
 """
 
 
@@ -130,3 +134,8 @@ def test_four_devices_give_the_numbers_of_one():
     assert one["devices"] == 1 and four["devices"] == 4
     np.testing.assert_allclose(four["P"], one["P"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(np.concatenate(four["sweep"]), np.concatenate(one["sweep"]), rtol=0, atol=1e-10)
+    # the exact solver: the same optimum on 1 or 4 devices, batched or in lockstep
+    np.testing.assert_allclose(four["exact"], one["exact"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(one["exact"][:3], one["exact"][3:6], rtol=0, atol=1e-12)
+    for a, b in zip(four["exact_w"], one["exact_w"]):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
