@@ -20,11 +20,11 @@ The solver is Lawson & Hanson's active set method (the algorithm of
 ``scipy.optimize.nnls``) with two changes that make it fast for p <= 190 pairs and up to
 30,976 features:
 
-- *Working sets.*  The active-set iterations run on ``working_set`` columns (those with
-  positive weight and the largest positive gradients); a pass ends with the gradient of
-  every column, and a violated optimality condition brings its columns into the next
-  working set.  The result is certified on all columns: it stops only when the KKT
-  conditions hold for the full problem.
+- *Working sets.*  The active-set steps run on ``working_set`` columns: the passive ones
+  and those with the largest gradients.  When none of them can enter, a pass computes the
+  gradient of every column; a violated optimality condition starts a new working set,
+  keeping the passive set and its factorization.  The result is certified on all
+  columns: it stops only when the KKT conditions hold for the full problem.
 - *An updated QR factorization* of the passive columns: a column enters by Gram-Schmidt
   orthogonalization (twice, which keeps Q orthogonal to working precision), and leaves by
   Givens rotations, O(p k) instead of a new O(p k^2) factorization per step.
@@ -33,6 +33,10 @@ The centred, unit-norm matrix is never formed: products go through ``D`` itself
 (``A^T r = (D^T r - mu sum r) / scale``), so problems that share ``D`` (noisy
 realizations, permutations, folds) share its products under ``vmap``.
 
+On the CPU the cost is mostly XLA's: compilation (about 20 ms per fused kernel, so the
+loop is one flat sequence of steps with few kernels) and copies of the large arrays
+(updated in place only, see :class:`_State`).
+
 Everything is pure JAX (``jit``, ``vmap``, ``lax.map``); float64 is required.
 """
 
@@ -40,7 +44,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
@@ -65,10 +68,11 @@ class ExactSolution(NamedTuple):
     """The optimum of one problem.
 
     u: (n,) squared inverse weights, max 1, floored at 1e-30 (so w = u^-1/2 is in
-    [1, 1e15]); pearson: () P of ``D u`` with the ratings (the reported optimum, from the
-    least-squares residual); kkt: () largest violation of the optimality conditions on
-    the unit-norm problem (<= tolerance when certified); iterations: () active-set steps;
-    passes: () full-gradient passes; status: () one of :data:`STATUS_MESSAGES`.
+    [1, 1e15]); pearson: () P of ``D u`` with the ratings (the reported optimum: the
+    norm of the least-squares projection of the unit ratings); kkt: () largest violation of the optimality conditions on
+    the unit-norm problem (<= tolerance when certified); iterations: () active-set steps
+    (columns entered and kept); passes: () full-gradient passes; status: () one of
+    :data:`STATUS_MESSAGES`.
     """
 
     u: Array
@@ -103,181 +107,162 @@ class _Operator(NamedTuple):
         return self.mask[:, None] * (self.D[:, j] - self.mu[j]) / self.scale[j]
 
 
-def _operator(D: Array, mask: Array) -> _Operator:
-    count = jnp.sum(mask)
+def _operator(D: Array, mask: Array, count: Array) -> _Operator:
+    """``count``: () the number of rated pairs, sum(mask)."""
     mu = (mask @ D) / count
     norm2 = mask @ (D - mu) ** 2
     scale = jnp.where(norm2 > 0, jnp.sqrt(norm2), 1.0)
     return _Operator(D, mask, mu, scale)
 
 
-# ----------------------------------------------------------------------------- QR
+# ----------------------------------------------------------------------------- active set
 
-class _QR(NamedTuple):
-    """Thin QR of the k passive columns, in slots 0..k-1 of fixed-size arrays.
+class _State(NamedTuple):
+    """The active-set iteration.  The k passive columns sit in slots 0..k-1 of arrays with
+    S = min(p, w) + 1 slots (w the working-set size; a passive set never fills the last
+    slot, so slot k is free at every step), with a thin QR factorization of them.  Vectors
+    of length p + 1 are (p,) vectors with an extra coordinate, zero for columns of A and b.
 
-    Qt (s, p): rows 0..k-1 orthonormal, the rest zero; R (s, s): upper triangular in the
-    leading k x k block, identity elsewhere (so triangular solves need no masking);
-    qtb (s,): Q^T b, zero past k; cols (s,): column index of each slot; k: ().
+    Q (S, p + 1): row i is (q_i, q_i . b): rows 0..k-1 orthonormal with Q^T b beside them,
+    later rows stale with Q^T b zero; Rt (S, S): R transposed, R upper triangular with the
+    factor in its leading k x k block and diagonal 1 past k (so the triangular solve needs
+    no masking); x (S,): the passive values, zero past k; slot (S,): working-set position
+    of each slot; k: ().  ws (w,): the working set (column indices); Bt (w, p + 1): its
+    columns of A, transposed; banned (w,): found dependent on the passive columns.
+    r (p + 1,): b - Q Q^T b at the last gradient step; g (n,): the full gradient A^T r of
+    the last pass; kkt: () its optimality violation.  fresh: () the last step added a
+    column (its coefficient is tested next); optimal: () no working column can enter;
+    steps: () columns entered; passes: () full gradients; mark: () steps at the last
+    pass; done: () certified or out of budget.
+
+    The big arrays (Q, Rt, Bt) change in place, never through a branch or a select (XLA
+    would copy them): a step that needs no update runs it zero times or writes slot k.
     """
 
-    Qt: Array
-    R: Array
-    qtb: Array
-    cols: Array
+    Q: Array
+    Rt: Array
+    x: Array
+    slot: Array
     k: Array
-
-
-def _qr_empty(s: int, p: int, dtype) -> _QR:
-    return _QR(jnp.zeros((s, p), dtype), jnp.eye(s, dtype=dtype), jnp.zeros(s, dtype), jnp.zeros(s, int),
-               jnp.asarray(0))
-
-
-def _qr_append(qr: _QR, a: Array, b: Array, col: Array) -> tuple[_QR, Array]:
-    """Add column ``a`` (p,) as slot k; returns the new factorization and the norm of the
-    part of ``a`` orthogonal to the others (0 means dependent)."""
-    h = qr.Qt @ a
-    v = a - h @ qr.Qt
-    h2 = qr.Qt @ v  # second Gram-Schmidt pass: orthogonality to working precision
-    v = v - h2 @ qr.Qt
-    rho = jnp.sqrt(v @ v)
-    q = v / jnp.where(rho > 0, rho, 1.0)
-    k = qr.k
-    R = qr.R.at[:, k].set((h + h2).at[k].set(rho))
-    return _QR(qr.Qt.at[k].set(q), R, qr.qtb.at[k].set(q @ b), qr.cols.at[k].set(col), k + 1), rho
-
-
-def _qr_drop_last(qr: _QR) -> _QR:
-    k = qr.k - 1
-    s = qr.R.shape[0]
-    e = jnp.arange(s) == k
-    R = jnp.where(e[None, :] | e[:, None], jnp.eye(s, dtype=qr.R.dtype), qr.R)
-    return _QR(qr.Qt.at[k].set(0.0), R, qr.qtb.at[k].set(0.0), qr.cols.at[k].set(0), k)
-
-
-def _qr_delete(qr: _QR, i: Array, x: Array) -> tuple[_QR, Array]:
-    """Remove slot ``i``: shift the later slots down one, then restore the triangle with
-    Givens rotations on rows (t, t + 1), t = i..k-2.  ``x`` (s,) is shifted alike."""
-    s = qr.R.shape[0]
-    t = jnp.arange(s)
-    src = jnp.where((t >= i) & (t < qr.k - 1), t + 1, t)
-    R = qr.R[:, src]
-
-    def rotate(t, carry):
-        Qt, R, qtb = carry
-        a, c = R[t, t], R[t + 1, t]
-        r = jnp.hypot(a, c)
-        cs = jnp.where(r > 0, a / jnp.where(r > 0, r, 1.0), 1.0)
-        sn = jnp.where(r > 0, c / jnp.where(r > 0, r, 1.0), 0.0)
-
-        def rot(M):
-            m0, m1 = M[t], M[t + 1]
-            return M.at[t].set(cs * m0 + sn * m1).at[t + 1].set(cs * m1 - sn * m0)
-
-        return rot(Qt), rot(R), rot(qtb)
-
-    Qt, R, qtb = lax.fori_loop(i, qr.k - 1, rotate, (qr.Qt, R, qr.qtb))
-    shifted = _QR(Qt, R, qtb, qr.cols[src], qr.k)
-    return _qr_drop_last(shifted), x[src].at[qr.k - 1].set(0.0)
-
-
-def _solve(qr: _QR) -> Array:
-    """Least squares on the passive columns: z (s,), zero past k."""
-    return solve_triangular(qr.R, qr.qtb, lower=False)
-
-
-# ----------------------------------------------------------------------------- Lawson-Hanson
-
-class _LH(NamedTuple):
-    qr: _QR
-    x: Array        # (s,) value of each slot
-    banned: Array   # (w,) columns found dependent on the passive ones
+    ws: Array
+    Bt: Array
+    banned: Array
+    r: Array
+    g: Array
+    kkt: Array
+    fresh: Array
+    optimal: Array
     steps: Array
+    passes: Array
+    mark: Array
     done: Array
 
 
-def _feasible(qr: _QR, x: Array, tol: float) -> tuple[_QR, Array]:
-    """Lawson-Hanson's inner loop: from a feasible ``x``, move towards the passive least
-    squares solution z until z > 0, dropping the slots that reach zero on the way."""
-    s = x.shape[0]
-    slot = jnp.arange(s)
+def _delete(Q: Array, Rt: Array, i: Array, trips: Array) -> tuple[Array, Array]:
+    """Delete slot ``i`` of the QR factorization: the columns of R after i shift left one
+    (an upper Hessenberg block) and Givens rotations on rows (t, t + 1), t >= i, restore
+    the triangle; Q rotates alike.  Row t of R (column t of Rt) is read and written once,
+    at step t (t <= i) or t - 1, two at a time, in place.  ``trips`` is k - 1, or 0 when
+    nothing moves."""
+    S = Rt.shape[0]
+    rows = jnp.arange(S)[:, None]
 
-    def infeasible(c):
-        qr, x, z = c
-        return jnp.any((slot < qr.k) & (z <= tol))
+    def rotate(t, c):
+        Q, Rt = c
+        blk = lax.dynamic_slice(Rt, (0, t), (S, 2))  # rows t, t + 1 of R
+        blk = jnp.where((rows >= i) & jnp.stack([t <= i, t >= i]), jnp.concatenate([blk[1:], blk[-1:]]), blk)
+        a, c_ = blk[t, 0], blk[t, 1]
+        r = jnp.hypot(a, c_)
+        on = (t >= i) & (r > 0)
+        r = jnp.where(on, r, 1.0)
+        cs, sn = jnp.where(on, a / r, 1.0), jnp.where(on, c_ / r, 0.0)
+        G = jnp.stack([jnp.stack([cs, sn]), jnp.stack([-sn, cs])])
+        return (lax.dynamic_update_slice(Q, G @ lax.dynamic_slice(Q, (t, 0), (2, Q.shape[1])), (t, 0)),
+                lax.dynamic_update_slice(Rt, blk @ G.T, (0, t)))
 
-    def step(c):
-        qr, x, z = c
-        bad = (slot < qr.k) & (z <= tol)
-        ratio = jnp.where(bad, x / jnp.where(bad, x - z, 1.0), jnp.inf)
-        m = jnp.argmin(ratio)
-        x = x + ratio[m] * (z - x)
-        x = x.at[m].set(0.0)
-
-        def drop(c):
-            qr, x = c
-            i = jnp.argmax((slot < qr.k) & (x <= tol))
-            return _qr_delete(qr, i, x)
-
-        qr, x = lax.while_loop(lambda c: jnp.any((slot < c[0].k) & (c[1] <= tol)), drop, (qr, x))
-        return qr, x, _solve(qr)
-
-    qr, x, z = lax.while_loop(infeasible, step, (qr, x, _solve(qr)))
-    return qr, z
+    return lax.fori_loop(0, trips, rotate, (Q, Rt))
 
 
-def _lawson_hanson(B: Array, b: Array, x0: Array, tol: float, max_steps: int) -> _LH:
-    """NNLS on the columns of B (p, w), warm-started from x0 (w,) >= 0 (its positive
-    entries become the first passive set).  Returns the final state; the solution is
-    ``x`` in the slots ``qr.cols``."""
-    p, w = B.shape
-    s = min(p, w)
-    # Warm start: the positive entries of x0 enter first (at most s of them).
-    order = jnp.argsort(x0 <= 0, stable=True)
-    k0 = jnp.minimum(jnp.sum(x0 > 0), s)
+def _step(st: _State, b: Array, tol: float, max_steps: int) -> _State:
+    """One event of Lawson-Hanson's method on the working set: a column leaves (the passive
+    least-squares solution z is infeasible, or the column just added got z <= 0), or the
+    largest gradient enters, or none can (``optimal``).  b: (p + 1,)."""
+    S, p1 = st.Q.shape
+    slot = jnp.arange(S)
+    live = slot < st.k
+    last = st.k - 1
+    z = solve_triangular(st.Rt.T, st.Q[:, -1], lower=False)
+    revert = st.fresh & (z[last] <= tol)
+    zero = live & (st.x <= tol) & ~st.fresh  # zeros left by the previous step leave first
+    bad = live & (z <= tol)
+    ratio = jnp.where(bad, st.x / jnp.where(bad, st.x - z, 1.0), jnp.inf)
+    m = jnp.argmin(ratio)
+    stepping = ~revert & ~zero[jnp.argmax(zero)] & bad[m]
+    x = jnp.where(stepping, jnp.where(slot == m, 0.0, st.x + ratio[m] * (z - st.x)), st.x)
+    leaving = revert | zero[jnp.argmax(zero)] | stepping
+    x = jnp.where(leaving, x, z)
 
-    def enter(t, c):
-        qr, x = c
-        col = order[t]
-        qr2, rho = _qr_append(qr, B[:, col], b, col)
-        keep = rho > tol
-        qr = jax.tree.map(lambda new, old: jnp.where(keep, new, old), qr2, qr)
-        return qr, jnp.where(keep, x.at[qr2.k - 1].set(x0[col]), x)
+    # Slot i leaves (the newest on a revert, which bans it); the slots after it move down.
+    i = jnp.where(revert, last, jnp.argmax(live & (x <= tol)))
+    Q, Rt = _delete(st.Q, st.Rt, i, jnp.where(leaving & (i < last), last, 0))
+    k = st.k - leaving
+    src = jnp.where(leaving & (slot >= i), slot + 1, slot)
+    x = jnp.where(slot < k, x[jnp.minimum(src, S - 1)], 0.0)
 
-    qr, x = lax.fori_loop(0, k0, enter, (_qr_empty(s, p, B.dtype), jnp.zeros(s, B.dtype)))
-    qr, x = _feasible(qr, x, tol)
-    slot = jnp.arange(s)
+    # Else the largest gradient enters as slot k: Gram-Schmidt, twice (orthogonal to
+    # working precision).  Computed at every step (a branch costs more compile time than
+    # the products save), after the rotations, which then did nothing: the order lets XLA
+    # update Q in place.
+    extra = jnp.arange(p1) == p1 - 1
+    r = b - Q[:, -1] @ Q
+    g = jnp.where(st.banned, -jnp.inf, st.Bt @ r)
+    j = jnp.argmax(g)
+    a = st.Bt[j]
+    h = jnp.where(live, Q @ a, 0.0)
+    v = jnp.where(extra, 0.0, a - h @ Q)
+    h2 = jnp.where(live, Q @ v, 0.0)
+    v = jnp.where(extra, 0.0, v - h2 @ Q)
+    h = h + h2
+    optimal = ~leaving & ((g[j] <= tol) | (st.k >= S - 1) | (st.steps >= max_steps))
+    entering = ~leaving & ~optimal
+    vv, vb = jnp.stack([v, b]) @ v
+    ok = entering & (vv > tol * tol)  # else dependent on the passive columns: banned
+    rho = jnp.sqrt(jnp.where(ok, vv, 1.0))
+    # Slot k is written either way (zero Q^T b and unit diagonal when it stays free).
+    Q = lax.dynamic_update_slice(Q, jnp.where(extra, jnp.where(ok, vb, 0.0), v)[None] / rho, (k, 0))
+    Rt = lax.dynamic_update_slice(Rt, jnp.where(slot == k, rho, jnp.where(ok, h, 0.0))[None] / jnp.where(ok, 1.0, rho),
+                                  (k, 0))
+    ban = jnp.where(revert, st.slot[last], j)
+    return st._replace(Q=Q, Rt=Rt, x=x, slot=jnp.where(slot == k, j, st.slot[jnp.minimum(src, S - 1)]), k=k + ok,
+                       banned=st.banned.at[ban].set(st.banned[ban] | revert | (entering & ~ok)), r=r, fresh=ok,
+                       optimal=optimal, steps=st.steps + ok - revert)
 
-    def cond(st: _LH):
-        return ~st.done & (st.steps < max_steps)
 
-    def body(st: _LH):
-        qr, x = st.qr, st.x
-        r = b - qr.qtb @ qr.Qt  # x is the passive least-squares solution here
-        g = r @ B
-        passive = jnp.zeros(w, bool).at[jnp.where(slot < qr.k, qr.cols, w)].set(True, mode="drop")
-        g = jnp.where(passive | st.banned, -jnp.inf, g)
-        j = jnp.argmax(g)
-        full = qr.k >= s
+def _pass(st: _State, op: _Operator, tol: float, max_passes: int, max_steps: int) -> _State:
+    """The full gradient A^T r at the working-set optimum: certify it, or start a new
+    working set (the passive columns first, in slot order, then the largest gradients)."""
+    S, p1 = st.Q.shape
+    n = op.D.shape[1]
+    w = st.ws.shape[0]
+    slot = jnp.arange(S)
+    g = op.rmatvec(st.r[:-1])
+    idx = jnp.where(slot < st.k, st.ws[st.slot], n)
+    kkt = jnp.max(jnp.concatenate([g, jnp.where(slot < st.k, jnp.abs(g[jnp.minimum(idx, n - 1)]), -jnp.inf)]))
+    passes = st.passes + 1
+    done = (kkt <= tol) | (passes >= max_passes) | (st.steps == st.mark) | (st.steps >= max_steps)
+    st = st._replace(g=g, kkt=kkt, passes=passes, mark=st.steps, done=done, optimal=done,
+                     banned=jnp.zeros_like(st.banned))
+    if w == n:
+        return st
+    # float32 keys: XLA's CPU top-k has a fast library path for them (not for float64),
+    # and the ranking of gradients needs no more precision.
+    ws = lax.top_k(g.at[idx].set(3.0 + S - slot, mode="drop").astype(jnp.float32), w)[1]
+    return st._replace(ws=ws, Bt=_extend(op.columns(ws).T), slot=slot)
 
-        def add(_):
-            qr2, rho = _qr_append(qr, B[:, j], b, j)
-            z = _solve(qr2)
-            # A column dependent on the passive ones (rho ~ 0), or whose least-squares
-            # coefficient comes out non-positive through rounding, cannot enter: ban it.
-            ok = (rho > tol) & (z[qr.k] > tol)
 
-            def accept(_):
-                return _feasible(qr2, x, tol)
-
-            new_qr, new_x = lax.cond(ok, accept, lambda _: (qr, x), None)
-            return new_qr, new_x, st.banned.at[j].set(~ok)
-
-        stop = (g[j] <= tol) | full
-        qr, x, banned = lax.cond(stop, lambda _: (qr, x, st.banned), add, None)
-        return _LH(qr, x, banned, st.steps + 1, stop)
-
-    return lax.while_loop(cond, body, _LH(qr, x, jnp.zeros(w, bool), jnp.asarray(0), jnp.asarray(False)))
+def _extend(a: Array) -> Array:
+    """(..., p) -> (..., p + 1): the extra coordinate zero."""
+    return jnp.concatenate([a, jnp.zeros(a.shape[:-1] + (1,), a.dtype)], axis=-1)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -286,42 +271,38 @@ def _tolerance(p: int, n: int) -> float:
     return 10 * EPS * max(p, n)
 
 
-def nnls_operator(op: _Operator, b: Array, *, working_set: int = 512, max_passes: int = 100,
+def nnls_operator(op: _Operator, b: Array, *, working_set: int = 1024, max_passes: int = 100,
                   max_steps: int | None = None):
     """argmin_{x >= 0} |A x - b| for the unit-norm-column operator ``op`` and unit ``b``.
 
-    Returns (x (n,), kkt, iterations, passes, certified).
+    Returns the solution by slot, S = min(p, working set) + 1: (cols (S,) its columns, n
+    past the passive set, x (S,) their values), |A x|^2 (), then
+    g (n,) the gradient A^T r of the last pass, kkt, steps, passes, certified.
+    ``max_steps`` bounds the columns entered (default 3 n).
     """
     p, n = op.D.shape
     w = min(n, working_set)
     tol = _tolerance(p, n)
-    max_steps = 3 * w if max_steps is None else max_steps
+    max_steps = 3 * n if max_steps is None else max_steps
+    dt = b.dtype
+    S = min(p, w) + 1
+    ws = jnp.arange(w, dtype=jnp.int32)
+    # The first pass (at x = 0) picks the working set; with w = n it is all of A throughout.
+    Bt = _extend(op.columns(ws).T) if w == n else jnp.zeros((w, p + 1), dt)
+    b = _extend(b)
+    st = _State(jnp.zeros((S, p + 1), dt), jnp.eye(S, dtype=dt), jnp.zeros(S, dt), jnp.zeros(S, int),
+                jnp.asarray(0), ws, Bt, jnp.zeros(w, bool), b, op.mu, jnp.asarray(jnp.inf, dt),
+                jnp.asarray(False), jnp.asarray(False), jnp.asarray(0), jnp.asarray(0), jnp.asarray(-1),
+                jnp.asarray(False))
 
-    def violation(x, g):
-        return jnp.max(jnp.where(x > 0, jnp.abs(g), g))
+    def one_pass(st):
+        st = _pass(st, op, tol, max_passes, max_steps)
+        return lax.while_loop(lambda st: ~st.optimal, lambda st: _step(st, b, tol, max_steps), st)
 
-    def cond(c):
-        x, g, steps, passes, stalled = c
-        return (violation(x, g) > tol) & (passes < max_passes) & ~stalled
-
-    def body(c):
-        x, g, steps, passes, _ = c
-        if w == n:
-            cols = jnp.arange(n)
-        else:
-            # The passive columns, then the largest positive gradients.
-            _, cols = lax.top_k(jnp.where(x > 0, jnp.inf, g), w)
-        st = _lawson_hanson(op.columns(cols), b, x[cols], tol, max_steps)
-        slot = jnp.arange(st.x.shape[0])
-        x = jnp.zeros(n, b.dtype).at[jnp.where(slot < st.qr.k, cols[st.qr.cols], n)].set(st.x, mode="drop")
-        g = op.rmatvec(b - op.matvec(x))
-        return x, g, steps + st.steps, passes + 1, ~st.done
-
-    x0 = jnp.zeros(n, b.dtype)
-    x, g, steps, passes, stalled = lax.while_loop(cond, body, (x0, op.rmatvec(b), jnp.asarray(0), jnp.asarray(0),
-                                                               jnp.asarray(False)))
-    kkt = violation(x, g)
-    return x, kkt, steps, passes, kkt <= tol
+    st = lax.while_loop(lambda st: ~st.done, one_pass, st)
+    # The extra coordinate of r = b - Q^T Q b is -|Q b|^2.
+    return (jnp.where(jnp.arange(S) < st.k, st.ws[st.slot], n), st.x, -st.r[-1], st.g, st.kkt, st.steps,
+            st.passes, st.kkt <= tol)
 
 
 def nnls(D: Array, s: Array, mask: Array | None = None, **options) -> Array:
@@ -336,8 +317,8 @@ def nnls(D: Array, s: Array, mask: Array | None = None, **options) -> Array:
     op = _Operator(D, mask, jnp.zeros(n, D.dtype), jnp.where(norm2 > 0, jnp.sqrt(norm2), 1.0))
     b = mask * s
     nb = jnp.sqrt(b @ b)
-    x = nnls_operator(op, b / jnp.where(nb > 0, nb, 1.0), **options)[0]
-    return x * nb / op.scale
+    cols, x = nnls_operator(op, b / jnp.where(nb > 0, nb, 1.0), **options)[:2]
+    return jnp.zeros(n, D.dtype).at[cols].set(x * nb / op.scale[jnp.minimum(cols, n - 1)], mode="drop")
 
 
 def solve(D: Array, ratings: Array, mask: Array, **options) -> ExactSolution:
@@ -349,20 +330,21 @@ def solve(D: Array, ratings: Array, mask: Array, **options) -> ExactSolution:
     """
     if D.dtype != jnp.float64:
         raise TypeError("the exact solver needs float64 (import timbre_jax first, or enable jax_enable_x64)")
-    op = _operator(D, mask)
-    count = jnp.sum(mask)
-    b = mask * (ratings - (mask @ ratings) / count)
+    count, total = jnp.sum(mask * jnp.stack([jnp.ones_like(ratings), ratings]), axis=1)
+    op = _operator(D, mask, count)
+    b = mask * (ratings - total / count)
     b = b / jnp.sqrt(b @ b)
-    x, kkt, steps, passes, certified = nnls_operator(op, b, **options)
-    r = b - op.matvec(x)
-    positive = jnp.any(x > 0)
+    cols, x, qtb2, g, kkt, steps, passes, certified = nnls_operator(op, b, **options)
+    n = D.shape[1]
+    positive = steps > 0
     # No positive correlation: every column has a non-positive cosine with b; the best
-    # single one is the optimum (see the module docstring).
-    g0 = op.rmatvec(b)
-    best = jnp.argmax(jnp.where(op.scale > 0, g0, -jnp.inf))
-    u = jnp.where(positive, x / op.scale, jnp.zeros_like(x).at[best].set(1.0))
-    P = jnp.where(positive, jnp.sqrt(jnp.maximum(1.0 - r @ r, 0.0)), g0[best])
-    u = jnp.maximum(u / jnp.max(u), U_FLOOR)
+    # single one is the optimum (see the module docstring).  Then x = 0 and g = A^T b.
+    best = jnp.argmax(g)
+    first = jnp.arange(x.shape[0]) == 0
+    u = jnp.where(positive, x / op.scale[jnp.minimum(cols, n - 1)], first)
+    cols = jnp.where(positive, cols, jnp.where(first, best, n))
+    u = jnp.full(n, U_FLOOR, D.dtype).at[cols].set(jnp.maximum(u / jnp.max(u), U_FLOOR), mode="drop")
+    P = jnp.where(positive, jnp.sqrt(jnp.maximum(qtb2, 0.0)), g[best])  # |A x| with |b| = 1
     status = jnp.where(~certified, ITERATION_LIMIT, jnp.where(positive, OPTIMAL, NO_POSITIVE_CORRELATION))
     return ExactSolution(u, P, kkt, steps, passes, status)
 
