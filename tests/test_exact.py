@@ -157,6 +157,19 @@ def test_no_positive_correlation_is_reported_with_the_best_single_feature():
     assert pearson_np(D, s, res.weights ** -2.0) == pytest.approx(res.pearson, abs=1e-9)
 
 
+def test_a_constant_feature_is_never_the_best_single_feature():
+    # Feature 0 differs by the same amount on every pair (zero centred norm: its P is
+    # undefined); feature 1 anti-correlates with the ratings.  The answer is feature 1.
+    rng = np.random.default_rng(5)
+    F = np.column_stack([np.zeros(L), rng.random(L)])
+    D = np.asarray(pair_differences(F))
+    s = -D[:, 1] + 0.01 * rng.standard_normal(P_PAIRS)
+    res = learn_metric(F, s, solver="exact")
+    assert res.status == exact.NO_POSITIVE_CORRELATION
+    assert res.pearson == pytest.approx(np.corrcoef(D[:, 1], s)[0, 1], abs=1e-9)
+    assert res.weights[1] == 1.0 and res.weights[0] == 1e15
+
+
 def test_starts_belong_to_lbfgsb_and_unknown_solvers_are_refused():
     F, _, s = problem(0)
     with pytest.raises(ValueError, match="starts applies to the lbfgsb solver"):
