@@ -35,21 +35,32 @@ realizations, permutations, folds) share its products under ``vmap``.
 
 On the CPU the cost is mostly XLA's: compilation (about 20 ms per fused kernel, so the
 loop is one flat sequence of steps with few kernels) and copies of the large arrays
-(updated in place only, see :class:`_State`).
+(updated in place only, see :class:`_Active`).  The active-set state has shapes (p,
+working set) only, the working set padded with zero columns when n is smaller, so the
+costly loop compiles once for every n: :func:`solve_problems` drives the passes from
+Python and compiles only the simple n-dependent kernels per representation.
 
-Everything is pure JAX (``jit``, ``vmap``, ``lax.map``); float64 is required.
+:func:`solve` is pure JAX (``jit``, ``vmap``, ``lax.map``); float64 is required.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
 
 EPS = float(jnp.finfo(jnp.float64).eps)
 U_FLOOR = 1e-30  # u = w^-2 at the upper bound w = 1e15: the weight of an unused feature
+
+# Callers pad the pair axis to at least this many (the pairs of 23 sounds): the
+# active-set loop compiles once per padded p, and smaller problems gain less from a
+# smaller shape than a compilation costs (about 2 s on one core).
+MIN_PAIRS = 256
 
 # Status codes.
 OPTIMAL = 0
@@ -85,7 +96,9 @@ class ExactSolution(NamedTuple):
 
 class _Operator(NamedTuple):
     """A = mask * (D - mu) / scale, applied without forming it: D (p, n), mask (p,),
-    mu (n,) column means over the rated pairs, scale (n,) centred column norms (1 where 0)."""
+    mu (n,) column means over the rated pairs, scale (n,) centred column norms, inf where
+    0: the column of A is then exactly 0 (its gradient too, so it never enters), and a
+    finite scale tells the columns that have a correlation."""
 
     D: Array
     mask: Array
@@ -97,43 +110,46 @@ class _Operator(NamedTuple):
         rm = self.mask * r
         return (rm @ self.D - self.mu * jnp.sum(rm)) / self.scale
 
-    def matvec(self, x: Array) -> Array:
-        """A x: (n,) -> (p,)."""
-        xs = x / self.scale
-        return self.mask * (self.D @ xs - self.mu @ xs)
-
     def columns(self, j: Array) -> Array:
         """A[:, j]: (k,) -> (p, k)."""
         return self.mask[:, None] * (self.D[:, j] - self.mu[j]) / self.scale[j]
 
 
+def _norm2(D: Array, mask: Array, mu: Array) -> Array:
+    """(n,) squared centred column norms over the rated pairs, summed row by row: on the
+    CPU, XLA's reductions over the leading axis and the product ``mask @ (D - mu)**2``
+    (which materializes the square) are about ten times slower."""
+    return lax.fori_loop(0, D.shape[0], lambda i, a: a + mask[i] * (D[i] - mu) ** 2, jnp.zeros_like(mu))
+
+
 def _operator(D: Array, mask: Array, count: Array) -> _Operator:
     """``count``: () the number of rated pairs, sum(mask)."""
     mu = (mask @ D) / count
-    norm2 = mask @ (D - mu) ** 2
-    scale = jnp.where(norm2 > 0, jnp.sqrt(norm2), 1.0)
-    return _Operator(D, mask, mu, scale)
+    norm2 = _norm2(D, mask, mu)
+    return _Operator(D, mask, mu, jnp.where(norm2 > 0, jnp.sqrt(norm2), jnp.inf))
 
 
 # ----------------------------------------------------------------------------- active set
 
-class _State(NamedTuple):
-    """The active-set iteration.  The k passive columns sit in slots 0..k-1 of arrays with
-    S = min(p, w) + 1 slots (w the working-set size; a passive set never fills the last
-    slot, so slot k is free at every step), with a thin QR factorization of them.  Vectors
-    of length p + 1 are (p,) vectors with an extra coordinate, zero for columns of A and b.
+class _Active(NamedTuple):
+    """The active-set iteration on a working set of w columns; its shapes depend on (p, w)
+    only, never on n, so that its loop compiles once for every representation.
+
+    The k passive columns sit in slots 0..k-1 of arrays with S = min(p, w) + 1 slots (a
+    passive set never fills the last slot, so slot k is free at every step), with a thin
+    QR factorization of them.  Vectors of length p + 1 are (p,) vectors with an extra
+    coordinate, zero for columns of A and b.
 
     Q (S, p + 1): row i is (q_i, q_i . b): rows 0..k-1 orthonormal with Q^T b beside them,
     later rows stale with Q^T b zero; Rt (S, S): R transposed, R upper triangular with the
     factor in its leading k x k block and diagonal 1 past k (so the triangular solve needs
     no masking); x (S,): the passive values, zero past k; slot (S,): working-set position
-    of each slot; k: ().  ws (w,): the working set (column indices); Bt (w, p + 1): its
-    columns of A, transposed; banned (w,): found dependent on the passive columns.
-    r (p + 1,): b - Q Q^T b at the last gradient step; g (n,): the full gradient A^T r of
-    the last pass; kkt: () its optimality violation.  fresh: () the last step added a
+    of each slot; k: ().  ws (w,): the working set (column indices; past n when n < w);
+    Bt (w, p + 1): its columns of A, transposed (zero rows past n when n < w: their
+    gradient is 0, so they never enter); banned (w,): found dependent on the passive
+    columns.  r (p + 1,): b - Q Q^T b at the last step.  fresh: () the last step added a
     column (its coefficient is tested next); optimal: () no working column can enter;
-    steps: () columns entered; passes: () full gradients; mark: () steps at the last
-    pass; done: () certified or out of budget.
+    steps: () columns entered.
 
     The big arrays (Q, Rt, Bt) change in place, never through a branch or a select (XLA
     would copy them): a step that needs no update runs it zero times or writes slot k.
@@ -148,11 +164,17 @@ class _State(NamedTuple):
     Bt: Array
     banned: Array
     r: Array
-    g: Array
-    kkt: Array
     fresh: Array
     optimal: Array
     steps: Array
+
+
+class _Outer(NamedTuple):
+    """The full-gradient passes around the active set (the gradient itself, (n,), travels
+    beside it): kkt: () the optimality violation of the last pass; passes: (); mark: ()
+    steps at the last pass; done: () certified, stalled or out of budget."""
+
+    kkt: Array
     passes: Array
     mark: Array
     done: Array
@@ -183,7 +205,7 @@ def _delete(Q: Array, Rt: Array, i: Array, trips: Array) -> tuple[Array, Array]:
     return lax.fori_loop(0, trips, rotate, (Q, Rt))
 
 
-def _step(st: _State, b: Array, tol: float, max_steps: int) -> _State:
+def _step(st: _Active, b: Array, tol: Array, max_steps: Array) -> _Active:
     """One event of Lawson-Hanson's method on the working set: a column leaves (the passive
     least-squares solution z is infeasible, or the column just added got z <= 0), or the
     largest gradient enters, or none can (``optimal``).  b: (p + 1,)."""
@@ -238,26 +260,44 @@ def _step(st: _State, b: Array, tol: float, max_steps: int) -> _State:
                        optimal=optimal, steps=st.steps + ok - revert)
 
 
-def _pass(st: _State, op: _Operator, tol: float, max_passes: int, max_steps: int) -> _State:
-    """The full gradient A^T r at the working-set optimum: certify it, or start a new
-    working set (the passive columns first, in slot order, then the largest gradients)."""
-    S, p1 = st.Q.shape
+def _active_loop(st: _Active, b: Array, tol: Array, max_steps: Array) -> _Active:
+    """Steps until no working column can enter.  b: (p + 1,)."""
+    return lax.while_loop(lambda st: ~st.optimal, lambda st: _step(st, b, tol, max_steps), st)
+
+
+def _start(b: Array, w: int) -> tuple[_Active, _Outer]:
+    """The state at x = 0 with a working set of ``w`` columns (the first pass fills it).
+    b: (p + 1,)."""
+    p1 = b.shape[0]
+    S = min(p1 - 1, w) + 1
+    dt = b.dtype
+    act = _Active(jnp.zeros((S, p1), dt), jnp.eye(S, dtype=dt), jnp.zeros(S, dt), jnp.zeros(S, int),
+                  jnp.asarray(0), jnp.arange(w, dtype=jnp.int32), jnp.zeros((w, p1), dt), jnp.zeros(w, bool), b,
+                  jnp.asarray(False), jnp.asarray(False), jnp.asarray(0))
+    return act, _Outer(jnp.asarray(jnp.inf, dt), jnp.asarray(0), jnp.asarray(-1), jnp.asarray(False))
+
+
+def _pass(st: _Active, out: _Outer, op: _Operator, tol, max_passes, max_steps) -> tuple[_Active, _Outer, Array]:
+    """The full gradient g = A^T r (n,) at the working-set optimum: certify it, or start a
+    new working set (the passive columns first, in slot order, then the largest
+    gradients).  With n <= w the working set is all of A, padded with zero columns."""
+    S = st.Q.shape[0]
     n = op.D.shape[1]
     w = st.ws.shape[0]
     slot = jnp.arange(S)
     g = op.rmatvec(st.r[:-1])
     idx = jnp.where(slot < st.k, st.ws[st.slot], n)
     kkt = jnp.max(jnp.concatenate([g, jnp.where(slot < st.k, jnp.abs(g[jnp.minimum(idx, n - 1)]), -jnp.inf)]))
-    passes = st.passes + 1
-    done = (kkt <= tol) | (passes >= max_passes) | (st.steps == st.mark) | (st.steps >= max_steps)
-    st = st._replace(g=g, kkt=kkt, passes=passes, mark=st.steps, done=done, optimal=done,
-                     banned=jnp.zeros_like(st.banned))
-    if w == n:
-        return st
+    passes = out.passes + 1
+    done = (kkt <= tol) | (passes >= max_passes) | (st.steps == out.mark) | (st.steps >= max_steps)
+    out = _Outer(kkt, passes, st.steps, done)
+    st = st._replace(optimal=done, banned=jnp.zeros_like(st.banned))
+    if n <= w:  # ws stays 0..w-1 and the slots keep their columns
+        return st._replace(Bt=jnp.pad(_extend(op.columns(jnp.arange(n)).T), ((0, w - n), (0, 0)))), out, g
     # float32 keys: XLA's CPU top-k has a fast library path for them (not for float64),
     # and the ranking of gradients needs no more precision.
     ws = lax.top_k(g.at[idx].set(3.0 + S - slot, mode="drop").astype(jnp.float32), w)[1]
-    return st._replace(ws=ws, Bt=_extend(op.columns(ws).T), slot=slot)
+    return st._replace(ws=ws, Bt=_extend(op.columns(ws).T), slot=slot), out, g
 
 
 def _extend(a: Array) -> Array:
@@ -265,47 +305,38 @@ def _extend(a: Array) -> Array:
     return jnp.concatenate([a, jnp.zeros(a.shape[:-1] + (1,), a.dtype)], axis=-1)
 
 
-# ----------------------------------------------------------------------------- driver
+# ----------------------------------------------------------------------------- drivers
 
 def _tolerance(p: int, n: int) -> float:
     return 10 * EPS * max(p, n)
 
 
-def nnls_operator(op: _Operator, b: Array, *, working_set: int = 1024, max_passes: int = 100,
-                  max_steps: int | None = None):
-    """argmin_{x >= 0} |A x - b| for the unit-norm-column operator ``op`` and unit ``b``.
+def _budget(p: int, n: int, max_steps: int | None) -> tuple[float, int]:
+    """(tolerance, max_steps): ``max_steps`` bounds the columns entered (default 3 n)."""
+    return _tolerance(p, n), 3 * n if max_steps is None else max_steps
 
-    Returns the solution by slot, S = min(p, working set) + 1: (cols (S,) its columns, n
-    past the passive set, x (S,) their values), |A x|^2 (), then
-    g (n,) the gradient A^T r of the last pass, kkt, steps, passes, certified.
-    ``max_steps`` bounds the columns entered (default 3 n).
-    """
-    p, n = op.D.shape
-    w = min(n, working_set)
-    tol = _tolerance(p, n)
-    max_steps = 3 * n if max_steps is None else max_steps
-    dt = b.dtype
-    S = min(p, w) + 1
-    ws = jnp.arange(w, dtype=jnp.int32)
-    # The first pass (at x = 0) picks the working set; with w = n it is all of A throughout.
-    Bt = _extend(op.columns(ws).T) if w == n else jnp.zeros((w, p + 1), dt)
+
+def _iterate(op: _Operator, b: Array, working_set: int, max_passes: int,
+             max_steps: int | None) -> tuple[_Active, _Outer, Array]:
+    """The whole method as one traced loop (``jit``/``vmap``-able).  b: (p,) unit.
+    Returns the final state and gradient (n,)."""
+    tol, max_steps = _budget(*op.D.shape, max_steps)
     b = _extend(b)
-    st = _State(jnp.zeros((S, p + 1), dt), jnp.eye(S, dtype=dt), jnp.zeros(S, dt), jnp.zeros(S, int),
-                jnp.asarray(0), ws, Bt, jnp.zeros(w, bool), b, op.mu, jnp.asarray(jnp.inf, dt),
-                jnp.asarray(False), jnp.asarray(False), jnp.asarray(0), jnp.asarray(0), jnp.asarray(-1),
-                jnp.asarray(False))
 
-    def one_pass(st):
-        st = _pass(st, op, tol, max_passes, max_steps)
-        return lax.while_loop(lambda st: ~st.optimal, lambda st: _step(st, b, tol, max_steps), st)
+    def one_pass(c):
+        st, out, g = _pass(*c[:2], op, tol, max_passes, max_steps)
+        return _active_loop(st, b, tol, max_steps), out, g
 
-    st = lax.while_loop(lambda st: ~st.done, one_pass, st)
-    # The extra coordinate of r = b - Q^T Q b is -|Q b|^2.
-    return (jnp.where(jnp.arange(S) < st.k, st.ws[st.slot], n), st.x, -st.r[-1], st.g, st.kkt, st.steps,
-            st.passes, st.kkt <= tol)
+    return lax.while_loop(lambda c: ~c[1].done, one_pass, (*_start(b, working_set), jnp.zeros_like(op.mu)))
 
 
-def nnls(D: Array, s: Array, mask: Array | None = None, **options) -> Array:
+def _solution_slots(st: _Active, n: int) -> tuple[Array, Array]:
+    """The passive columns by slot (n past k) and their values: (S,), (S,)."""
+    return jnp.where(jnp.arange(st.Q.shape[0]) < st.k, st.ws[st.slot], n), st.x
+
+
+def nnls(D: Array, s: Array, mask: Array | None = None, *, working_set: int = 1024, max_passes: int = 100,
+         max_steps: int | None = None) -> Array:
     """argmin_{x >= 0} |D x - s|^2 over the pairs with ``mask`` 1 (no intercept).
 
     Shapes: D (p, n), s (p,), mask (p,) -> x (n,).  Columns are scaled to unit norm
@@ -317,38 +348,126 @@ def nnls(D: Array, s: Array, mask: Array | None = None, **options) -> Array:
     op = _Operator(D, mask, jnp.zeros(n, D.dtype), jnp.where(norm2 > 0, jnp.sqrt(norm2), 1.0))
     b = mask * s
     nb = jnp.sqrt(b @ b)
-    cols, x = nnls_operator(op, b / jnp.where(nb > 0, nb, 1.0), **options)[:2]
+    st, _, _ = _iterate(op, b / jnp.where(nb > 0, nb, 1.0), working_set, max_passes, max_steps)
+    cols, x = _solution_slots(st, n)
     return jnp.zeros(n, D.dtype).at[cols].set(x * nb / op.scale[jnp.minimum(cols, n - 1)], mode="drop")
 
 
-def solve(D: Array, ratings: Array, mask: Array, **options) -> ExactSolution:
+def _unit_ratings(ratings: Array, mask: Array) -> Array:
+    """b (p,): the ratings centred over the rated pairs, unit norm, zero elsewhere."""
+    b = mask * (ratings - (mask @ ratings) / jnp.sum(mask))
+    return b / jnp.sqrt(b @ b)
+
+
+def _rated_operator(D: Array, mask: Array) -> _Operator:
+    if D.dtype != jnp.float64:
+        raise TypeError("the exact solver needs float64 (import timbre_jax first, or enable jax_enable_x64)")
+    return _operator(D, mask, jnp.sum(mask))
+
+
+def _solution(op: _Operator, st: _Active, out: _Outer, g: Array, tol) -> ExactSolution:
+    """The optimum of P from the state after the last pass and its gradient g (n,)."""
+    n = op.D.shape[1]
+    cols, x = _solution_slots(st, n)
+    positive = st.steps > 0
+    # No positive correlation: every column has a non-positive cosine with b; the best
+    # single one is the optimum (see the module docstring).  Then x = 0 and g = A^T b.  A
+    # column that is constant over the rated pairs has g = 0 but no P: it never counts.
+    best = jnp.argmax(jnp.where(op.scale < jnp.inf, g, -jnp.inf))
+    first = jnp.arange(x.shape[0]) == 0
+    u = jnp.where(positive, x / op.scale[jnp.minimum(cols, n - 1)], first)
+    cols = jnp.where(positive, cols, jnp.where(first, best, n))
+    u = jnp.full(n, U_FLOOR, op.D.dtype).at[cols].set(jnp.maximum(u / jnp.max(u), U_FLOOR), mode="drop")
+    # |A x| with |b| = 1; the extra coordinate of r = b - Q^T Q b is -|Q b|^2.
+    P = jnp.where(positive, jnp.sqrt(jnp.maximum(-st.r[-1], 0.0)), g[best])
+    certified = out.kkt <= tol
+    status = jnp.where(~certified, ITERATION_LIMIT, jnp.where(positive, OPTIMAL, NO_POSITIVE_CORRELATION))
+    return ExactSolution(u, P, out.kkt, st.steps, out.passes, status)
+
+
+def solve(D: Array, ratings: Array, mask: Array, *, working_set: int = 1024, max_passes: int = 100,
+          max_steps: int | None = None) -> ExactSolution:
     """The global maximum of P(D u, ratings) over u >= 0 on the pairs with ``mask`` 1.
 
     Shapes: D (p, n), ratings (p,), mask (p,) -> :class:`ExactSolution`.  Needs at least
     two rated pairs with different ratings (callers check, see
-    :func:`timbre_jax.learn.check_problem`).
+    :func:`timbre_jax.learn.check_problem`).  Pure (``jit``, ``vmap``); on the CPU,
+    :func:`solve_problems` gives the same numbers and compiles far less.
+    ``working_set``: columns per active-set run (n < working_set is padded to it);
+    ``max_passes``: full-gradient passes; ``max_steps``: columns entered (default 3 n).
     """
-    if D.dtype != jnp.float64:
-        raise TypeError("the exact solver needs float64 (import timbre_jax first, or enable jax_enable_x64)")
-    count, total = jnp.sum(mask * jnp.stack([jnp.ones_like(ratings), ratings]), axis=1)
-    op = _operator(D, mask, count)
-    b = mask * (ratings - total / count)
-    b = b / jnp.sqrt(b @ b)
-    cols, x, qtb2, g, kkt, steps, passes, certified = nnls_operator(op, b, **options)
-    n = D.shape[1]
-    positive = steps > 0
-    # No positive correlation: every column has a non-positive cosine with b; the best
-    # single one is the optimum (see the module docstring).  Then x = 0 and g = A^T b.
-    best = jnp.argmax(g)
-    first = jnp.arange(x.shape[0]) == 0
-    u = jnp.where(positive, x / op.scale[jnp.minimum(cols, n - 1)], first)
-    cols = jnp.where(positive, cols, jnp.where(first, best, n))
-    u = jnp.full(n, U_FLOOR, D.dtype).at[cols].set(jnp.maximum(u / jnp.max(u), U_FLOOR), mode="drop")
-    P = jnp.where(positive, jnp.sqrt(jnp.maximum(qtb2, 0.0)), g[best])  # |A x| with |b| = 1
-    status = jnp.where(~certified, ITERATION_LIMIT, jnp.where(positive, OPTIMAL, NO_POSITIVE_CORRELATION))
-    return ExactSolution(u, P, kkt, steps, passes, status)
+    op = _rated_operator(D, mask)
+    st, out, g = _iterate(op, _unit_ratings(ratings, mask), working_set, max_passes, max_steps)
+    return _solution(op, st, out, g, _tolerance(*D.shape))
 
 
-def weights(u: Array) -> Array:
-    """w = u^-1/2 in [1, 1e15] from :attr:`ExactSolution.u`."""
-    return jnp.clip(u ** -0.5, 1.0, 1e15)
+# The host-driven driver: the same steps as :func:`solve`, its outer loop in Python.  Two
+# small programs depend on n: the operator, and the pass with the solution (a scatter,
+# cheap next to the gradient; only the last one is kept).  The costly one, the active-set
+# loop, compiles once per (p, working set).  The active-set state is donated: updated in
+# place.
+@partial(jax.jit, static_argnames="w")
+def _host_start(ratings, mask, w):
+    b = _extend(_unit_ratings(ratings, mask))
+    return b, *_start(b, w)
+
+
+@partial(jax.jit, donate_argnums=0)
+def _host_pass(st, out, op, tol, max_passes, max_steps):
+    st, out, g = _pass(st, out, op, tol, max_passes, max_steps)
+    return st, out, _solution(op, st, out, g, tol)
+
+
+@jax.jit
+def _host_operator(D, mask):
+    op = _rated_operator(D, mask)
+    return op.mu, op.scale  # not D: a jitted function would return a copy
+
+
+_host_loop = jax.jit(_active_loop, donate_argnums=0)
+
+
+def _solve_host(op: _Operator, ratings, working_set: int, max_passes: int, max_steps: int | None) -> ExactSolution:
+    tol, max_steps = _budget(*op.D.shape, max_steps)
+    b, st, out = _host_start(ratings, op.mask, w=working_set)
+    while True:
+        st, out, sol = _host_pass(st, out, op, tol, max_passes, max_steps)
+        if out.done:
+            return sol
+        st = _host_loop(st, b, tol, max_steps)
+
+
+def solve_problems(D, ratings, mask, *, working_set: int = 1024, max_passes: int = 100,
+                   max_steps: int | None = None) -> ExactSolution:
+    """:func:`solve` over groups of problems that share D, one problem after the other,
+    driven from Python (the CPU path).
+
+    Shapes: D (G, p, n), ratings and mask (G, K, p) -> :class:`ExactSolution` of numpy
+    arrays with leading axes (G, K).  Equal to ``vmap(vmap(solve))`` (the rounding of
+    fused sums aside), but the batch size never enters a compiled shape and the
+    active-set loop (about 2 s to compile on one core) compiles once for every n with
+    the same p; each new n costs about 1.3 s of small programs (the operator, the pass).
+    """
+    D = np.asarray(D)
+    if D.dtype != np.float64:
+        raise TypeError("the exact solver needs float64")
+    ratings, mask = np.asarray(ratings, np.float64), np.asarray(mask, np.float64)
+    G, K, _ = ratings.shape
+    sols = []
+    for g in range(G):
+        Dg = jnp.asarray(D[g])  # on the device once, shared by the group's problems
+        ops = {}  # and so is the operator, by mask
+        for k in range(K):
+            key = mask[g, k].tobytes()
+            if key not in ops:
+                mg = jnp.asarray(mask[g, k])
+                ops[key] = _Operator(Dg, mg, *_host_operator(Dg, mg))
+            sols.append(_solve_host(ops[key], ratings[g, k], working_set, max_passes, max_steps))
+    return ExactSolution(*(np.stack(f).reshape(G, K, *f[0].shape) for f in zip(*jax.device_get(sols))))
+
+
+def weights(u):
+    """w = u^-1/2 in [1, 1e15] from :attr:`ExactSolution.u`; numpy in, numpy out (the
+    results of :func:`solve_problems` need no compilation)."""
+    xp = np if isinstance(u, np.ndarray) else jnp
+    return xp.clip(u ** -0.5, 1.0, 1e15)

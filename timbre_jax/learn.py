@@ -346,6 +346,8 @@ def _solve_rated(rated, starts, maxiter: int, lockstep: bool, solver: str = "lbf
     """One solve_grouped call over problems given as (D (p_i, n), s (p_i,)), padded to a
     common power-of-two pair count; ``starts`` (n,) each, or None for the NNLS start."""
     pmax = padded_pairs(max(len(sg) for _, sg in rated))
+    if solver == "exact":
+        pmax = max(pmax, exact.MIN_PAIRS)
     G, n = len(rated), rated[0][0].shape[1]
     D = np.zeros((G, pmax, n))
     s = np.zeros((G, 1, pmax))
@@ -353,6 +355,10 @@ def _solve_rated(rated, starts, maxiter: int, lockstep: bool, solver: str = "lbf
     for g, (Dg, sg) in enumerate(rated):
         p = len(sg)
         D[g, :p], s[g, 0, :p], mask[g, 0, :p] = Dg, sg, 1.0
+    if solver == "exact" and not lockstep:
+        sol = exact.solve_problems(D, s, mask)  # compiles its active-set loop once for every n
+        return _results(exact.weights(sol.u)[:, 0], sol.pearson[:, 0], sol.iterations[:, 0], sol.status[:, 0],
+                        solver=solver)
     arrays = [D, s, mask]
     if starts is not None:
         arrays.append(np.stack(starts)[:, None, :])

@@ -16,6 +16,7 @@ importing :mod:`timbre_jax`.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -28,9 +29,14 @@ def pair_indices(l: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(l, k=1)
 
 
-def pair_differences(features) -> Array:
-    """Squared feature differences of every pair: (l, n) -> (p, n), p = l (l - 1) / 2."""
-    features = jnp.asarray(features)
+def pair_differences(features):
+    """Squared feature differences of every pair: (l, n) -> (p, n), p = l (l - 1) / 2.
+
+    NumPy in, NumPy out: eager JAX would compile the gather for every (l, n), seconds
+    per representation, for values that are the same (one exactly rounded subtraction
+    and product each).  JAX arrays and tracers stay in JAX."""
+    if not isinstance(features, jax.Array):
+        features = np.asarray(features)
     i, j = pair_indices(features.shape[0])
     return (features[i] - features[j]) ** 2
 

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import exact
 from .learn import MAXITER, chunk_size, default_lockstep, padded_pairs, solve_grouped
 from .progress import bar
 from .sharding import pad_to_devices, place
@@ -59,6 +60,8 @@ def _distances(D, weights):
 
 def _solve_chunk(groups: list[Group], maxiter: int, solver: str) -> list[GroupResult]:
     p = padded_pairs(max(g.D.shape[0] for g in groups))
+    if solver == "exact":
+        p = max(p, exact.MIN_PAIRS)
     K = max(g.K for g in groups)
     n = groups[0].D.shape[1]
     G = len(groups)
@@ -73,10 +76,14 @@ def _solve_chunk(groups: list[Group], maxiter: int, solver: str) -> list[GroupRe
         # Padding problems repeat the group's first problem so that every problem is well posed.
         s[i, g.K:, :pg] = g.ratings[0]
         m[i, g.K:, :pg] = g.mask[0]
-    (D, s, m), _ = pad_to_devices(D, s, m)
-    D, s, m = place(D, s, m)
-    weights, pearson, iterations, status = solve_grouped(D, s, m, maxiter=maxiter, lockstep=default_lockstep(),
-                                                         solver=solver)
+    if solver == "exact" and not default_lockstep():
+        sol = exact.solve_problems(D, s, m)  # compiles its active-set loop once for every n
+        weights, pearson, iterations, status = exact.weights(sol.u), sol.pearson, sol.iterations, sol.status
+    else:
+        (D, s, m), _ = pad_to_devices(D, s, m)
+        D, s, m = place(D, s, m)
+        weights, pearson, iterations, status = solve_grouped(D, s, m, maxiter=maxiter, lockstep=default_lockstep(),
+                                                             solver=solver)
     d = np.asarray(_distances(D, weights))
     pearson, iterations, status = (np.asarray(a) for a in (pearson, iterations, status))
     return [GroupResult(d[i, :g.K, :g.D.shape[0]], pearson[i, :g.K], iterations[i, :g.K], status[i, :g.K])
