@@ -335,24 +335,6 @@ def _solution_slots(st: _Active, n: int) -> tuple[Array, Array]:
     return jnp.where(jnp.arange(st.Q.shape[0]) < st.k, st.ws[st.slot], n), st.x
 
 
-def nnls(D: Array, s: Array, mask: Array | None = None, *, working_set: int = 1024, max_passes: int = 100,
-         max_steps: int | None = None) -> Array:
-    """argmin_{x >= 0} |D x - s|^2 over the pairs with ``mask`` 1 (no intercept).
-
-    Shapes: D (p, n), s (p,), mask (p,) -> x (n,).  Columns are scaled to unit norm
-    internally (the active-set tests are then scale free) and x is mapped back.
-    """
-    p, n = D.shape
-    mask = jnp.ones(p, D.dtype) if mask is None else mask
-    norm2 = mask @ D ** 2
-    op = _Operator(D, mask, jnp.zeros(n, D.dtype), jnp.where(norm2 > 0, jnp.sqrt(norm2), 1.0))
-    b = mask * s
-    nb = jnp.sqrt(b @ b)
-    st, _, _ = _iterate(op, b / jnp.where(nb > 0, nb, 1.0), working_set, max_passes, max_steps)
-    cols, x = _solution_slots(st, n)
-    return jnp.zeros(n, D.dtype).at[cols].set(x * nb / op.scale[jnp.minimum(cols, n - 1)], mode="drop")
-
-
 def _unit_ratings(ratings: Array, mask: Array) -> Array:
     """b (p,): the ratings centred over the rated pairs, unit norm, zero elsewhere."""
     b = mask * (ratings - (mask @ ratings) / jnp.sum(mask))
