@@ -25,9 +25,12 @@ def plain_pearson(D, w, s, mask):
 
 @st.composite
 def problems(draw):
-    l = draw(st.integers(3, 25))
-    n = draw(st.integers(1, 300))
-    pad = draw(st.integers(0, 20))
+    # A few shapes, random values: every new shape recompiles the eager JAX ops (about
+    # 3 s each on this CPU); the laws are about values, and these shapes keep the edges
+    # (3 sounds, 1 feature, no padding) and the size of the real problems.
+    l = draw(st.sampled_from([3, 9, 20]))
+    n = draw(st.sampled_from([1, 13, 300]))
+    pad = draw(st.sampled_from([0, 11]))
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
     F = rng.standard_normal((l, n)) * 10 ** rng.uniform(-3, 1, n)
