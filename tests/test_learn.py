@@ -34,15 +34,25 @@ def scipy_fit(features, pairs, maxiter=10_000):
 @pytest.mark.parametrize("lockstep", [True, False], ids=["vmap", "sequential"])
 def test_batch_equals_one_by_one_on_real_problems(lockstep):
     # 16, 15, 16 sounds: different pair counts, one padded shape (one compilation each way)
+    # What this guards: padding, masks and batching never leak between problems.  A
+    # batch of 3 and a batch of 1 are different compiled programs (XLA vectorizes them
+    # differently), so their last bits differ, and L-BFGS-B run for hundreds of
+    # iterations amplifies that into another iteration count (seen: 313 vs 328 on another
+    # 2-core machine).  So compare a short run (25 iterations: both stop at the limit,
+    # the paths have not parted yet), where a leak would move P by far more than 1e-7,
+    # and check run-to-run determinism of the long run, which holds on every machine.
     names = ["Grey1977", "Barthet2010", "Iverson1993_Whole"]
     sets = [datasets.load(d, "encodec") for d in names]
-    batch = learn_metrics([(s.features, s.ratings) for s in sets], maxiter=400, lockstep=lockstep)
+    batch = learn_metrics([(s.features, s.ratings) for s in sets], maxiter=25, lockstep=lockstep)
     for s, b in zip(sets, batch):
         # condensed ratings accepted too
-        alone = learn_metrics([(s.features, s.pairs)], maxiter=400, lockstep=lockstep)[0]
-        assert b.pearson == pytest.approx(alone.pearson, abs=1e-10)
-        assert (b.iterations, b.status) == (alone.iterations, alone.status)
+        alone = learn_metrics([(s.features, s.pairs)], maxiter=25, lockstep=lockstep)[0]
+        assert b.iterations == alone.iterations == 25
+        assert b.pearson == pytest.approx(alone.pearson, abs=1e-7)
         assert b.weights.shape == (128,) and np.all(b.weights >= 1) and np.all(b.weights <= 1e15)
+    long = [learn_metrics([(s.features, s.ratings) for s in sets], maxiter=400, lockstep=lockstep)
+            for _ in range(2)]
+    assert [(r.pearson, r.iterations) for r in long[0]] == [(r.pearson, r.iterations) for r in long[1]]
 
 
 @needs_mirror
@@ -97,8 +107,41 @@ def test_joint_metric_only_uses_rated_pairs(capsys):
                            lockstep=default_lockstep(), solver="exact")
     assert joint_best.pearson == pytest.approx(float(direct[1][0, 0]), abs=1e-12)
     assert joint.pearson <= joint_best.pearson + 1e-12
-    assert cli.main(["learn", "--datasets", "Patil2012_A3,Patil2012_DX4", "--representation", "encodec"]) == 0
-    assert "encodec on Patil2012_A3+Patil2012_DX4 (lbfgsb): explained variance" in capsys.readouterr().out
+    assert cli.main(["learn", "--datasets", "Patil2012_A3,Patil2012_DX4", "--representation", "encodec",
+                     "--solver", "exact"]) == 0
+    assert (f"encodec on Patil2012_A3+Patil2012_DX4 (exact): explained variance {joint_best.explained_variance:.4f}"
+            in capsys.readouterr().out)
+
+
+@needs_mirror
+def test_the_paper_start_depends_on_the_offset_of_the_ratings_the_optimum_does_not():
+    # The NNLS start has no intercept (the paper's): ratings - 5 are all negative, so
+    # D^T s < 0 and the start is x = 0, all weights equal.  That must be reported, and a
+    # line search that fails before any step is not convergence.
+    fs = datasets.load("Grey1977", "encodec")
+    best = [learn_metric(fs.features, fs.ratings + c, solver="exact") for c in (0.0, 5.0, -5.0)]
+    assert all(b.certified for b in best)
+    assert best[1].pearson == pytest.approx(best[0].pearson, abs=1e-12)
+    assert best[2].pearson == pytest.approx(best[0].pearson, abs=1e-12)
+    raw = learn_metric(fs.features, fs.ratings, maxiter=30)
+    shifted = learn_metric(fs.features, fs.ratings - 5.0, maxiter=30)
+    assert not raw.degenerate_start and shifted.degenerate_start
+    assert shifted.explained_variance <= best[0].explained_variance + 1e-12
+    if shifted.iterations == 0:  # as measured here: the line search fails at once
+        assert not shifted.converged
+
+
+def test_a_line_search_failure_before_any_step_is_not_convergence():
+    from timbre_jax.lbfgsb import ABNORMAL_LNSRCH, CONVERGED_FTOL, MAXITER
+    from timbre_jax.learn import converged
+
+    status = np.array([ABNORMAL_LNSRCH, ABNORMAL_LNSRCH, CONVERGED_FTOL, MAXITER])
+    assert converged(status, "lbfgsb", np.array([0, 7, 0, 9])).tolist() == [False, True, True, False]
+
+
+def test_no_problems_is_a_clear_error():
+    with pytest.raises(FitError, match="no problems given"):
+        learn_metrics([])
 
 
 def test_random_start_is_seeded_and_in_bounds():
@@ -145,8 +188,11 @@ def test_several_starts_keep_the_best_of_the_runs_from_each():
         runs = [a.pearson] + [_solve_rated([(D, s)], [w], 300, default_lockstep())[0].pearson
                               for w in extra_starts(w0, 2, (0, g))]
         # the first start is the plain fit; the others start from log-normal perturbations
-        assert a.start == 0 and b.pearson > a.pearson  # here another start wins on both
-        assert b.pearson == pytest.approx(max(runs), abs=1e-12) and b.start == int(np.argmax(runs))
+        # Laws, not draws: which start wins (and whether start 0 ties with another, seen on
+        # one core with XLA's threads off) depends on the machine's last bits.
+        assert a.start == 0 and b.pearson >= a.pearson
+        assert b.pearson == pytest.approx(max(runs), abs=1e-12)
+        assert runs[b.start] == pytest.approx(b.pearson, abs=1e-12)
         assert np.ptp(runs) > 1e-7  # the starts really lead to different end points
     with pytest.raises(ValueError, match="starts must be at least 1"):
         learn_metrics(problems, starts=0)

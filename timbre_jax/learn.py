@@ -25,7 +25,7 @@ import numpy as np
 from jax import Array
 
 from . import exact
-from .lbfgsb import LBFGSB, STATUS_MESSAGES
+from .lbfgsb import ABNORMAL_LNSRCH, LBFGSB, STATUS_MESSAGES
 from .nnls import warm_start
 from .reductions import batch_invariant
 from .sharding import pad_to_devices, per_device, place
@@ -52,12 +52,24 @@ def explained_variance(pearson):
     return np.where(P > 0, P, 0.0) ** 2
 
 
-def converged(status, solver: str = "lbfgsb"):
-    """Whether each status code of ``solver`` is a regular end (not an iteration limit)."""
+def converged(status, solver: str, iterations):
+    """Whether each fit of ``solver`` ended regularly: not at the iteration limit and,
+    for L-BFGS-B, not by a line search that failed before a single step was accepted
+    (``iterations == 0``: the fit is its start).  With the paper's 1e-36 tolerances a
+    line-search failure after some steps is the usual end (stagnation)."""
     status = np.asarray(status)
     if solver == "exact":
         return status != exact.ITERATION_LIMIT
-    return status != STATUS_MAXITER
+    return (status != STATUS_MAXITER) & ~((status == ABNORMAL_LNSRCH) & (np.asarray(iterations) == 0))
+
+
+def degenerate_start(D, ratings) -> bool:
+    """Whether the NNLS warm start of (D (p, n), ratings (p,)) is x = 0, i.e. every weight
+    at 1/sqrt(eps): no non-negative combination of the features fits the ratings better
+    than zero.  x = 0 solves the NNLS exactly when D^T s <= 0 (its KKT condition), e.g.
+    for ratings shifted below zero: the paper's start has no intercept, so it depends on
+    the offset of the ratings (the exact solver does not)."""
+    return bool(np.all(np.asarray(D).T @ np.asarray(ratings) <= 0))
 
 
 def status_message(status: int, solver: str = "lbfgsb") -> str:
@@ -69,9 +81,13 @@ def status_message(status: int, solver: str = "lbfgsb") -> str:
 class MetricResult:
     """One learned metric.
 
-    With ``solver="lbfgsb"``, ``converged`` is False only when the iteration limit stopped
-    the solver or the reward is not finite; with the paper's 1e-36 tolerances the usual
-    end is stagnation of the line search, reported in ``message``.  With
+    With ``solver="lbfgsb"``, ``converged`` is False when the iteration limit stopped
+    the solver, when the line search failed before any step was accepted (the weights
+    are then the start), or when the reward is not finite; with the paper's 1e-36
+    tolerances the usual end is stagnation of the line search, reported in ``message``.
+    ``degenerate_start`` is True when the NNLS warm start was x = 0 (every weight equal,
+    :func:`degenerate_start`): the paper's start has no intercept, so ratings shifted by
+    a constant can give it.  With
     ``solver="exact"``, ``certified`` is True when the optimality (KKT) conditions were
     verified on every feature: ``pearson`` is then the global maximum of P.
     """
@@ -83,6 +99,7 @@ class MetricResult:
     message: str
     start: int = 0  # which start gave this fit (0: the NNLS or random start itself)
     solver: str = "lbfgsb"
+    degenerate_start: bool = False  # the NNLS start was x = 0 (see :func:`degenerate_start`)
 
     @property
     def explained_variance(self) -> float:
@@ -90,7 +107,7 @@ class MetricResult:
 
     @property
     def converged(self) -> bool:
-        return bool(converged(self.status, self.solver)) and bool(np.isfinite(self.pearson))
+        return bool(converged(self.status, self.solver, self.iterations)) and bool(np.isfinite(self.pearson))
 
     @property
     def certified(self) -> bool:
@@ -295,6 +312,9 @@ def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: st
         raise ValueError(f"init must be 'nnls' or 'random', got {init!r}")
     if starts < 1:
         raise ValueError(f"starts must be at least 1, got {starts}")
+    problems = list(problems)
+    if not problems:
+        raise FitError("no problems given: pass a list of (features, ratings) pairs")
     checked = [check_problem(F, r, name=f"problem {i}") for i, (F, r) in enumerate(problems)]
     ns = {F.shape[1] for F, _, _ in checked}
     if len(ns) != 1:
@@ -309,6 +329,8 @@ def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: st
     if solver == "exact":
         return _solve_bucketed(rated, None, maxiter, lockstep, solver)
     results = _solve_bucketed(rated, first, maxiter, lockstep)
+    if init == "nnls":
+        results = [replace(r, degenerate_start=degenerate_start(Dg, sg)) for r, (Dg, sg) in zip(results, rated)]
     if starts == 1:
         return results
     # The NNLS start is computed again here (cheap next to the fits) rather than passed
@@ -319,7 +341,7 @@ def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: st
     tried = _solve_bucketed([rated[g] for g, _ in which], [extra[g][j - 1] for g, j in which], maxiter, lockstep)
     for (g, j), r in zip(which, tried):
         if np.isfinite(r.pearson) and r.pearson > results[g].pearson:
-            results[g] = replace(r, start=j)
+            results[g] = replace(r, start=j, degenerate_start=results[g].degenerate_start)
     return results
 
 

@@ -103,7 +103,7 @@ def sweep(sets: list[FeatureSet], *, n_levels: int = 9, realizations: int = 5, s
     rows = []
     for fs, g, res in zip(sets, groups, results):
         ev_human = explained_variance(_pearson_rows(res.distances, np.nan_to_num(fs.pairs), g.mask[0]))
-        ok = converged(res.status, solver)
+        ok = converged(res.status, solver, res.iterations)
         bar_delta = get_dataset(fs.dataset).typical_noise if fs.dataset in DATASETS else np.nan
         for k in range(g.K):
             li, r = divmod(k, realizations)
