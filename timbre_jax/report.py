@@ -86,6 +86,14 @@ def markdown_table1(ev: dict[tuple[str, str], float], representations, datasets,
 
 
 # ----------------------------------------------------------------------------- figures
+#
+# One style for every figure of the package: the font sizes below, a plain-words title,
+# axis labels in words with their units, and a caption under the axes (``caption``) that
+# says what is plotted, so that a figure can be read without the code.  All are saved by
+# ``save_figure`` (PNG, 130 dpi).
+
+TITLE_SIZE, LABEL_SIZE, TICK_SIZE, LEGEND_SIZE, CAPTION_SIZE = 10, 9, 8, 8, 8
+
 
 def _pyplot():
     import matplotlib
@@ -103,64 +111,158 @@ def save_figure(fig, path: Path) -> Path:
     return Path(path)
 
 
-def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path) -> Path:
-    """Fig. 1a: mean EV_human vs log10 delta per representation, error bars over
-    realizations, dashed line at the typical human noise delta_bar."""
+def style_axes(ax, title: str = "", xlabel: str = "", ylabel: str = "") -> None:
+    """The package's figure style on one axes: title, axis labels and tick sizes."""
+    if title:
+        ax.set_title(title, fontsize=TITLE_SIZE)
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
+    ax.tick_params(labelsize=TICK_SIZE)
+
+
+def caption(fig, text: str) -> None:
+    """Write ``text`` (paragraphs separated by newlines) under everything already drawn
+    on ``fig``, left-aligned with it and wrapped to the figure's width."""
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    boxes = [a.get_tightbbox(renderer) for a in fig.axes]
+    x0 = min(b.x0 for b in boxes) / fig.bbox.width
+    y0 = min(b.y0 for b in boxes) / fig.bbox.height
+    x1 = max(b.x1 for b in boxes) / fig.bbox.width
+    chars = max(40, int((x1 - x0) * fig.get_figwidth() * 15.5))  # ~15 characters per inch at 8 pt
+    wrapped = "\n".join(textwrap.fill(p, chars) for p in text.split("\n"))
+    fig.text(x0, y0 - 0.015, wrapped, ha="left", va="top", fontsize=CAPTION_SIZE, color="0.2")
+
+
+def _participants(typical_noise: float) -> str:
+    """'√22' when delta_bar = 0.1 sqrt(22) exactly, else the general formula."""
+    m = (typical_noise / 0.1) ** 2
+    return f"√{round(m)}" if abs(m - round(m)) < 1e-6 else "√(participants)"
+
+
+def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
+                           realizations: int | None = None) -> Path:
+    """Fig. 1a: mean EV_human vs log10 delta per representation, error bars ± one standard
+    deviation over the noise realizations (``realizations``: their number, counted from
+    ``rows`` when not given), dashed line at the typical human noise delta_bar."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     reps = [r for r in REPRESENTATIONS if any(x.representation == r and x.dataset == dataset for x in rows)]
+    counts = []
     for rep in reps:
         sel = [x for x in rows if x.representation == rep and x.dataset == dataset]
         deltas = np.array(sorted({x.delta for x in sel}))
         ev = [[x.ev_human for x in sel if x.delta == d] for d in deltas]
+        counts += [len(e) for e in ev]
         ax.errorbar(np.log10(deltas), [np.mean(e) for e in ev], yerr=[np.std(e) for e in ev],
                     marker="o", ms=3, capsize=2, label=rep)
-    ax.axvline(np.log10(typical_noise), ls="--", color="k", lw=1, label=r"$\bar\delta$")
-    ax.set(xlabel=r"$\log_{10}\delta$", ylabel="explained variance (human ratings)", title=dataset, ylim=(0, 1))
-    ax.legend(fontsize=7, ncol=2)
+    n = realizations if realizations is not None else (max(counts) if counts else 0)
+    ax.axvline(np.log10(typical_noise), ls="--", color="k", lw=1,
+               label=f"δ̄ = 0.1·{_participants(typical_noise)} = {typical_noise:.2f}:\n"
+                     "typical noise of the human ratings")
+    ax.set_ylim(0, 1)
+    style_axes(ax, title=f"{dataset}: metric learned on noisy ratings, scored on the human ratings",
+               xlabel="noise level δ (log10)", ylabel="explained variance of the human ratings")
+    spread = (f"points: mean over {n} noise realizations\nerror bars: ± one standard deviation\nover the {n} realizations"
+              if n > 1 else "one noise realization per level\n(no error bars)")
+    ax.legend(fontsize=LEGEND_SIZE, title=spread, title_fontsize=LEGEND_SIZE, loc="upper left",
+              bbox_to_anchor=(1.02, 1.0), alignment="left")
+    caption(fig, "Each representation's metric is learned on the human dissimilarity ratings plus Gaussian "
+                 "noise of standard deviation δ (clipped to [0, 1]), then scored by how much of the variance "
+                 "of the original human ratings it explains (1 = all, 0 = none).")
     return save_figure(fig, path)
 
 
 def plot_area_heatmap(auc: dict, datasets, representations, path: Path) -> Path:
     """Fig. 1b: datasets x representations; stmf column = its area, others in dB vs stmf,
-    annotated, with a mean row.  Empty cells where a value (or the stmf reference) is
-    missing.  With no stmf sweep at all there is no reference: every column then shows
-    the area itself (said in the title) rather than an empty figure."""
+    annotated, with a colour bar, and a "mean over datasets" row when there is more than
+    one dataset.  Empty cells where a value (or the stmf reference) is missing.  With no
+    stmf sweep (or nothing to compare with it) there is no reference: every column then
+    shows the area itself, and the title says so, rather than an empty figure."""
     import warnings
 
+    from matplotlib.patches import Rectangle
+
     plt = _pyplot()
-    cols = list(representations)
-    relative = any(r == "stmf" for r, _ in auc)
-    table = np.full((len(datasets) + 1, len(cols)), np.nan)
+    cols, datasets = list(representations), list(datasets)
+    has_stmf = any(r == "stmf" for r, _ in auc)
+    relative = has_stmf and any(np.isfinite(auc[(r, d)]["rel_auc_db"]) for r, d in auc
+                                if r != "stmf" and r in cols and d in datasets)
+    with_mean = len(datasets) > 1
+    table = np.full((len(datasets) + with_mean, len(cols)), np.nan)
     for i, d in enumerate(datasets):
         for j, r in enumerate(cols):
             a = auc.get((r, d))
             if a is None:
                 continue
             table[i, j] = a["auc"] if (r == "stmf" or not relative) else a["rel_auc_db"]
-    with warnings.catch_warnings():  # an all-empty column has an empty mean, shown empty
-        warnings.simplefilter("ignore", RuntimeWarning)
-        table[-1] = np.nanmean(table[:-1], axis=0) if len(datasets) else np.nan
-    fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 2, 0.38 * len(table) + 1.5))
+    if with_mean:
+        with warnings.catch_warnings():  # an all-empty column has an empty mean, shown empty
+            warnings.simplefilter("ignore", RuntimeWarning)
+            table[-1] = np.nanmean(table[:-1], axis=0)
+    fig, ax = plt.subplots(figsize=(0.95 * len(cols) + 3.2, 0.36 * len(table) + 1.6))
+    area_words = "area under the curve of explained variance against log10 δ"
     if relative:
         db = table.copy()
         if "stmf" in cols:
             db[:, cols.index("stmf")] = np.nan
-        lim = np.nanmax(np.abs(db)) if np.isfinite(db).any() else 1.0
-        ax.imshow(np.ma.masked_invalid(db), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
-        labels = [("stmf (area)" if c == "stmf" else f"{c} (dB)") for c in cols]
-        title = "Area under EV vs log10 δ: STMF and relative area (dB)"
+        # symmetric around 0 dB, at least ±3 dB (a factor 2) so that small differences stay pale
+        lim = max(float(np.nanmax(np.abs(db))) if np.isfinite(db).any() else 0.0, 3.0)
+        cmap, vmin, vmax = "RdBu", -lim, lim
+        im = ax.imshow(np.ma.masked_invalid(db), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        cbar_label = "dB relative to stmf\n= 10·log10(area / area of stmf)"
+        labels = [("stmf\n(reference:\narea)" if c == "stmf" else f"{c}\n(dB)") for c in cols]
+        title = f"Robustness to noisy training ratings:\n{area_words}, relative to stmf"
+        text = ("Area: under the Fig. 1a curve (explained variance of the human ratings against log10 of the "
+                "noise level δ); 0 = explains nothing, 2 = explains everything at every noise level. "
+                "The stmf column gives its area; every other cell is 10·log10 of the ratio of its area to "
+                "stmf's on the same dataset, in dB: above 0 (blue) more robust than stmf, below 0 (red) "
+                "less robust, 0 dB as robust.")
+        if "stmf" in cols:
+            j = cols.index("stmf")
+            ax.add_patch(Rectangle((j - 0.5, -0.5), 1, len(table), facecolor="0.9", edgecolor="none", zorder=0))
     else:
-        ax.imshow(np.ma.masked_invalid(table), cmap="viridis", vmin=0, aspect="auto")
-        labels = [f"{c} (area)" for c in cols]
-        title = "Area under EV vs log10 δ (no stmf sweep: areas, no dB)"
+        finite = table[np.isfinite(table)]
+        top = float(finite.max()) if finite.size else 1.0
+        cmap, vmin, vmax = "viridis", 0.0, float(np.clip(np.ceil(top * 2) / 2, 0.5, 2.0))  # 0.5, 1, 1.5 or 2
+        im = ax.imshow(np.ma.masked_invalid(table), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        cbar_label = "area (can range from 0 to 2)"
+        labels = [f"{c}\n(area)" for c in cols]
+        why = ("only stmf was swept, so there is nothing to compare with it" if has_stmf else
+               "no stmf sweep in these results, so there is no stmf reference and no dB")
+        title = (f"Robustness to noisy training ratings:\n{area_words}\n"
+                 + ("(only stmf: areas, no comparison)" if has_stmf else "(no stmf reference: areas, not dB)"))
+        text = ("Area: under the Fig. 1a curve (explained variance of the human ratings against log10 of the "
+                "noise level δ); 0 = explains nothing, 2 = explains everything at every noise level. "
+                f"Cells show the area itself: {why}.")
+    fig.colorbar(im, ax=ax, fraction=0.05 if len(table) > 3 else 0.08, pad=0.03).set_label(cbar_label, fontsize=LABEL_SIZE)
+    fig.axes[-1].tick_params(labelsize=TICK_SIZE)
+    norm_color = plt.get_cmap(cmap)
     for i in range(table.shape[0]):
         for j in range(table.shape[1]):
-            if np.isfinite(table[i, j]):
-                txt = f"{table[i, j]:+.1f}" if relative and cols[j] != "stmf" else f"{table[i, j]:.2f}"
-                light = relative or table[i, j] > 0.6 * np.nanmax(table)  # readable on yellow
-                ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="k" if light else "w")
-    ax.set_xticks(range(len(cols)), labels, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(table)), list(datasets) + ["mean"], fontsize=8)
-    ax.set_title(title, fontsize=9)
+            v = table[i, j]
+            if not np.isfinite(v):
+                continue
+            is_db = relative and cols[j] != "stmf"
+            txt = f"{v:+.1f}" if is_db else f"{v:.2f}"
+            if relative and not is_db:
+                color = "k"
+            else:  # white text on dark cells, black on light ones
+                r, g, b, _ = norm_color((np.clip(v, vmin, vmax) - vmin) / (vmax - vmin))
+                color = "w" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "k"
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7.5, color=color,
+                    fontweight="bold" if with_mean and i == len(datasets) else "normal")
+    ax.set_xticks(range(len(cols)), labels, fontsize=TICK_SIZE)
+    ax.set_yticks(range(len(table)), datasets + (["mean over datasets"] if with_mean else []), fontsize=TICK_SIZE)
+    if with_mean:
+        ax.axhline(len(datasets) - 0.5, color="k", lw=2)
+        ax.get_yticklabels()[-1].set_fontweight("bold")
+    if not datasets or not cols:
+        text += " Nothing to show: no areas."
+    ax.set_title(title, fontsize=TITLE_SIZE)
+    caption(fig, text + " Empty cell: no value for this pair"
+            + (" (or no stmf on that dataset)." if relative else ".") if np.isnan(table).any() else text)
     return save_figure(fig, path)
