@@ -6,7 +6,10 @@ import csv
 import functools
 import http.server
 import io
+import os
 import pickle
+import re
+import stat
 import subprocess
 import sys
 import threading
@@ -17,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import MIRROR_DIR, needs_mirror
-from timbre_jax import cli, datasets, download, registry, safepickle, store
+from timbre_jax import cli, datasets, download, registry, report, safepickle, store
 from timbre_jax.datasets import DataError
 
 RATINGS = registry.files("ratings")
@@ -277,3 +280,18 @@ def test_core_never_imports_torch():
     code = ("import sys, timbre_jax, timbre_jax.cli, timbre_jax.learn, timbre_jax.datasets; "
             "timbre_jax.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- file modes (#14.8)
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_follow_the_umask(tmp_path, mask, mode):
+    rec = store.StoredFeatures(np.eye(3), ("a", "b", "c"), np.full((3, 3), 0.5), {"source": "extracted"})
+    old = os.umask(mask)
+    try:
+        assert store.current_umask() == mask
+        written = [store.save(tmp_path / "x.npz", rec), report.write_csv(tmp_path / "t.csv", ["a"], [[1.0]])]
+    finally:
+        os.umask(old)
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path

@@ -46,10 +46,30 @@ class StoredFeatures:
     metadata: dict = field(default_factory=dict)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows.
+
+    Linux reports it in ``/proc/self/status``; elsewhere it is read by setting and
+    restoring it (``os.umask`` has no read-only form), which is what other threads could
+    briefly observe.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it into place.
 
-    A crash or Ctrl-C leaves either the old file or none, never a partial one.
+    A crash or Ctrl-C leaves either the old file or none, never a partial one.  The file
+    gets the mode of an ordinary new file, ``0o666 & ~umask`` (``mkstemp`` alone would
+    leave it ``0o600``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -58,6 +78,7 @@ def atomic_write_bytes(path: Path, write) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
