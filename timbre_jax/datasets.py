@@ -16,6 +16,7 @@ import numpy as np
 
 from . import download, safepickle, store
 from .pearson import condensed
+from .ratings import first_asymmetric_pair, first_infinite_pair
 from .registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, check_representation, get_dataset
 
 
@@ -45,11 +46,66 @@ class FeatureSet:
 
 
 def ratings_from_upper(upper: np.ndarray) -> np.ndarray:
-    """Symmetric (l, l) ratings from an upper-triangular matrix; NaN on the diagonal."""
+    """Symmetric (l, l) ratings from an upper-triangular matrix; NaN on the diagonal.
+
+    This is the on-disk rule of the upstream files only (the published ratings text
+    files and the pickles' ``dissimilarities``): their upper triangle holds the ratings
+    and whatever lies on or below the diagonal (zeros) is ignored.  Matrices given by
+    users are checked instead (:func:`timbre_jax.learn.as_pairs`, :func:`read_ratings_file`).
+    """
     upper = np.asarray(upper, dtype=np.float64)
     full = np.triu(upper, 1) + np.triu(upper, 1).T
     np.fill_diagonal(full, np.nan)
     return full
+
+
+def read_ratings_file(path: Path, n_sounds: int | None = None) -> np.ndarray:
+    """Symmetric (l, l) ratings, NaN diagonal, from a text matrix written by a user.
+
+    The file is read with ``np.loadtxt`` (whitespace-separated numbers, ``#`` comments,
+    ``nan`` for an unrated pair).  Two layouts are accepted:
+
+    - the full symmetric matrix (an unrated pair is NaN on both sides);
+    - an upper-triangular matrix with zeros everywhere below the diagonal (the layout of
+      the upstream ratings files).
+
+    The diagonal is ignored.  Anything else, a lower-triangular or a non-symmetric full
+    matrix, is refused naming the first differing pair, because reading one triangle of
+    it would silently drop the other; so are +inf and -inf (only NaN means unrated).
+
+    Parameters
+    ----------
+    path : Path
+        The text file.
+    n_sounds : int, optional
+        The number of sounds the matrix must cover.
+
+    Raises
+    ------
+    DataError
+        Naming the file, for unreadable text, a wrong shape, infinite values or asymmetry.
+    """
+    path = Path(path)
+    try:
+        m = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable ratings matrix ({e})") from None
+    if m.shape[0] != m.shape[1] or (n_sounds is not None and m.shape[0] != n_sounds):
+        want = f"({n_sounds}, {n_sounds})" if n_sounds is not None else "square"
+        raise DataError(f"{path}: ratings matrix has shape {m.shape}, expected {want}")
+    bad = first_infinite_pair(m)
+    if bad is not None:
+        raise DataError(f"{path}: rating of pair {bad} is {m[bad]}; use nan for an unrated pair")
+    if np.all(np.tril(m, -1) == 0):  # upstream layout: the upper triangle holds everything
+        return ratings_from_upper(m)
+    bad = first_asymmetric_pair(m)
+    if bad is not None:
+        i, j = bad
+        raise DataError(f"{path}: ratings matrix is neither symmetric nor upper-triangular with zeros below: "
+                        f"({i}, {j}) is {m[i, j]} but ({j}, {i}) is {m[j, i]}")
+    m = m.copy()
+    np.fill_diagonal(m, np.nan)
+    return m
 
 
 def load_ratings(dataset: str, *, progress: bool = False) -> np.ndarray:
@@ -81,8 +137,11 @@ def validate(dataset: str, representation: str, features: np.ndarray, ratings: n
     if np.any((r < 0) | (r > 1)):
         i, j = np.argwhere(off & ((ratings < 0) | (ratings > 1)))[0]
         raise DataError(f"{where}: rating {ratings[i, j]} of pair ({sounds[i]}, {sounds[j]}) is outside [0, 1]")
-    if not np.allclose(ratings[off], ratings.T[off], equal_nan=True):
-        raise DataError(f"{where}: ratings matrix is not symmetric")
+    bad = first_asymmetric_pair(ratings)
+    if bad is not None:
+        i, j = bad
+        raise DataError(f"{where}: ratings matrix is not symmetric: ({sounds[i]}, {sounds[j]}) is {ratings[i, j]} "
+                        f"but ({sounds[j]}, {sounds[i]}) is {ratings[j, i]}")
 
 
 def from_upstream_pickle(path: Path, dataset: str, representation: str) -> store.StoredFeatures:
