@@ -481,3 +481,57 @@ def test_written_files_follow_the_umask(tmp_path, mask, mode):
         os.umask(old)
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == mode, path
+
+
+# ----------------------------------------------------------------------------- the mirror (#14.9)
+
+@pytest.fixture
+def no_mirror_env(monkeypatch):
+    """No $TIMBRE_JAX_MIRROR, and a default mirror that cannot be reached."""
+    monkeypatch.delenv("TIMBRE_JAX_MIRROR", raising=False)
+    monkeypatch.setattr(download, "DEFAULT_MIRROR", "http://127.0.0.1:9")
+
+
+@needs_mirror
+def test_the_mirror_that_filled_the_cache_is_remembered(fresh_home, mirror_url, no_mirror_env, monkeypatch, capsys):
+    code, out, err = run_cli("--quiet", "data", "fetch", "--what", "ratings", "--mirror", mirror_url, capsys=capsys)
+    assert code == 0, err
+    assert (fresh_home / "mirror.txt").read_text().strip() == mirror_url
+    assert download.mirror() == mirror_url
+    # the next command finds the features there without any environment variable
+    assert learn_ev(capsys) > 0
+    # order: explicit argument, $TIMBRE_JAX_MIRROR, the remembered one, the default
+    monkeypatch.setenv("TIMBRE_JAX_MIRROR", "http://example.invalid/env")
+    assert download.mirror() == "http://example.invalid/env"
+    assert download.mirror("http://example.invalid/arg") == "http://example.invalid/arg"
+    monkeypatch.delenv("TIMBRE_JAX_MIRROR")
+    (fresh_home / "mirror.txt").unlink()
+    assert download.mirror() == "http://127.0.0.1:9"
+
+
+@needs_mirror
+@pytest.mark.parametrize("relative", [True, False], ids=["relative", "absolute"])
+def test_a_bare_path_is_a_mirror_folder(fresh_home, no_mirror_env, monkeypatch, capsys, relative):
+    monkeypatch.chdir(MIRROR_DIR.parent)
+    where = MIRROR_DIR.name if relative else str(MIRROR_DIR)
+    code, out, err = run_cli("--quiet", "data", "fetch", "--what", "ratings", "--mirror", where, capsys=capsys)
+    assert code == 0, err
+    assert "fetched 17" in out
+    assert (fresh_home / "mirror.txt").read_text().strip() == MIRROR_DIR.resolve().as_uri()
+
+
+@pytest.mark.parametrize("as_uri", [True, False], ids=["file-url", "path"])
+def test_a_mirror_that_does_not_exist_is_an_error(fresh_home, tmp_path, capsys, as_uri):
+    missing = tmp_path / "no-such-mirror"
+    code, out, err = run_cli("data", "fetch", "--what", "ratings", "--mirror",
+                             missing.as_uri() if as_uri else str(missing), capsys=capsys)
+    assert code == 1, out
+    assert f"mirror {missing} does not exist" in err and "Traceback" not in err
+    assert "fetched 0" not in out and "fetching" not in out + err
+    assert not (fresh_home / "mirror.txt").exists()
+
+
+def test_no_progress_bar_before_a_network_error(fresh_home, capsys):
+    code, out, err = run_cli("data", "fetch", "--what", "ratings", "--mirror", "http://127.0.0.1:9", capsys=capsys)
+    assert code == 1 and "cannot reach" in err
+    assert "fetching" not in out + err

@@ -60,6 +60,8 @@ def cmd_data_fetch(args) -> int:
     what = registry.parse_list(args.what, ("ratings", "audio", "features"), "kind(s) of file")
     reps = _reps(args.representation)
     paths = [p for w in what for p in registry.files(w, reps)]
+    if args.mirror:  # a mistyped mirror is an error even when everything is cached
+        download.check_mirror(download.mirror(args.mirror))
     report = download.fetch(paths, mirror_url=args.mirror, progress=not args.quiet)
     print(f"fetched {len(report.fetched)}, already verified {len(report.skipped)}, "
           f"missing upstream {len(report.missing)}, failed {len(report.failed)}")
@@ -353,8 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = dsub.add_parser("fetch", help="download ratings, audio and precomputed features (sha256-verified)")
     f.add_argument("--what", default="ratings,audio,features", help="comma list of ratings,audio,features")
     f.add_argument("--representation", "--representations", default="all", help="comma list (default all)")
-    f.add_argument("--mirror", default=None, help="base URL instead of https://raw.githubusercontent.com "
-                   "(also $TIMBRE_JAX_MIRROR), e.g. file:///path/to/timbre-data")
+    f.add_argument("--mirror", default=None, help="base URL or folder instead of https://raw.githubusercontent.com "
+                   "(also $TIMBRE_JAX_MIRROR), e.g. file:///path/to/timbre-data or /path/to/timbre-data; "
+                   "remembered for later commands")
     f.set_defaults(func=cmd_data_fetch)
     ls = dsub.add_parser("list", help="what is cached and what is missing")
     ls.add_argument("--representation", "--representations", default="all")
