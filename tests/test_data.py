@@ -535,3 +535,16 @@ def test_no_progress_bar_before_a_network_error(fresh_home, capsys):
     code, out, err = run_cli("data", "fetch", "--what", "ratings", "--mirror", "http://127.0.0.1:9", capsys=capsys)
     assert code == 1 and "cannot reach" in err
     assert "fetching" not in out + err
+
+
+def test_sweeps_take_an_imported_dataset(fresh_home, tmp_path, capsys):
+    """robustness, null and crossval read --source and the datasets imported there."""
+    path, _, _ = toy_study(tmp_path, dissimilarities=True)
+    datasets.import_pickle(path, "MyStudy", "encodec", source="lab")
+    common = ["--source", "lab", "--representations", "encodec", "--solver", "exact"]
+    for command, extra, output in [("robustness", ["--levels", "2", "--realizations", "1"], "robustness.csv"),
+                                   ("null", ["--permutations", "2"], "null.csv"),
+                                   ("crossval", [], "crossval.csv")]:
+        code, out, err = run_cli("--quiet", command, *common, *extra, "--out", str(tmp_path / command), capsys=capsys)
+        assert code == 0, (command, err)
+        assert "MyStudy" in (tmp_path / command / output).read_text(), command
