@@ -6,7 +6,10 @@ import csv
 import functools
 import http.server
 import io
+import os
 import pickle
+import re
+import stat
 import subprocess
 import sys
 import threading
@@ -17,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import MIRROR_DIR, needs_mirror
-from timbre_jax import cli, datasets, download, registry, safepickle, store
+from timbre_jax import cli, datasets, download, registry, report, safepickle, store
 from timbre_jax.datasets import DataError
 
 RATINGS = registry.files("ratings")
@@ -209,10 +212,11 @@ def test_import_upstream_pickle_roundtrip(tmp_path, capsys):
     code, out, _ = run_cli("data", "import", str(src), "--dataset", "Grey1977", "--representation", "encodec",
                            capsys=capsys)
     assert code == 0
-    fs = datasets.load("Grey1977", "encodec")
+    fs = datasets.load("Grey1977", "encodec", "imported")
     raw = pickle.loads(src.read_bytes())  # trusted mirror file, independent reference reader
     np.testing.assert_array_equal(fs.features, raw["representations"].T.astype(np.float64))
-    assert fs.metadata["source"] == "upstream" and fs.metadata["representation"] == "encodec"
+    assert fs.metadata["source"] == "imported" and fs.metadata["representation"] == "encodec"
+    assert fs.metadata["sha256"] == registry.SHA256[GREY.feature_path("encodec")][0]
 
 
 # ----------------------------------------------------------------------------- store
@@ -277,3 +281,270 @@ def test_core_never_imports_torch():
     code = ("import sys, timbre_jax, timbre_jax.cli, timbre_jax.learn, timbre_jax.datasets; "
             "timbre_jax.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- imports never touch upstream (#14.2)
+
+def learn_ev(capsys, *extra, dataset="Grey1977", representation="encodec"):
+    """Explained variance printed by `timbre-jax learn --solver exact` (deterministic)."""
+    code, out, err = run_cli("learn", "--dataset", dataset, "--representation", representation,
+                             "--solver", "exact", *extra, capsys=capsys)
+    assert code == 0, err
+    return float(re.search(r"explained variance ([0-9.]+)", out).group(1))
+
+
+def modified_grey_pickle(folder: Path) -> tuple[Path, np.ndarray]:
+    """Grey1977/encodec with its sounds permuted and scaled: same shapes, different fit."""
+    raw = pickle.loads((MIRROR_DIR / GREY.feature_path("encodec")).read_bytes())  # trusted mirror file
+    reps = raw["representations"][:, np.random.default_rng(0).permutation(16)] * 3.0
+    path = folder / "mine.pkl"
+    path.write_bytes(pickle.dumps(dict(raw, representations=reps)))
+    return path, reps.T.astype(np.float64)
+
+
+@needs_mirror
+def test_import_never_replaces_the_upstream_features(fresh_home, tmp_path, capsys):
+    before = learn_ev(capsys)
+    upstream_file = store.feature_file("upstream", "encodec", "Grey1977")
+    original = upstream_file.read_bytes()
+    mine, features = modified_grey_pickle(tmp_path)
+    code, out, err = run_cli("data", "import", str(mine), "--dataset", "Grey1977", "--representation", "encodec",
+                             capsys=capsys)
+    assert code == 0, err
+    assert upstream_file.read_bytes() == original, "data import rewrote the published upstream features"
+    assert learn_ev(capsys) == before
+    imported = learn_ev(capsys, "--source", "imported")
+    assert imported != before
+    fs = datasets.load("Grey1977", "encodec", "imported")
+    np.testing.assert_array_equal(fs.features, features)
+    assert fs.source == "imported" and fs.sounds == GREY.sounds
+
+
+
+def toy_study(folder: Path, *, dissimilarities: bool, sounds=None, n_features: int = 128):
+    """A 7-sound study that is not built in: encodec-sized features and random ratings."""
+    rng = np.random.default_rng(7)
+    ratings = rng.random((7, 7))
+    ratings = (ratings + ratings.T) / 2
+    ratings[1, 4] = ratings[4, 1] = np.nan  # one unrated pair
+    obj = {"representations": rng.random((n_features, 7))}
+    if dissimilarities:
+        obj["dissimilarities"] = np.triu(ratings, 1)  # upstream layout, nan kept
+    if sounds is not None:
+        obj["sounds"] = sounds
+    path = folder / "study.pkl"
+    path.write_bytes(pickle.dumps(obj))
+    np.fill_diagonal(ratings, np.nan)
+    return path, obj["representations"].T, ratings
+
+
+@needs_mirror
+def test_import_a_new_dataset_with_a_ratings_file_and_fit_it(fresh_home, tmp_path, capsys):
+    path, features, ratings = toy_study(tmp_path, dissimilarities=False)
+    text = tmp_path / "ratings.txt"
+    np.savetxt(text, np.triu(ratings, 1))  # the upstream layout: zeros below, nan = unrated
+    code, out, err = run_cli("data", "import", str(path), "--dataset", "MyStudy", "--representation", "encodec",
+                             "--source", "lab", "--ratings", str(text), capsys=capsys)
+    assert code == 0, err
+    assert store.feature_file("lab", "encodec", "MyStudy").exists() and not (fresh_home / "features" / "upstream").exists()
+    fs = datasets.load("MyStudy", "encodec", "lab")
+    np.testing.assert_array_equal(fs.features, features)
+    np.testing.assert_array_equal(fs.ratings, ratings)
+    assert fs.sounds == tuple(f"sound{k:02d}" for k in range(1, 8))
+    assert learn_ev(capsys, "--source", "lab", dataset="MyStudy") >= 0
+    code, out, err = run_cli("table", "--source", "lab", "--representations", "encodec", "--solver", "exact",
+                             "--out", str(tmp_path / "results"), capsys=capsys)
+    assert code == 0, err
+    assert "MyStudy" in (tmp_path / "results" / "table1.csv").read_text()
+    code, out, _ = run_cli("data", "list", "--representation", "encodec", capsys=capsys)
+    assert "lab encodec: MyStudy" in out
+    # unknown sources are a usage error that lists the ones there are
+    with pytest.raises(SystemExit) as e:
+        cli.main(["learn", "--dataset", "MyStudy", "--representation", "encodec", "--source", "lba"])
+    assert e.value.code == 2
+    assert "unknown feature source 'lba'; choose from upstream, extracted, lab" in capsys.readouterr().err
+    # the upstream source only has the built-in datasets, and says where this one is
+    code, out, err = run_cli("learn", "--dataset", "MyStudy", "--representation", "encodec", capsys=capsys)
+    assert code == 1 and "unknown dataset(s) MyStudy" in err and "found in source lab: pass --source" in err
+
+
+def test_import_takes_ratings_and_sounds_from_the_pickle(fresh_home, tmp_path):
+    names = [f"s{k}" for k in range(7)]
+    path, features, ratings = toy_study(tmp_path, dissimilarities=True, sounds=names)
+    datasets.import_pickle(path, "Other.v2", "encodec")
+    fs = datasets.load("Other.v2", "encodec", "imported")
+    np.testing.assert_array_equal(fs.ratings, ratings)
+    assert fs.sounds == tuple(names) and fs.source == "imported"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dissimilarities=False), "no 'dissimilarities'; give its ratings with --ratings FILE"),
+    (dict(dissimilarities=True, n_features=100), "100 features, expected 128 for encodec"),
+    (dict(dissimilarities=True, sounds=["a"] * 7), "7 distinct names"),
+])
+def test_import_of_a_new_dataset_checks_its_input(fresh_home, tmp_path, kwargs, message):
+    path, _, _ = toy_study(tmp_path, **kwargs)
+    with pytest.raises(DataError, match=message):
+        datasets.import_pickle(path, "MyStudy", "encodec")
+    assert not (fresh_home / "features").exists()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--source", "upstream", "cannot import into the 'upstream' source"),
+    ("--source", "extracted", "cannot import into the 'extracted' source"),
+    ("--source", "../../outside", "invalid feature source name"),
+    ("--source", ".hidden", "invalid feature source name"),
+    ("--dataset", "../outside", "invalid dataset name"),
+    ("--dataset", "a/b", "invalid dataset name"),
+    ("--dataset", "..", "invalid dataset name"),
+])
+def test_import_refuses_reserved_sources_and_unsafe_names(fresh_home, tmp_path, capsys, option, value, message):
+    (tmp_path / "in").mkdir()
+    path, _, _ = toy_study(tmp_path / "in", dissimilarities=True)
+    args = {"--dataset": "MyStudy", "--source": "imported", option: value}
+    code, out, err = run_cli("data", "import", str(path), "--representation", "encodec",
+                             "--dataset", args["--dataset"], "--source", args["--source"], capsys=capsys)
+    assert code == 1 and message in err and "Traceback" not in err
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != path]
+    assert written == []
+
+
+@needs_mirror
+def test_a_damaged_imported_file_says_how_to_redo_it(fresh_home, tmp_path, capsys):
+    mine, _ = modified_grey_pickle(tmp_path)
+    target = datasets.import_pickle(mine, "Grey1977", "encodec")
+    flip_middle_byte(target)
+    with pytest.raises(DataError, match=re.escape(str(target)) + ".*timbre-jax data import FILE --dataset Grey1977 "
+                                        "--representation encodec --source imported"):
+        datasets.load("Grey1977", "encodec", "imported")
+    code, out, _ = run_cli("data", "verify", capsys=capsys)
+    assert code == 1 and f"CORRUPTED: {target}" in out
+
+
+@needs_mirror
+def test_a_stale_upstream_store_file_is_reported_and_rebuilt(fresh_home, tmp_path, capsys):
+    """What `data import` used to do: upstream features replaced by another pickle."""
+    before = learn_ev(capsys)
+    mine, _ = modified_grey_pickle(tmp_path)
+    path = store.feature_file("upstream", "encodec", "Grey1977")
+    rec = datasets.imported_record(mine, "Grey1977", "encodec", "imported")
+    store.save(path, store.StoredFeatures(rec.features, rec.sounds, rec.ratings, dict(rec.metadata, source="upstream")))
+    code, out, _ = run_cli("data", "verify", capsys=capsys)
+    assert code == 1 and str(path) in out and "stale or replaced" in out
+    assert learn_ev(capsys) == before  # rebuilt from the verified download on load
+    assert run_cli("data", "verify", capsys=capsys)[0] == 0
+
+# ----------------------------------------------------------------------------- the store is verified (#14.3)
+
+def flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@needs_mirror
+def test_corrupted_store_file_is_reported_and_fetch_repairs_it(fresh_home, mirror_url, capsys):
+    before = learn_ev(capsys)
+    path = store.feature_file("upstream", "encodec", "Grey1977")
+    flip_middle_byte(path)
+    code, out, err = run_cli("data", "verify", capsys=capsys)
+    assert code == 1, out
+    assert str(path) in out and "CORRUPTED" in out
+    code, out, err = run_cli("--quiet", "data", "fetch", "--what", "features", "--representation", "encodec",
+                             "--mirror", mirror_url, capsys=capsys)
+    assert code == 0, err
+    store.load(path)  # readable again
+    code, out, _ = run_cli("data", "verify", capsys=capsys)
+    assert code == 0, out
+    assert learn_ev(capsys) == before
+
+
+@needs_mirror
+def test_unreadable_upstream_store_file_is_rebuilt_on_load(fresh_home, capsys):
+    before = learn_ev(capsys)
+    path = store.feature_file("upstream", "encodec", "Grey1977")
+    flip_middle_byte(path)
+    assert learn_ev(capsys) == before  # the upstream store is a cache of verified downloads
+    store.load(path)
+
+
+# ----------------------------------------------------------------------------- file modes (#14.8)
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_follow_the_umask(tmp_path, mask, mode):
+    rec = store.StoredFeatures(np.eye(3), ("a", "b", "c"), np.full((3, 3), 0.5), {"source": "extracted"})
+    old = os.umask(mask)
+    try:
+        assert store.current_umask() == mask
+        written = [store.save(tmp_path / "x.npz", rec), report.write_csv(tmp_path / "t.csv", ["a"], [[1.0]])]
+    finally:
+        os.umask(old)
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
+
+
+# ----------------------------------------------------------------------------- the mirror (#14.9)
+
+@pytest.fixture
+def no_mirror_env(monkeypatch):
+    """No $TIMBRE_JAX_MIRROR, and a default mirror that cannot be reached."""
+    monkeypatch.delenv("TIMBRE_JAX_MIRROR", raising=False)
+    monkeypatch.setattr(download, "DEFAULT_MIRROR", "http://127.0.0.1:9")
+
+
+@needs_mirror
+def test_the_mirror_that_filled_the_cache_is_remembered(fresh_home, mirror_url, no_mirror_env, monkeypatch, capsys):
+    code, out, err = run_cli("--quiet", "data", "fetch", "--what", "ratings", "--mirror", mirror_url, capsys=capsys)
+    assert code == 0, err
+    assert (fresh_home / "mirror.txt").read_text().strip() == mirror_url
+    assert download.mirror() == mirror_url
+    # the next command finds the features there without any environment variable
+    assert learn_ev(capsys) > 0
+    # order: explicit argument, $TIMBRE_JAX_MIRROR, the remembered one, the default
+    monkeypatch.setenv("TIMBRE_JAX_MIRROR", "http://example.invalid/env")
+    assert download.mirror() == "http://example.invalid/env"
+    assert download.mirror("http://example.invalid/arg") == "http://example.invalid/arg"
+    monkeypatch.delenv("TIMBRE_JAX_MIRROR")
+    (fresh_home / "mirror.txt").unlink()
+    assert download.mirror() == "http://127.0.0.1:9"
+
+
+@needs_mirror
+@pytest.mark.parametrize("relative", [True, False], ids=["relative", "absolute"])
+def test_a_bare_path_is_a_mirror_folder(fresh_home, no_mirror_env, monkeypatch, capsys, relative):
+    monkeypatch.chdir(MIRROR_DIR.parent)
+    where = MIRROR_DIR.name if relative else str(MIRROR_DIR)
+    code, out, err = run_cli("--quiet", "data", "fetch", "--what", "ratings", "--mirror", where, capsys=capsys)
+    assert code == 0, err
+    assert "fetched 17" in out
+    assert (fresh_home / "mirror.txt").read_text().strip() == MIRROR_DIR.resolve().as_uri()
+
+
+@pytest.mark.parametrize("as_uri", [True, False], ids=["file-url", "path"])
+def test_a_mirror_that_does_not_exist_is_an_error(fresh_home, tmp_path, capsys, as_uri):
+    missing = tmp_path / "no-such-mirror"
+    code, out, err = run_cli("data", "fetch", "--what", "ratings", "--mirror",
+                             missing.as_uri() if as_uri else str(missing), capsys=capsys)
+    assert code == 1, out
+    assert f"mirror {missing} does not exist" in err and "Traceback" not in err
+    assert "fetched 0" not in out and "fetching" not in out + err
+    assert not (fresh_home / "mirror.txt").exists()
+
+
+def test_no_progress_bar_before_a_network_error(fresh_home, capsys):
+    code, out, err = run_cli("data", "fetch", "--what", "ratings", "--mirror", "http://127.0.0.1:9", capsys=capsys)
+    assert code == 1 and "cannot reach" in err
+    assert "fetching" not in out + err
+
+
+def test_sweeps_take_an_imported_dataset(fresh_home, tmp_path, capsys):
+    """robustness, null and crossval read --source and the datasets imported there."""
+    path, _, _ = toy_study(tmp_path, dissimilarities=True)
+    datasets.import_pickle(path, "MyStudy", "encodec", source="lab")
+    common = ["--source", "lab", "--representations", "encodec", "--solver", "exact"]
+    for command, extra, output in [("robustness", ["--levels", "2", "--realizations", "1"], "robustness.csv"),
+                                   ("null", ["--permutations", "2"], "null.csv"),
+                                   ("crossval", [], "crossval.csv")]:
+        code, out, err = run_cli("--quiet", command, *common, *extra, "--out", str(tmp_path / command), capsys=capsys)
+        assert code == 0, (command, err)
+        assert "MyStudy" in (tmp_path / command / output).read_text(), command

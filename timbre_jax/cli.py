@@ -22,18 +22,46 @@ def _reps(value):
     return registry.parse_list(value, registry.REPRESENTATIONS, "representation(s)")
 
 
-def _datasets(value):
-    return registry.parse_list(value, list(registry.DATASETS), "dataset(s)")
+def _datasets(value, source="upstream"):
+    """Dataset names: the built-in ones, and for a source other than upstream those in
+    the store; ``all`` of an imported source is what was imported into it."""
+    from . import store
+
+    stored = [] if source == "upstream" else store.stored_datasets(source)
+    if source not in store.SOURCES and value in (None, "", "all"):
+        return stored
+    try:
+        return registry.parse_list(value, [*registry.DATASETS, *(d for d in stored if d not in registry.DATASETS)],
+                                   "dataset(s)")
+    except ValueError as e:
+        asked = {v.strip() for v in (value or "").split(",")}
+        elsewhere = [s for s in store.stored_sources() if s != source and asked & set(store.stored_datasets(s))]
+        hint = f" (found in source {', '.join(elsewhere)}: pass --source)" if elsewhere else ""
+        raise ValueError(f"{e}{hint}") from None
+
+
+def _source(value):
+    """--source: upstream, extracted, or an imported source that exists in the store."""
+    from . import store
+
+    known = [*store.SOURCES, *(s for s in store.stored_sources() if s not in store.SOURCES)]
+    if value not in known:
+        hint = ("" if len(known) > len(store.SOURCES) else
+                "; import one with `timbre-jax data import FILE --dataset D --representation R --source NAME`")
+        raise argparse.ArgumentTypeError(f"unknown feature source {value!r}; choose from {', '.join(known)}{hint}")
+    return value
 
 
 # ----------------------------------------------------------------------------- data
 
 def cmd_data_fetch(args) -> int:
-    from . import download
+    from . import datasets, download
 
     what = registry.parse_list(args.what, ("ratings", "audio", "features"), "kind(s) of file")
     reps = _reps(args.representation)
     paths = [p for w in what for p in registry.files(w, reps)]
+    if args.mirror:  # a mistyped mirror is an error even when everything is cached
+        download.check_mirror(download.mirror(args.mirror))
     report = download.fetch(paths, mirror_url=args.mirror, progress=not args.quiet)
     print(f"fetched {len(report.fetched)}, already verified {len(report.skipped)}, "
           f"missing upstream {len(report.missing)}, failed {len(report.failed)}")
@@ -41,7 +69,13 @@ def cmd_data_fetch(args) -> int:
         print(f"  missing upstream: {rel}")
     for rel, msg in report.failed:
         print(f"  FAILED: {msg}")
-    return EXIT_FAIL if report.failed else 0
+    # Upstream store files are derived from the downloads: rebuild damaged or stale ones.
+    rebuilt, unrepaired = datasets.repair_upstream_store(mirror_url=args.mirror, progress=not args.quiet)
+    for path in rebuilt:
+        print(f"  rebuilt store file {path}")
+    for path, msg in unrepaired:
+        print(f"  FAILED: {msg}")
+    return EXIT_FAIL if report.failed or unrepaired else 0
 
 
 def cmd_data_list(args) -> int:
@@ -71,27 +105,45 @@ def cmd_data_list(args) -> int:
         print(f"{r}: features for {n}/{len(rows)} datasets")
     if missing:
         print("missing upstream features: " + ", ".join(missing))
+    others = [s for s in store.stored_sources() if s != "upstream"]
+    if others:
+        print("\nother sources (use with --source NAME):")
+        for source in others:
+            for r in registry.REPRESENTATIONS:
+                names = store.stored_datasets(source, r)
+                if names:
+                    print(f"  {source} {r}: {', '.join(names)}")
     print(f"cache: {store.home()}")
     return 0
 
 
 def cmd_data_verify(args) -> int:
-    from . import download
+    from . import datasets, download, store
 
     paths = [p for w in ("ratings", "audio", "features") for p in registry.files(w)]
     good, bad, absent = download.verify(paths)
     print(f"verified {len(good)} files, {len(bad)} corrupted, {len(absent)} not cached")
     for rel in bad:
         print(f"  CORRUPTED: {download.local_path(rel)} (re-run `timbre-jax data fetch` to replace it)")
-    return EXIT_FAIL if bad else 0
+    files = store.stored_files()
+    problems = [(p, why) for p in files if (why := datasets.store_file_problem(p))]
+    print(f"feature store: checked {len(files)} files, {len(problems)} corrupted or stale")
+    for path, why in problems:
+        source, r, d = store.parts(path)
+        print(f"  CORRUPTED: {why} (to redo it: `{datasets.redo_command(source, r, d)}`)")
+    return EXIT_FAIL if bad or problems else 0
 
 
 def cmd_data_import(args) -> int:
-    from . import datasets
+    from . import datasets, store
 
-    registry.get_dataset(args.dataset)
-    out = datasets.import_pickle(Path(args.file), args.dataset, args.representation)
-    print(f"imported {args.file} as {args.representation}/{args.dataset} -> {out}")
+    replaced = store.feature_file(datasets.check_import_source(args.source), args.representation, args.dataset).exists()
+    out = datasets.import_pickle(Path(args.file), args.dataset, args.representation, source=args.source,
+                                 ratings_file=Path(args.ratings) if args.ratings else None)
+    print(f"imported {args.file} as {args.source} {args.representation}/{args.dataset} -> {out}"
+          f"{' (replaced the previous import)' if replaced else ''}")
+    print(f"fit it with: timbre-jax learn --dataset {args.dataset} --representation {args.representation} "
+          f"--source {args.source}")
     return 0
 
 
@@ -102,7 +154,7 @@ def cmd_learn(args) -> int:
 
     from . import datasets, learn, store
 
-    names = _datasets(args.datasets or args.dataset)
+    names = _datasets(args.datasets or args.dataset, args.source)
     if not names or (args.dataset and args.datasets):
         raise ValueError("give --dataset D, or --datasets A,B,... for one metric across datasets")
     sets = [datasets.load(d, args.representation, args.source, progress=True) for d in names]
@@ -154,7 +206,7 @@ def cmd_table(args) -> int:
     from . import report, table
 
     out = Path(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets)
+    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
     t0 = time.perf_counter()
     ev, optimum, skipped, fits = table.table1(reps, names, source=args.source, maxiter=args.maxiter,
                                               starts=args.starts, progress=not args.quiet, solver=args.solver)
@@ -178,12 +230,12 @@ def cmd_table(args) -> int:
     return 0
 
 
-def _loaded(reps, names):
+def _loaded(reps, names, source="upstream"):
     """(representation, feature sets) for each representation with data; says what is skipped."""
     from .table import load_available
 
     for r in reps:
-        sets, skipped = load_available(r, names)
+        sets, skipped = load_available(r, names, source)
         for _, d, why in skipped:
             print(f"skipped {r}/{d}: {why}")
         if sets:
@@ -194,10 +246,10 @@ def cmd_robustness(args) -> int:
     from . import robustness
 
     out = Path(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets)
+    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
     rows = []
     t0 = time.perf_counter()
-    for r, sets in _loaded(reps, names):
+    for r, sets in _loaded(reps, names, args.source):
         t = time.perf_counter()
         resumed = (out / "chunks" / r / "plan.json").exists()
         rows += robustness.sweep(sets, n_levels=args.levels, realizations=args.realizations, seed=args.seed,
@@ -221,9 +273,9 @@ def cmd_null(args) -> int:
     from . import null, report
 
     out = Path(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets)
+    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
     rows, summaries, written = [], [], []
-    for r, sets in _loaded(reps, names):
+    for r, sets in _loaded(reps, names, args.source):
         t = time.perf_counter()
         rr, ss = null.run(sets, K=args.permutations, seed=args.seed, maxiter=args.maxiter,
                           directory=out / "chunks" / r, progress=not args.quiet, solver=args.solver)
@@ -248,9 +300,9 @@ def cmd_crossval(args) -> int:
     from . import crossval, report
 
     out = Path(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets)
+    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
     rows = []
-    for r, sets in _loaded(reps, names):
+    for r, sets in _loaded(reps, names, args.source):
         t = time.perf_counter()
         rows += crossval.run(sets, maxiter=args.maxiter, directory=out / "chunks" / r, progress=not args.quiet,
                              solver=args.solver)
@@ -286,6 +338,9 @@ SOLVER_HELP = ("lbfgsb: the paper's L-BFGS-B fit (default); exact: the certified
                "(a non-negative least squares, milliseconds per fit)")
 
 
+SOURCE_HELP = "features: upstream (published), extracted, or a source made by `timbre-jax data import`"
+
+
 def _solver_option(parser) -> None:
     parser.add_argument("--solver", default="lbfgsb", choices=("lbfgsb", "exact"), help=SOLVER_HELP)
 
@@ -300,8 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = dsub.add_parser("fetch", help="download ratings, audio and precomputed features (sha256-verified)")
     f.add_argument("--what", default="ratings,audio,features", help="comma list of ratings,audio,features")
     f.add_argument("--representation", "--representations", default="all", help="comma list (default all)")
-    f.add_argument("--mirror", default=None, help="base URL instead of https://raw.githubusercontent.com "
-                   "(also $TIMBRE_JAX_MIRROR), e.g. file:///path/to/timbre-data")
+    f.add_argument("--mirror", default=None, help="base URL or folder instead of https://raw.githubusercontent.com "
+                   "(also $TIMBRE_JAX_MIRROR), e.g. file:///path/to/timbre-data or /path/to/timbre-data; "
+                   "remembered for later commands")
     f.set_defaults(func=cmd_data_fetch)
     ls = dsub.add_parser("list", help="what is cached and what is missing")
     ls.add_argument("--representation", "--representations", default="all")
@@ -312,13 +368,18 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("file")
     im.add_argument("--dataset", required=True)
     im.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
+    im.add_argument("--source", default="imported",
+                    help="store the features under this source name (default imported; never upstream or extracted)")
+    im.add_argument("--ratings", help="for a dataset that is not built in: its ratings, a text matrix (np.loadtxt; "
+                    "full symmetric, or upper-triangular with zeros below; nan = unrated); default: the "
+                    "pickle's 'dissimilarities'")
     im.set_defaults(func=cmd_data_import)
 
     le = sub.add_parser("learn", help="learn one metric and print its explained variance")
     le.add_argument("--dataset")
     le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated)")
     le.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
-    le.add_argument("--source", default="upstream", choices=("upstream", "extracted"))
+    le.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     le.add_argument("--init", default="nnls", choices=("nnls", "random"))
     le.add_argument("--seed", type=int, default=0)
     le.add_argument("--maxiter", type=int, default=10_000)
@@ -331,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("table", help="Table I: explained variance for every dataset x representation")
     t.add_argument("--representations", default="all")
     t.add_argument("--datasets", default="all")
-    t.add_argument("--source", default="upstream", choices=("upstream", "extracted"))
+    t.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     t.add_argument("--maxiter", type=int, default=10_000)
     t.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
     _solver_option(t)
@@ -354,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--std-scale", action="store_true", help="scale the noise by std(s) (upstream notebook)")
     ro.add_argument("--maxiter", type=int, default=10_000)
     ro.add_argument("--chunk-groups", type=int, default=None, help="datasets per batched solve (default: fit memory)")
+    ro.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     _solver_option(ro)
     ro.add_argument("--out", required=True)
     ro.set_defaults(func=cmd_robustness)
@@ -364,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     nu.add_argument("--permutations", type=int, default=100)
     nu.add_argument("--seed", type=int, default=0)
     nu.add_argument("--maxiter", type=int, default=10_000)
+    nu.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     _solver_option(nu)
     nu.add_argument("--out", required=True)
     nu.set_defaults(func=cmd_null)
@@ -372,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--representations", default="all")
     cv.add_argument("--datasets", default="all")
     cv.add_argument("--maxiter", type=int, default=10_000)
+    cv.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     _solver_option(cv)
     cv.add_argument("--out", required=True)
     cv.set_defaults(func=cmd_crossval)

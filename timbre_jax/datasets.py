@@ -16,6 +16,7 @@ import numpy as np
 
 from . import download, safepickle, store
 from .pearson import condensed
+from .ratings import first_asymmetric_pair, first_infinite_pair
 from .registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, check_representation, get_dataset
 
 
@@ -45,11 +46,66 @@ class FeatureSet:
 
 
 def ratings_from_upper(upper: np.ndarray) -> np.ndarray:
-    """Symmetric (l, l) ratings from an upper-triangular matrix; NaN on the diagonal."""
+    """Symmetric (l, l) ratings from an upper-triangular matrix; NaN on the diagonal.
+
+    This is the on-disk rule of the upstream files only (the published ratings text
+    files and the pickles' ``dissimilarities``): their upper triangle holds the ratings
+    and whatever lies on or below the diagonal (zeros) is ignored.  Matrices given by
+    users are checked instead (:func:`timbre_jax.learn.as_pairs`, :func:`read_ratings_file`).
+    """
     upper = np.asarray(upper, dtype=np.float64)
     full = np.triu(upper, 1) + np.triu(upper, 1).T
     np.fill_diagonal(full, np.nan)
     return full
+
+
+def read_ratings_file(path: Path, n_sounds: int | None = None) -> np.ndarray:
+    """Symmetric (l, l) ratings, NaN diagonal, from a text matrix written by a user.
+
+    The file is read with ``np.loadtxt`` (whitespace-separated numbers, ``#`` comments,
+    ``nan`` for an unrated pair).  Two layouts are accepted:
+
+    - the full symmetric matrix (an unrated pair is NaN on both sides);
+    - an upper-triangular matrix with zeros everywhere below the diagonal (the layout of
+      the upstream ratings files).
+
+    The diagonal is ignored.  Anything else, a lower-triangular or a non-symmetric full
+    matrix, is refused naming the first differing pair, because reading one triangle of
+    it would silently drop the other; so are +inf and -inf (only NaN means unrated).
+
+    Parameters
+    ----------
+    path : Path
+        The text file.
+    n_sounds : int, optional
+        The number of sounds the matrix must cover.
+
+    Raises
+    ------
+    DataError
+        Naming the file, for unreadable text, a wrong shape, infinite values or asymmetry.
+    """
+    path = Path(path)
+    try:
+        m = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable ratings matrix ({e})") from None
+    if m.shape[0] != m.shape[1] or (n_sounds is not None and m.shape[0] != n_sounds):
+        want = f"({n_sounds}, {n_sounds})" if n_sounds is not None else "square"
+        raise DataError(f"{path}: ratings matrix has shape {m.shape}, expected {want}")
+    bad = first_infinite_pair(m)
+    if bad is not None:
+        raise DataError(f"{path}: rating of pair {bad} is {m[bad]}; use nan for an unrated pair")
+    if np.all(np.tril(m, -1) == 0):  # upstream layout: the upper triangle holds everything
+        return ratings_from_upper(m)
+    bad = first_asymmetric_pair(m)
+    if bad is not None:
+        i, j = bad
+        raise DataError(f"{path}: ratings matrix is neither symmetric nor upper-triangular with zeros below: "
+                        f"({i}, {j}) is {m[i, j]} but ({j}, {i}) is {m[j, i]}")
+    m = m.copy()
+    np.fill_diagonal(m, np.nan)
+    return m
 
 
 def load_ratings(dataset: str, *, progress: bool = False) -> np.ndarray:
@@ -81,27 +137,56 @@ def validate(dataset: str, representation: str, features: np.ndarray, ratings: n
     if np.any((r < 0) | (r > 1)):
         i, j = np.argwhere(off & ((ratings < 0) | (ratings > 1)))[0]
         raise DataError(f"{where}: rating {ratings[i, j]} of pair ({sounds[i]}, {sounds[j]}) is outside [0, 1]")
-    if not np.allclose(ratings[off], ratings.T[off], equal_nan=True):
-        raise DataError(f"{where}: ratings matrix is not symmetric")
+    bad = first_asymmetric_pair(ratings)
+    if bad is not None:
+        i, j = bad
+        raise DataError(f"{where}: ratings matrix is not symmetric: ({sounds[i]}, {sounds[j]}) is {ratings[i, j]} "
+                        f"but ({sounds[j]}, {sounds[i]}) is {ratings[j, i]}")
 
 
-def from_upstream_pickle(path: Path, dataset: str, representation: str) -> store.StoredFeatures:
-    """Convert an upstream-format pickle (read safely) into a store record."""
-    ds = get_dataset(dataset)
+def pickle_features(path: Path, dataset: str, representation: str, n_sounds: int | None = None):
+    """Features (l, n) and the whole object of an upstream-format pickle (read safely).
+
+    The pickle is a dict with ``representations`` (n_features, l_sounds); n_features
+    must be that of ``representation`` (:data:`~timbre_jax.registry.N_FEATURES`) and
+    l_sounds ``n_sounds`` when given.
+    """
     obj = safepickle.load(path)
     if not isinstance(obj, dict) or "representations" not in obj:
         raise DataError(f"{path}: expected a dict with 'representations' (n_features x l_sounds)")
     reps = np.asarray(obj["representations"], dtype=np.float64)
-    if reps.ndim != 2 or reps.shape[1] != ds.n_sounds:
-        raise DataError(f"{path}: 'representations' has shape {reps.shape}, expected (n_features, {ds.n_sounds}) for {dataset}")
+    want = n_sounds if n_sounds is not None else "l_sounds"
+    if reps.ndim != 2 or (n_sounds is not None and reps.shape[1] != n_sounds):
+        raise DataError(f"{path}: 'representations' has shape {reps.shape}, expected (n_features, {want}) for {dataset}")
     if reps.shape[0] != N_FEATURES[representation]:
         raise DataError(f"{path}: {reps.shape[0]} features, expected {N_FEATURES[representation]} for {representation}")
+    return reps.T, obj
+
+
+def embedded_ratings(obj: dict, path: Path, l: int) -> np.ndarray | None:
+    """The pickle's ``dissimilarities`` (upper-triangular, upstream layout) as a full
+    matrix, or None if it has none."""
+    if "dissimilarities" not in obj:
+        return None
+    upper = np.asarray(obj["dissimilarities"], dtype=np.float64)
+    if upper.shape != (l, l):
+        raise DataError(f"{path}: 'dissimilarities' has shape {upper.shape}, expected ({l}, {l})")
+    return ratings_from_upper(upper)
+
+
+def _same_ratings(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and np.allclose(a, b, equal_nan=True)
+
+
+def from_upstream_pickle(path: Path, dataset: str, representation: str) -> store.StoredFeatures:
+    """Convert a published upstream pickle (read safely) into an ``upstream`` store record."""
+    path = Path(path)
+    ds = get_dataset(dataset)
+    features, obj = pickle_features(path, dataset, representation, ds.n_sounds)
     ratings = load_ratings(dataset)
-    if "dissimilarities" in obj:
-        embedded = ratings_from_upper(np.asarray(obj["dissimilarities"]))
-        if embedded.shape != ratings.shape or not np.allclose(embedded, ratings, equal_nan=True):
-            raise DataError(f"{path}: its 'dissimilarities' differ from the published ratings of {dataset}")
-    features = reps.T
+    embedded = embedded_ratings(obj, path, ds.n_sounds)
+    if embedded is not None and not _same_ratings(embedded, ratings):
+        raise DataError(f"{path}: its 'dissimilarities' differ from the published ratings of {dataset}")
     validate(dataset, representation, features, ratings, ds.sounds)
     meta = {
         "source": "upstream", "representation": representation, "dataset": dataset,
@@ -111,6 +196,85 @@ def from_upstream_pickle(path: Path, dataset: str, representation: str) -> store
         "versions": {"numpy": np.__version__, "python": platform.python_version()},
     }
     return store.StoredFeatures(features=features, sounds=ds.sounds, ratings=ratings, metadata=meta)
+
+
+def check_import_source(source: str) -> str:
+    """``source`` if it can receive imports: a safe name other than the built-in sources.
+
+    ``upstream`` holds only the published features rebuilt from verified downloads and
+    ``extracted`` what ``timbre-jax extract`` computed; an import must never replace them.
+    """
+    store.check_name(source, "feature source")
+    if source in store.SOURCES:
+        raise DataError(f"cannot import into the {source!r} source: it holds "
+                        f"{'the verified published features' if source == 'upstream' else 'extracted features'}; "
+                        f"import under another --source name (default {store.DEFAULT_IMPORT_SOURCE!r})")
+    return source
+
+
+def _pickle_sounds(obj: dict, path: Path, l: int) -> tuple[str, ...] | None:
+    """The pickle's ``sounds`` (l names, unique), or None if it has none."""
+    if "sounds" not in obj:
+        return None
+    sounds = tuple(str(s) for s in np.asarray(obj["sounds"]).ravel())
+    if len(sounds) != l or len(set(sounds)) != l:
+        raise DataError(f"{path}: 'sounds' must hold {l} distinct names, one per column of 'representations'")
+    return sounds
+
+
+def imported_record(path: Path, dataset: str, representation: str, source: str,
+                    ratings_file: Path | None = None) -> store.StoredFeatures:
+    """Store record of a user's upstream-format pickle (read safely).
+
+    For a built-in dataset the published ratings are used (the pickle's
+    ``dissimilarities``, if any, must equal them) and ``ratings_file`` is refused.  For
+    any other dataset name the ratings come from ``ratings_file`` (see
+    :func:`read_ratings_file`) or else from the pickle's ``dissimilarities``
+    (upper-triangular, the upstream layout); when both are given they must agree.  Sound
+    names come from the pickle's ``sounds`` if present, else ``sound01``, ``sound02``, ...
+    For every dataset the feature count must be that of ``representation``.
+    """
+    path = Path(path)
+    check_representation(representation)
+    store.check_name(dataset, "dataset")
+    check_import_source(source)
+    builtin = DATASETS.get(dataset)
+    features, obj = pickle_features(path, dataset, representation, builtin.n_sounds if builtin else None)
+    l = len(features)
+    embedded = embedded_ratings(obj, path, l)
+    sounds = _pickle_sounds(obj, path, l)
+    if builtin is not None:
+        if ratings_file is not None:
+            raise DataError(f"{dataset} is a built-in dataset and its published ratings are used; to fit your own "
+                            "ratings, import them under a new dataset name")
+        if sounds is not None and sounds != builtin.sounds:
+            raise DataError(f"{path}: 'sounds' differ from the sounds of {dataset} ({', '.join(builtin.sounds)})")
+        ratings, sounds = load_ratings(dataset), builtin.sounds
+        if embedded is not None and not _same_ratings(embedded, ratings):
+            raise DataError(f"{path}: its 'dissimilarities' differ from the published ratings of {dataset}")
+    else:
+        if ratings_file is not None:
+            ratings = read_ratings_file(Path(ratings_file), l)
+            if embedded is not None and not _same_ratings(embedded, ratings):
+                raise DataError(f"{path}: its 'dissimilarities' differ from the ratings in {ratings_file}")
+        elif embedded is not None:
+            ratings = embedded
+        else:
+            raise DataError(f"{path}: {dataset} is not a built-in dataset and the pickle has no 'dissimilarities'; "
+                            "give its ratings with --ratings FILE (a text matrix)")
+        sounds = sounds or tuple(f"sound{k:0{max(2, len(str(l)))}d}" for k in range(1, l + 1))
+    validate(dataset, representation, features, ratings, sounds)
+    meta = {
+        "source": source, "representation": representation, "dataset": dataset,
+        "builtin_dataset": builtin is not None,
+        "imported_file": str(path.resolve()), "sha256": download.sha256_file(path),
+        "parameters": {k: _plain(obj[k]) for k in ("audio_args", "sigmas") if k in obj},
+        "versions": {"numpy": np.__version__, "python": platform.python_version()},
+    }
+    if ratings_file is not None:
+        meta["ratings_file"] = str(Path(ratings_file).resolve())
+        meta["ratings_sha256"] = download.sha256_file(Path(ratings_file))
+    return store.StoredFeatures(features=features, sounds=sounds, ratings=ratings, metadata=meta)
 
 
 def _plain(value):
@@ -124,31 +288,160 @@ def _plain(value):
     return value
 
 
-def import_pickle(path: Path, dataset: str, representation: str, *, source: str = "upstream") -> Path:
-    """Import an upstream-format pickle into the feature store; returns the store file."""
-    check_representation(representation)
-    record = from_upstream_pickle(Path(path), dataset, representation)
+def import_pickle(path: Path, dataset: str, representation: str, *, source: str = store.DEFAULT_IMPORT_SOURCE,
+                  ratings_file: Path | None = None) -> Path:
+    """Import a user's upstream-format pickle into the store under ``source``.
+
+    Never writes the ``upstream`` or ``extracted`` sources (:func:`check_import_source`);
+    see :func:`imported_record` for where ratings and sound names come from.  Returns
+    the store file, ``<home>/features/<source>/<representation>/<dataset>.npz``.
+    """
+    record = imported_record(Path(path), dataset, representation, source, ratings_file)
     return store.save(store.feature_file(source, representation, dataset), record)
+
+
+def redo_command(source: str, representation: str, dataset: str) -> str:
+    """The command that (re)creates a store file of ``source``."""
+    if source == "upstream":
+        return "timbre-jax data fetch"
+    if source == "extracted":
+        return f"timbre-jax extract --representation {representation} --dataset {dataset}"
+    return f"timbre-jax data import FILE --dataset {dataset} --representation {representation} --source {source}"
+
+
+def upstream_problem(rec: store.StoredFeatures, dataset: str, representation: str) -> str | None:
+    """Why an ``upstream`` store record is not the published features, or None.
+
+    It must say it is upstream for this dataset and representation, hold the
+    registry's sounds, and record the sha256 of the verified download it came from
+    (a record built from any other pickle is stale).
+    """
+    ds = get_dataset(dataset)
+    meta = rec.metadata
+    said = (meta.get("source"), meta.get("representation"), meta.get("dataset"))
+    if said != ("upstream", representation, dataset):
+        return f"its metadata says {'/'.join(map(str, said))}, not upstream/{representation}/{dataset}"
+    if rec.sounds != ds.sounds:
+        return f"its sounds are not those of {dataset}"
+    want = download.expected_sha256(ds.feature_path(representation))
+    if want is not None and meta.get("sha256") != want:
+        return (f"it was built from a pickle with sha256 {str(meta.get('sha256'))[:12]}..., not the published "
+                f"{want[:12]}... (stale or replaced)")
+    return None
+
+
+def store_file_problem(path: Path) -> str | None:
+    """Why the store file at ``path`` is unusable (the message names it), or None.
+
+    Checks that every array loads with consistent shapes, that the metadata matches the
+    file's place in the store, that the data passes :func:`validate`, and, for
+    ``upstream`` files, :func:`upstream_problem`.
+    """
+    path = Path(path)
+    source, representation, dataset = store.parts(path)
+    try:
+        rec = store.load(path)
+    except store.StoreError as e:
+        return str(e)
+    if representation not in N_FEATURES:
+        return f"{path}: {representation!r} is not a known representation"
+    if source == "upstream":
+        if dataset not in DATASETS:
+            return f"{path}: {dataset!r} is not a built-in dataset"
+        why = upstream_problem(rec, dataset, representation)
+        if why:
+            return f"{path}: {why}"
+    else:
+        said = (rec.metadata.get("source"), rec.metadata.get("representation"), rec.metadata.get("dataset"))
+        if said != (source, representation, dataset):
+            return f"{path}: its metadata says {'/'.join(map(str, said))}, not {source}/{representation}/{dataset}"
+    try:
+        validate(dataset, representation, np.asarray(rec.features, dtype=np.float64), rec.ratings, rec.sounds)
+    except DataError as e:
+        return f"{path}: {e}"
+    return None
+
+
+def rebuild_upstream(dataset: str, representation: str, *, mirror_url: str | None = None,
+                     progress: bool = False) -> store.StoredFeatures:
+    """(Re)write the ``upstream`` store file of (dataset, representation) from its
+    verified download, fetching the pickle and ratings if they are not cached."""
+    ds = get_dataset(dataset)
+    pkl, _ = download.ensure([ds.feature_path(representation), ds.ratings_path], mirror_url=mirror_url,
+                             progress=progress)
+    record = from_upstream_pickle(pkl, dataset, representation)
+    store.save(store.feature_file("upstream", representation, dataset), record)
+    return record
+
+
+def repair_upstream_store(*, mirror_url: str | None = None, progress: bool = False):
+    """Rebuild every ``upstream`` store file that is unreadable or stale.
+
+    Returns ``(rebuilt, failed)``: the paths rebuilt, and (path, reason) of those that
+    could not be (no network, not a built-in dataset, ...).
+    """
+    rebuilt, failed = [], []
+    for path in store.stored_files("upstream"):
+        problem = store_file_problem(path)
+        if problem is None:
+            continue
+        _, representation, dataset = store.parts(path)
+        if dataset not in DATASETS or representation not in N_FEATURES:
+            failed.append((path, f"{problem}; it cannot be rebuilt, delete it"))
+            continue
+        try:
+            rebuild_upstream(dataset, representation, mirror_url=mirror_url, progress=progress)
+            rebuilt.append(path)
+        except (download.DownloadError, DataError, safepickle.UnsafePickleError) as e:
+            failed.append((path, f"{problem}; rebuilding failed: {e}"))
+    return rebuilt, failed
+
+
+def _upstream_record(dataset: str, representation: str, progress: bool) -> store.StoredFeatures:
+    if dataset not in DATASETS:
+        store.check_name(dataset, "dataset")
+        elsewhere = [s for s in store.stored_sources() if dataset in store.stored_datasets(s, representation)]
+        hint = f"; it is in source {', '.join(elsewhere)} (pass --source)" if elsewhere else ""
+        raise ValueError(f"unknown dataset {dataset!r}: the upstream source holds the {len(DATASETS)} built-in "
+                         f"datasets ({', '.join(DATASETS)}){hint}")
+    path = store.feature_file("upstream", representation, dataset)
+    if path.exists():
+        try:
+            rec = store.load(path)
+            if upstream_problem(rec, dataset, representation) is None:
+                return rec
+        except store.StoreError:
+            pass  # a cache of verified downloads: rebuilt below
+    return rebuild_upstream(dataset, representation, progress=progress)
+
+
+def _stored_record(dataset: str, representation: str, source: str) -> store.StoredFeatures:
+    path = store.feature_file(source, representation, dataset)
+    redo = redo_command(source, representation, dataset)
+    if not path.exists():
+        raise FileNotFoundError(f"no {source} {representation} features for {dataset}; run `{redo}`")
+    try:
+        return store.load(path)
+    except store.StoreError as e:
+        raise DataError(f"{e}; recreate it with `{redo}`") from None
 
 
 def load(dataset: str, representation: str, source: str = "upstream", *, progress: bool = False) -> FeatureSet:
     """Features and ratings of ``dataset`` in ``representation``.
 
-    ``source="upstream"`` uses the published features (fetched and imported on first
-    use); ``source="extracted"`` uses what ``timbre-jax extract`` computed.
+    ``source="upstream"`` uses the published features of a built-in dataset: the store
+    file is a cache of the verified download, built on first use and rebuilt when it is
+    unreadable or stale.  ``source="extracted"`` uses what ``timbre-jax extract``
+    computed; any other source what ``timbre-jax data import --source`` stored, for a
+    built-in dataset or any other (its ratings are stored with the features).  A
+    missing or damaged extracted or imported file is an error that says how to redo it.
     """
     check_representation(representation)
-    ds = get_dataset(dataset)
-    path = store.feature_file(source, representation, dataset)
-    if not path.exists():
-        if source != "upstream":
-            raise FileNotFoundError(
-                f"no {source} {representation} features for {dataset}; run "
-                f"`timbre-jax extract --representation {representation} --dataset {dataset}`"
-            )
-        (pkl,) = download.ensure([ds.feature_path(representation)], progress=progress)
-        import_pickle(pkl, dataset, representation)
-    rec = store.load(path)
+    store.check_name(source, "feature source")
+    if source == "upstream":
+        rec = _upstream_record(dataset, representation, progress)
+    else:
+        rec = _stored_record(dataset, representation, source)
     features = np.asarray(rec.features, dtype=np.float64)
     validate(dataset, representation, features, rec.ratings, rec.sounds)
     return FeatureSet(dataset, representation, features, rec.ratings, rec.sounds, rec.metadata)
@@ -163,4 +456,6 @@ def available(representation: str, source: str = "upstream") -> list[str]:
             out.append(name)
         elif source == "upstream" and download.local_path(ds.feature_path(representation)).exists():
             out.append(name)
+    if source != "upstream":
+        out += [d for d in store.stored_datasets(source, representation) if d not in DATASETS]
     return out

@@ -1,10 +1,11 @@
 """Fetch the pinned upstream files into the cache, verifying every byte.
 
 A file at ``<owner>/<repo>/<commit>/<path>`` is fetched from ``<mirror>/<owner>/<repo>/
-<commit>/<path>``; the default mirror is ``https://raw.githubusercontent.com``, overridable
-with ``--mirror`` or ``$TIMBRE_JAX_MIRROR`` (``file://`` and ``http://`` URLs work, so
-tests and offline machines point it at a local copy).  Files land in
-``$TIMBRE_JAX_HOME/upstream/<relpath>``:
+<commit>/<path>``.  The mirror is, in this order: the ``--mirror`` argument,
+``$TIMBRE_JAX_MIRROR``, the mirror that last filled the cache (remembered in
+``$TIMBRE_JAX_HOME/mirror.txt``), or ``https://raw.githubusercontent.com``.  ``file://``
+and ``http://`` URLs work, and so does a bare folder path, so tests and offline machines
+point it at a local copy.  Files land in ``$TIMBRE_JAX_HOME/upstream/<relpath>``:
 
 - written to a temporary file beside the target and renamed only once its sha256 matches
   ``checksums.SHA256`` (an interrupted or corrupted download leaves nothing behind);
@@ -17,6 +18,7 @@ tests and offline machines point it at a local copy).  Files land in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import urllib.error
@@ -29,6 +31,7 @@ from .checksums import SHA256
 from .store import atomic_write_bytes, home
 
 DEFAULT_MIRROR = "https://raw.githubusercontent.com"
+MIRROR_FILE = "mirror.txt"
 _CHUNK = 1 << 20
 
 
@@ -48,8 +51,59 @@ class NetworkError(DownloadError):
     pass
 
 
+class MirrorError(DownloadError):
+    """The mirror itself is unusable (a local folder that does not exist)."""
+
+
+def as_mirror_url(value: str) -> str:
+    """A mirror as a URL without a trailing slash.
+
+    URLs (``scheme://...``) are kept; anything else is a folder path, absolute or
+    relative to the working directory, turned into its ``file://`` URL (so it keeps
+    working after a ``cd``).
+    """
+    value = value.strip()
+    if "://" in value:
+        return value.rstrip("/")
+    return Path(value).expanduser().resolve().as_uri()
+
+
+def remembered_mirror() -> str | None:
+    """The mirror that last filled the cache (``<home>/mirror.txt``), or None."""
+    try:
+        return (home() / MIRROR_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def mirror(url: str | None = None) -> str:
-    return (url or os.environ.get("TIMBRE_JAX_MIRROR") or DEFAULT_MIRROR).rstrip("/")
+    """The mirror to fetch from: ``url``, else ``$TIMBRE_JAX_MIRROR``, else the
+    remembered mirror, else :data:`DEFAULT_MIRROR`; see :func:`as_mirror_url`."""
+    for candidate in (url, os.environ.get("TIMBRE_JAX_MIRROR"), remembered_mirror()):
+        if candidate:
+            return as_mirror_url(candidate)
+    return DEFAULT_MIRROR
+
+
+def check_mirror(base: str) -> None:
+    """Raise :class:`MirrorError` if ``base`` is a ``file://`` mirror whose folder does
+    not exist (every file would otherwise be reported missing, one by one)."""
+    parsed = urllib.parse.urlparse(base)
+    if parsed.scheme != "file":
+        return
+    local = parsed.netloc in ("", "localhost")
+    folder = Path(urllib.request.url2pathname(parsed.path))
+    if not local or not folder.is_dir():
+        raise MirrorError(f"mirror {folder if local else base} does not exist; point --mirror / "
+                          "TIMBRE_JAX_MIRROR at a local copy of the upstream files (a folder or file:///path)")
+
+
+def remember_mirror(base: str) -> None:
+    """Record ``base`` as the mirror that filled the cache, so later commands use it."""
+    current = remembered_mirror()
+    if current == base or (current is None and base == DEFAULT_MIRROR):
+        return
+    atomic_write_bytes(home() / MIRROR_FILE, lambda fh: fh.write(f"{base}\n".encode()))
 
 
 def local_path(relpath: str) -> Path:
@@ -78,13 +132,11 @@ def is_verified(relpath: str) -> bool:
     return path.exists() and want is not None and sha256_file(path) == want
 
 
-def _download(relpath: str, base: str, advance=None) -> None:
+def _open(relpath: str, base: str):
+    """The response for ``relpath`` at mirror ``base``; raises the errors of :func:`fetch`."""
     url = f"{base}/{urllib.parse.quote(relpath)}"  # some sound names hold '#'
-
-    path = local_path(relpath)
-    digest = hashlib.sha256()
     try:
-        response = urllib.request.urlopen(url, timeout=60)
+        return urllib.request.urlopen(url, timeout=60)
     except urllib.error.HTTPError as e:
         if e.code == 404:
             raise MissingUpstreamFile(f"{relpath}: not found at {base} (HTTP 404)") from None
@@ -96,6 +148,12 @@ def _download(relpath: str, base: str, advance=None) -> None:
             f"cannot reach {base} ({e.reason}); check your internet connection, or point "
             "--mirror / TIMBRE_JAX_MIRROR at a local copy of the upstream files"
         ) from None
+
+
+def _save(relpath: str, response, advance=None) -> None:
+    """Stream ``response`` into the cache, keeping it only if its sha256 is the pinned one."""
+    path = local_path(relpath)
+    digest = hashlib.sha256()
 
     def write(fh):
         with response:
@@ -131,7 +189,9 @@ class FetchReport:
 
 def fetch(relpaths, *, mirror_url: str | None = None, progress: bool = True) -> FetchReport:
     """Fetch every file not yet verified in the cache.  Never raises for a single file:
-    missing and failed files are collected in the report; a network failure stops early."""
+    missing and failed files are collected in the report; a network failure or a local
+    mirror that does not exist stops early.  A mirror that delivered files is remembered
+    (:func:`remember_mirror`)."""
     from .progress import bar
 
     base = mirror(mirror_url)
@@ -139,18 +199,33 @@ def fetch(relpaths, *, mirror_url: str | None = None, progress: bool = True) -> 
     todo = []
     for rel in relpaths:
         (report.skipped if is_verified(rel) else todo).append(rel)
-    total = sum(SHA256.get(r, (None, 0))[1] for r in todo)
-    with bar(progress and bool(todo), "fetching", total=total, unit="bytes") as advance:
+    if not todo:
+        return report
+    check_mirror(base)
+    sizes = [SHA256[r][1] if r in SHA256 else None for r in todo]
+    total = None if None in sizes else sum(sizes)  # unpinned files: size unknown
+    with contextlib.ExitStack() as stack:
+        advance = None
         for rel in todo:
             try:
-                _download(rel, base, advance)
-                report.fetched.append(rel)
+                response = _open(rel, base)
             except MissingUpstreamFile:
                 report.missing.append(rel)
+                continue
             except NetworkError:
                 raise
             except DownloadError as e:
                 report.failed.append((rel, str(e)))
+                continue
+            if advance is None:  # the bar appears once the mirror has answered with a file
+                advance = stack.enter_context(bar(progress, "fetching", total=total, unit="bytes"))
+            try:
+                _save(rel, response, advance)
+                report.fetched.append(rel)
+            except DownloadError as e:
+                report.failed.append((rel, str(e)))
+    if report.fetched:
+        remember_mirror(base)
     return report
 
 

@@ -117,15 +117,38 @@ class MetricResult:
 
 # ----------------------------------------------------------------------------- input
 
-def as_pairs(ratings, l: int) -> np.ndarray:
-    """Condensed pair ratings (p,) from an (l, l) matrix or a (p,) vector; NaN = unrated."""
+def as_pairs(ratings, l: int, name: str | None = None) -> np.ndarray:
+    """Condensed pair ratings (p,) from an (l, l) matrix or a (p,) vector; NaN = unrated.
+
+    An (l, l) matrix must be symmetric off the diagonal (NaN on both sides counts as
+    equal, NaN on one side only does not; the diagonal is ignored): only its upper
+    triangle is read, so a lower-triangular matrix would otherwise lose every rating.
+    Only NaN means unrated: +inf or -inf is an error.  Errors name the first offending
+    pair (i, j) and are prefixed with ``name`` when given.
+    """
+    from .ratings import first_asymmetric_pair, first_infinite_pair, pair_of_index
+
+    where = f"{name}: " if name else ""
     r = np.asarray(ratings, dtype=np.float64)
     p = l * (l - 1) // 2
     if r.shape == (l, l):
+        bad = first_infinite_pair(r)
+        if bad is not None:
+            i, j = bad
+            raise FitError(f"{where}rating of pair ({i}, {j}) is {r[i, j]}; use NaN for an unrated pair")
+        bad = first_asymmetric_pair(r)
+        if bad is not None:
+            i, j = bad
+            raise FitError(f"{where}ratings matrix is not symmetric: ({i}, {j}) is {r[i, j]} but ({j}, {i}) "
+                           f"is {r[j, i]}; give the full symmetric matrix (NaN = unrated)")
         return condensed(r)
     if r.shape == (p,):
+        inf = np.flatnonzero(np.isinf(r))
+        if inf.size:
+            i, j = pair_of_index(int(inf[0]), l)
+            raise FitError(f"{where}rating of pair ({i}, {j}) is {r[inf[0]]}; use NaN for an unrated pair")
         return r
-    raise FitError(f"ratings have shape {r.shape}; expected ({l}, {l}) or ({p},) for {l} sounds")
+    raise FitError(f"{where}ratings have shape {r.shape}; expected ({l}, {l}) or ({p},) for {l} sounds")
 
 
 def check_problem(features, ratings, name: str = "problem") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,8 +164,8 @@ def check_problem(features, ratings, name: str = "problem") -> tuple[np.ndarray,
     bad = np.flatnonzero(~np.isfinite(F).all(axis=1))
     if bad.size:
         raise FitError(f"{name}: non-finite features for sound(s) {', '.join(map(str, bad))}")
-    s = as_pairs(ratings, l)
-    mask = np.isfinite(s)
+    s = as_pairs(ratings, l, name)
+    mask = np.isfinite(s)  # NaN only: as_pairs refuses inf
     if mask.sum() < 3:
         raise FitError(f"{name}: {int(mask.sum())} rated pairs; at least 3 are needed")
     if np.ptp(s[mask]) == 0:

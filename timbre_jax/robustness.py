@@ -155,7 +155,9 @@ def write_outputs(rows: list[SweepRow], out: Path, representations, datasets) ->
                                      for r, d in keys]))
     present = [d for d in datasets if any((r, d) in auc for r in representations)]
     for d in present:
-        written.append(report.plot_robustness_curves(rows, d, get_dataset(d).typical_noise, out / f"fig1a_{d}.png"))
+        # An imported dataset has no known number of participants, hence no delta_bar line.
+        typical = get_dataset(d).typical_noise if d in DATASETS else np.nan
+        written.append(report.plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png"))
     if present:
         written.append(report.plot_area_heatmap(auc, present, [r for r in representations if any((r, d) in auc for d in present)],
                                                 out / "fig1b.png"))

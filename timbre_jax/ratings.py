@@ -1,0 +1,43 @@
+"""Checks on dissimilarity matrices given by users: symmetry and finiteness.
+
+Only NaN means "unrated".  An (l, l) matrix must be symmetric off the diagonal (NaN on
+both sides counts as equal; the diagonal is ignored), because a fit reads one triangle
+only and a matrix filled on the other side would silently lose its ratings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _offdiagonal(shape) -> np.ndarray:
+    return ~np.eye(shape[0], dtype=bool)
+
+
+def first_asymmetric_pair(matrix: np.ndarray) -> tuple[int, int] | None:
+    """The first pair (i, j), i < j in row-major order, where ``matrix[i, j]`` and
+    ``matrix[j, i]`` differ, or None for a symmetric matrix.
+
+    NaN on both sides counts as equal, NaN on one side only as a difference; the
+    diagonal is ignored.  The comparison is exact (``==``): a ratings matrix is data,
+    not the result of arithmetic that could round differently on both sides.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    t = m.T
+    same = (m == t) | (np.isnan(m) & np.isnan(t))
+    bad = np.argwhere(np.triu(~same, 1))
+    return None if bad.size == 0 else (int(bad[0][0]), int(bad[0][1]))
+
+
+def first_infinite_pair(matrix: np.ndarray) -> tuple[int, int] | None:
+    """The first off-diagonal (i, j), row-major, holding +inf or -inf, or None."""
+    m = np.asarray(matrix, dtype=np.float64)
+    bad = np.argwhere(np.isinf(m) & _offdiagonal(m.shape))
+    return None if bad.size == 0 else (int(bad[0][0]), int(bad[0][1]))
+
+
+def pair_of_index(k: int, l: int) -> tuple[int, int]:
+    """The pair (i, j), i < j, at position ``k`` of a condensed vector over ``l`` sounds
+    (row-major: (0, 1), (0, 2), ..., (1, 2), ...)."""
+    i, j = np.triu_indices(l, 1)
+    return int(i[k]), int(j[k])
