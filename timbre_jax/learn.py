@@ -27,6 +27,7 @@ from jax import Array
 from . import exact
 from .lbfgsb import ABNORMAL_LNSRCH, LBFGSB, STATUS_MESSAGES
 from .nnls import warm_start
+from .ratings import first_asymmetric_pair, first_infinite_pair, pair_of_index
 from .reductions import batch_invariant
 from .sharding import pad_to_devices, per_device, place
 from .pearson import condensed, pair_differences, pearson_and_grad, standardize_ratings
@@ -126,8 +127,6 @@ def as_pairs(ratings, l: int, name: str | None = None) -> np.ndarray:
     Only NaN means unrated: +inf or -inf is an error.  Errors name the first offending
     pair (i, j) and are prefixed with ``name`` when given.
     """
-    from .ratings import first_asymmetric_pair, first_infinite_pair, pair_of_index
-
     where = f"{name}: " if name else ""
     r = np.asarray(ratings, dtype=np.float64)
     p = l * (l - 1) // 2

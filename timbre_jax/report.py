@@ -147,7 +147,8 @@ def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
                            realizations: int | None = None) -> Path:
     """Fig. 1a: mean EV_human vs log10 delta per representation, error bars ± one standard
     deviation over the noise realizations (``realizations``: their number, counted from
-    ``rows`` when not given), dashed line at the typical human noise delta_bar."""
+    ``rows`` when not given), dashed line at the typical human noise delta_bar (none when
+    ``typical_noise`` is NaN)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     reps = [r for r in REPRESENTATIONS if any(x.representation == r and x.dataset == dataset for x in rows)]
@@ -160,9 +161,10 @@ def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
         ax.errorbar(np.log10(deltas), [np.mean(e) for e in ev], yerr=[np.std(e) for e in ev],
                     marker="o", ms=3, capsize=2, label=rep)
     n = realizations if realizations is not None else (max(counts) if counts else 0)
-    ax.axvline(np.log10(typical_noise), ls="--", color="k", lw=1,
-               label=f"δ̄ = 0.1·{_participants(typical_noise)} = {typical_noise:.2f}:\n"
-                     "typical noise of the human ratings")
+    if np.isfinite(typical_noise):  # unknown for an imported dataset (no participant count)
+        ax.axvline(np.log10(typical_noise), ls="--", color="k", lw=1,
+                   label=f"δ̄ = 0.1·{_participants(typical_noise)} = {typical_noise:.2f}:\n"
+                         "typical noise of the human ratings")
     ax.set_ylim(0, 1)
     style_axes(ax, title=f"{dataset}: metric learned on noisy ratings, scored on the human ratings",
                xlabel="noise level δ (log10)", ylabel="explained variance of the human ratings")
