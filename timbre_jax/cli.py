@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -379,7 +380,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` at once: flush stdout and stderr, then ``os._exit``.
+
+    Ctrl-C during an XLA compilation surfaces as KeyboardInterrupt in the main thread
+    while XLA's compiler thread keeps running; the interpreter's normal shutdown then
+    tears the runtime down under it and the process dies of SIGSEGV (exit 139).
+    Skipping that shutdown loses nothing: every file is written atomically, and a
+    partial one was already removed as the exception passed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing more to say
+            pass
+    os._exit(code)
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status.
+
+    Run as the program (``argv`` None) an interrupt ends the process with status 130 on
+    the spot (see :func:`_exit_now`); called with ``argv`` from Python it returns 130."""
     from .datasets import DataError
     from .download import DownloadError
     from .safepickle import UnsafePickleError
@@ -392,6 +413,8 @@ def main(argv=None) -> int:
         return EXIT_FAIL
     except KeyboardInterrupt:
         print("timbre-jax: interrupted", file=sys.stderr)
+        if argv is None:
+            _exit_now(130)
         return 130
 
 
