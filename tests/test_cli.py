@@ -73,3 +73,94 @@ def test_ctrl_c_during_the_first_compilation_exits_130_and_leaves_no_file(tmp_pa
         if landed:
             break
     assert landed, f"SIGINT never reached the process while XLA compiled ({COMPILE_STARTS!r} seen too late)"
+
+
+# ----------------------------------------------------------------------------- table resumes
+
+TABLE = ["--quiet", "table", "--representations", "encodec,cochlea", "--datasets", "Grey1977,Patil2012_A3",
+         "--solver", "exact"]
+
+
+@needs_mirror
+def test_interrupted_table_resumes_without_refitting(tmp_path, monkeypatch, capsys):
+    full = tmp_path / "full"
+    assert cli.main(TABLE + ["--out", str(full)]) == 0
+    real = table.learn_metrics
+    calls = []
+
+    def dying(problems, **kw):  # the exact batch of encodec passes, cochlea's is interrupted
+        calls.append(len(problems))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(problems, **kw)
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(table, "learn_metrics", dying)
+    assert cli.main(TABLE + ["--out", str(part)]) == 130
+    saved = part / "chunks" / "table"
+    assert [p.parent.name for p in saved.rglob("*.npz")] == ["encodec"]
+    assert not list(part.rglob("*.part")) and not (part / "table1.csv").exists()
+    capsys.readouterr()
+
+    calls.clear()
+    monkeypatch.setattr(table, "learn_metrics", lambda problems, **kw: calls.append(len(problems)) or real(problems, **kw))
+    assert cli.main(TABLE + ["--out", str(part)]) == 0
+    assert calls == [2], "encodec's fits were solved again"
+    out = capsys.readouterr().out
+    assert "resumed 2 fits" in out
+    assert (part / "table1.csv").read_text() == (full / "table1.csv").read_text()
+
+
+def _fake_learn_metrics(calls):
+    """learn_metrics stand-in: instant, its P depends on the settings, records each call."""
+    def fake(problems, *, solver="lbfgsb", maxiter=10_000, starts=1, **kw):
+        calls.append((solver, maxiter, len(problems)))
+        p = 0.5 if solver == "exact" else 0.4 + 1e-5 * maxiter
+        return [MetricResult(np.ones(F.shape[1]), p, 3, 0, "ok", solver=solver) for F, _ in problems]
+    return fake
+
+
+@needs_mirror
+def test_table_saves_each_call_and_refits_only_what_changed(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(table, "learn_metrics", _fake_learn_metrics(calls))
+    names = ["Grey1977", "Patil2012_A3"]
+    ev, opt, _, fits = table.table1(["encodec"], names, maxiter=50, progress=False, directory=tmp_path)
+    assert calls == [("exact", 10_000, 2), ("lbfgsb", 50, 1), ("lbfgsb", 50, 1)]  # one L-BFGS-B call per fit on CPU
+    assert not any(f["resumed"] for f in fits)
+    calls.clear()
+    again = table.table1(["encodec"], names, maxiter=50, progress=False, directory=tmp_path)
+    assert calls == [] and all(f["resumed"] for f in again[3])
+    assert again[:2] == (ev, opt)
+    # another maxiter: the optimum is reused, the L-BFGS-B fits are not
+    third = table.table1(["encodec"], names, maxiter=60, progress=False, directory=tmp_path)
+    assert calls == [("lbfgsb", 60, 1), ("lbfgsb", 60, 1)]
+    assert third[0][("encodec", "Grey1977")] == pytest.approx(0.4006 ** 2)
+
+
+# ----------------------------------------------------------------------------- outputs first
+
+def _no_data(*a, **k):
+    raise AssertionError("data were loaded: the output check must come before any fit")
+
+
+@pytest.mark.parametrize("command", [
+    ["table", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}"],
+    ["robustness", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}"],
+    ["null", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}"],
+    ["crossval", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}"],
+    ["table", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}/sub"],
+    ["learn", "--dataset", "Grey1977", "--representation", "encodec", "--out", "{file}/w.npz"],
+    ["learn", "--dataset", "Grey1977", "--representation", "encodec", "--plot", "{file}/w.png"],
+    ["learn", "--dataset", "Grey1977", "--representation", "encodec", "--out", "{dir}"],
+])
+def test_unwritable_out_fails_before_any_fit(command, tmp_path, monkeypatch, capsys):
+    file = tmp_path / "existing.csv"
+    file.write_text("keep me\n")
+    monkeypatch.setattr(datasets, "load", _no_data)
+    argv = [a.format(file=file, dir=tmp_path) for a in command]
+    assert cli.main(["--quiet", *argv]) == cli.EXIT_FAIL
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("timbre-jax: error: --"), err
+    assert str(file if "{file}" in " ".join(command) else tmp_path) in err
+    assert file.read_text() == "keep me\n"

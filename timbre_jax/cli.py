@@ -2,8 +2,9 @@
 
 Subcommands: ``data fetch|list|verify|import``, ``learn``, ``table``, ``extract``, and the
 sweeps added by later modules.  Errors the user can fix (unknown names, missing files,
-no network, bad data) end with a one-line message and exit status 1 or 2, never a
-traceback.
+no network, bad data, an ``--out`` that cannot be written) end with a one-line message
+and exit status 1 or 2, never a traceback, and the output paths are checked before any
+fit.  Ctrl-C exits with status 130 and leaves only whole files (every write is atomic).
 """
 
 from __future__ import annotations
@@ -25,6 +26,41 @@ def _reps(value):
 
 def _datasets(value):
     return registry.parse_list(value, list(registry.DATASETS), "dataset(s)")
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def _writable_dir(path: Path, option: str) -> None:
+    """Raise ValueError unless ``path`` is, or can be created as, a writable directory.
+
+    The nearest existing ancestor must be a writable directory (the missing part is
+    created later, by the atomic writes)."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: exists and is not a directory")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: {existing} is not writable")
+
+
+def check_out_dir(path) -> Path:
+    """``--out`` of table, robustness, null and crossval: a writable directory, checked
+    before any fit so that a long run never ends on an unwritable path."""
+    _writable_dir(Path(path), "--out")
+    return Path(path)
+
+
+def check_out_file(path, option: str) -> Path:
+    """A file that ``option`` will write (learn's ``--out``, ``--plot``): not a directory,
+    in a directory that is, or can be created, writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory; give a file name")
+    _writable_dir(path.parent, option)
+    return path
 
 
 # ----------------------------------------------------------------------------- data
@@ -106,6 +142,9 @@ def cmd_learn(args) -> int:
     names = _datasets(args.datasets or args.dataset)
     if not names or (args.dataset and args.datasets):
         raise ValueError("give --dataset D, or --datasets A,B,... for one metric across datasets")
+    for path, option in ((args.out, "--out"), (args.plot, "--plot")):
+        if path:
+            check_out_file(path, option)
     sets = [datasets.load(d, args.representation, args.source, progress=True) for d in names]
     features, ratings = joint_problem(sets)
     t0 = time.perf_counter()
@@ -154,12 +193,16 @@ def joint_problem(sets):
 def cmd_table(args) -> int:
     from . import report, table
 
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     t0 = time.perf_counter()
     ev, optimum, skipped, fits = table.table1(reps, names, source=args.source, maxiter=args.maxiter,
-                                              starts=args.starts, progress=not args.quiet, solver=args.solver)
+                                              starts=args.starts, progress=not args.quiet, solver=args.solver,
+                                              directory=out / "chunks" / "table")
     wall = time.perf_counter() - t0
+    resumed = sum(f["resumed"] for f in fits)
+    if resumed:
+        print(f"resumed {resumed} fits saved by an earlier run in {out / 'chunks' / 'table'}")
     out.mkdir(parents=True, exist_ok=True)
     report.write_table1(out / "table1.csv", ev, reps, names)
     written = [out / "table1.csv"]
@@ -175,7 +218,8 @@ def cmd_table(args) -> int:
         print(f"cells: global optimum (paper); {certified} of {len(fits)} certified by the KKT conditions")
     for r, d, why in skipped:
         print(f"skipped {r}/{d}: {why}")
-    print(f"\n{len(ev)} fits ({args.solver}) in {wall:.1f} s; wrote " + ", ".join(map(str, written)))
+    print(f"\n{len(ev)} fits ({args.solver}{f', {resumed} resumed' if resumed else ''}) in {wall:.1f} s; wrote "
+          + ", ".join(map(str, written)))
     return 0
 
 
@@ -194,7 +238,7 @@ def _loaded(reps, names):
 def cmd_robustness(args) -> int:
     from . import robustness
 
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     rows = []
     t0 = time.perf_counter()
@@ -221,7 +265,7 @@ def cmd_robustness(args) -> int:
 def cmd_null(args) -> int:
     from . import null, report
 
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     rows, summaries, written = [], [], []
     for r, sets in _loaded(reps, names):
@@ -248,7 +292,7 @@ def cmd_null(args) -> int:
 def cmd_crossval(args) -> int:
     from . import crossval, report
 
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets)
     rows = []
     for r, sets in _loaded(reps, names):
