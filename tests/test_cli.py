@@ -109,6 +109,9 @@ def test_interrupted_table_resumes_without_refitting(tmp_path, monkeypatch, caps
     out = capsys.readouterr().out
     assert "resumed 2 fits" in out
     assert (part / "table1.csv").read_text() == (full / "table1.csv").read_text()
+    lines = out.splitlines()
+    legend = lines[next(i for i, x in enumerate(lines) if x.startswith("| **iqr**")) + 1]
+    assert legend.startswith("cells: our explained variance at the global optimum (the paper's value)"), legend
 
 
 def _fake_learn_metrics(calls):
@@ -164,3 +167,10 @@ def test_unwritable_out_fails_before_any_fit(command, tmp_path, monkeypatch, cap
     assert len(err.strip().splitlines()) == 1 and err.startswith("timbre-jax: error: --"), err
     assert str(file if "{file}" in " ".join(command) else tmp_path) in err
     assert file.read_text() == "keep me\n"
+
+
+def test_learn_without_a_dataset_is_an_error(monkeypatch, capsys):
+    monkeypatch.setattr(datasets, "load", _no_data)
+    assert cli.main(["learn", "--representation", "encodec"]) == cli.EXIT_FAIL
+    assert capsys.readouterr().err.strip() == (
+        "timbre-jax: error: give --dataset D, or --datasets A,B,... for one metric across datasets")

@@ -139,7 +139,8 @@ def cmd_learn(args) -> int:
 
     from . import datasets, learn, store
 
-    names = _datasets(args.datasets or args.dataset)
+    # Neither given must not mean every dataset (one metric over all 17 is rarely meant).
+    names = _datasets(args.datasets or args.dataset) if (args.dataset or args.datasets) else []
     if not names or (args.dataset and args.datasets):
         raise ValueError("give --dataset D, or --datasets A,B,... for one metric across datasets")
     for path, option in ((args.out, "--out"), (args.plot, "--plot")):
@@ -211,11 +212,13 @@ def cmd_table(args) -> int:
     if fits:
         written.append(report.write_csv(out / "fits.csv", list(fits[0]), [list(f.values()) for f in fits]))
     print(report.markdown_table1(ev, reps, names, optimum if args.solver == "lbfgsb" else None))
+    certified = sum(f["certified"] for f in fits)
     if args.solver == "lbfgsb":
-        print("cells: ours (paper) [global optimum, certified]")
+        print("cells: our explained variance, L-BFGS-B (the paper's value) [the global optimum, "
+              f"certified by the KKT conditions for {certified} of {len(fits)}]")
     else:
-        certified = sum(f["certified"] for f in fits)
-        print(f"cells: global optimum (paper); {certified} of {len(fits)} certified by the KKT conditions")
+        print(f"cells: our explained variance at the global optimum (the paper's value); "
+              f"{certified} of {len(fits)} certified by the KKT conditions")
     for r, d, why in skipped:
         print(f"skipped {r}/{d}: {why}")
     print(f"\n{len(ev)} fits ({args.solver}{f', {resumed} resumed' if resumed else ''}) in {wall:.1f} s; wrote "
