@@ -174,3 +174,54 @@ def test_learn_without_a_dataset_is_an_error(monkeypatch, capsys):
     assert cli.main(["learn", "--representation", "encodec"]) == cli.EXIT_FAIL
     assert capsys.readouterr().err.strip() == (
         "timbre-jax: error: give --dataset D, or --datasets A,B,... for one metric across datasets")
+
+
+# ----------------------------------------------------------------------------- options
+
+@pytest.mark.parametrize("argv, quiet", [
+    (["--quiet", "table", "--out", "x"], True),
+    (["table", "--out", "x", "--quiet"], True),
+    (["table", "--out", "x"], False),
+    (["data", "fetch", "--quiet"], True),
+    (["--quiet", "data", "list"], True),
+    (["learn", "--quiet", "--dataset", "Grey1977", "--representation", "stft"], True),
+])
+def test_quiet_before_or_after_the_subcommand(argv, quiet):
+    assert cli.build_parser().parse_args(argv).quiet is quiet
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    from timbre_jax import __version__
+
+    assert capsys.readouterr().out == f"timbre-jax {metadata.version('timbre-jax')}\n"
+    assert metadata.version("timbre-jax") == __version__
+
+
+def _parsers(parser, name="timbre-jax"):
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_option_has_help_and_the_description_says_what_the_tool_does():
+    parser = cli.build_parser()
+    missing = [f"{name} {a.option_strings or a.dest}" for name, p in _parsers(parser) for a in p._actions
+               if not isinstance(a, argparse._SubParsersAction) and not (a.help or "").strip()]
+    assert missing == []
+    assert len(list(_parsers(parser))) == 12  # the walk saw every subcommand
+    text = parser.format_help()
+    for word in ("data fetch", "table", "learn", "robustness", "null", "crossval", "TIMBRE_JAX_HOME"):
+        assert word in text
+
+
+@pytest.mark.parametrize("command", [["learn"], ["table"], ["robustness"], ["data", "import"]])
+def test_help_lists_the_dataset_and_representation_names(command):
+    parser = dict(_parsers(cli.build_parser()))[" ".join(["timbre-jax", *command])]
+    text = " ".join(parser.format_help().split())  # the epilog wraps lines
+    for name in [*registry.DATASETS, *registry.REPRESENTATIONS]:
+        assert name in text, name

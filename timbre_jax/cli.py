@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -329,18 +330,73 @@ def cmd_extract(args) -> int:
 
 # ----------------------------------------------------------------------------- parser
 
+DESCRIPTION = (
+    "Learn weighted Euclidean timbre metrics from human dissimilarity ratings and reproduce "
+    "Pascal & Lagrange (2024). The usual order: `timbre-jax data fetch` downloads the ratings, "
+    "audio and the paper's precomputed features (sha256-verified; `table` and `learn` also fetch "
+    "the features they lack); `table` fits one metric per dataset and representation (the paper's "
+    "Table I) and `learn` fits one; `robustness` (rater-noise sweep), `null` (permutation test) "
+    "and `crossval` (leave-one-sound-out) then test the metrics. Commands that write a folder "
+    "(--out) resume an interrupted run when given the same folder. Files are cached under "
+    "$TIMBRE_JAX_HOME (default ~/.cache/timbre-jax); `timbre-jax data list` shows what is there."
+)
+QUIET_HELP = "no progress bars (before or after the subcommand)"
 STARTS_HELP = "solve from this many starts (the first, then log-normal perturbations of it) and keep the best"
 SOLVER_HELP = ("lbfgsb: the paper's L-BFGS-B fit (default); exact: the certified global optimum "
                "(a non-negative least squares, milliseconds per fit)")
+REPS_HELP = "comma list of representations, or 'all' (default); names below"
+DATASETS_HELP = "comma list of datasets, or 'all' (default); names below"
+SOURCE_HELP = ("features to fit: upstream (the paper's published features, default) or "
+               "extracted (computed by `timbre-jax extract`)")
+MAXITER_HELP = "L-BFGS-B iteration limit per fit (default 10000; the exact solver ignores it)"
+OUT_DIR_HELP = ("output folder (created); re-running with the same folder resumes from the fits saved "
+                "under OUT/chunks")
 
 
 def _solver_option(parser) -> None:
     parser.add_argument("--solver", default="lbfgsb", choices=("lbfgsb", "exact"), help=SOLVER_HELP)
 
 
+def version() -> str:
+    """The installed distribution's version, else the package's own (a source checkout)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("timbre-jax")
+    except metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
+def _names_epilog() -> str:
+    """The dataset and representation names, for the help of subcommands that take them."""
+    return "\n".join(textwrap.fill(", ".join(names), width=88, initial_indent=f"{what}: ", subsequent_indent="  ")
+                     for what, names in (("datasets", registry.DATASETS), ("representations", registry.REPRESENTATIONS)))
+
+
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand ``--quiet`` and, where it takes dataset or representation
+    names, an epilog listing them.
+
+    The subcommands' ``--quiet`` defaults to SUPPRESS, so that when absent it does not
+    overwrite one given before the subcommand: either position works."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in action.choices.values():
+            sub.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+            if {a.dest for a in sub._actions} & {"dataset", "datasets", "representation", "representations"}:
+                sub.epilog = _names_epilog()
+                sub.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the epilog's lines
+            _finish(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="timbre-jax", description=__doc__.splitlines()[0])
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p = argparse.ArgumentParser(prog="timbre-jax", description=DESCRIPTION)
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    p.add_argument("--version", action="version", version=f"timbre-jax {version()}",
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="fetch, list, verify and import upstream files")
@@ -352,24 +408,27 @@ def build_parser() -> argparse.ArgumentParser:
                    "(also $TIMBRE_JAX_MIRROR), e.g. file:///path/to/timbre-data")
     f.set_defaults(func=cmd_data_fetch)
     ls = dsub.add_parser("list", help="what is cached and what is missing")
-    ls.add_argument("--representation", "--representations", default="all")
+    ls.add_argument("--representation", "--representations", default="all", help=REPS_HELP)
     ls.set_defaults(func=cmd_data_list)
     v = dsub.add_parser("verify", help="re-hash every cached file")
     v.set_defaults(func=cmd_data_verify)
     im = dsub.add_parser("import", help="import your own upstream-format feature pickle (read safely)")
-    im.add_argument("file")
-    im.add_argument("--dataset", required=True)
-    im.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
+    im.add_argument("file", help="the feature pickle, in the upstream layout")
+    im.add_argument("--dataset", required=True, help="the dataset whose sounds it describes (names below)")
+    im.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
+                    help="the representation it holds")
     im.set_defaults(func=cmd_data_import)
 
     le = sub.add_parser("learn", help="learn one metric and print its explained variance")
-    le.add_argument("--dataset")
+    le.add_argument("--dataset", help="the dataset to fit (names below)")
     le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated)")
-    le.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
-    le.add_argument("--source", default="upstream", choices=("upstream", "extracted"))
-    le.add_argument("--init", default="nnls", choices=("nnls", "random"))
-    le.add_argument("--seed", type=int, default=0)
-    le.add_argument("--maxiter", type=int, default=10_000)
+    le.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
+                    help="the features to weigh")
+    le.add_argument("--source", default="upstream", choices=("upstream", "extracted"), help=SOURCE_HELP)
+    le.add_argument("--init", default="nnls", choices=("nnls", "random"),
+                    help="L-BFGS-B start: nnls (the paper's warm start, default) or random (Thoret et al. 2021)")
+    le.add_argument("--seed", type=int, default=0, help="seed of the random start and of extra --starts (default 0)")
+    le.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     le.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
     _solver_option(le)
     le.add_argument("--out", help="save weights to this .npz")
@@ -377,53 +436,55 @@ def build_parser() -> argparse.ArgumentParser:
     le.set_defaults(func=cmd_learn)
 
     t = sub.add_parser("table", help="Table I: explained variance for every dataset x representation")
-    t.add_argument("--representations", default="all")
-    t.add_argument("--datasets", default="all")
-    t.add_argument("--source", default="upstream", choices=("upstream", "extracted"))
-    t.add_argument("--maxiter", type=int, default=10_000)
+    t.add_argument("--representations", default="all", help=REPS_HELP)
+    t.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    t.add_argument("--source", default="upstream", choices=("upstream", "extracted"), help=SOURCE_HELP)
+    t.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     t.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
     _solver_option(t)
-    t.add_argument("--out", required=True)
+    t.add_argument("--out", required=True, help=OUT_DIR_HELP + "/table (fits of other settings are kept apart)")
     t.set_defaults(func=cmd_table)
 
     ex = sub.add_parser("extract", help="compute a representation from the audio (needs the extract extra)")
-    ex.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
-    ex.add_argument("--dataset", default="all")
+    ex.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
+                    help="the representation to compute")
+    ex.add_argument("--dataset", default="all", help=DATASETS_HELP)
     ex.add_argument("--checkpoint", default=None, help="local checkpoint (deep models); 'random-init' for tests")
-    ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where torch runs (default cpu)")
     ex.set_defaults(func=cmd_extract)
 
     ro = sub.add_parser("robustness", help="noise sweep: refit on degraded ratings, score on human ratings")
-    ro.add_argument("--representations", default="all")
-    ro.add_argument("--datasets", default="all")
+    ro.add_argument("--representations", default="all", help=REPS_HELP)
+    ro.add_argument("--datasets", default="all", help=DATASETS_HELP)
     ro.add_argument("--levels", type=int, default=9, help="number of levels delta in logspace(-1, 1)")
-    ro.add_argument("--realizations", type=int, default=5)
-    ro.add_argument("--seed", type=int, default=0)
+    ro.add_argument("--realizations", type=int, default=5, help="noise draws per level (default 5)")
+    ro.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     ro.add_argument("--std-scale", action="store_true", help="scale the noise by std(s) (upstream notebook)")
-    ro.add_argument("--maxiter", type=int, default=10_000)
+    ro.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     ro.add_argument("--chunk-groups", type=int, default=None, help="datasets per batched solve (default: fit memory)")
     _solver_option(ro)
-    ro.add_argument("--out", required=True)
+    ro.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
     ro.set_defaults(func=cmd_robustness)
 
     nu = sub.add_parser("null", help="permutation null: refit on randomly relabelled sounds")
-    nu.add_argument("--representations", default="all")
-    nu.add_argument("--datasets", default="all")
-    nu.add_argument("--permutations", type=int, default=100)
-    nu.add_argument("--seed", type=int, default=0)
-    nu.add_argument("--maxiter", type=int, default=10_000)
+    nu.add_argument("--representations", default="all", help=REPS_HELP)
+    nu.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    nu.add_argument("--permutations", type=int, default=100, help="relabellings per dataset (default 100)")
+    nu.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
+    nu.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     _solver_option(nu)
-    nu.add_argument("--out", required=True)
+    nu.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
     nu.set_defaults(func=cmd_null)
 
     cv = sub.add_parser("crossval", help="leave-one-sound-out cross-validation")
-    cv.add_argument("--representations", default="all")
-    cv.add_argument("--datasets", default="all")
-    cv.add_argument("--maxiter", type=int, default=10_000)
+    cv.add_argument("--representations", default="all", help=REPS_HELP)
+    cv.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    cv.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     _solver_option(cv)
-    cv.add_argument("--out", required=True)
+    cv.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
     cv.set_defaults(func=cmd_crossval)
 
+    _finish(p)
     return p
 
 
