@@ -2,14 +2,17 @@
 
 Subcommands: ``data fetch|list|verify|import``, ``learn``, ``table``, ``extract``, and the
 sweeps added by later modules.  Errors the user can fix (unknown names, missing files,
-no network, bad data) end with a one-line message and exit status 1 or 2, never a
-traceback.
+no network, bad data, an ``--out`` that cannot be written) end with a one-line message
+and exit status 1 or 2, never a traceback, and the output paths are checked before any
+fit.  Ctrl-C exits with status 130 and leaves only whole files (every write is atomic).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -50,6 +53,41 @@ def _source(value):
                 "; import one with `timbre-jax data import FILE --dataset D --representation R --source NAME`")
         raise argparse.ArgumentTypeError(f"unknown feature source {value!r}; choose from {', '.join(known)}{hint}")
     return value
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def _writable_dir(path: Path, option: str) -> None:
+    """Raise ValueError unless ``path`` is, or can be created as, a writable directory.
+
+    The nearest existing ancestor must be a writable directory (the missing part is
+    created later, by the atomic writes)."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: exists and is not a directory")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: {existing} is not writable")
+
+
+def check_out_dir(path) -> Path:
+    """``--out`` of table, robustness, null and crossval: a writable directory, checked
+    before any fit so that a long run never ends on an unwritable path."""
+    _writable_dir(Path(path), "--out")
+    return Path(path)
+
+
+def check_out_file(path, option: str) -> Path:
+    """A file that ``option`` will write (learn's ``--out``, ``--plot``): not a directory,
+    in a directory that is, or can be created, writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory; give a file name")
+    _writable_dir(path.parent, option)
+    return path
 
 
 # ----------------------------------------------------------------------------- data
@@ -154,9 +192,13 @@ def cmd_learn(args) -> int:
 
     from . import datasets, learn, store
 
-    names = _datasets(args.datasets or args.dataset, args.source)
+    # Neither given must not mean every dataset (one metric over all 17 is rarely meant).
+    names = _datasets(args.datasets or args.dataset, args.source) if (args.dataset or args.datasets) else []
     if not names or (args.dataset and args.datasets):
         raise ValueError("give --dataset D, or --datasets A,B,... for one metric across datasets")
+    for path, option in ((args.out, "--out"), (args.plot, "--plot")):
+        if path:
+            check_out_file(path, option)
     sets = [datasets.load(d, args.representation, args.source, progress=True) for d in names]
     features, ratings = joint_problem(sets)
     t0 = time.perf_counter()
@@ -205,12 +247,16 @@ def joint_problem(sets):
 def cmd_table(args) -> int:
     from . import report, table
 
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
     t0 = time.perf_counter()
     ev, optimum, skipped, fits = table.table1(reps, names, source=args.source, maxiter=args.maxiter,
-                                              starts=args.starts, progress=not args.quiet, solver=args.solver)
+                                              starts=args.starts, progress=not args.quiet, solver=args.solver,
+                                              directory=out / "chunks" / "table")
     wall = time.perf_counter() - t0
+    resumed = sum(f["resumed"] for f in fits)
+    if resumed:
+        print(f"resumed {resumed} fits saved by an earlier run in {out / 'chunks' / 'table'}")
     out.mkdir(parents=True, exist_ok=True)
     report.write_table1(out / "table1.csv", ev, reps, names)
     written = [out / "table1.csv"]
@@ -219,14 +265,17 @@ def cmd_table(args) -> int:
     if fits:
         written.append(report.write_csv(out / "fits.csv", list(fits[0]), [list(f.values()) for f in fits]))
     print(report.markdown_table1(ev, reps, names, optimum if args.solver == "lbfgsb" else None))
+    certified = sum(f["certified"] for f in fits)
     if args.solver == "lbfgsb":
-        print("cells: ours (paper) [global optimum, certified]")
+        print("cells: our explained variance, L-BFGS-B (the paper's value) [the global optimum, "
+              f"certified by the KKT conditions for {certified} of {len(fits)}]")
     else:
-        certified = sum(f["certified"] for f in fits)
-        print(f"cells: global optimum (paper); {certified} of {len(fits)} certified by the KKT conditions")
+        print(f"cells: our explained variance at the global optimum (the paper's value); "
+              f"{certified} of {len(fits)} certified by the KKT conditions")
     for r, d, why in skipped:
         print(f"skipped {r}/{d}: {why}")
-    print(f"\n{len(ev)} fits ({args.solver}) in {wall:.1f} s; wrote " + ", ".join(map(str, written)))
+    print(f"\n{len(ev)} fits ({args.solver}{f', {resumed} resumed' if resumed else ''}) in {wall:.1f} s; wrote "
+          + ", ".join(map(str, written)))
     return 0
 
 
@@ -245,7 +294,7 @@ def _loaded(reps, names, source="upstream"):
 def cmd_robustness(args) -> int:
     from . import robustness
 
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
     rows = []
     t0 = time.perf_counter()
@@ -272,7 +321,7 @@ def cmd_robustness(args) -> int:
 def cmd_null(args) -> int:
     from . import null, report
 
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
     rows, summaries, written = [], [], []
     for r, sets in _loaded(reps, names, args.source):
@@ -299,7 +348,7 @@ def cmd_null(args) -> int:
 def cmd_crossval(args) -> int:
     from . import crossval, report
 
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
     rows = []
     for r, sets in _loaded(reps, names, args.source):
@@ -333,21 +382,73 @@ def cmd_extract(args) -> int:
 
 # ----------------------------------------------------------------------------- parser
 
+DESCRIPTION = (
+    "Learn weighted Euclidean timbre metrics from human dissimilarity ratings and reproduce "
+    "Pascal & Lagrange (2024). The usual order: `timbre-jax data fetch` downloads the ratings, "
+    "audio and the paper's precomputed features (sha256-verified; `table` and `learn` also fetch "
+    "the features they lack); `table` fits one metric per dataset and representation (the paper's "
+    "Table I) and `learn` fits one; `robustness` (rater-noise sweep), `null` (permutation test) "
+    "and `crossval` (leave-one-sound-out) then test the metrics. Commands that write a folder "
+    "(--out) resume an interrupted run when given the same folder. Files are cached under "
+    "$TIMBRE_JAX_HOME (default ~/.cache/timbre-jax); `timbre-jax data list` shows what is there."
+)
+QUIET_HELP = "no progress bars (before or after the subcommand)"
 STARTS_HELP = "solve from this many starts (the first, then log-normal perturbations of it) and keep the best"
 SOLVER_HELP = ("lbfgsb: the paper's L-BFGS-B fit (default); exact: the certified global optimum "
                "(a non-negative least squares, milliseconds per fit)")
-
-
-SOURCE_HELP = "features: upstream (published), extracted, or a source made by `timbre-jax data import`"
+REPS_HELP = "comma list of representations, or 'all' (default); names below"
+DATASETS_HELP = "comma list of datasets, or 'all' (default); names below"
+SOURCE_HELP = ("features to fit: upstream (the paper's published features, default), extracted "
+               "(computed by `timbre-jax extract`), or a source made by `timbre-jax data import --source`")
+MAXITER_HELP = "L-BFGS-B iteration limit per fit (default 10000; the exact solver ignores it)"
+OUT_DIR_HELP = ("output folder (created); re-running with the same folder resumes from the fits saved "
+                "under OUT/chunks")
 
 
 def _solver_option(parser) -> None:
     parser.add_argument("--solver", default="lbfgsb", choices=("lbfgsb", "exact"), help=SOLVER_HELP)
 
 
+def version() -> str:
+    """The installed distribution's version, else the package's own (a source checkout)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("timbre-jax")
+    except metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
+def _names_epilog() -> str:
+    """The dataset and representation names, for the help of subcommands that take them."""
+    return "\n".join(textwrap.fill(", ".join(names), width=88, initial_indent=f"{what}: ", subsequent_indent="  ")
+                     for what, names in (("datasets", registry.DATASETS), ("representations", registry.REPRESENTATIONS)))
+
+
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand ``--quiet`` and, where it takes dataset or representation
+    names, an epilog listing them.
+
+    The subcommands' ``--quiet`` defaults to SUPPRESS, so that when absent it does not
+    overwrite one given before the subcommand: either position works."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in action.choices.values():
+            sub.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+            if {a.dest for a in sub._actions} & {"dataset", "datasets", "representation", "representations"}:
+                sub.epilog = _names_epilog()
+                sub.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the epilog's lines
+            _finish(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="timbre-jax", description=__doc__.splitlines()[0])
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p = argparse.ArgumentParser(prog="timbre-jax", description=DESCRIPTION)
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    p.add_argument("--version", action="version", version=f"timbre-jax {version()}",
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="fetch, list, verify and import upstream files")
@@ -360,14 +461,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "remembered for later commands")
     f.set_defaults(func=cmd_data_fetch)
     ls = dsub.add_parser("list", help="what is cached and what is missing")
-    ls.add_argument("--representation", "--representations", default="all")
+    ls.add_argument("--representation", "--representations", default="all", help=REPS_HELP)
     ls.set_defaults(func=cmd_data_list)
     v = dsub.add_parser("verify", help="re-hash every cached file")
     v.set_defaults(func=cmd_data_verify)
     im = dsub.add_parser("import", help="import your own upstream-format feature pickle (read safely)")
-    im.add_argument("file")
-    im.add_argument("--dataset", required=True)
-    im.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
+    im.add_argument("file", help="the feature pickle, in the upstream layout")
+    im.add_argument("--dataset", required=True,
+                    help="the dataset whose sounds it describes: a built-in name (below) or a new one")
+    im.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
+                    help="the representation it holds")
     im.add_argument("--source", default="imported",
                     help="store the features under this source name (default imported; never upstream or extracted)")
     im.add_argument("--ratings", help="for a dataset that is not built in: its ratings, a text matrix (np.loadtxt; "
@@ -376,13 +479,15 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=cmd_data_import)
 
     le = sub.add_parser("learn", help="learn one metric and print its explained variance")
-    le.add_argument("--dataset")
+    le.add_argument("--dataset", help="the dataset to fit (names below)")
     le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated)")
-    le.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
+    le.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
+                    help="the features to weigh")
     le.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
-    le.add_argument("--init", default="nnls", choices=("nnls", "random"))
-    le.add_argument("--seed", type=int, default=0)
-    le.add_argument("--maxiter", type=int, default=10_000)
+    le.add_argument("--init", default="nnls", choices=("nnls", "random"),
+                    help="L-BFGS-B start: nnls (the paper's warm start, default) or random (Thoret et al. 2021)")
+    le.add_argument("--seed", type=int, default=0, help="seed of the random start and of extra --starts (default 0)")
+    le.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     le.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
     _solver_option(le)
     le.add_argument("--out", help="save weights to this .npz")
@@ -390,60 +495,82 @@ def build_parser() -> argparse.ArgumentParser:
     le.set_defaults(func=cmd_learn)
 
     t = sub.add_parser("table", help="Table I: explained variance for every dataset x representation")
-    t.add_argument("--representations", default="all")
-    t.add_argument("--datasets", default="all")
+    t.add_argument("--representations", default="all", help=REPS_HELP)
+    t.add_argument("--datasets", default="all", help=DATASETS_HELP)
     t.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
-    t.add_argument("--maxiter", type=int, default=10_000)
+    t.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     t.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
     _solver_option(t)
-    t.add_argument("--out", required=True)
+    t.add_argument("--out", required=True, help=OUT_DIR_HELP + "/table (fits of other settings are kept apart)")
     t.set_defaults(func=cmd_table)
 
     ex = sub.add_parser("extract", help="compute a representation from the audio (needs the extract extra)")
-    ex.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS)
-    ex.add_argument("--dataset", default="all")
+    ex.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
+                    help="the representation to compute")
+    ex.add_argument("--dataset", default="all", help=DATASETS_HELP)
     ex.add_argument("--checkpoint", default=None, help="local checkpoint (deep models); 'random-init' for tests")
-    ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where torch runs (default cpu)")
     ex.set_defaults(func=cmd_extract)
 
     ro = sub.add_parser("robustness", help="noise sweep: refit on degraded ratings, score on human ratings")
-    ro.add_argument("--representations", default="all")
-    ro.add_argument("--datasets", default="all")
+    ro.add_argument("--representations", default="all", help=REPS_HELP)
+    ro.add_argument("--datasets", default="all", help=DATASETS_HELP)
     ro.add_argument("--levels", type=int, default=9, help="number of levels delta in logspace(-1, 1)")
-    ro.add_argument("--realizations", type=int, default=5)
-    ro.add_argument("--seed", type=int, default=0)
+    ro.add_argument("--realizations", type=int, default=5, help="noise draws per level (default 5)")
+    ro.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     ro.add_argument("--std-scale", action="store_true", help="scale the noise by std(s) (upstream notebook)")
-    ro.add_argument("--maxiter", type=int, default=10_000)
+    ro.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     ro.add_argument("--chunk-groups", type=int, default=None, help="datasets per batched solve (default: fit memory)")
     ro.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     _solver_option(ro)
-    ro.add_argument("--out", required=True)
+    ro.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
     ro.set_defaults(func=cmd_robustness)
 
     nu = sub.add_parser("null", help="permutation null: refit on randomly relabelled sounds")
-    nu.add_argument("--representations", default="all")
-    nu.add_argument("--datasets", default="all")
-    nu.add_argument("--permutations", type=int, default=100)
-    nu.add_argument("--seed", type=int, default=0)
-    nu.add_argument("--maxiter", type=int, default=10_000)
+    nu.add_argument("--representations", default="all", help=REPS_HELP)
+    nu.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    nu.add_argument("--permutations", type=int, default=100, help="relabellings per dataset (default 100)")
+    nu.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
+    nu.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     nu.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     _solver_option(nu)
-    nu.add_argument("--out", required=True)
+    nu.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
     nu.set_defaults(func=cmd_null)
 
     cv = sub.add_parser("crossval", help="leave-one-sound-out cross-validation")
-    cv.add_argument("--representations", default="all")
-    cv.add_argument("--datasets", default="all")
-    cv.add_argument("--maxiter", type=int, default=10_000)
+    cv.add_argument("--representations", default="all", help=REPS_HELP)
+    cv.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    cv.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
     cv.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     _solver_option(cv)
-    cv.add_argument("--out", required=True)
+    cv.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
     cv.set_defaults(func=cmd_crossval)
 
+    _finish(p)
     return p
 
 
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` at once: flush stdout and stderr, then ``os._exit``.
+
+    Ctrl-C during an XLA compilation surfaces as KeyboardInterrupt in the main thread
+    while XLA's compiler thread keeps running; the interpreter's normal shutdown then
+    tears the runtime down under it and the process dies of SIGSEGV (exit 139).
+    Skipping that shutdown loses nothing: every file is written atomically, and a
+    partial one was already removed as the exception passed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing more to say
+            pass
+    os._exit(code)
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status.
+
+    Run as the program (``argv`` None) an interrupt ends the process with status 130 on
+    the spot (see :func:`_exit_now`); called with ``argv`` from Python it returns 130."""
     from .datasets import DataError
     from .download import DownloadError
     from .safepickle import UnsafePickleError
@@ -456,6 +583,8 @@ def main(argv=None) -> int:
         return EXIT_FAIL
     except KeyboardInterrupt:
         print("timbre-jax: interrupted", file=sys.stderr)
+        if argv is None:
+            _exit_now(130)
         return 130
 
 

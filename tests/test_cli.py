@@ -1,0 +1,227 @@
+"""The command line: interrupts, resuming `table`, output checks before any fit, options."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import needs_mirror
+from timbre_jax import cli, datasets, registry, table
+from timbre_jax.learn import MetricResult
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The longest compilation of a first exact fit (seconds on a CPU): JAX_LOG_COMPILES logs
+# its MLIR conversion just before XLA starts compiling it.
+COMPILE_STARTS = "Finished jaxpr to MLIR module conversion jit(_active_loop)"
+COMPILE_ENDS = "Finished XLA compilation of jit(_active_loop)"
+
+
+def _interrupt_in_compile(out: Path, delay: float) -> tuple[int, str, bool]:
+    """Run `table` as a program, send SIGINT ``delay`` s after XLA starts compiling;
+    (exit status, stderr, whether the signal went out before that compilation ended)."""
+    env = dict(os.environ, JAX_LOG_COMPILES="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    proc = subprocess.Popen([sys.executable, "-m", "timbre_jax.cli", "--quiet", "table", "--representations",
+                             "encodec", "--datasets", "Grey1977", "--solver", "exact", "--out", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    state = {"sent_in_compile": False}
+
+    def watch():
+        for line in proc.stderr:
+            lines.append(line)
+            if COMPILE_STARTS in line:
+                time.sleep(delay)
+                state["sent_in_compile"] = not any(COMPILE_ENDS in x for x in lines)
+                proc.send_signal(signal.SIGINT)
+
+    reader = threading.Thread(target=watch, daemon=True)
+    reader.start()
+    try:
+        rc = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(10)
+    return rc, "".join(lines), state["sent_in_compile"]
+
+
+@needs_mirror
+def test_ctrl_c_during_the_first_compilation_exits_130_and_leaves_no_file(tmp_path):
+    datasets.load("Grey1977", "encodec")  # fetched here, so the child starts fitting at once
+    landed = 0
+    for attempt, delay in enumerate((0.3, 0.05, 0.0)):
+        out = tmp_path / f"out{attempt}"
+        rc, err, in_compile = _interrupt_in_compile(out, delay)
+        tail = "\n".join(x[:160] for x in err.splitlines()[-4:])
+        assert rc == 130, f"exit status {rc} (-11: SIGSEGV), SIGINT {delay} s into XLA compilation; stderr ends\n{tail}"
+        assert "timbre-jax: interrupted" in err
+        left = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+        assert left == [], f"an interrupted first fit left {left}"
+        landed += in_compile
+        if landed:
+            break
+    assert landed, f"SIGINT never reached the process while XLA compiled ({COMPILE_STARTS!r} seen too late)"
+
+
+# ----------------------------------------------------------------------------- table resumes
+
+TABLE = ["--quiet", "table", "--representations", "encodec,cochlea", "--datasets", "Grey1977,Patil2012_A3",
+         "--solver", "exact"]
+
+
+@needs_mirror
+def test_interrupted_table_resumes_without_refitting(tmp_path, monkeypatch, capsys):
+    full = tmp_path / "full"
+    assert cli.main(TABLE + ["--out", str(full)]) == 0
+    real = table.learn_metrics
+    calls = []
+
+    def dying(problems, **kw):  # the exact batch of encodec passes, cochlea's is interrupted
+        calls.append(len(problems))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(problems, **kw)
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(table, "learn_metrics", dying)
+    assert cli.main(TABLE + ["--out", str(part)]) == 130
+    saved = part / "chunks" / "table"
+    assert [p.parent.name for p in saved.rglob("*.npz")] == ["encodec"]
+    assert not list(part.rglob("*.part")) and not (part / "table1.csv").exists()
+    capsys.readouterr()
+
+    calls.clear()
+    monkeypatch.setattr(table, "learn_metrics", lambda problems, **kw: calls.append(len(problems)) or real(problems, **kw))
+    assert cli.main(TABLE + ["--out", str(part)]) == 0
+    assert calls == [2], "encodec's fits were solved again"
+    out = capsys.readouterr().out
+    assert "resumed 2 fits" in out
+    assert (part / "table1.csv").read_text() == (full / "table1.csv").read_text()
+    lines = out.splitlines()
+    legend = lines[next(i for i, x in enumerate(lines) if x.startswith("| **iqr**")) + 1]
+    assert legend.startswith("cells: our explained variance at the global optimum (the paper's value)"), legend
+
+
+def _fake_learn_metrics(calls):
+    """learn_metrics stand-in: instant, its P depends on the settings, records each call."""
+    def fake(problems, *, solver="lbfgsb", maxiter=10_000, starts=1, **kw):
+        calls.append((solver, maxiter, len(problems)))
+        p = 0.5 if solver == "exact" else 0.4 + 1e-5 * maxiter
+        return [MetricResult(np.ones(F.shape[1]), p, 3, 0, "ok", solver=solver) for F, _ in problems]
+    return fake
+
+
+@needs_mirror
+def test_table_saves_each_call_and_refits_only_what_changed(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(table, "learn_metrics", _fake_learn_metrics(calls))
+    names = ["Grey1977", "Patil2012_A3"]
+    ev, opt, _, fits = table.table1(["encodec"], names, maxiter=50, progress=False, directory=tmp_path)
+    assert calls == [("exact", 10_000, 2), ("lbfgsb", 50, 1), ("lbfgsb", 50, 1)]  # one L-BFGS-B call per fit on CPU
+    assert not any(f["resumed"] for f in fits)
+    calls.clear()
+    again = table.table1(["encodec"], names, maxiter=50, progress=False, directory=tmp_path)
+    assert calls == [] and all(f["resumed"] for f in again[3])
+    assert again[:2] == (ev, opt)
+    # another maxiter: the optimum is reused, the L-BFGS-B fits are not
+    third = table.table1(["encodec"], names, maxiter=60, progress=False, directory=tmp_path)
+    assert calls == [("lbfgsb", 60, 1), ("lbfgsb", 60, 1)]
+    assert third[0][("encodec", "Grey1977")] == pytest.approx(0.4006 ** 2)
+
+
+# ----------------------------------------------------------------------------- outputs first
+
+def _no_data(*a, **k):
+    raise AssertionError("data were loaded: the output check must come before any fit")
+
+
+@pytest.mark.parametrize("command", [
+    ["table", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}"],
+    ["robustness", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}"],
+    ["null", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}"],
+    ["crossval", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}"],
+    ["table", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{file}/sub"],
+    ["learn", "--dataset", "Grey1977", "--representation", "encodec", "--out", "{file}/w.npz"],
+    ["learn", "--dataset", "Grey1977", "--representation", "encodec", "--plot", "{file}/w.png"],
+    ["learn", "--dataset", "Grey1977", "--representation", "encodec", "--out", "{dir}"],
+])
+def test_unwritable_out_fails_before_any_fit(command, tmp_path, monkeypatch, capsys):
+    file = tmp_path / "existing.csv"
+    file.write_text("keep me\n")
+    monkeypatch.setattr(datasets, "load", _no_data)
+    argv = [a.format(file=file, dir=tmp_path) for a in command]
+    assert cli.main(["--quiet", *argv]) == cli.EXIT_FAIL
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("timbre-jax: error: --"), err
+    assert str(file if "{file}" in " ".join(command) else tmp_path) in err
+    assert file.read_text() == "keep me\n"
+
+
+def test_learn_without_a_dataset_is_an_error(monkeypatch, capsys):
+    monkeypatch.setattr(datasets, "load", _no_data)
+    assert cli.main(["learn", "--representation", "encodec"]) == cli.EXIT_FAIL
+    assert capsys.readouterr().err.strip() == (
+        "timbre-jax: error: give --dataset D, or --datasets A,B,... for one metric across datasets")
+
+
+# ----------------------------------------------------------------------------- options
+
+@pytest.mark.parametrize("argv, quiet", [
+    (["--quiet", "table", "--out", "x"], True),
+    (["table", "--out", "x", "--quiet"], True),
+    (["table", "--out", "x"], False),
+    (["data", "fetch", "--quiet"], True),
+    (["--quiet", "data", "list"], True),
+    (["learn", "--quiet", "--dataset", "Grey1977", "--representation", "stft"], True),
+])
+def test_quiet_before_or_after_the_subcommand(argv, quiet):
+    assert cli.build_parser().parse_args(argv).quiet is quiet
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    from timbre_jax import __version__
+
+    assert capsys.readouterr().out == f"timbre-jax {metadata.version('timbre-jax')}\n"
+    assert metadata.version("timbre-jax") == __version__
+
+
+def _parsers(parser, name="timbre-jax"):
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_option_has_help_and_the_description_says_what_the_tool_does():
+    parser = cli.build_parser()
+    missing = [f"{name} {a.option_strings or a.dest}" for name, p in _parsers(parser) for a in p._actions
+               if not isinstance(a, argparse._SubParsersAction) and not (a.help or "").strip()]
+    assert missing == []
+    assert len(list(_parsers(parser))) == 12  # the walk saw every subcommand
+    text = parser.format_help()
+    for word in ("data fetch", "table", "learn", "robustness", "null", "crossval", "TIMBRE_JAX_HOME"):
+        assert word in text
+
+
+@pytest.mark.parametrize("command", [["learn"], ["table"], ["robustness"], ["data", "import"]])
+def test_help_lists_the_dataset_and_representation_names(command):
+    parser = dict(_parsers(cli.build_parser()))[" ".join(["timbre-jax", *command])]
+    text = " ".join(parser.format_help().split())  # the epilog wraps lines
+    for name in [*registry.DATASETS, *registry.REPRESENTATIONS]:
+        assert name in text, name
