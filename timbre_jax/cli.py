@@ -209,13 +209,21 @@ def cmd_learn(args) -> int:
     print(f"{args.representation} on {label} ({args.solver}): explained variance {res.explained_variance:.4f} "
           f"(P = {res.pearson:.4f}), {res.iterations} iterations, {res.message}"
           f"{f', from start {res.start} of {args.starts}' if args.starts > 1 else ''} [{dt:.1f} s]")
+    if res.degenerate_start:
+        print("warning: the NNLS start is x = 0 (every weight equal): no non-negative combination of the "
+              "features fits these ratings without an intercept, as when they are shifted below 0; the "
+              "paper's solver depends on the offset of the ratings, `--solver exact` does not")
+    if not res.converged:
+        print(f"warning: not converged ({res.message}"
+              f"{', no step was accepted: the weights are the start' if res.iterations == 0 else ''})")
     if args.solver == "lbfgsb":
         gap = learn.optimality_gap(features, ratings, res.weights)
         print(f"global optimum {res.explained_variance + gap:.4f} (gap {gap:.4f}; `--solver exact` gives it)")
     if args.out:
         meta = {"representation": args.representation, "datasets": names, "source": args.source,
-                "solver": args.solver, "certified": res.certified, "pearson": res.pearson, "iterations": res.iterations, "message": res.message,
-                "starts": args.starts, "start": res.start}
+                "solver": args.solver, "certified": res.certified, "pearson": res.pearson,
+                "iterations": res.iterations, "message": res.message, "converged": res.converged,
+                "degenerate_start": res.degenerate_start, "starts": args.starts, "start": res.start}
         store.atomic_write_bytes(Path(args.out), lambda fh: np.savez(
             fh, weights=res.weights, explained_variance=res.explained_variance,
             metadata=np.asarray(__import__("json").dumps(meta))))
