@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import needs_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @needs_mirror
+@pytest.mark.slow  # four fresh processes that import JAX, compile and run scipy: about 2 minutes
 def test_quick_benchmark(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "solver.py"), "--quick", "--out", str(tmp_path)],
                    check=True, cwd=ROOT, capture_output=True, text=True)
