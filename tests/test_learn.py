@@ -40,7 +40,7 @@ def test_batch_equals_one_by_one_on_real_problems(lockstep):
     # iterations amplifies that into another iteration count (seen: 313 vs 328 on another
     # 2-core machine).  So compare a short run (25 iterations: both stop at the limit,
     # the paths have not parted yet), where a leak would move P by far more than 1e-7,
-    # and check run-to-run determinism of the long run, which holds on every machine.
+    # and check that the same call twice gives the same bits, which holds everywhere.
     names = ["Grey1977", "Barthet2010", "Iverson1993_Whole"]
     sets = [datasets.load(d, "encodec") for d in names]
     batch = learn_metrics([(s.features, s.ratings) for s in sets], maxiter=25, lockstep=lockstep)
@@ -50,9 +50,8 @@ def test_batch_equals_one_by_one_on_real_problems(lockstep):
         assert b.iterations == alone.iterations == 25
         assert b.pearson == pytest.approx(alone.pearson, abs=1e-7)
         assert b.weights.shape == (128,) and np.all(b.weights >= 1) and np.all(b.weights <= 1e15)
-    long = [learn_metrics([(s.features, s.ratings) for s in sets], maxiter=400, lockstep=lockstep)
-            for _ in range(2)]
-    assert [(r.pearson, r.iterations) for r in long[0]] == [(r.pearson, r.iterations) for r in long[1]]
+    again = learn_metrics([(s.features, s.ratings) for s in sets], maxiter=25, lockstep=lockstep)
+    assert [r.pearson for r in again] == [r.pearson for r in batch]
 
 
 @needs_mirror
@@ -178,14 +177,14 @@ def test_several_starts_keep_the_best_of_the_runs_from_each():
     from timbre_jax.learn import _nnls_start, _solve_rated, extra_starts
 
     rng = np.random.default_rng(3)
-    problems = [(rng.random((l, 200)) ** 4, rng.random(l * (l - 1) // 2)) for l in (9, 12)]
-    one = learn_metrics(problems, maxiter=300)
-    best = learn_metrics(problems, maxiter=300, starts=3)
-    assert [r.pearson for r in learn_metrics(problems, maxiter=300, starts=3)] == [r.pearson for r in best]
+    problems = [(rng.random((l, 200)) ** 4, rng.random(l * (l - 1) // 2)) for l in (10, 11)]
+    one = learn_metrics(problems, maxiter=150)
+    best = learn_metrics(problems, maxiter=150, starts=3)
+    assert [r.pearson for r in learn_metrics(problems, maxiter=150, starts=3)] == [r.pearson for r in best]
     for g, ((F, s), a, b) in enumerate(zip(problems, one, best)):
         D = np.asarray(pair_differences(F))
         w0 = np.asarray(_nnls_start(D, s))  # the very start learn_metrics perturbs
-        runs = [a.pearson] + [_solve_rated([(D, s)], [w], 300, default_lockstep())[0].pearson
+        runs = [a.pearson] + [_solve_rated([(D, s)], [w], 150, default_lockstep())[0].pearson
                               for w in extra_starts(w0, 2, (0, g))]
         # the first start is the plain fit; the others start from log-normal perturbations
         # Laws, not draws: which start wins (and whether start 0 ties with another, seen on

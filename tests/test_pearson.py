@@ -28,8 +28,8 @@ def problems(draw):
     # A few shapes, random values: every new shape recompiles the eager JAX ops (about
     # 3 s each on this CPU); the laws are about values, and these shapes keep the edges
     # (3 sounds, 1 feature, no padding) and the size of the real problems.
-    l = draw(st.sampled_from([3, 9, 20]))
-    n = draw(st.sampled_from([1, 13, 300]))
+    l = draw(st.sampled_from([3, 20]))
+    n = draw(st.sampled_from([1, 300]))
     pad = draw(st.sampled_from([0, 11]))
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)

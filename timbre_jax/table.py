@@ -50,6 +50,7 @@ def _save(path: Path, results: list[MetricResult], seconds: float) -> None:
                   iterations=np.array([r.iterations for r in results], dtype=np.int64),
                   status=np.array([r.status for r in results], dtype=np.int64),
                   start=np.array([r.start for r in results], dtype=np.int64),
+                  degenerate_start=np.array([r.degenerate_start for r in results], dtype=bool),
                   message=np.array([r.message for r in results], dtype=np.str_),
                   solver=np.array([r.solver for r in results], dtype=np.str_),
                   seconds=np.float64(seconds))
@@ -61,7 +62,8 @@ def _load(path: Path) -> tuple[list[MetricResult], float]:
     with np.load(path, allow_pickle=False) as z:
         results = [MetricResult(weights=z["weights"][i], pearson=float(z["pearson"][i]),
                                 iterations=int(z["iterations"][i]), status=int(z["status"][i]),
-                                message=str(z["message"][i]), start=int(z["start"][i]), solver=str(z["solver"][i]))
+                                message=str(z["message"][i]), start=int(z["start"][i]), solver=str(z["solver"][i]),
+                                degenerate_start=bool(z["degenerate_start"][i]))
                    for i in range(len(z["pearson"]))]
         return results, float(z["seconds"])
 
@@ -141,6 +143,6 @@ def table1(representations, names, *, source: str = "upstream", maxiter: int = M
                                  explained_variance=res.explained_variance, optimum=b.explained_variance,
                                  gap=b.explained_variance - res.explained_variance,
                                  certified=b.certified, iterations=res.iterations, converged=res.converged,
-                                 message=res.message, start=res.start, seconds=seconds,
+                                 message=res.message, start=res.start, degenerate_start=res.degenerate_start, seconds=seconds,
                                  exact_seconds=exact_seconds, resumed=resumed))
     return ev, optimum, skipped, fits
