@@ -16,7 +16,7 @@ import numpy as np
 
 from . import download, safepickle, store
 from .pearson import condensed
-from .ratings import first_asymmetric_pair, first_infinite_pair
+from .ratings import asymmetry, first_asymmetric_pair, first_infinite_pair
 from .registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, check_representation, get_dataset
 
 
@@ -137,11 +137,9 @@ def validate(dataset: str, representation: str, features: np.ndarray, ratings: n
     if np.any((r < 0) | (r > 1)):
         i, j = np.argwhere(off & ((ratings < 0) | (ratings > 1)))[0]
         raise DataError(f"{where}: rating {ratings[i, j]} of pair ({sounds[i]}, {sounds[j]}) is outside [0, 1]")
-    bad = first_asymmetric_pair(ratings)
-    if bad is not None:
-        i, j = bad
-        raise DataError(f"{where}: ratings matrix is not symmetric: ({sounds[i]}, {sounds[j]}) is {ratings[i, j]} "
-                        f"but ({sounds[j]}, {sounds[i]}) is {ratings[j, i]}")
+    why = asymmetry(ratings, sounds)
+    if why:
+        raise DataError(f"{where}: {why}")
 
 
 def pickle_features(path: Path, dataset: str, representation: str, n_sounds: int | None = None):

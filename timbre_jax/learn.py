@@ -27,7 +27,7 @@ from jax import Array
 from . import exact
 from .lbfgsb import ABNORMAL_LNSRCH, LBFGSB, STATUS_MESSAGES
 from .nnls import warm_start
-from .ratings import first_asymmetric_pair, first_infinite_pair, pair_of_index
+from .ratings import asymmetry, first_infinite_pair, pair_of_index
 from .reductions import batch_invariant
 from .sharding import pad_to_devices, per_device, place
 from .pearson import condensed, pair_differences, pearson_and_grad, standardize_ratings
@@ -135,11 +135,9 @@ def as_pairs(ratings, l: int, name: str | None = None) -> np.ndarray:
         if bad is not None:
             i, j = bad
             raise FitError(f"{where}rating of pair ({i}, {j}) is {r[i, j]}; use NaN for an unrated pair")
-        bad = first_asymmetric_pair(r)
-        if bad is not None:
-            i, j = bad
-            raise FitError(f"{where}ratings matrix is not symmetric: ({i}, {j}) is {r[i, j]} but ({j}, {i}) "
-                           f"is {r[j, i]}; give the full symmetric matrix (NaN = unrated)")
+        why = asymmetry(r)
+        if why:
+            raise FitError(f"{where}{why}; give the full symmetric matrix (NaN = unrated)")
         return condensed(r)
     if r.shape == (p,):
         inf = np.flatnonzero(np.isinf(r))

@@ -41,3 +41,14 @@ def pair_of_index(k: int, l: int) -> tuple[int, int]:
     (row-major: (0, 1), (0, 2), ..., (1, 2), ...)."""
     i, j = np.triu_indices(l, 1)
     return int(i[k]), int(j[k])
+
+
+def asymmetry(matrix: np.ndarray, names=None) -> str | None:
+    """Why ``matrix`` is not symmetric, naming its first differing pair (by ``names``, or
+    by index), or None when it is (see :func:`first_asymmetric_pair`)."""
+    bad = first_asymmetric_pair(matrix)
+    if bad is None:
+        return None
+    i, j = bad
+    a, b = (names[i], names[j]) if names is not None else (i, j)
+    return f"ratings matrix is not symmetric: ({a}, {b}) is {matrix[i, j]} but ({b}, {a}) is {matrix[j, i]}"
