@@ -213,13 +213,13 @@ def test_every_option_has_help_and_the_description_says_what_the_tool_does():
     missing = [f"{name} {a.option_strings or a.dest}" for name, p in _parsers(parser) for a in p._actions
                if not isinstance(a, argparse._SubParsersAction) and not (a.help or "").strip()]
     assert missing == []
-    assert len(list(_parsers(parser))) == 12  # the walk saw every subcommand
+    assert len(list(_parsers(parser))) == 13  # the walk saw every subcommand
     text = parser.format_help()
     for word in ("data fetch", "table", "learn", "robustness", "null", "crossval", "TIMBRE_JAX_HOME"):
         assert word in text
 
 
-@pytest.mark.parametrize("command", [["learn"], ["table"], ["robustness"], ["data", "import"]])
+@pytest.mark.parametrize("command", [["learn"], ["table"], ["robustness"], ["zeroshot"], ["data", "import"]])
 def test_help_lists_the_dataset_and_representation_names(command):
     parser = dict(_parsers(cli.build_parser()))[" ".join(["timbre-jax", *command])]
     text = " ".join(parser.format_help().split())  # the epilog wraps lines

@@ -375,6 +375,24 @@ def cmd_crossval(args) -> int:
     return 0
 
 
+def cmd_zeroshot(args) -> int:
+    from . import report, zeroshot
+
+    out = check_out_dir(args.out)
+    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
+    t0 = time.perf_counter()
+    rows = []
+    for _, sets in _loaded(reps, names, args.source):
+        rows += zeroshot.run(sets)
+    path = report.write_csv(out / "zeroshot.csv", ["representation", "dataset", "distance", "pearson", "spearman"],
+                            [list(x) for x in rows])
+    print("median over datasets (no fit: all weights 1; signed P^2 = sign(P) P^2):")
+    for (r, d), (p, p2, rho, n) in zeroshot.medians(rows).items():
+        print(f"  {r:10s} {d:9s} P {p:+.3f}  signed P^2 {p2:+.3f}  Spearman {rho:+.3f}  ({n} datasets)")
+    print(f"wrote {path} [{time.perf_counter() - t0:.1f} s]")
+    return 0
+
+
 def cmd_extract(args) -> int:
     try:
         import timbre_jax_extract
@@ -511,6 +529,13 @@ def build_parser() -> argparse.ArgumentParser:
     _solver_option(t)
     t.add_argument("--out", required=True, help=OUT_DIR_HELP + "/table (fits of other settings are kept apart)")
     t.set_defaults(func=cmd_table)
+
+    zs = sub.add_parser("zeroshot", help="no fit: correlate unweighted feature distances with the ratings")
+    zs.add_argument("--representations", default="all", help=REPS_HELP)
+    zs.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    zs.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP.replace("to fit", "to compare"))
+    zs.add_argument("--out", required=True, help="output folder (created); writes OUT/zeroshot.csv")
+    zs.set_defaults(func=cmd_zeroshot)
 
     ex = sub.add_parser("extract", help="compute a representation from the audio (needs the extract extra)")
     ex.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,

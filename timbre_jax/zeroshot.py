@@ -1,0 +1,93 @@
+"""Zero-shot alignment: how well do unweighted feature distances follow the ratings?
+
+No metric is learned, so nothing can overfit: with all weights 1 the distance of a pair
+of sounds is fixed by the features alone.  Two distances between the feature vectors
+``Psi_i`` and ``Psi_j`` (rows of the (l, n) feature matrix):
+
+- ``euclidean``: the squared Euclidean distance ``d_ij = sum_k (Psi_ik - Psi_jk)^2``,
+  the learned metric of :mod:`timbre_jax.pearson` with every weight 1;
+- ``cosine``: ``1 - cos(Psi_i, Psi_j)``, blind to each vector's scale.
+
+Each is compared with the ratings over the rated pairs by Pearson's and Spearman's
+correlations (``scipy.stats``).  A representation whose rows are paired with the wrong
+sounds scores near 0 here, whatever its in-sample explained variance.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import stats
+
+from .datasets import FeatureSet
+from .pearson import pair_differences, pair_indices
+
+DISTANCES = ("euclidean", "cosine")
+
+
+def distances(features: np.ndarray) -> dict[str, np.ndarray]:
+    """Both distances of every pair: (l, n) -> {distance: (p,)}, condensed order (i < j).
+
+    A row of zeros has no direction: its cosine distances are NaN."""
+    features = np.asarray(features, dtype=np.float64)
+    i, j = pair_indices(len(features))
+    norms = np.linalg.norm(features, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.einsum("pk,pk->p", features[i], features[j]) / (norms[i] * norms[j])
+    return {"euclidean": pair_differences(features).sum(axis=1), "cosine": 1.0 - cos}
+
+
+def alignment(features: np.ndarray, pairs: np.ndarray) -> dict[str, tuple[float, float]]:
+    """(Pearson, Spearman) between each distance and the ratings over the rated pairs.
+
+    ``features`` (l, n); ``pairs`` (p,) condensed ratings, p = l (l - 1) / 2, i < j
+    row-major, NaN = unrated (excluded).  Returns ``{distance: (pearson, spearman)}``
+    for ``distance`` in :data:`DISTANCES`; NaN where a correlation is undefined
+    (constant distances, or a zero feature row for cosine)."""
+    features, pairs = np.asarray(features, dtype=np.float64), np.asarray(pairs, dtype=np.float64)
+    l = len(features)
+    if pairs.shape != (l * (l - 1) // 2,):
+        raise ValueError(f"ratings have shape {pairs.shape}, expected ({l * (l - 1) // 2},) for {l} sounds")
+    rated = np.isfinite(pairs)
+    if rated.sum() < 3:
+        raise ValueError(f"{int(rated.sum())} rated pairs; a correlation needs at least 3")
+    out = {}
+    for name, d in distances(features).items():
+        d, s = d[rated], pairs[rated]
+        if not np.all(np.isfinite(d)) or np.ptp(d) == 0:
+            out[name] = (float("nan"), float("nan"))
+            continue
+        with warnings.catch_warnings():  # constant ratings: scipy warns and returns NaN, kept
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)
+            out[name] = (float(stats.pearsonr(d, s)[0]), float(stats.spearmanr(d, s)[0]))
+    return out
+
+
+def signed_p2(p: float) -> float:
+    """sign(P) P^2: the explained variance, negative when distances anti-correlate."""
+    return float(np.sign(p) * p * p)
+
+
+def run(sets: list[FeatureSet]) -> list[tuple[str, str, str, float, float]]:
+    """Rows (representation, dataset, distance, pearson, spearman), one per set and distance."""
+    rows = []
+    for fs in sets:
+        for name, (p, rho) in alignment(fs.features, fs.pairs).items():
+            rows.append((fs.representation, fs.dataset, name, p, rho))
+    return rows
+
+
+def medians(rows) -> dict[tuple[str, str], tuple[float, float, float, int]]:
+    """Per (representation, distance): the medians over datasets of Pearson, signed P^2
+    and Spearman, and the number of datasets (NaN correlations left out)."""
+    out = {}
+    for key in dict.fromkeys((r, d) for r, _, d, _, _ in rows):
+        p = np.array([x[3] for x in rows if (x[0], x[2]) == key], dtype=np.float64)
+        rho = np.array([x[4] for x in rows if (x[0], x[2]) == key], dtype=np.float64)
+        p, rho = p[np.isfinite(p)], rho[np.isfinite(rho)]
+        nan = float("nan")
+        out[key] = (float(np.median(p)) if p.size else nan,
+                    float(np.median(np.sign(p) * p ** 2)) if p.size else nan,
+                    float(np.median(rho)) if rho.size else nan, int(p.size))
+    return out
