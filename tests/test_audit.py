@@ -99,6 +99,8 @@ def test_cli_audit_writes_the_header_and_real_numbers(tmp_path, capsys):
     assert 0 <= float(row["null_median"]) <= 1 and 0 <= float(row["observed_ev"]) <= 1
     text = capsys.readouterr().out
     assert "evidence, not proof" in text and "--checkpoint PATH" in text
+    assert "encodec: no extracted features to compare with; `timbre-jax extract --representation encodec " \
+           "--checkpoint PATH" in text
     assert not (tmp_path / "stft_matching.csv").exists()
 
 

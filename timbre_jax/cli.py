@@ -216,7 +216,11 @@ def cmd_data_audit(args) -> int:
             if source == "upstream":
                 for _, d, why in skipped:
                     print(f"skipped {r}/{d}: {why}")
-            elif skipped and sets:
+            elif not sets:
+                deep = "" if r in ("stft", "cochlea", "stmf", "scattering") else \
+                    " --checkpoint PATH (see extract/README.md)"
+                print(f"{r}: no extracted features to compare with; `timbre-jax extract --representation {r}{deep}`")
+            elif skipped:
                 print(f"{r}: extracted features for {len(sets)} of {len(names)} datasets")
             records += audit.audit(sets, source, K=args.permutations, seed=args.seed, progress=not args.quiet,
                                    matches=matches if (r, source) == ("stft", "upstream") else None)
