@@ -35,6 +35,9 @@ def test_p_value_and_summary_by_hand():
     ev = np.array([0.5, 0.1, 0.6, 0.2, 0.5])  # observed 0.5; null 0.1, 0.6, 0.2, 0.5
     s = null.summarize("stft", "Toy", ev)
     assert s.p_value == pytest.approx((1 + 2) / 5)
+    # a relabelling that reaches the observed EV up to rounding reaches it (EV = 1 for all)
+    tied = null.summarize("mertcat", "Toy", np.array([1.0, 1.0 - 1e-15, 1.0, 0.5]))
+    assert tied.p_value == pytest.approx((1 + 2) / 4)
     assert s.null_median == pytest.approx(0.35) and s.excess_over_median == pytest.approx(0.15)
     assert s.null_p95 == pytest.approx(np.percentile([0.1, 0.6, 0.2, 0.5], 95))
 
