@@ -57,9 +57,11 @@ def rows(reps=("stmf", "encodec"), datasets=("Grey1977", "Grey1978"), realizatio
 
 def test_fig1b_with_stmf_has_a_db_colour_bar_and_a_mean_row(tmp_path, captured):
     datasets = ["Grey1977", "Grey1978"]
-    path = report.plot_area_heatmap(auc_table(rows()), datasets, ["stmf", "encodec"], tmp_path / "fig1b.png")
+    path = report.plot_area_heatmap(auc_table(rows()), datasets, ["encodec", "stmf"], tmp_path / "fig1b.png")
     assert is_png(path)
     fig, = captured
+    # the reference column first, as in the paper
+    assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == ["stmf", "encodec"]
     (cbar,) = colorbars(fig)
     assert "dB relative to stmf" in cbar.get_ylabel() and "10·log10(area / area of stmf)" in cbar.get_ylabel()
     heat = fig.axes[0]

@@ -179,7 +179,7 @@ def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
 
 
 def plot_area_heatmap(auc: dict, datasets, representations, path: Path) -> Path:
-    """Fig. 1b: datasets x representations; stmf column = its area, others in dB vs stmf,
+    """Fig. 1b: datasets x representations; stmf column (first) = its area, others in dB vs stmf,
     annotated, with a colour bar, and a "mean over datasets" row when there is more than
     one dataset.  Empty cells where a value (or the stmf reference) is missing.  With no
     stmf sweep (or nothing to compare with it) there is no reference: every column then
@@ -193,6 +193,8 @@ def plot_area_heatmap(auc: dict, datasets, representations, path: Path) -> Path:
     has_stmf = any(r == "stmf" for r, _ in auc)
     relative = has_stmf and any(np.isfinite(auc[(r, d)]["rel_auc_db"]) for r, d in auc
                                 if r != "stmf" and r in cols and d in datasets)
+    if relative and "stmf" in cols:  # the reference first, as in the paper's Fig. 1b
+        cols = ["stmf"] + [c for c in cols if c != "stmf"]
     with_mean = len(datasets) > 1
     table = np.full((len(datasets) + with_mean, len(cols)), np.nan)
     for i, d in enumerate(datasets):
