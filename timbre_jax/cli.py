@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import registry
 
-EXIT_USAGE, EXIT_FAIL = 2, 1
+EXIT_FAIL = 1
 
 
 def _reps(value):

@@ -443,17 +443,3 @@ def load(dataset: str, representation: str, source: str = "upstream", *, progres
     features = np.asarray(rec.features, dtype=np.float64)
     validate(dataset, representation, features, rec.ratings, rec.sounds)
     return FeatureSet(dataset, representation, features, rec.ratings, rec.sounds, rec.metadata)
-
-
-def available(representation: str, source: str = "upstream") -> list[str]:
-    """Datasets whose features can be loaded without a network round trip that fails:
-    in the store, or (upstream) fetchable.  Used to skip the strf files the mirror lacks."""
-    out = []
-    for name, ds in DATASETS.items():
-        if store.feature_file(source, representation, name).exists():
-            out.append(name)
-        elif source == "upstream" and download.local_path(ds.feature_path(representation)).exists():
-            out.append(name)
-    if source != "upstream":
-        out += [d for d in store.stored_datasets(source, representation) if d not in DATASETS]
-    return out

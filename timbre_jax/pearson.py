@@ -79,11 +79,6 @@ def pearson(D: Array, weights: Array, ratings: Array, mask: Array) -> Array:
     return pearson_of_distances(squared_distances(D, weights), ratings, mask)
 
 
-def explained_variance(D: Array, weights: Array, ratings: Array, mask: Array) -> Array:
-    """P^2: the fraction of the ratings' variance that the learned distances explain."""
-    return pearson(D, weights, ratings, mask) ** 2
-
-
 def pearson_and_grad(D: Array, weights: Array, s_hat: Array, mask: Array) -> tuple[Array, Array]:
     """P and its exact gradient with respect to the weights.
 
