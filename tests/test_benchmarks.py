@@ -21,7 +21,8 @@ def test_quick_benchmark(tmp_path):
     res = json.loads((tmp_path / "solver.json").read_text())
     (row,) = res["table"]
     assert row["representation"] == "encodec" and row["problems"] == 2
-    assert row["scipy_s"] > 0 and row["jax_s"] > 0 and row["compile_s"] >= 0
+    # a fresh process compiles on the first call: it takes longer than the second
+    assert row["scipy_s"] > 0 and row["jax_s"] > 0 and row["compile_s"] > 0
     assert row["ev_diff_min"] > -0.01  # same problems, same start: no worse than scipy
     (sw,) = res["sweep"]
     assert sw["representation"] == "encodec" and sw["problems"] == 9 and sw["ev_diff_min"] > -0.01
@@ -33,7 +34,9 @@ def test_quick_benchmark(tmp_path):
     quality = (tmp_path / "quality.csv").read_text().splitlines()
     assert "| encodec | 128 | 2 |" in (tmp_path / "tables.md").read_text()
     assert quality[0].startswith("representation,dataset,ev_scipy,ev_jax,ev_diff") and len(quality) == 3
-    assert all(r["iterations"] >= r["max_iterations"] for r in res["features"])
+    for r in res["features"]:  # the total over the problems, between their maximum and K times it
+        assert r["max_iterations"] <= r["iterations"] <= r["problems"] * r["max_iterations"]
+        assert r["ms_per_iteration"] == pytest.approx(1e3 * r["run_s"] / r["iterations"])
     # The scipy reference was cached; a second run with timbre-jax's side taken from a
     # `timbre-jax table` run on the same problems reads both and compares them.
     cached = (tmp_path / "scipy.csv").read_text().splitlines()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import timbre_jax
 from conftest import needs_mirror
 from timbre_jax import cli, datasets, registry, table
 from timbre_jax.learn import MetricResult
@@ -225,3 +227,19 @@ def test_help_lists_the_dataset_and_representation_names(command):
     text = " ".join(parser.format_help().split())  # the epilog wraps lines
     for name in [*registry.DATASETS, *registry.REPRESENTATIONS]:
         assert name in text, name
+
+
+@needs_mirror
+def test_learn_saves_the_weights_it_reports(tmp_path, capsys):
+    out = tmp_path / "w.npz"
+    assert cli.main(["learn", "--dataset", "Grey1977", "--representation", "encodec", "--solver", "exact",
+                     "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    fs = datasets.load("Grey1977", "encodec")
+    best = timbre_jax.learn_metric(fs.features, fs.ratings, solver="exact")
+    with np.load(out, allow_pickle=False) as z:  # nothing in it needs unpickling
+        np.testing.assert_allclose(z["weights"], best.weights, rtol=1e-12)
+        assert float(z["explained_variance"]) == pytest.approx(best.explained_variance, abs=1e-12)
+        meta = json.loads(str(z["metadata"]))
+    assert meta["solver"] == "exact" and meta["certified"] and meta["datasets"] == ["Grey1977"]
+    assert f"explained variance {best.explained_variance:.4f}" in printed and f"weights -> {out}" in printed

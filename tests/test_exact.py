@@ -242,7 +242,7 @@ def test_a_live_lbfgsb_fit_is_below_the_optimum_and_the_gap_says_by_how_much():
 @needs_mirror
 def test_joint_metric_leaves_out_the_unrated_cross_pairs():
     a, b = datasets.load("Patil2012_A3", "encodec"), datasets.load("Patil2012_DX4", "encodec")
-    F, R = cli.joint_problem([a, b])
+    F, R = datasets.joint_problem([a, b])
     joint = learn_metric(F, R, solver="exact")
     D = np.vstack([np.asarray(pair_differences(a.features)), np.asarray(pair_differences(b.features))])
     assert joint.explained_variance == pytest.approx(reference_ev(D, np.concatenate([a.pairs, b.pairs])), abs=1e-9)

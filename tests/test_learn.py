@@ -88,7 +88,7 @@ def test_masked_pairs_equal_the_problem_without_them():
 @needs_mirror
 def test_joint_metric_only_uses_rated_pairs(capsys):
     a, b = datasets.load("Patil2012_A3", "encodec"), datasets.load("Patil2012_DX4", "encodec")
-    F, R = cli.joint_problem([a, b])
+    F, R = datasets.joint_problem([a, b])
     assert R.shape == (22, 22) and np.isnan(R[:11, 11:]).all()
     joint = learn_metric(F, R)
     # the same problem built without cross pairs: D and s of both datasets stacked

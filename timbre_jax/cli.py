@@ -262,8 +262,6 @@ def cmd_data_audit(args) -> int:
 # ----------------------------------------------------------------------------- fits
 
 def cmd_learn(args) -> int:
-    import numpy as np
-
     from . import datasets, learn, store
 
     # Neither given must not mean every dataset (one metric over all 17 is rarely meant).
@@ -274,7 +272,7 @@ def cmd_learn(args) -> int:
         if path:
             check_out_file(path, option)
     sets = [datasets.load(d, args.representation, args.source, progress=True) for d in names]
-    features, ratings = joint_problem(sets)
+    features, ratings = datasets.joint_problem(sets)
     t0 = time.perf_counter()
     res = learn.learn_metric(features, ratings, solver=args.solver, init=args.init, seed=args.seed,
                              maxiter=args.maxiter, starts=args.starts)
@@ -298,32 +296,12 @@ def cmd_learn(args) -> int:
                 "solver": args.solver, "certified": res.certified, "pearson": res.pearson,
                 "iterations": res.iterations, "message": res.message, "converged": res.converged,
                 "degenerate_start": res.degenerate_start, "starts": args.starts, "start": res.start}
-        store.atomic_write_bytes(Path(args.out), lambda fh: np.savez(
-            fh, weights=res.weights, explained_variance=res.explained_variance,
-            metadata=np.asarray(__import__("json").dumps(meta))))
-        print(f"weights -> {args.out}")
+        print(f"weights -> {store.save_weights(Path(args.out), res.weights, res.explained_variance, meta)}")
     if args.plot:
         from .weightmaps import plot_weights
         out = plot_weights(res.weights, args.representation, Path(args.plot), title=f"{args.representation}: {label}")
         print(f"weight map -> {out}")
     return 0
-
-
-def joint_problem(sets):
-    """Stack several datasets into one problem; pairs across datasets are unrated (NaN)."""
-    import numpy as np
-
-    if len(sets) == 1:
-        return sets[0].features, sets[0].ratings
-    features = np.concatenate([s.features for s in sets])
-    L = len(features)
-    ratings = np.full((L, L), np.nan)
-    o = 0
-    for s in sets:
-        l = len(s.features)
-        ratings[o:o + l, o:o + l] = s.ratings
-        o += l
-    return features, ratings
 
 
 def cmd_table(args) -> int:

@@ -443,3 +443,18 @@ def load(dataset: str, representation: str, source: str = "upstream", *, progres
     features = np.asarray(rec.features, dtype=np.float64)
     validate(dataset, representation, features, rec.ratings, rec.sounds)
     return FeatureSet(dataset, representation, features, rec.ratings, rec.sounds, rec.metadata)
+
+
+def joint_problem(sets: list[FeatureSet]) -> tuple[np.ndarray, np.ndarray]:
+    """One problem from several datasets: features stacked (sum l_i, n), ratings the
+    block-diagonal (sum l_i, sum l_i) matrix, pairs across datasets unrated (NaN)."""
+    if len(sets) == 1:
+        return sets[0].features, sets[0].ratings
+    features = np.concatenate([s.features for s in sets])
+    ratings = np.full((len(features), len(features)), np.nan)
+    o = 0
+    for s in sets:
+        l = len(s.features)
+        ratings[o:o + l, o:o + l] = s.ratings
+        o += l
+    return features, ratings

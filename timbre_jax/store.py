@@ -204,3 +204,14 @@ def load(path: Path) -> StoredFeatures:
     if not isinstance(rec.metadata, dict):
         raise StoreError(f"{path}: metadata is not a JSON object")
     return rec
+
+
+def save_weights(path: Path, weights: np.ndarray, explained_variance: float, metadata: dict) -> Path:
+    """``learn --out``: one ``.npz`` with ``weights`` (n,), ``explained_variance`` and a
+    JSON ``metadata`` string (representation, datasets, solver, ...), written atomically
+    and readable with ``allow_pickle=False``."""
+    meta = json.dumps(metadata, sort_keys=True)
+    atomic_write_bytes(Path(path), lambda fh: np.savez(
+        fh, weights=np.asarray(weights, dtype=np.float64), explained_variance=np.float64(explained_variance),
+        metadata=np.asarray(meta)))
+    return Path(path)
