@@ -379,7 +379,7 @@ def cmd_robustness(args) -> int:
 
 
 def cmd_null(args) -> int:
-    from . import null, report
+    from . import null
 
     out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
@@ -393,10 +393,7 @@ def cmd_null(args) -> int:
         rows += rr
         summaries += ss
         written.append(null.plot(rr, ss, r, out / f"null_{r}.png"))
-    written.insert(0, report.write_csv(out / "null.csv", ["representation", "dataset", "permutation", "ev", "iterations"],
-                                       [list(x) for x in rows]))
-    fields = list(null.NullSummary.__dataclass_fields__)
-    written.insert(1, report.write_csv(out / "summary.csv", fields, [[getattr(x, f) for f in fields] for x in summaries]))
+    written = null.write_outputs(rows, summaries, out) + written
     for x in summaries:
         print(f"{x.representation:10s} {x.dataset:22s} observed {x.observed_ev:.3f}  null median {x.null_median:.3f}"
               f"  p95 {x.null_p95:.3f}  p = {x.p_value:.3f}")
@@ -406,7 +403,7 @@ def cmd_null(args) -> int:
 
 
 def cmd_crossval(args) -> int:
-    from . import crossval, report
+    from . import crossval
 
     out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
@@ -416,14 +413,11 @@ def cmd_crossval(args) -> int:
         rows += crossval.run(sets, maxiter=args.maxiter, directory=out / "chunks" / r, progress=not args.quiet,
                              solver=args.solver)
         print(f"{r}: {sum(len(s.sounds) + 1 for s in sets)} fits in {time.perf_counter() - t:.1f} s")
-    fields = list(crossval.CrossvalRow.__dataclass_fields__)
-    path = report.write_csv(out / "crossval.csv", fields, [[getattr(x, f) for f in fields] for x in rows])
     for x in rows:
         print(f"{x.representation:10s} {x.dataset:22s} in-sample {x.in_sample_ev:.3f}  held-out {x.heldout_ev:.3f}"
               f"  (pooled P {x.heldout_pearson:+.3f}, mean fold EV {x.fold_ev_mean:.3f})")
-    print(f"wrote {path}")
-    if rows:
-        print(f"wrote {crossval.plot(rows, out / 'crossval.png')}")
+    for path in crossval.write_outputs(rows, out):
+        print(f"wrote {path}")
     return 0
 
 

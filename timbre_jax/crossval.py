@@ -99,3 +99,15 @@ def plot(rows: list[CrossvalRow], path: Path) -> Path:
                  "0 when negative). Points far below the dashed line fit the ratings they were learned on much "
                  "better than new sounds.")
     return save_figure(fig, path)
+
+
+def write_outputs(rows: list[CrossvalRow], out: Path) -> list[Path]:
+    """OUT/crossval.csv (one :class:`CrossvalRow` per dataset) and, with rows, its figure
+    OUT/crossval.png."""
+    from .report import write_csv
+
+    fields = list(CrossvalRow.__dataclass_fields__)
+    written = [write_csv(Path(out) / "crossval.csv", fields, [[getattr(x, f) for f in fields] for x in rows])]
+    if rows:
+        written.append(plot(rows, Path(out) / "crossval.png"))
+    return written

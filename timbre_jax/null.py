@@ -124,3 +124,14 @@ def plot(rows, summaries, representation: str, path: Path) -> Path:
                  "above the black bar beats 95% of the relabellings (permutation p-value about 0.05 or less); "
                  "one inside the grey cloud is no better than chance.")
     return save_figure(fig, path)
+
+
+def write_outputs(rows, summaries: list[NullSummary], out: Path) -> list[Path]:
+    """OUT/null.csv (one row per fit: representation, dataset, permutation (0 = the true
+    order), ev, iterations) and OUT/summary.csv (one :class:`NullSummary` per dataset)."""
+    from .report import write_csv
+
+    fields = list(NullSummary.__dataclass_fields__)
+    return [write_csv(Path(out) / "null.csv", ["representation", "dataset", "permutation", "ev", "iterations"],
+                      [list(x) for x in rows]),
+            write_csv(Path(out) / "summary.csv", fields, [[getattr(x, f) for f in fields] for x in summaries])]
