@@ -105,10 +105,10 @@ def test_fig1a_legend_says_what_the_dashed_line_and_error_bars_are(tmp_path, cap
 def test_null_crossval_and_weight_figures_say_what_they_show(tmp_path, captured):
     ev = np.r_[0.6, np.linspace(0.0, 0.4, 20)]
     s = null.summarize("cochlea", "Grey1977", ev)
-    assert is_png(null.plot([("cochlea", "Grey1977", k, float(e), 1) for k, e in enumerate(ev)], [s], "cochlea",
+    assert is_png(report.plot_null([("cochlea", "Grey1977", k, float(e), 1) for k, e in enumerate(ev)], [s], "cochlea",
                             tmp_path / "null.png"))
     cv = [crossval.CrossvalRow("cochlea", "Grey1977", 0.5, 0.4, 0.16, 0.2, 16)]
-    assert is_png(crossval.plot(cv, tmp_path / "crossval.png"))
+    assert is_png(report.plot_crossval(cv, tmp_path / "crossval.png"))
     assert is_png(weightmaps.plot_weights(np.linspace(1, 2, 8), "encodec", tmp_path / "w.png"))
     fig_null, fig_cv, fig_w = captured
     t = texts(fig_null)

@@ -379,7 +379,7 @@ def cmd_robustness(args) -> int:
 
 
 def cmd_null(args) -> int:
-    from . import null
+    from . import null, report
 
     out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
@@ -392,7 +392,7 @@ def cmd_null(args) -> int:
         print(f"{r}: {fits} fits in {time.perf_counter() - t:.1f} s")
         rows += rr
         summaries += ss
-        written.append(null.plot(rr, ss, r, out / f"null_{r}.png"))
+        written.append(report.plot_null(rr, ss, r, out / f"null_{r}.png"))
     written = null.write_outputs(rows, summaries, out) + written
     for x in summaries:
         print(f"{x.representation:10s} {x.dataset:22s} observed {x.observed_ev:.3f}  null median {x.null_median:.3f}"

@@ -77,37 +77,13 @@ def run(sets: list[FeatureSet], *, maxiter: int = 10_000, directory: Path | None
     return [score(fs, res.distances, float(res.pearson[0])) for fs, res in zip(sets, results)]
 
 
-def plot(rows: list[CrossvalRow], path: Path) -> Path:
-    """In-sample EV against held-out EV, one colour per representation."""
-    from .registry import REPRESENTATIONS
-    from .report import LEGEND_SIZE, _pyplot, caption, save_figure, style_axes
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    for rep in [r for r in REPRESENTATIONS if any(x.representation == r for x in rows)]:
-        sel = [x for x in rows if x.representation == rep]
-        ax.scatter([x.in_sample_ev for x in sel], [x.heldout_ev for x in sel], label=rep, s=18)
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="held-out = in-sample\n(nothing lost on unseen sounds)")
-    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), aspect="equal")
-    style_axes(ax, title="Does the learned metric generalize to sounds it has not seen?",
-               xlabel="in-sample explained variance\n(metric learned on all pairs, scored on the same pairs)",
-               ylabel="held-out explained variance\n(leave one sound out)")
-    ax.legend(fontsize=LEGEND_SIZE, loc="upper left")
-    caption(fig, "One point per dataset and representation. Held out: for each sound, a metric is learned "
-                 "without the pairs that involve it and predicts those pairs; the predictions of all sounds "
-                 "are pooled and correlated with the human ratings (explained variance = squared correlation, "
-                 "0 when negative). Points far below the dashed line fit the ratings they were learned on much "
-                 "better than new sounds.")
-    return save_figure(fig, path)
-
-
 def write_outputs(rows: list[CrossvalRow], out: Path) -> list[Path]:
     """OUT/crossval.csv (one :class:`CrossvalRow` per dataset) and, with rows, its figure
     OUT/crossval.png."""
-    from .report import write_csv
+    from .report import plot_crossval, write_csv
 
     fields = list(CrossvalRow.__dataclass_fields__)
     written = [write_csv(Path(out) / "crossval.csv", fields, [[getattr(x, f) for f in fields] for x in rows])]
     if rows:
-        written.append(plot(rows, Path(out) / "crossval.png"))
+        written.append(plot_crossval(rows, Path(out) / "crossval.png"))
     return written

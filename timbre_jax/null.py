@@ -92,40 +92,6 @@ def run(sets: list[FeatureSet], *, K: int = 100, seed: int = 0, maxiter: int = 1
     return rows, summaries
 
 
-def plot(rows, summaries, representation: str, path: Path) -> Path:
-    """Observed EV (red) against the null distribution (grey) and its 95th percentile
-    (black bar), one column per dataset."""
-    from matplotlib.lines import Line2D
-
-    from .report import LEGEND_SIZE, _pyplot, caption, save_figure, style_axes
-
-    plt = _pyplot()
-    sums = [s for s in summaries if s.representation == representation]
-    fig, ax = plt.subplots(figsize=(0.55 * len(sums) + 2.5, 4))
-    for i, s in enumerate(sums):
-        null = [r[3] for r in rows if r[0] == representation and r[1] == s.dataset and r[2] > 0]
-        ax.scatter(np.full(len(null), i) + np.random.default_rng(i).uniform(-0.2, 0.2, len(null)), null,
-                   s=4, color="0.6")
-        ax.plot([i - 0.3, i + 0.3], [s.null_p95] * 2, color="k", lw=1.5, zorder=2)
-        ax.scatter([i], [s.observed_ev], color="C3", marker="D", s=25, zorder=3)
-    ax.set_xticks(range(len(sums)), [s.dataset for s in sums], rotation=60, ha="right")
-    ax.set_ylim(0, 1.02)
-    style_axes(ax, title=f"{representation}: explained variance with the true sound labels vs with shuffled labels",
-               ylabel="explained variance of the human ratings")
-    K = max((s.permutations for s in sums), default=0)
-    handles = [Line2D([], [], ls="", marker="D", color="C3", label="true sound labels (observed)"),
-               Line2D([], [], ls="", marker="o", ms=3, color="0.6",
-                      label=f"sounds randomly relabelled\n({K} relabellings per dataset)"),
-               Line2D([], [], color="k", lw=1.5, label="95th percentile of the\nrelabelled explained variances")]
-    ax.legend(handles=handles, fontsize=LEGEND_SIZE, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    caption(fig, "Permutation test: each grey dot is a metric learned, exactly as the real one, on the same "
-                 "ratings after the sounds were randomly relabelled (rows and columns of the dissimilarity "
-                 "matrix shuffled together), which breaks any link between sounds and ratings. A red diamond "
-                 "above the black bar beats 95% of the relabellings (permutation p-value about 0.05 or less); "
-                 "one inside the grey cloud is no better than chance.")
-    return save_figure(fig, path)
-
-
 def write_outputs(rows, summaries: list[NullSummary], out: Path) -> list[Path]:
     """OUT/null.csv (one row per fit: representation, dataset, permutation (0 = the true
     order), ev, iterations) and OUT/summary.csv (one :class:`NullSummary` per dataset)."""

@@ -270,3 +270,59 @@ def plot_area_heatmap(auc: dict, datasets, representations, path: Path) -> Path:
     caption(fig, text + " Empty cell: no value for this pair"
             + (" (or no stmf on that dataset)." if relative else ".") if np.isnan(table).any() else text)
     return save_figure(fig, path)
+
+
+def plot_null(rows, summaries, representation: str, path: Path) -> Path:
+    """Permutation null of one representation (:mod:`timbre_jax.null`): observed EV (red)
+    against the null distribution (grey) and its 95th percentile (black bar), one column
+    per dataset.  ``rows``: (representation, dataset, permutation, ev, iterations)."""
+    from matplotlib.lines import Line2D
+
+    plt = _pyplot()
+    sums = [s for s in summaries if s.representation == representation]
+    fig, ax = plt.subplots(figsize=(0.55 * len(sums) + 2.5, 4))
+    for i, s in enumerate(sums):
+        null = [r[3] for r in rows if r[0] == representation and r[1] == s.dataset and r[2] > 0]
+        ax.scatter(np.full(len(null), i) + np.random.default_rng(i).uniform(-0.2, 0.2, len(null)), null,
+                   s=4, color="0.6")
+        ax.plot([i - 0.3, i + 0.3], [s.null_p95] * 2, color="k", lw=1.5, zorder=2)
+        ax.scatter([i], [s.observed_ev], color="C3", marker="D", s=25, zorder=3)
+    ax.set_xticks(range(len(sums)), [s.dataset for s in sums], rotation=60, ha="right")
+    ax.set_ylim(0, 1.02)
+    style_axes(ax, title=f"{representation}: explained variance with the true sound labels vs with shuffled labels",
+               ylabel="explained variance of the human ratings")
+    K = max((s.permutations for s in sums), default=0)
+    handles = [Line2D([], [], ls="", marker="D", color="C3", label="true sound labels (observed)"),
+               Line2D([], [], ls="", marker="o", ms=3, color="0.6",
+                      label=f"sounds randomly relabelled\n({K} relabellings per dataset)"),
+               Line2D([], [], color="k", lw=1.5, label="95th percentile of the\nrelabelled explained variances")]
+    ax.legend(handles=handles, fontsize=LEGEND_SIZE, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    caption(fig, "Permutation test: each grey dot is a metric learned, exactly as the real one, on the same "
+                 "ratings after the sounds were randomly relabelled (rows and columns of the dissimilarity "
+                 "matrix shuffled together), which breaks any link between sounds and ratings. A red diamond "
+                 "above the black bar beats 95% of the relabellings (permutation p-value about 0.05 or less); "
+                 "one inside the grey cloud is no better than chance.")
+    return save_figure(fig, path)
+
+
+def plot_crossval(rows, path: Path) -> Path:
+    """Cross-validation (:mod:`timbre_jax.crossval`): in-sample EV against held-out EV,
+    one colour per representation; ``rows``: :class:`timbre_jax.crossval.CrossvalRow`."""
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for rep in [r for r in REPRESENTATIONS if any(x.representation == r for x in rows)]:
+        sel = [x for x in rows if x.representation == rep]
+        ax.scatter([x.in_sample_ev for x in sel], [x.heldout_ev for x in sel], label=rep, s=18)
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="held-out = in-sample\n(nothing lost on unseen sounds)")
+    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), aspect="equal")
+    style_axes(ax, title="Does the learned metric generalize to sounds it has not seen?",
+               xlabel="in-sample explained variance\n(metric learned on all pairs, scored on the same pairs)",
+               ylabel="held-out explained variance\n(leave one sound out)")
+    ax.legend(fontsize=LEGEND_SIZE, loc="upper left")
+    caption(fig, "One point per dataset and representation. Held out: for each sound, a metric is learned "
+                 "without the pairs that involve it and predicts those pairs; the predictions of all sounds "
+                 "are pooled and correlated with the human ratings (explained variance = squared correlation, "
+                 "0 when negative). Points far below the dashed line fit the ratings they were learned on much "
+                 "better than new sounds.")
+    return save_figure(fig, path)
