@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.errors import DataError
+
 SILENCE_THRESHOLD = 1e-8
 """A file whose peak |sample| is below this (full scale = 1) counts as silent."""
 
 
-class AudioError(ValueError):
+class AudioError(DataError):
     """A stimulus that cannot be used: the message names the file."""
 
 

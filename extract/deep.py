@@ -53,12 +53,14 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.errors import TimbreJaxError
+
 from .base import Extractor
 
 RANDOM_INIT = "random-init"
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(TimbreJaxError, RuntimeError):
     """The pretrained weights cannot be found locally nor downloaded."""
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from timbre_jax.errors import DataError, TimbreJaxError, UsageError
 from timbre_jax.registry import REPRESENTATIONS as _REGISTRY_REPRESENTATIONS
 
 from . import audio as audio_io
@@ -26,7 +27,7 @@ REPRESENTATIONS: tuple[str, ...] = _REGISTRY_REPRESENTATIONS
 assert set(REPRESENTATIONS) == set(DSP) | set(DEEP)
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(TimbreJaxError, RuntimeError):
     """Some sounds could not be extracted.  ``failures`` maps dataset -> [(file, reason)];
     ``written`` lists the store files that were written for the other datasets."""
 
@@ -38,7 +39,7 @@ class ExtractionError(RuntimeError):
 
 def check_representation(name: str) -> str:
     if name not in REPRESENTATIONS:
-        raise ValueError(f"unknown representation {name!r} for extraction; choose from {', '.join(REPRESENTATIONS)}")
+        raise UsageError(f"unknown representation {name!r} for extraction; choose from {', '.join(REPRESENTATIONS)}")
     return name
 
 
@@ -47,7 +48,7 @@ def make_extractor(representation: str, *, checkpoint: str | None = None, device
     check_representation(representation)
     if representation in DSP:
         if checkpoint is not None:
-            raise ValueError(f"{representation} is a signal-processing representation and takes no checkpoint "
+            raise UsageError(f"{representation} is a signal-processing representation and takes no checkpoint "
                              f"(got {checkpoint!r}); --checkpoint applies to {', '.join(DEEP)}")
         if representation == "stft":
             from .stft import Stft
@@ -114,7 +115,7 @@ def scale_features(features: np.ndarray) -> tuple[np.ndarray, float]:
     """Divide by :func:`dataset_scale`, so that the mean of the per-sound max |value| is 1."""
     s = dataset_scale(features)
     if not np.isfinite(s) or s <= 0:
-        raise ValueError(f"cannot scale features whose mean per-sound max |value| is {s}")
+        raise DataError(f"cannot scale features whose mean per-sound max |value| is {s}")
     return features / s, s
 
 

@@ -243,3 +243,89 @@ def test_learn_saves_the_weights_it_reports(tmp_path, capsys):
         meta = json.loads(str(z["metadata"]))
     assert meta["solver"] == "exact" and meta["certified"] and meta["datasets"] == ["Grey1977"]
     assert f"explained variance {best.explained_variance:.4f}" in printed and f"weights -> {out}" in printed
+
+
+# ----------------------------------------------------------------------------- errors
+
+def _exception_classes():
+    """Every exception class defined in the package and in the extraction package."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import timbre_jax_extract
+
+    found = []
+    for pkg in (timbre_jax, timbre_jax_extract):
+        for info in pkgutil.iter_modules(pkg.__path__):
+            mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+            found += [c for _, c in inspect.getmembers(mod, inspect.isclass)
+                      if issubclass(c, BaseException) and c.__module__ == mod.__name__]
+    return found
+
+
+def test_every_error_of_the_package_derives_from_one_root():
+    from timbre_jax.errors import TimbreJaxError
+
+    classes = _exception_classes()
+    assert len(classes) >= 12  # the walk really finds them (errors.py alone defines 7)
+    assert [c.__qualname__ for c in classes if not issubclass(c, TimbreJaxError)] == []
+
+
+def test_the_cli_prints_user_errors_in_one_line_and_keeps_tracebacks_of_bugs(monkeypatch, capsys):
+    from timbre_jax.errors import DataError
+
+    def user_error(args):
+        raise DataError("Grey1977: sound 3 is silent")
+
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), user_error))
+    assert cli.main(["zeroshot", "--out", "x"]) == 1
+    assert capsys.readouterr().err == "timbre-jax: error: Grey1977: sound 3 is silent\n"
+
+    def bug(args):
+        return 1 / 0
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), bug))
+    with pytest.raises(ZeroDivisionError):  # a bug is not dressed up as a user error
+        cli.main(["zeroshot", "--out", "x"])
+
+
+def _with_func(parser, func):
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub.choices["zeroshot"].set_defaults(func=func)
+    return parser
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`timbre-jax data list | head -1`: the reader goes away before the output is written."""
+    p = subprocess.Popen([sys.executable, "-m", "timbre_jax.cli", "data", "list"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()  # nobody reads: every write gets EPIPE
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert p.returncode == 1
+
+
+def test_a_full_disk_is_a_one_line_error_that_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from timbre_jax import store
+    from timbre_jax.errors import WriteError
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "replace", full)
+    target = tmp_path / "table1.csv"
+    with pytest.raises(WriteError, match=r"table1\.csv: cannot write \(No space left on device\)"):
+        store.atomic_write_bytes(target, lambda fh: fh.write(b"x"))
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+    def reset(src, dst):  # not about the file (a network read inside the writer): passed on as it is
+        raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+
+    monkeypatch.setattr(store.os, "replace", reset)
+    with pytest.raises(ConnectionResetError):
+        store.atomic_write_bytes(target, lambda fh: fh.write(b"x"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from timbre_jax import crossval, null, report, weightmaps
+from timbre_jax import crossval, null, report
 from timbre_jax.robustness import SweepRow, auc_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -24,7 +24,6 @@ def captured(monkeypatch):
         return save(fig, path)
 
     monkeypatch.setattr(report, "save_figure", spy)
-    monkeypatch.setattr(weightmaps, "save_figure", spy)
     return figs
 
 
@@ -109,7 +108,7 @@ def test_null_crossval_and_weight_figures_say_what_they_show(tmp_path, captured)
                             tmp_path / "null.png"))
     cv = [crossval.CrossvalRow("cochlea", "Grey1977", 0.5, 0.4, 0.16, 0.2, 16)]
     assert is_png(report.plot_crossval(cv, tmp_path / "crossval.png"))
-    assert is_png(weightmaps.plot_weights(np.linspace(1, 2, 8), "encodec", tmp_path / "w.png"))
+    assert is_png(report.plot_weights(np.linspace(1, 2, 8), "encodec", tmp_path / "w.png"))
     fig_null, fig_cv, fig_w = captured
     t = texts(fig_null)
     assert "randomly relabelled" in t and "true sound labels" in t and "20 relabellings" in t

@@ -19,13 +19,16 @@ pairing: see :data:`PROOF`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from . import null, zeroshot
-from .datasets import FeatureSet
+from . import null, report, zeroshot
+from .datasets import FeatureSet, load_available
+from .errors import DataError
 
 PROOF = ("This is evidence, not proof: the only proof is to re-extract the representation from the audio "
          "with the real checkpoint, e.g. `timbre-jax extract --representation clap --checkpoint PATH` (the "
@@ -39,7 +42,7 @@ def row_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     NaN for a constant row (no correlation is defined)."""
     a, b = (np.asarray(x, dtype=np.float64) for x in (a, b))
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature vectors of different lengths: {a.shape[1]} and {b.shape[1]}")
+        raise DataError(f"feature vectors of different lengths: {a.shape[1]} and {b.shape[1]}")
     ac, bc = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (ac @ bc.T) / np.outer(np.linalg.norm(ac, axis=1), np.linalg.norm(bc, axis=1))
@@ -53,7 +56,7 @@ def match_rows(upstream: np.ndarray, ours: np.ndarray) -> tuple[np.ndarray, np.n
     ``perm[i]``, with correlation ``r[i]``.  Pearson's r ignores each vector's scale and
     offset, the ways the two extractions differ."""
     if upstream.shape != ours.shape:
-        raise ValueError(f"upstream features have shape {upstream.shape}, ours {ours.shape}")
+        raise DataError(f"upstream features have shape {upstream.shape}, ours {ours.shape}")
     r = np.nan_to_num(row_correlations(upstream, ours), nan=-1.0)  # a constant row matches nothing well
     rows, perm = linear_sum_assignment(-r)
     assert np.array_equal(rows, np.arange(len(rows)))  # square: every row is assigned, in order
@@ -91,7 +94,7 @@ def match_stft(upstream: FeatureSet, extracted: FeatureSet) -> StftMatch:
     """Match ``upstream`` stft rows to ``extracted`` (same dataset, sorted sounds) and
     score the re-paired upstream rows zero-shot against the ratings."""
     if upstream.sounds != extracted.sounds:
-        raise ValueError(f"{upstream.dataset}: the upstream and extracted sounds differ")
+        raise DataError(f"{upstream.dataset}: the upstream and extracted sounds differ")
     perm, r = match_rows(upstream.features, extracted.features)
     z = zeroshot.alignment(repaired(upstream.features, perm), upstream.pairs)
     return StftMatch(upstream.dataset, upstream.sounds, perm, r, int(np.sum(perm == np.arange(len(perm)))),
@@ -128,6 +131,59 @@ def audit(sets: list[FeatureSet], source: str, *, K: int = 100, seed: int = 0, p
                        stft_permutation=" ".join(map(str, m.perm)))
         out.append(rec)
     return out
+
+
+DSP = ("stft", "cochlea", "stmf", "scattering")  # extracted without a checkpoint
+
+
+def match_extracted_stft(names, say=print) -> dict[str, StftMatch]:
+    """dataset -> :class:`StftMatch` of the upstream stft rows against our extracted stft,
+    for the datasets of ``names`` that have both; ``say`` tells what is skipped and why."""
+    ours, _ = load_available("stft", names, "extracted")
+    if not ours:
+        say("stft matching skipped: no extracted stft in the store; run `timbre-jax extract --representation stft` first")
+        return {}
+    absent = [d for d in names if d not in {s.dataset for s in ours}]
+    if absent:
+        say(f"stft matching skipped for {', '.join(absent)}: not extracted; run `timbre-jax extract --representation stft`")
+    upstream = {s.dataset: s for s in load_available("stft", [s.dataset for s in ours])[0]}
+    return {s.dataset: match_stft(upstream[s.dataset], s) for s in ours if s.dataset in upstream}
+
+
+def run(representations, names, *, K: int = 100, seed: int = 0, progress: bool = False,
+        say=print) -> tuple[list[dict], dict[str, StftMatch]]:
+    """The whole audit: records (:func:`audit`) of the upstream and the extracted features
+    of every representation in ``representations`` over the datasets ``names``, and the
+    stft matches (:func:`match_extracted_stft`).  ``say`` reports what is skipped and the
+    time per representation."""
+    matches = match_extracted_stft(names, say) if "stft" in representations else {}
+    records = []
+    for r in representations:
+        t = time.perf_counter()
+        for source in ("upstream", "extracted"):
+            sets, skipped = load_available(r, names, source)
+            if source == "upstream":
+                for _, d, why in skipped:
+                    say(f"skipped {r}/{d}: {why}")
+            elif not sets:
+                deep = "" if r in DSP else " --checkpoint PATH (see extract/README.md)"
+                say(f"{r}: no extracted features to compare with; `timbre-jax extract --representation {r}{deep}`")
+            elif skipped:
+                say(f"{r}: extracted features for {len(sets)} of {len(names)} datasets")
+            records += audit(sets, source, K=K, seed=seed, progress=progress,
+                             matches=matches if (r, source) == ("stft", "upstream") else None)
+        say(f"{r}: audited in {time.perf_counter() - t:.1f} s")
+    return records, matches
+
+
+def write_outputs(records: list[dict], matches: dict[str, StftMatch], out: Path) -> list[Path]:
+    """OUT/audit.csv and, given stft matches, OUT/stft_matching.csv; returns the paths."""
+    written = [report.write_csv(Path(out) / "audit.csv", AUDIT_FIELDS, [[x[f] for f in AUDIT_FIELDS] for x in records])]
+    if matches:
+        written.append(report.write_csv(Path(out) / "stft_matching.csv",
+                                        ["dataset", "upstream_row", "matched_sound", "own_sound", "r"],
+                                        [row for m in matches.values() for row in m.rows()]))
+    return written
 
 
 def summary(records: list[dict]) -> list[tuple[str, str, int, float, float, float, float, int]]:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from . import registry
+from .errors import TimbreJaxError, UsageError
 
 EXIT_FAIL = 1
 
@@ -36,11 +37,11 @@ def _datasets(value, source="upstream"):
     try:
         return registry.parse_list(value, [*registry.DATASETS, *(d for d in stored if d not in registry.DATASETS)],
                                    "dataset(s)")
-    except ValueError as e:
+    except UsageError as e:
         asked = {v.strip() for v in (value or "").split(",")}
         elsewhere = [s for s in store.stored_sources() if s != source and asked & set(store.stored_datasets(s))]
         hint = f" (found in source {', '.join(elsewhere)}: pass --source)" if elsewhere else ""
-        raise ValueError(f"{e}{hint}") from None
+        raise UsageError(f"{e}{hint}") from None
 
 
 def _source(value):
@@ -58,19 +59,19 @@ def _source(value):
 # ----------------------------------------------------------------------------- outputs
 
 def _writable_dir(path: Path, option: str) -> None:
-    """Raise ValueError unless ``path`` is, or can be created as, a writable directory.
+    """Raise UsageError unless ``path`` is, or can be created as, a writable directory.
 
     The nearest existing ancestor must be a writable directory (the missing part is
     created later, by the atomic writes)."""
     if path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {path}: exists and is not a directory")
+        raise UsageError(f"{option} {path}: exists and is not a directory")
     existing = path
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"{option} {path}: {existing} is not a directory")
+        raise UsageError(f"{option} {path}: {existing} is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {path}: {existing} is not writable")
+        raise UsageError(f"{option} {path}: {existing} is not writable")
 
 
 def check_out_dir(path) -> Path:
@@ -85,9 +86,18 @@ def check_out_file(path, option: str) -> Path:
     in a directory that is, or can be created, writable."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{option} {path}: is a directory; give a file name")
+        raise UsageError(f"{option} {path}: is a directory; give a file name")
     _writable_dir(path.parent, option)
     return path
+
+
+def _start(args):
+    """The preamble of the commands that write a folder: check ``--out`` before loading
+    anything, parse the names, start the clock.  Returns (out, representations,
+    datasets, t0)."""
+    out = check_out_dir(args.out)
+    reps, names = _reps(args.representations), _datasets(args.datasets, getattr(args, "source", "upstream"))
+    return out, reps, names, time.perf_counter()
 
 
 # ----------------------------------------------------------------------------- data
@@ -188,49 +198,12 @@ def cmd_data_import(args) -> int:
 def cmd_data_audit(args) -> int:
     import numpy as np
 
-    from . import audit, report
-    from .table import load_available
+    from . import audit
 
-    out = check_out_dir(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets)
-    if args.permutations < 1:
-        raise ValueError(f"--permutations {args.permutations}: give at least 1")
-    t0 = time.perf_counter()
-    records, matches, written = [], {}, []
-    if "stft" in reps:
-        ours, _ = load_available("stft", names, "extracted")
-        if not ours:
-            print("stft matching skipped: no extracted stft in the store; "
-                  "run `timbre-jax extract --representation stft` first")
-        else:
-            absent = [d for d in names if d not in {s.dataset for s in ours}]
-            if absent:
-                print(f"stft matching skipped for {', '.join(absent)}: not extracted; "
-                      f"run `timbre-jax extract --representation stft`")
-            upstream = {s.dataset: s for s in load_available("stft", [s.dataset for s in ours])[0]}
-            matches = {s.dataset: audit.match_stft(upstream[s.dataset], s) for s in ours if s.dataset in upstream}
-    for r in reps:
-        t = time.perf_counter()
-        for source in ("upstream", "extracted"):
-            sets, skipped = load_available(r, names, source)
-            if source == "upstream":
-                for _, d, why in skipped:
-                    print(f"skipped {r}/{d}: {why}")
-            elif not sets:
-                deep = "" if r in ("stft", "cochlea", "stmf", "scattering") else \
-                    " --checkpoint PATH (see extract/README.md)"
-                print(f"{r}: no extracted features to compare with; `timbre-jax extract --representation {r}{deep}`")
-            elif skipped:
-                print(f"{r}: extracted features for {len(sets)} of {len(names)} datasets")
-            records += audit.audit(sets, source, K=args.permutations, seed=args.seed, progress=not args.quiet,
-                                   matches=matches if (r, source) == ("stft", "upstream") else None)
-        print(f"{r}: audited in {time.perf_counter() - t:.1f} s")
-    written.append(report.write_csv(out / "audit.csv", audit.AUDIT_FIELDS,
-                                    [[x[f] for f in audit.AUDIT_FIELDS] for x in records]))
+    out, reps, names, t0 = _start(args)
+    records, matches = audit.run(reps, names, K=args.permutations, seed=args.seed, progress=not args.quiet)
+    written = audit.write_outputs(records, matches, out)
     if matches:
-        written.append(report.write_csv(out / "stft_matching.csv",
-                                        ["dataset", "upstream_row", "matched_sound", "own_sound", "r"],
-                                        [row for m in matches.values() for row in m.rows()]))
         print("\nstft: each upstream row matched one to one to our extracted stft of the sorted audio files "
               "(Pearson r between feature vectors):")
         published = {x["dataset"]: x for x in records if (x["representation"], x["source"]) == ("stft", "upstream")}
@@ -267,7 +240,7 @@ def cmd_learn(args) -> int:
     # Neither given must not mean every dataset (one metric over all 17 is rarely meant).
     names = _datasets(args.datasets or args.dataset, args.source) if (args.dataset or args.datasets) else []
     if not names or (args.dataset and args.datasets):
-        raise ValueError("give --dataset D, or --datasets A,B,... for one metric across datasets")
+        raise UsageError("give --dataset D, or --datasets A,B,... for one metric across datasets")
     for path, option in ((args.out, "--out"), (args.plot, "--plot")):
         if path:
             check_out_file(path, option)
@@ -298,7 +271,7 @@ def cmd_learn(args) -> int:
                 "degenerate_start": res.degenerate_start, "starts": args.starts, "start": res.start}
         print(f"weights -> {store.save_weights(Path(args.out), res.weights, res.explained_variance, meta)}")
     if args.plot:
-        from .weightmaps import plot_weights
+        from .report import plot_weights
         out = plot_weights(res.weights, args.representation, Path(args.plot), title=f"{args.representation}: {label}")
         print(f"weight map -> {out}")
     return 0
@@ -307,9 +280,7 @@ def cmd_learn(args) -> int:
 def cmd_table(args) -> int:
     from . import report, table
 
-    out = check_out_dir(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
-    t0 = time.perf_counter()
+    out, reps, names, t0 = _start(args)
     ev, optimum, skipped, fits = table.table1(reps, names, source=args.source, maxiter=args.maxiter,
                                               starts=args.starts, progress=not args.quiet, solver=args.solver,
                                               directory=out / "chunks" / "table")
@@ -341,7 +312,7 @@ def cmd_table(args) -> int:
 
 def _loaded(reps, names, source="upstream"):
     """(representation, feature sets) for each representation with data; says what is skipped."""
-    from .table import load_available
+    from .datasets import load_available
 
     for r in reps:
         sets, skipped = load_available(r, names, source)
@@ -354,10 +325,8 @@ def _loaded(reps, names, source="upstream"):
 def cmd_robustness(args) -> int:
     from . import robustness
 
-    out = check_out_dir(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
+    out, reps, names, t0 = _start(args)
     rows = []
-    t0 = time.perf_counter()
     for r, sets in _loaded(reps, names, args.source):
         t = time.perf_counter()
         resumed = (out / "chunks" / r / "plan.json").exists()
@@ -381,8 +350,7 @@ def cmd_robustness(args) -> int:
 def cmd_null(args) -> int:
     from . import null, report
 
-    out = check_out_dir(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
+    out, reps, names, _ = _start(args)
     rows, summaries, written = [], [], []
     for r, sets in _loaded(reps, names, args.source):
         t = time.perf_counter()
@@ -405,8 +373,7 @@ def cmd_null(args) -> int:
 def cmd_crossval(args) -> int:
     from . import crossval
 
-    out = check_out_dir(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
+    out, reps, names, _ = _start(args)
     rows = []
     for r, sets in _loaded(reps, names, args.source):
         t = time.perf_counter()
@@ -424,9 +391,7 @@ def cmd_crossval(args) -> int:
 def cmd_zeroshot(args) -> int:
     from . import report, zeroshot
 
-    out = check_out_dir(args.out)
-    reps, names = _reps(args.representations), _datasets(args.datasets, args.source)
-    t0 = time.perf_counter()
+    out, reps, names, t0 = _start(args)
     rows = []
     for _, sets in _loaded(reps, names, args.source):
         rows += zeroshot.run(sets)
@@ -443,7 +408,7 @@ def cmd_extract(args) -> int:
     try:
         import timbre_jax_extract
     except ImportError as e:
-        raise RuntimeError(f"extraction needs the 'extract' extra (torch, librosa, kymatio, transformers): {e}") from None
+        raise UsageError(f"extraction needs the 'extract' extra (torch, librosa, kymatio, transformers): {e}") from None
     names = _datasets(args.dataset)
     written = timbre_jax_extract.run(args.representation, names, checkpoint=args.checkpoint,
                                      device=args.device, progress=not args.quiet)
@@ -472,13 +437,41 @@ REPS_HELP = "comma list of representations, or 'all' (default); names below"
 DATASETS_HELP = "comma list of datasets, or 'all' (default); names below"
 SOURCE_HELP = ("features to fit: upstream (the paper's published features, default), extracted "
                "(computed by `timbre-jax extract`), or a source made by `timbre-jax data import --source`")
-MAXITER_HELP = "L-BFGS-B iteration limit per fit (default 10000; the exact solver ignores it)"
+MAXITER_DEFAULT = 10_000  # TODO(merge): from the solver's options object
+MAXITER_HELP = f"L-BFGS-B iteration limit per fit (default {MAXITER_DEFAULT}; the exact solver ignores it)"
 OUT_DIR_HELP = ("output folder (created); re-running with the same folder resumes from the fits saved "
                 "under OUT/chunks")
 
 
-def _solver_option(parser) -> None:
-    parser.add_argument("--solver", default="lbfgsb", choices=("lbfgsb", "exact"), help=SOLVER_HELP)
+def _positive(value: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: give at least 1")
+    return n
+
+
+def _options(*groups: str) -> argparse.ArgumentParser:
+    """A parent parser with the options several subcommands share, one definition each:
+    ``names`` (--representations, --datasets), ``source``, ``fit`` (--maxiter, --solver),
+    ``starts``, ``sweep-out`` (the --out of a resumable per-representation sweep)."""
+    p = argparse.ArgumentParser(add_help=False)
+    if "names" in groups:
+        p.add_argument("--representations", default="all", help=REPS_HELP)
+        p.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    if "source" in groups:
+        p.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
+    if "fit" in groups:
+        p.add_argument("--maxiter", type=_positive, default=MAXITER_DEFAULT, help=MAXITER_HELP)
+        p.add_argument("--solver", default="lbfgsb", choices=("lbfgsb", "exact"), help=SOLVER_HELP)
+    if "starts" in groups:
+        p.add_argument("--starts", type=_positive, default=1, help=STARTS_HELP)
+    if "sweep-out" in groups:
+        p.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
+    return p
 
 
 def version() -> str:
@@ -549,46 +542,36 @@ def build_parser() -> argparse.ArgumentParser:
                     "full symmetric, or upper-triangular with zeros below; nan = unrated); default: the "
                     "pickle's 'dissimilarities'")
     im.set_defaults(func=cmd_data_import)
-    au = dsub.add_parser("audit", help="evidence that each upstream representation's rows are paired with the "
+    au = dsub.add_parser("audit", parents=[_options("names")], help="evidence that each upstream representation's rows are paired with the "
                          "right sounds (stft row matching, zero-shot alignment, permutation null)")
-    au.add_argument("--representations", default="all", help=REPS_HELP)
-    au.add_argument("--datasets", default="all", help=DATASETS_HELP)
-    au.add_argument("--permutations", type=int, default=100,
+    au.add_argument("--permutations", type=_positive, default=100,
                     help="relabellings per dataset of the exact permutation null (default 100)")
     au.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
     au.add_argument("--out", required=True, help="output folder (created); writes OUT/audit.csv and, with "
                     "extracted stft in the store, OUT/stft_matching.csv")
     au.set_defaults(func=cmd_data_audit)
 
-    le = sub.add_parser("learn", help="learn one metric and print its explained variance")
+    names, source, fit = _options("names"), _options("source"), _options("fit")
+    starts, sweep_out = _options("starts"), _options("sweep-out")
+
+    le = sub.add_parser("learn", parents=[source, fit, starts], help="learn one metric and print its explained variance")
     le.add_argument("--dataset", help="the dataset to fit (names below)")
     le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated)")
     le.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
                     help="the features to weigh")
-    le.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     le.add_argument("--init", default="nnls", choices=("nnls", "random"),
                     help="L-BFGS-B start: nnls (the paper's warm start, default) or random (Thoret et al. 2021)")
     le.add_argument("--seed", type=int, default=0, help="seed of the random start and of extra --starts (default 0)")
-    le.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
-    le.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
-    _solver_option(le)
     le.add_argument("--out", help="save weights to this .npz")
     le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG")
     le.set_defaults(func=cmd_learn)
 
-    t = sub.add_parser("table", help="Table I: explained variance for every dataset x representation")
-    t.add_argument("--representations", default="all", help=REPS_HELP)
-    t.add_argument("--datasets", default="all", help=DATASETS_HELP)
-    t.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
-    t.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
-    t.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
-    _solver_option(t)
+    t = sub.add_parser("table", parents=[names, source, fit, starts],
+                       help="Table I: explained variance for every dataset x representation")
     t.add_argument("--out", required=True, help=OUT_DIR_HELP + "/table (fits of other settings are kept apart)")
     t.set_defaults(func=cmd_table)
 
-    zs = sub.add_parser("zeroshot", help="no fit: correlate unweighted feature distances with the ratings")
-    zs.add_argument("--representations", default="all", help=REPS_HELP)
-    zs.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    zs = sub.add_parser("zeroshot", parents=[names], help="no fit: correlate unweighted feature distances with the ratings")
     zs.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP.replace("to fit", "to compare"))
     zs.add_argument("--out", required=True, help="output folder (created); writes OUT/zeroshot.csv")
     zs.set_defaults(func=cmd_zeroshot)
@@ -601,38 +584,23 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where torch runs (default cpu)")
     ex.set_defaults(func=cmd_extract)
 
-    ro = sub.add_parser("robustness", help="noise sweep: refit on degraded ratings, score on human ratings")
-    ro.add_argument("--representations", default="all", help=REPS_HELP)
-    ro.add_argument("--datasets", default="all", help=DATASETS_HELP)
-    ro.add_argument("--levels", type=int, default=9, help="number of levels delta in logspace(-1, 1)")
-    ro.add_argument("--realizations", type=int, default=5, help="noise draws per level (default 5)")
+    ro = sub.add_parser("robustness", parents=[names, source, fit, sweep_out],
+                        help="noise sweep: refit on degraded ratings, score on human ratings")
+    ro.add_argument("--levels", type=_positive, default=9, help="number of levels delta in logspace(-1, 1)")
+    ro.add_argument("--realizations", type=_positive, default=5, help="noise draws per level (default 5)")
     ro.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     ro.add_argument("--std-scale", action="store_true", help="scale the noise by std(s) (upstream notebook)")
-    ro.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
-    ro.add_argument("--chunk-groups", type=int, default=None, help="datasets per batched solve (default: fit memory)")
-    ro.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
-    _solver_option(ro)
-    ro.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
+    ro.add_argument("--chunk-groups", type=_positive, default=None,
+                    help="datasets per batched solve (default: fit memory)")
     ro.set_defaults(func=cmd_robustness)
 
-    nu = sub.add_parser("null", help="permutation null: refit on randomly relabelled sounds")
-    nu.add_argument("--representations", default="all", help=REPS_HELP)
-    nu.add_argument("--datasets", default="all", help=DATASETS_HELP)
-    nu.add_argument("--permutations", type=int, default=100, help="relabellings per dataset (default 100)")
+    nu = sub.add_parser("null", parents=[names, source, fit, sweep_out],
+                        help="permutation null: refit on randomly relabelled sounds")
+    nu.add_argument("--permutations", type=_positive, default=100, help="relabellings per dataset (default 100)")
     nu.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
-    nu.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
-    nu.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
-    _solver_option(nu)
-    nu.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
     nu.set_defaults(func=cmd_null)
 
-    cv = sub.add_parser("crossval", help="leave-one-sound-out cross-validation")
-    cv.add_argument("--representations", default="all", help=REPS_HELP)
-    cv.add_argument("--datasets", default="all", help=DATASETS_HELP)
-    cv.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
-    cv.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
-    _solver_option(cv)
-    cv.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
+    cv = sub.add_parser("crossval", parents=[names, source, fit, sweep_out], help="leave-one-sound-out cross-validation")
     cv.set_defaults(func=cmd_crossval)
 
     _finish(p)
@@ -660,15 +628,16 @@ def main(argv=None) -> int:
 
     Run as the program (``argv`` None) an interrupt ends the process with status 130 on
     the spot (see :func:`_exit_now`); called with ``argv`` from Python it returns 130."""
-    from .datasets import DataError
-    from .download import DownloadError
-    from .safepickle import UnsafePickleError
-
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except (UnsafePickleError, DownloadError, DataError, FileNotFoundError, ValueError, RuntimeError) as e:
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
+    except TimbreJaxError as e:  # anything else is a bug: its traceback is wanted
         print(f"timbre-jax: error: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except BrokenPipeError:  # the reader went away (`timbre-jax data list | head`): stop quietly
+        sys.stdout = open(os.devnull, "w")  # so that the interpreter's final flush cannot fail again
         return EXIT_FAIL
     except KeyboardInterrupt:
         print("timbre-jax: interrupted", file=sys.stderr)

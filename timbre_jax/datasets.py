@@ -15,13 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from . import download, safepickle, store
+from .errors import DataError, MissingFeatures, UsageError
 from .pearson import condensed
 from .ratings import asymmetry, first_asymmetric_pair, first_infinite_pair
 from .registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, check_representation, get_dataset
-
-
-class DataError(ValueError):
-    """Input data that cannot be fitted: the message names the dataset and sound."""
 
 
 @dataclass(frozen=True)
@@ -400,7 +397,7 @@ def _upstream_record(dataset: str, representation: str, progress: bool) -> store
         store.check_name(dataset, "dataset")
         elsewhere = [s for s in store.stored_sources() if dataset in store.stored_datasets(s, representation)]
         hint = f"; it is in source {', '.join(elsewhere)} (pass --source)" if elsewhere else ""
-        raise ValueError(f"unknown dataset {dataset!r}: the upstream source holds the {len(DATASETS)} built-in "
+        raise UsageError(f"unknown dataset {dataset!r}: the upstream source holds the {len(DATASETS)} built-in "
                          f"datasets ({', '.join(DATASETS)}){hint}")
     path = store.feature_file("upstream", representation, dataset)
     if path.exists():
@@ -417,7 +414,7 @@ def _stored_record(dataset: str, representation: str, source: str) -> store.Stor
     path = store.feature_file(source, representation, dataset)
     redo = redo_command(source, representation, dataset)
     if not path.exists():
-        raise FileNotFoundError(f"no {source} {representation} features for {dataset}; run `{redo}`")
+        raise MissingFeatures(f"no {source} {representation} features for {dataset}; run `{redo}`")
     try:
         return store.load(path)
     except store.StoreError as e:
@@ -443,6 +440,19 @@ def load(dataset: str, representation: str, source: str = "upstream", *, progres
     features = np.asarray(rec.features, dtype=np.float64)
     validate(dataset, representation, features, rec.ratings, rec.sounds)
     return FeatureSet(dataset, representation, features, rec.ratings, rec.sounds, rec.metadata)
+
+
+def load_available(representation: str, names, source: str = "upstream"):
+    """The feature sets of ``names`` in ``representation`` that ``source`` has, and
+    (representation, dataset, reason) for each of the others.  Every multi-dataset command
+    loads through here."""
+    sets, skipped = [], []
+    for d in names:
+        try:
+            sets.append(load(d, representation, source))
+        except (download.MissingUpstreamFile, MissingFeatures) as e:
+            skipped.append((representation, d, str(e)))
+    return sets, skipped
 
 
 def joint_problem(sets: list[FeatureSet]) -> tuple[np.ndarray, np.ndarray]:

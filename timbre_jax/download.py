@@ -28,15 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checksums import SHA256
+from .errors import DownloadError
 from .store import atomic_write_bytes, home
 
 DEFAULT_MIRROR = "https://raw.githubusercontent.com"
 MIRROR_FILE = "mirror.txt"
 _CHUNK = 1 << 20
-
-
-class DownloadError(RuntimeError):
-    """A file could not be fetched or failed its checksum."""
 
 
 class ChecksumError(DownloadError):

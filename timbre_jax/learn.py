@@ -25,6 +25,7 @@ import numpy as np
 from jax import Array
 
 from . import exact
+from .errors import FitError, UsageError
 from .lbfgsb import ABNORMAL_LNSRCH, LBFGSB, STATUS_MESSAGES
 from .nnls import warm_start
 from .ratings import asymmetry, first_infinite_pair, pair_of_index
@@ -40,10 +41,6 @@ TOL = 1e-36
 STATUS_MAXITER = 3
 STARTS_SPREAD = 1.0  # standard deviation, in ln w, of the extra starts around the first
 SOLVERS = ("lbfgsb", "exact")
-
-
-class FitError(ValueError):
-    """A problem that has no meaningful fit (zero variance, too few pairs, ...)."""
 
 
 def explained_variance(pearson):
@@ -325,13 +322,13 @@ def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: st
     ``seed``, ``maxiter`` and ``starts`` belong to ``"lbfgsb"`` only.
     """
     if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
+        raise UsageError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
     if solver == "exact" and starts != 1:
-        raise ValueError("starts applies to the lbfgsb solver; the exact solver has no start")
+        raise UsageError("starts applies to the lbfgsb solver; the exact solver has no start")
     if init not in ("nnls", "random"):
-        raise ValueError(f"init must be 'nnls' or 'random', got {init!r}")
+        raise UsageError(f"init must be 'nnls' or 'random', got {init!r}")
     if starts < 1:
-        raise ValueError(f"starts must be at least 1, got {starts}")
+        raise UsageError(f"starts must be at least 1, got {starts}")
     problems = list(problems)
     if not problems:
         raise FitError("no problems given: pass a list of (features, ratings) pairs")

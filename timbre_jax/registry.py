@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .checksums import SHA256
+from .errors import UsageError
 
 REPRESENTATIONS: tuple[str, ...] = (
     "stft", "cochlea", "scattering", "stmf", "clap", "encodec", "mertav", "mertcat",
@@ -103,7 +104,7 @@ DATASETS: dict[str, Dataset] = {
 
 def check_representation(name: str) -> str:
     if name not in REPRESENTATIONS:
-        raise ValueError(f"unknown representation {name!r}; choose from {', '.join(REPRESENTATIONS)}")
+        raise UsageError(f"unknown representation {name!r}; choose from {', '.join(REPRESENTATIONS)}")
     return name
 
 
@@ -111,7 +112,7 @@ def get_dataset(name: str) -> Dataset:
     try:
         return DATASETS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}") from None
+        raise UsageError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}") from None
 
 
 def parse_list(value: str | None, choices, what: str) -> list[str]:
@@ -121,7 +122,7 @@ def parse_list(value: str | None, choices, what: str) -> list[str]:
     items = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [v for v in items if v not in choices]
     if unknown:
-        raise ValueError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(choices)}")
+        raise UsageError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(choices)}")
     return items
 
 
@@ -134,4 +135,4 @@ def files(what: str, representations=REPRESENTATIONS, datasets=DATASETS) -> list
         return [p for d in ds for p in d.audio_paths]
     if what == "features":
         return [d.feature_path(r) for r in representations for d in ds]
-    raise ValueError(f"unknown kind of file {what!r}; choose from ratings, audio, features")
+    raise UsageError(f"unknown kind of file {what!r}; choose from ratings, audio, features")

@@ -13,6 +13,8 @@ import io
 import pickle
 from pathlib import Path
 
+from .errors import DataError
+
 # (module, name) pairs an array pickle may reference; numpy 1.x wrote numpy.core.*,
 # numpy 2 writes numpy._core.*; both resolve to the same numpy 2 objects.
 _ALLOWED = {
@@ -24,7 +26,7 @@ _ALLOWED = {
 _DTYPE_MODULE = "numpy.dtypes"  # numpy 2 pickles dtypes as numpy.dtypes.Float64DType etc.
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(DataError, pickle.UnpicklingError):
     """The pickle references something other than numpy arrays and plain containers."""
 
 
@@ -50,7 +52,10 @@ class RestrictedUnpickler(pickle.Unpickler):
 def load(path: str | Path):
     """Unpickle ``path`` with :class:`RestrictedUnpickler`."""
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
         return RestrictedUnpickler(io.BytesIO(data), source=str(path)).load()
     except UnsafePickleError:

@@ -23,11 +23,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import errno
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .errors import DataError, MissingFeatures, UsageError, WriteError
 
 SOURCES = ("upstream", "extracted")
 """The built-in sources; imported sources are any other name :func:`check_name` accepts."""
@@ -36,7 +39,7 @@ DEFAULT_IMPORT_SOURCE = "imported"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
 
 
-class StoreError(ValueError):
+class StoreError(DataError):
     """A store file that cannot be read or is inconsistent; the message names the file."""
 
 
@@ -48,11 +51,11 @@ def check_name(name: str, what: str) -> str:
 
     Raises
     ------
-    ValueError
+    UsageError
         Naming ``what`` (dataset, source, ...) and the rejected name.
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        raise ValueError(f"invalid {what} name {name!r}: use 1-100 letters, digits, '_', '.', '+' or '-', "
+        raise UsageError(f"invalid {what} name {name!r}: use 1-100 letters, digits, '_', '.', '+' or '-', "
                          "starting with a letter or digit")
     return name
 
@@ -127,6 +130,9 @@ def current_umask() -> int:
     return mask
 
 
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
+
+
 def atomic_write_bytes(path: Path, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it into place.
 
@@ -134,8 +140,11 @@ def atomic_write_bytes(path: Path, write) -> None:
     gets the mode of an ordinary new file, ``0o666 & ~umask`` (``mkstemp`` alone would
     leave it ``0o600``).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as e:
+        raise WriteError(f"{path}: cannot write ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -143,6 +152,13 @@ def atomic_write_bytes(path: Path, write) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        # Disk full, permissions, read-only disk: the user's to fix, so no traceback.  Other
+        # OSErrors (a network read inside ``write``) are not about this file: pass them on.
+        if e.errno in _WRITE_ERRNOS:
+            raise WriteError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -155,9 +171,9 @@ def save(path: Path, stored: StoredFeatures) -> Path:
     sounds = np.asarray(list(stored.sounds), dtype=np.str_)
     l = len(sounds)
     if features.ndim != 2 or features.shape[0] != l:
-        raise ValueError(f"{path.name}: features have shape {features.shape}, expected ({l}, n_features)")
+        raise DataError(f"{path.name}: features have shape {features.shape}, expected ({l}, n_features)")
     if ratings.shape != (l, l):
-        raise ValueError(f"{path.name}: ratings have shape {ratings.shape}, expected ({l}, {l})")
+        raise DataError(f"{path.name}: ratings have shape {ratings.shape}, expected ({l}, {l})")
     meta = json.dumps(stored.metadata, sort_keys=True)
     atomic_write_bytes(
         Path(path),
@@ -174,15 +190,15 @@ def load(path: Path) -> StoredFeatures:
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist.
+    MissingFeatures
+        If ``path`` does not exist (a FileNotFoundError).
     StoreError
         Naming ``path``, for an unreadable file, a missing array, inconsistent shapes or
         metadata that is not a JSON object.
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such store file")
+        raise MissingFeatures(f"{path}: no such store file")
     try:
         with np.load(path, allow_pickle=False) as z:
             rec = StoredFeatures(

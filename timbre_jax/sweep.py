@@ -26,6 +26,7 @@ import numpy as np
 
 from . import exact
 from .learn import MAXITER, chunk_size, default_lockstep, padded_pairs, solve_grouped
+from .errors import UsageError
 from .progress import bar
 from .sharding import pad_to_devices, place
 from .store import atomic_write_bytes
@@ -147,7 +148,7 @@ def solve(groups: list[Group], *, maxiter: int = MAXITER, chunk_groups: int | No
         if plan_file.exists():
             plan = json.loads(plan_file.read_text())
             if plan["fingerprint"] != key:
-                raise ValueError(f"{directory} holds chunks of a different run (other data, seed or settings); "
+                raise UsageError(f"{directory} holds chunks of a different run (other data, seed or settings); "
                                  "use a new --out directory or delete it")
             chunks = plan["chunks"]
         else:

@@ -14,22 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets as ds_mod
-from .download import MissingUpstreamFile
+from .datasets import load_available
 from .learn import MAXITER, MetricResult, chunk_size, default_lockstep, learn_metrics
 from .progress import bar
 from .store import atomic_write_bytes
-
-
-def load_available(representation: str, names, source: str = "upstream"):
-    """Feature sets that can be had, and (representation, dataset, reason) for the rest."""
-    sets, skipped = [], []
-    for d in names:
-        try:
-            sets.append(ds_mod.load(d, representation, source))
-        except (MissingUpstreamFile, FileNotFoundError) as e:
-            skipped.append((representation, d, str(e)))
-    return sets, skipped
 
 
 def fingerprint(sets, settings: dict) -> str:

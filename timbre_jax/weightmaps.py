@@ -1,7 +1,7 @@
-"""Pictures of learned weights: where in the representation the metric looks.
+"""The layout of learned weights: where in the representation the metric looks.
 
-The plotted quantity is ``1 / w^2``, the factor each feature's squared difference gets
-in the distance.  STMF vectors are laid out as frequency (128) x scale (11) x rate (22)
+The quantity is ``1 / w^2``, the factor each feature's squared difference gets in the
+distance; the figure is :func:`timbre_jax.report.plot_weights`.  STMF vectors are laid out as frequency (128) x scale (11) x rate (22)
 (C order), drawn as the three two-axis projections (sums over the third axis), as in
 Thoret et al. (2021); MERTCAT as layer (13) x dimension (768); everything else as a
 profile over the feature index.
@@ -9,11 +9,7 @@ profile over the feature index.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-from .report import TITLE_SIZE, LABEL_SIZE, TICK_SIZE, _pyplot, caption, save_figure, style_axes
 
 STMF_SHAPE = (128, 11, 22)
 STMF_SCALES = (0.25, 0.35, 0.5, 0.71, 1, 1.41, 2, 2.83, 4, 5.66, 8)
@@ -26,49 +22,3 @@ def stmf_projections(weights: np.ndarray) -> dict[str, np.ndarray]:
     """1/w^2 of an STMF metric summed onto (frequency, scale), (frequency, rate), (scale, rate)."""
     v = (np.asarray(weights, dtype=np.float64) ** -2.0).reshape(STMF_SHAPE)
     return {"frequency x scale": v.sum(axis=2), "frequency x rate": v.sum(axis=1), "scale x rate": v.sum(axis=0)}
-
-
-def plot_weights(weights: np.ndarray, representation: str, path: Path, title: str = "") -> Path:
-    plt = _pyplot()
-    v = np.asarray(weights, dtype=np.float64) ** -2.0
-    importance = "feature importance 1/w²"
-    if representation == "stmf" and v.size == np.prod(STMF_SHAPE):
-        maps = stmf_projections(weights)
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"wspace": 0.45})
-        freq = "frequency channel (low to high)"
-        scale, rate = "spectral modulation scale (cycles/octave)", "temporal modulation rate (Hz)"
-        labels = {"frequency x scale": (scale, freq, STMF_SCALES, "frequency and scale (summed over rate)"),
-                  "frequency x rate": (rate, freq, STMF_RATES, "frequency and rate (summed over scale)"),
-                  "scale x rate": (rate, scale, STMF_RATES, "scale and rate (summed over frequency)")}
-        for ax, (name, img) in zip(axes, maps.items()):
-            xl, yl, ticks, panel = labels[name]
-            im = ax.imshow(img, aspect="auto", origin="lower", cmap="magma")
-            ax.set_xticks(range(len(ticks))[::3], [f"{t:g}" for t in ticks][::3])
-            if name == "scale x rate":
-                ax.set_yticks(range(len(STMF_SCALES))[::2], [f"{t:g}" for t in STMF_SCALES][::2])
-            style_axes(ax, title=panel, xlabel=xl, ylabel=yl)
-            cb = fig.colorbar(im, ax=ax, pad=0.02)
-            cb.set_label("summed 1/w²", fontsize=LABEL_SIZE)
-            cb.ax.tick_params(labelsize=TICK_SIZE)
-        layout = ("The 30976 STMF features (128 frequency channels × 11 scales × 22 rates) are shown as three "
-                  "maps, each summing the importance over the third axis. ")
-    elif representation == "mertcat" and v.size == np.prod(MERTCAT_SHAPE):
-        fig, ax = plt.subplots(figsize=(10, 3.5))
-        im = ax.imshow(v.reshape(MERTCAT_SHAPE), aspect="auto", origin="lower", cmap="magma")
-        style_axes(ax, xlabel="dimension within the layer", ylabel="MERT layer")
-        cb = fig.colorbar(im, ax=ax)
-        cb.set_label(importance, fontsize=LABEL_SIZE)
-        cb.ax.tick_params(labelsize=TICK_SIZE)
-        layout = "MERTCAT: the 13 layers of MERT × 768 dimensions each. "
-    else:
-        fig, ax = plt.subplots(figsize=(8, 3))
-        ax.plot(v, lw=0.8)
-        ax.set_yscale("log")
-        style_axes(ax, xlabel=f"feature index (position in the {representation} feature vector)",
-                   ylabel=f"{importance}\n(log scale)")
-        layout = ""
-    fig.suptitle(f"{title or representation} — where the learned metric looks", fontsize=TITLE_SIZE + 1)
-    caption(fig, layout + "Importance of a feature = 1/w², the factor its squared difference between two sounds "
-                          "gets in the learned squared distance; larger = the metric relies on it more, "
-                          "near 0 = ignored.")
-    return save_figure(fig, path)

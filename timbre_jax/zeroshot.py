@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from .datasets import FeatureSet
+from .errors import DataError
 from .pearson import pair_differences, pair_indices
 
 DISTANCES = ("euclidean", "cosine")
@@ -48,10 +49,10 @@ def alignment(features: np.ndarray, pairs: np.ndarray) -> dict[str, tuple[float,
     features, pairs = np.asarray(features, dtype=np.float64), np.asarray(pairs, dtype=np.float64)
     l = len(features)
     if pairs.shape != (l * (l - 1) // 2,):
-        raise ValueError(f"ratings have shape {pairs.shape}, expected ({l * (l - 1) // 2},) for {l} sounds")
+        raise DataError(f"ratings have shape {pairs.shape}, expected ({l * (l - 1) // 2},) for {l} sounds")
     rated = np.isfinite(pairs)
     if rated.sum() < 3:
-        raise ValueError(f"{int(rated.sum())} rated pairs; a correlation needs at least 3")
+        raise DataError(f"{int(rated.sum())} rated pairs; a correlation needs at least 3")
     out = {}
     for name, d in distances(features).items():
         d, s = d[rated], pairs[rated]
