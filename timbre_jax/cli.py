@@ -127,29 +127,17 @@ def cmd_data_fetch(args) -> int:
 
 
 def cmd_data_list(args) -> int:
-    from . import download, store
+    from . import datasets, store
 
     reps = _reps(args.representation)
-    header = ["dataset", "sounds", "ratings", "audio", *reps]
-    rows = []
-    missing = []
-    for name, ds in registry.DATASETS.items():
-        audio = sum(download.local_path(p).exists() for p in ds.audio_paths)
-        row = [name, str(ds.n_sounds), "yes" if download.local_path(ds.ratings_path).exists() else "no",
-               f"{audio}/{ds.n_sounds}"]
-        for r in reps:
-            have = download.local_path(ds.feature_path(r)).exists() or store.feature_file("upstream", r, name).exists()
-            row.append("yes" if have else "no")
-            if not have:
-                missing.append(f"{r}/{name}")
-        rows.append(row)
+    header, rows, missing = datasets.inventory(reps)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
     print()
     for r in reps:
-        n = sum(row[4 + reps.index(r)] == "yes" for row in rows)
+        n = sum(row[header.index(r)] == "yes" for row in rows)
         print(f"{r}: features for {n}/{len(rows)} datasets")
     if missing:
         print("missing upstream features: " + ", ".join(missing))
@@ -288,13 +276,7 @@ def cmd_table(args) -> int:
     resumed = sum(f["resumed"] for f in fits)
     if resumed:
         print(f"resumed {resumed} fits saved by an earlier run in {out / 'chunks' / 'table'}")
-    out.mkdir(parents=True, exist_ok=True)
-    report.write_table1(out / "table1.csv", ev, reps, names)
-    written = [out / "table1.csv"]
-    if args.solver == "lbfgsb":
-        written.append(report.write_table1(out / "table1_optimum.csv", optimum, reps, names))
-    if fits:
-        written.append(report.write_csv(out / "fits.csv", list(fits[0]), [list(f.values()) for f in fits]))
+    written = table.write_outputs(out, ev, optimum if args.solver == "lbfgsb" else None, fits, reps, names)
     print(report.markdown_table1(ev, reps, names, optimum if args.solver == "lbfgsb" else None))
     certified = sum(f["certified"] for f in fits)
     if args.solver == "lbfgsb":

@@ -468,3 +468,23 @@ def joint_problem(sets: list[FeatureSet]) -> tuple[np.ndarray, np.ndarray]:
         ratings[o:o + l, o:o + l] = s.ratings
         o += l
     return features, ratings
+
+
+def inventory(representations) -> tuple[list[str], list[list[str]], list[str]]:
+    """What the cache holds for the built-in datasets: a header, one row per dataset
+    (name, sounds, ratings yes/no, audio files cached/total, then yes/no per
+    representation: downloaded or in the upstream store) and the missing
+    "representation/dataset" features."""
+    header = ["dataset", "sounds", "ratings", "audio", *representations]
+    rows, missing = [], []
+    for name, ds in DATASETS.items():
+        audio = sum(download.local_path(p).exists() for p in ds.audio_paths)
+        row = [name, str(ds.n_sounds), "yes" if download.local_path(ds.ratings_path).exists() else "no",
+               f"{audio}/{ds.n_sounds}"]
+        for r in representations:
+            have = download.local_path(ds.feature_path(r)).exists() or store.feature_file("upstream", r, name).exists()
+            row.append("yes" if have else "no")
+            if not have:
+                missing.append(f"{r}/{name}")
+        rows.append(row)
+    return header, rows, missing

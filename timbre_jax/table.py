@@ -134,3 +134,17 @@ def table1(representations, names, *, source: str = "upstream", maxiter: int = M
                                  message=res.message, start=res.start, degenerate_start=res.degenerate_start, seconds=seconds,
                                  exact_seconds=exact_seconds, resumed=resumed))
     return ev, optimum, skipped, fits
+
+
+def write_outputs(out: Path, ev: dict, optimum: dict | None, fits: list[dict], representations, names) -> list[Path]:
+    """OUT/table1.csv, OUT/table1_optimum.csv (given the optimum of each cell, i.e. for
+    L-BFGS-B fits) and OUT/fits.csv (one row per fit); returns the paths written."""
+    from . import report
+
+    out = Path(out)
+    written = [report.write_table1(out / "table1.csv", ev, representations, names)]
+    if optimum is not None:
+        written.append(report.write_table1(out / "table1_optimum.csv", optimum, representations, names))
+    if fits:
+        written.append(report.write_csv(out / "fits.csv", list(fits[0]), [list(f.values()) for f in fits]))
+    return written
