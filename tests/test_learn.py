@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize as so
 
-import timbre_jax  # noqa: F401
 from conftest import needs_mirror
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from solver import scipy_fit as scipy_reference  # noqa: E402
+from scipy_reference import scipy_fit
 
 from timbre_jax import cli, datasets
 from timbre_jax.learn import FitError, default_lockstep, learn_metric, learn_metrics, solve_grouped
@@ -22,12 +16,11 @@ from timbre_jax.nnls import warm_start
 from timbre_jax.pearson import pair_differences, pearson_and_grad, standardize_ratings
 
 
-def scipy_fit(features, pairs, maxiter=10_000):
-    """The reference a careful user would write (the benchmark's scipy L-BFGS-B with an
-    exact numpy gradient, same NNLS start, bounds and settings), on the rated pairs."""
+def scipy_on_rated(features, pairs, maxiter=10_000):
+    """The scipy reference (tests/scipy_reference.py) on the rated pairs."""
     D = np.asarray(pair_differences(features))
     rated = np.isfinite(pairs)
-    return scipy_reference(D[rated], pairs[rated], maxiter)
+    return scipy_fit(D[rated], pairs[rated], maxiter)
 
 
 @needs_mirror
@@ -65,7 +58,7 @@ def test_encodec_fits_end_below_and_near_the_global_optimum(dataset):
     fs = datasets.load(dataset, "encodec")
     ours = learn_metric(fs.features, fs.ratings)
     best = learn_metric(fs.features, fs.ratings, solver="exact")
-    ref, _ = scipy_fit(fs.features, fs.pairs)
+    ref, _ = scipy_on_rated(fs.features, fs.pairs)
     assert best.certified
     assert best.explained_variance - 0.03 <= ours.explained_variance <= best.explained_variance + 1e-12
     assert ref <= best.explained_variance + 1e-9  # the independent solver obeys the same law
