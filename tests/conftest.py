@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 MIRROR_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "timbre-data"
@@ -45,3 +46,52 @@ def fresh_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("TIMBRE_JAX_HOME", str(home))
     return home
+
+
+SR_FILE = 44100  # the upstream stimuli's sample rate
+
+
+def write_tone(path: Path, freq: float, seconds: float = 0.25, amp: float = 0.3) -> None:
+    """A Hann-windowed sine as 16-bit AIFF at 44.1 kHz, as the upstream stimuli are stored."""
+    sf = pytest.importorskip("soundfile")
+    t = np.arange(int(seconds * SR_FILE)) / SR_FILE
+    x = amp * np.sin(2 * np.pi * freq * t) * np.hanning(len(t))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), x, SR_FILE, format="AIFF", subtype="PCM_16")
+
+
+@pytest.fixture
+def fake_data(tmp_path, monkeypatch):
+    """Synthetic stimuli for the registry's datasets, served by a patched downloader, with
+    seeded symmetric ratings, in an empty cache.  ``fake_data(dataset)`` writes one
+    dataset's tones (sound i at 220 Hz * 2**(i/4), shifted per dataset so that no two
+    datasets share audio) and returns their folder, also ``fake_data.root``."""
+    from timbre_jax import datasets, download
+    from timbre_jax.registry import DATASETS
+
+    monkeypatch.setenv("TIMBRE_JAX_HOME", str(tmp_path / "home"))
+    root = tmp_path / "audio"
+
+    def make(dataset):
+        shift = 2 ** (list(DATASETS).index(dataset) / 96)
+        for i, rel in enumerate(DATASETS[dataset].audio_paths):
+            write_tone(root / rel, 220.0 * 2 ** (i / 4) * shift)
+        return root
+
+    def ensure(relpaths, **kwargs):
+        paths = [root / r for r in relpaths]
+        for p in paths:
+            assert p.exists(), p
+        return paths
+
+    def load_ratings(dataset, **kwargs):
+        l = DATASETS[dataset].n_sounds
+        r = np.random.default_rng(l).uniform(size=(l, l))
+        r = (r + r.T) / 2
+        np.fill_diagonal(r, np.nan)
+        return r
+
+    monkeypatch.setattr(download, "ensure", ensure)
+    monkeypatch.setattr(datasets, "load_ratings", load_ratings)
+    make.root = root
+    return make

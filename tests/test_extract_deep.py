@@ -5,18 +5,16 @@ models' shapes) are instantiated once each.  Nothing here is a pretrained featur
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="feature extraction needs torch (pip install torch, then .[extract])")
 transformers = pytest.importorskip("transformers", reason="the deep embedders need transformers")
-sf = pytest.importorskip("soundfile")
+pytest.importorskip("soundfile")  # the fake_data fixture writes audio
 
 import timbre_jax_extract as tje  # noqa: E402
 from timbre_jax import store  # noqa: E402
-from timbre_jax.registry import DATASETS  # noqa: E402
 from timbre_jax_extract import deep  # noqa: E402
 
 
@@ -148,40 +146,22 @@ def test_encodec_checkpoint_folder_roundtrip(tmp_path):
     np.testing.assert_allclose(ex.features(x), expected, rtol=1e-6)
 
 
-@pytest.fixture
-def fake_dataset(tmp_path, monkeypatch):
-    from timbre_jax import datasets as tj_datasets
-    from timbre_jax import download
-
-    monkeypatch.setenv("TIMBRE_JAX_HOME", str(tmp_path / "home"))
-    root = tmp_path / "audio"
-    name = "Patil2012_GD4"
-    for i, rel in enumerate(DATASETS[name].audio_paths):
-        t = np.arange(11025) / 44100
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(root / rel), 0.3 * np.sin(2 * np.pi * 200 * (i + 1) * t), 44100, format="AIFF")
-    monkeypatch.setattr(download, "ensure", lambda relpaths, **kw: [root / r for r in relpaths])
-    l = DATASETS[name].n_sounds
-    ratings = np.ones((l, l))
-    np.fill_diagonal(ratings, np.nan)
-    monkeypatch.setattr(tj_datasets, "load_ratings", lambda d, **kw: ratings)
-    return name
-
-
-def test_resampling_to_the_model_rate(fake_dataset):
+def test_resampling_to_the_model_rate(fake_data):
+    fake_data("Patil2012_GD4")
     ex = deep.Clap(config=small_config("clap"))
     seen = []
     original = ex.features_batch
     ex.features_batch = lambda xs: seen.extend(len(x) for x in xs) or original(xs)
-    result = tje.extract_dataset(ex, fake_dataset, progress=False)
+    result = tje.extract_dataset(ex, "Patil2012_GD4", progress=False)
     assert seen == [12000] * 11  # 0.25 s at 44.1 kHz -> 48 kHz
     meta = store.load(result.path).metadata
     assert meta["checkpoint"] == "random-init" and meta["random_weights"] is True
     assert meta["sample_rate"] == 48000
 
 
-def test_run_records_random_init(fake_dataset):
-    (path,) = tje.run("encodec", [fake_dataset], checkpoint="random-init", progress=False)
+def test_run_records_random_init(fake_data):
+    fake_data("Patil2012_GD4")
+    (path,) = tje.run("encodec", ["Patil2012_GD4"], checkpoint="random-init", progress=False)
     s = store.load(path)
     assert s.features.shape == (11, 128)
     assert np.mean(np.max(np.abs(s.features), axis=1)) == pytest.approx(1.0)

@@ -12,51 +12,8 @@ sf = pytest.importorskip("soundfile")
 import timbre_jax_extract as tje  # noqa: E402
 from timbre_jax import store  # noqa: E402
 from timbre_jax.registry import DATASETS  # noqa: E402
-from timbre_jax_extract import audio, pipeline  # noqa: E402
-
-SR_FILE = 44100
-
-
-def write_tone(path: Path, freq: float, seconds: float = 0.25, amp: float = 0.3):
-    t = np.arange(int(seconds * SR_FILE)) / SR_FILE
-    x = amp * np.sin(2 * np.pi * freq * t) * np.hanning(len(t))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), x, SR_FILE, format="AIFF", subtype="PCM_16")
-
-
-@pytest.fixture
-def fake_data(tmp_path, monkeypatch):
-    """Synthetic stimuli for the registry's datasets, served by a patched downloader."""
-    from timbre_jax import datasets as tj_datasets
-    from timbre_jax import download
-
-    monkeypatch.setenv("TIMBRE_JAX_HOME", str(tmp_path / "home"))
-    root = tmp_path / "audio"
-
-    def make(dataset):
-        shift = 2 ** (list(DATASETS).index(dataset) / 96)  # distinct audio in each dataset
-        for i, rel in enumerate(DATASETS[dataset].audio_paths):
-            write_tone(root / rel, 220.0 * 2 ** (i / 4) * shift)
-        return root
-
-    def ensure(relpaths, **kwargs):
-        paths = [root / r for r in relpaths]
-        for p in paths:
-            assert p.exists(), p
-        return paths
-
-    def load_ratings(dataset, **kwargs):
-        l = DATASETS[dataset].n_sounds
-        r = np.random.default_rng(l).uniform(size=(l, l))
-        r = (r + r.T) / 2
-        np.fill_diagonal(r, np.nan)
-        return r
-
-    monkeypatch.setattr(download, "ensure", ensure)
-    monkeypatch.setattr(tj_datasets, "load_ratings", load_ratings)
-    make.root = root
-    return make
-
+from conftest import SR_FILE, write_tone  # noqa: E402
+from timbre_jax_extract import audio  # noqa: E402
 
 def test_public_api():
     assert tje.REPRESENTATIONS == ("stft", "cochlea", "scattering", "stmf", "clap", "encodec", "mertav", "mertcat")
@@ -197,22 +154,10 @@ def test_resampling_to_the_extractor_rate(fake_data):
     assert np.argmax(spectrum) == 1000
 
 
-def _mirror():
-    here = Path(__file__).resolve().parents[1]
-    env = os.environ.get("TIMBRE_JAX_MIRROR", "")
-    candidates = [Path(env[len("file://"):])] if env.startswith("file://") else []
-    candidates += [here / "shared" / "timbre-data", here.parent / "shared" / "timbre-data",
-                   Path("/work/shared/timbre-data")]
-    return next((c for c in candidates if (c / "EtienneTho").is_dir()), None)
-
-
-def test_real_grey1977_stft_peaks_at_bin_20(tmp_path, monkeypatch):
+def test_real_grey1977_stft_peaks_at_bin_20(tmp_path, monkeypatch, mirror_url):
     """The upstream stft features of the 311 Hz Grey (1977) tones peak at bin 20 (16 kHz)."""
-    mirror = _mirror()
-    if mirror is None:
-        pytest.skip("offline mirror of the upstream data not found (set TIMBRE_JAX_MIRROR=file://...)")
     monkeypatch.setenv("TIMBRE_JAX_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TIMBRE_JAX_MIRROR", f"file://{mirror}")
+    monkeypatch.setenv("TIMBRE_JAX_MIRROR", mirror_url)
     (path,) = tje.run("stft", ["Grey1977"], progress=False)
     s = store.load(path)
     peaks = np.argmax(s.features, axis=1)

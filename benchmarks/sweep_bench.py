@@ -1,0 +1,27 @@
+"""Both solvers on a robustness sub-sweep: many rating sets on one dataset's features."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from reference import scipy_fit
+from timing import timed_twice
+
+
+def bench_sweep(rep: str, dataset: str, realizations: int, maxiter: int) -> dict:
+    """A robustness sub-sweep: the 9 noise levels x ``realizations`` noisy rating sets of
+    one dataset (what ``timbre-jax robustness`` solves), by the scipy loop and by one
+    batched ``sweep.solve``; quality is EV on the ratings each fit was given."""
+    from timbre_jax import datasets, robustness, sweep
+
+    g = robustness.make_group(datasets.load(dataset, rep), robustness.levels(9), realizations, 0)
+    rated = g.mask[0] > 0
+    t0 = time.perf_counter()
+    ref = np.array([scipy_fit(g.D[rated], y[rated], maxiter)[0] for y in g.ratings])
+    t_scipy = time.perf_counter() - t0
+    (out,), t_jax, compile_s = timed_twice(lambda: sweep.solve([g], maxiter=maxiter, progress=False))
+    diff = out.pearson ** 2 - ref
+    return dict(representation=rep, dataset=dataset, problems=g.K, n=int(g.D.shape[1]), scipy_s=t_scipy,
+                jax_s=t_jax, compile_s=compile_s, speedup=t_scipy / t_jax,
+                ev_diff_min=float(diff.min()), ev_diff_median=float(np.median(diff)))
