@@ -56,7 +56,6 @@ def scipy_fit(D: np.ndarray, s: np.ndarray, maxiter: int):
 
 
 def table_problems(rep: str, names):
-    from timbre_jax import datasets
     from timbre_jax.table import load_available
 
     sets, _ = load_available(rep, names)
@@ -317,7 +316,8 @@ def markdown(result: dict) -> str:
 
         lines += ["", "| features n | pairs (padded) | floor MB / iteration | ms / iteration | "
                   "floor GB/s (floor bytes / time) |", "|---|---|---|---|---|"]
-        lines += [f"| {r['size']} | {r['pairs']} ({padded_pairs(r['pairs'])}) | {r['floor_bytes_per_iteration'] / 1e6:.1f} | {r['ms_per_iteration']:.3f} | "
+        lines += [f"| {r['size']} | {r['pairs']} ({padded_pairs(r['pairs'])}) | "
+                  f"{r['floor_bytes_per_iteration'] / 1e6:.1f} | {r['ms_per_iteration']:.3f} | "
                   f"{r['floor_bytes_per_iteration'] / r['ms_per_iteration'] / 1e6:.2f} |" for r in result["features"]]
     return "\n".join(lines) + "\n"
 

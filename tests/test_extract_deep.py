@@ -5,7 +5,6 @@ models' shapes) are instantiated once each.  Nothing here is a pretrained featur
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

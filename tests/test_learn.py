@@ -14,8 +14,7 @@ import timbre_jax  # noqa: F401
 from conftest import needs_mirror
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from solver import scipy_fit as scipy_reference  # noqa: E402
-
+from solver import scipy_fit as scipy_reference
 from timbre_jax import cli, datasets
 from timbre_jax.learn import FitError, default_lockstep, learn_metric, learn_metrics, solve_grouped
 from timbre_jax.nnls import warm_start

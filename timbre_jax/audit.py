@@ -138,7 +138,7 @@ def summary(records: list[dict]) -> list[tuple[str, str, int, float, float, floa
     for key in dict.fromkeys((x["representation"], x["source"]) for x in records):
         xs = [x for x in records if (x["representation"], x["source"]) == key]
 
-        def med(f):
+        def med(f, xs=xs):  # binds this key's records
             v = np.array([x[f] for x in xs], dtype=np.float64)
             v = v[np.isfinite(v)]
             return float(np.median(v)) if v.size else float("nan")

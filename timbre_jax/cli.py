@@ -105,13 +105,13 @@ def cmd_data_fetch(args) -> int:
           f"missing upstream {len(report.missing)}, failed {len(report.failed)}")
     for rel in report.missing:
         print(f"  missing upstream: {rel}")
-    for rel, msg in report.failed:
+    for _, msg in report.failed:
         print(f"  FAILED: {msg}")
     # Upstream store files are derived from the downloads: rebuild damaged or stale ones.
     rebuilt, unrepaired = datasets.repair_upstream_store(mirror_url=args.mirror, progress=not args.quiet)
     for path in rebuilt:
         print(f"  rebuilt store file {path}")
-    for path, msg in unrepaired:
+    for _, msg in unrepaired:
         print(f"  FAILED: {msg}")
     return EXIT_FAIL if report.failed or unrepaired else 0
 
@@ -443,7 +443,8 @@ def cmd_extract(args) -> int:
     try:
         import timbre_jax_extract
     except ImportError as e:
-        raise RuntimeError(f"extraction needs the 'extract' extra (torch, librosa, kymatio, transformers): {e}") from None
+        raise RuntimeError("extraction needs the 'extract' extra (torch, librosa, kymatio, transformers): "
+                           f"{e}") from None
     names = _datasets(args.dataset)
     written = timbre_jax_extract.run(args.representation, names, checkpoint=args.checkpoint,
                                      device=args.device, progress=not args.quiet)
@@ -495,8 +496,9 @@ def version() -> str:
 
 def _names_epilog() -> str:
     """The dataset and representation names, for the help of subcommands that take them."""
+    groups = (("datasets", registry.DATASETS), ("representations", registry.REPRESENTATIONS))
     return "\n".join(textwrap.fill(", ".join(names), width=88, initial_indent=f"{what}: ", subsequent_indent="  ")
-                     for what, names in (("datasets", registry.DATASETS), ("representations", registry.REPRESENTATIONS)))
+                     for what, names in groups)
 
 
 def _finish(parser: argparse.ArgumentParser) -> None:

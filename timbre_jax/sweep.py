@@ -151,7 +151,8 @@ def solve(groups: list[Group], *, maxiter: int = MAXITER, chunk_groups: int | No
                                  "use a new --out directory or delete it")
             chunks = plan["chunks"]
         else:
-            atomic_write_bytes(plan_file, lambda fh: fh.write(json.dumps({"fingerprint": key, "chunks": chunks}).encode()))
+            plan = {"fingerprint": key, "chunks": chunks}
+            atomic_write_bytes(plan_file, lambda fh: fh.write(json.dumps(plan).encode()))
     results: list[GroupResult | None] = [None] * len(groups)
     total = sum(groups[i].K for c in chunks for i in c)
     solved, solving_time = 0, 0.0

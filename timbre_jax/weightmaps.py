@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import TITLE_SIZE, LABEL_SIZE, TICK_SIZE, _pyplot, caption, save_figure, style_axes
+from .report import LABEL_SIZE, TICK_SIZE, TITLE_SIZE, _pyplot, caption, save_figure, style_axes
 
 STMF_SHAPE = (128, 11, 22)
 STMF_SCALES = (0.25, 0.35, 0.5, 0.71, 1, 1.41, 2, 2.83, 4, 5.66, 8)
