@@ -443,7 +443,7 @@ def cmd_extract(args) -> int:
     try:
         import timbre_jax_extract
     except ImportError as e:
-        raise RuntimeError("extraction needs the 'extract' extra (torch, librosa, kymatio, transformers): "
+        raise RuntimeError("extraction needs the 'extract' extra (torch, kymatio, transformers, soundfile): "
                            f"{e}") from None
     names = _datasets(args.dataset)
     written = timbre_jax_extract.run(args.representation, names, checkpoint=args.checkpoint,
