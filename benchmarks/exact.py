@@ -87,7 +87,7 @@ def bench_sweep(reps, dataset: str, realizations: int) -> list[dict]:
     for rep in reps:
         try:
             fs = datasets.load(dataset, rep)
-        except Exception as e:  # noqa: BLE001  (a representation without this dataset is skipped, said)
+        except Exception as e:  # a representation without this dataset is skipped, said
             print(f"sweep: skipped {rep}/{dataset}: {e}")
             continue
         g = robustness.make_group(fs, robustness.levels(9), realizations, 0)

@@ -44,6 +44,7 @@ def markdown(result: dict) -> str:
 
         lines += ["", "| features n | pairs (padded) | floor MB / iteration | ms / iteration | "
                   "floor GB/s (floor bytes / time) |", "|---|---|---|---|---|"]
-        lines += [f"| {r['size']} | {r['pairs']} ({padded_pairs(r['pairs'])}) | {r['floor_bytes_per_iteration'] / 1e6:.1f} | {r['ms_per_iteration']:.3f} | "
+        lines += [f"| {r['size']} | {r['pairs']} ({padded_pairs(r['pairs'])}) | "
+                  f"{r['floor_bytes_per_iteration'] / 1e6:.1f} | {r['ms_per_iteration']:.3f} | "
                   f"{r['floor_bytes_per_iteration'] / r['ms_per_iteration'] / 1e6:.2f} |" for r in result["features"]]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ from common import read_csv, write_rows
 
 # benchmarks/ is a folder of scripts, not a package: the shared fit is found beside it.
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
-from scipy_reference import scipy_fit  # noqa: E402
+from scipy_reference import scipy_fit
 
 
 def table_problems(rep: str, names) -> list:

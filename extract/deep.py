@@ -272,7 +272,6 @@ class Clap(DeepExtractor):
                 "max_seconds": self.max_seconds}
 
     def embed(self, batch):
-        import torch
 
         batch = batch[:, : int(self.max_seconds * self.sample_rate)]
         inputs = self.feature_extractor(list(batch), sampling_rate=self.sample_rate, return_tensors="pt",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from timbre_jax.errors import DataError, TimbreJaxError, UsageError
 from timbre_jax.registry import REPRESENTATIONS as _REGISTRY_REPRESENTATIONS
 

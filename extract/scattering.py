@@ -16,7 +16,8 @@ averaging over time:
   scalogram ``U1(t, l1) = |x * psi_l1|(t)`` is convolved in time with the second-order
   Morlet filters ``psi_l2`` (``Q2 = 2``, same ``J``; of kymatio's 25 filters from 5.6 kHz
   down to 1 Hz, the 5 centred above ``3 * max(sigma1)`` = 1.09 kHz, where the first-order
-  envelopes carry < 0.5 % of the energy, are left out: ``n2 = 20``, 990 Hz .. 1 Hz) and along the log-frequency axis ``l1`` (index of the first-order filter) with
+  envelopes carry < 0.5 % of the energy, are left out: ``n2 = 20``, 990 Hz .. 1 Hz) and
+  along the log-frequency axis ``l1`` (index of the first-order filter) with
   frequential Morlet filters ``psi_fr`` (``Q_fr = 2``, ``J_fr = 3``: ``n_fr = 7`` filters)
   of both spins (``+1``: the filter, ``-1``: its mirror image, upward vs downward
   spectro-temporal motion) plus the frequential low-pass ``phi_fr`` (spin 0, width

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import needs_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,8 @@ def test_quick_benchmark(tmp_path):
                     "--datasets", "Patil2012_A3,Grey1977", "--maxiter", "200", "--out", str(table)],
                    check=True, cwd=ROOT, capture_output=True, text=True)
     again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "solver.py"), "--representations", "encodec",
-                            "--datasets", "Patil2012_A3,Grey1977", "--maxiter", "200", "--scaling", "no", "--sweep", "none",
+                            "--datasets", "Patil2012_A3,Grey1977", "--maxiter", "200", "--scaling", "no",
+                            "--sweep", "none",
                             "--jax-fits", str(table / "fits.csv"), "--out", str(tmp_path)],
                            check=True, cwd=ROOT, capture_output=True, text=True)
     assert "scipy encodec/" not in again.stdout  # nothing solved again by scipy

@@ -105,7 +105,8 @@ def test_interrupted_table_resumes_without_refitting(tmp_path, monkeypatch, caps
     capsys.readouterr()
 
     calls.clear()
-    monkeypatch.setattr(table, "learn_metrics", lambda problems, **kw: calls.append(len(problems)) or real(problems, **kw))
+    monkeypatch.setattr(table, "learn_metrics",
+                        lambda problems, **kw: calls.append(len(problems)) or real(problems, **kw))
     assert cli.main(TABLE + ["--out", str(part)]) == 0
     assert calls == [2], "encodec's fits were solved again"
     out = capsys.readouterr().out

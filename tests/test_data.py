@@ -346,7 +346,8 @@ def test_import_a_new_dataset_with_a_ratings_file_and_fit_it(fresh_home, tmp_pat
     code, out, err = run_cli("data", "import", str(path), "--dataset", "MyStudy", "--representation", "encodec",
                              "--source", "lab", "--ratings", str(text), capsys=capsys)
     assert code == 0, err
-    assert store.feature_file("lab", "encodec", "MyStudy").exists() and not (fresh_home / "features" / "upstream").exists()
+    assert store.feature_file("lab", "encodec", "MyStudy").exists()
+    assert not (fresh_home / "features" / "upstream").exists()
     fs = datasets.load("MyStudy", "encodec", "lab")
     np.testing.assert_array_equal(fs.features, features)
     np.testing.assert_array_equal(fs.ratings, ratings)

@@ -195,7 +195,8 @@ def test_batch_of_unequal_problems_equals_one_by_one():
 # ----------------------------------------------------------------------------- real data
 
 def check_representation(rep):
-    sets = [datasets.load(d, rep) for d in registry.DATASETS if rep != "stmf" or d.startswith(("Barthet", "Patil", "Sieden"))]
+    sets = [datasets.load(d, rep) for d in registry.DATASETS
+            if rep != "stmf" or d.startswith(("Barthet", "Patil", "Sieden"))]
     results = learn_metrics([(fs.features, fs.ratings) for fs in sets], solver="exact")
     for fs, res in zip(sets, results):
         D = np.asarray(pair_differences(fs.features))

@@ -6,9 +6,9 @@ import pytest
 pytest.importorskip("torch", reason="feature extraction needs torch (pip install torch, then .[extract])")
 pytest.importorskip("kymatio", reason="the scattering representation needs kymatio")
 
-from timbre_jax_extract import make_extractor  # noqa: E402
-from timbre_jax_extract.cochlea import Cochlea, best_frequencies, center_frequencies  # noqa: E402
-from timbre_jax_extract.stmf import RATES, SCALES, cortical_energy  # noqa: E402
+from timbre_jax_extract import make_extractor
+from timbre_jax_extract.cochlea import Cochlea, best_frequencies, center_frequencies
+from timbre_jax_extract.stmf import RATES, SCALES, cortical_energy
 
 SR = 16000
 
@@ -84,7 +84,8 @@ def test_cochlea_compressive_hair_cell_runs():
         Cochlea(fac=-5).features(tone(1000.0))
 
 
-@pytest.mark.parametrize("rate,scale", [(8.0, 1.0), (-32.0, 4.0), (16.0, 0.5), (-4.0, 0.25), (64.0, 8.0), (-90.5, 2.83)])
+@pytest.mark.parametrize("rate,scale",
+                         [(8.0, 1.0), (-32.0, 4.0), (16.0, 0.5), (-4.0, 0.25), (64.0, 8.0), (-90.5, 2.83)])
 def test_stmf_ripple_peaks_at_its_rate_and_scale(rate, scale):
     frames, frame_rate = 500, 250.0
     t = np.arange(frames)[:, None] / frame_rate

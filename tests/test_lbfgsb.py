@@ -42,7 +42,7 @@ def scipy_lbfgsb(fun_and_grad, x0, lower, upper, *args, maxiter=10_000, callback
         fg, np.asarray(x0, float), jac=True, method="L-BFGS-B",
         bounds=list(zip(np.asarray(lower, float), np.asarray(upper, float))),
         options=dict(maxiter=maxiter, maxls=50, maxcor=10, **tol), callback=callback,
-    )  # fmt: skip
+    )
 
 
 def active_set(x, lower, upper, tol=1e-9):
@@ -193,7 +193,6 @@ TIMBRE_SEEDS = (0, 1, 3)
 def timbre_batch():
     """The problems of TIMBRE_SEEDS solved in one vmapped call: (problems, states)."""
     problems = [random_timbre(seed) for seed in TIMBRE_SEEDS]
-    n = problems[0][1].shape[1]
     w0, D, s_hat, mask = (np.stack(a) for a in zip(*problems))
     lo, hi = np.ones_like(w0), np.full_like(w0, 1e15)
     return problems, jax.jit(jax.vmap(LBFGSB(neg_pearson).run))(w0, lo, hi, D, s_hat, mask)

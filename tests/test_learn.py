@@ -6,10 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize as so
-
-from conftest import needs_mirror
 from scipy_reference import scipy_fit
 
+from conftest import needs_mirror
 from timbre_jax import cli, datasets, learn
 from timbre_jax.learn import FitError, default_lockstep, learn_metric, learn_metrics, random_start, solve_grouped
 from timbre_jax.nnls import warm_start

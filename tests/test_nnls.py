@@ -9,8 +9,8 @@ import scipy.optimize as so
 
 import timbre_jax  # noqa: F401
 from conftest import needs_mirror
-from timbre_jax.download import MissingUpstreamFile
 from timbre_jax import datasets, registry
+from timbre_jax.download import MissingUpstreamFile
 from timbre_jax.nnls import EPS, nnls, warm_start
 from timbre_jax.pearson import pair_differences
 

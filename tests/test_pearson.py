@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import timbre_jax  # noqa: F401  (float64)
-from timbre_jax.pearson import (condensed, pair_differences, pearson, pearson_and_grad,
-                                standardize_ratings)
+from timbre_jax.pearson import condensed, pair_differences, pearson, pearson_and_grad, standardize_ratings
 
 
 def plain_pearson(D, w, s, mask):

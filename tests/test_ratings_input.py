@@ -99,7 +99,8 @@ def test_ratings_files_full_symmetric_or_upper_triangular_with_zeros_below(tmp_p
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda m: np.tril(m, -1), r"neither symmetric nor upper-triangular with zeros below: \(0, 1\) is 0.0 but \(1, 0\)"),
+    (lambda m: np.tril(m, -1),
+     r"neither symmetric nor upper-triangular with zeros below: \(0, 1\) is 0.0 but \(1, 0\)"),
     (lambda m: np.where(np.eye(6, k=2, dtype=bool), np.inf, m), r"rating of pair \(0, 2\) is inf"),
     (lambda m: m[:5], r"shape \(5, 6\), expected \(6, 6\)"),
 ])

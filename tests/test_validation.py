@@ -12,7 +12,7 @@ import pytest
 
 import timbre_jax  # noqa: F401
 from conftest import needs_mirror
-from timbre_jax import cli, crossval, datasets, null
+from timbre_jax import cli, crossval, null
 from timbre_jax.datasets import FeatureSet
 
 

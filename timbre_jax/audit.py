@@ -141,11 +141,13 @@ def match_extracted_stft(names, say=print) -> dict[str, StftMatch]:
     for the datasets of ``names`` that have both; ``say`` tells what is skipped and why."""
     ours, _ = load_available("stft", names, "extracted")
     if not ours:
-        say("stft matching skipped: no extracted stft in the store; run `timbre-jax extract --representation stft` first")
+        say("stft matching skipped: no extracted stft in the store; "
+            "run `timbre-jax extract --representation stft` first")
         return {}
     absent = [d for d in names if d not in {s.dataset for s in ours}]
     if absent:
-        say(f"stft matching skipped for {', '.join(absent)}: not extracted; run `timbre-jax extract --representation stft`")
+        say(f"stft matching skipped for {', '.join(absent)}: not extracted; "
+            "run `timbre-jax extract --representation stft`")
     upstream = {s.dataset: s for s in load_available("stft", [s.dataset for s in ours])[0]}
     return {s.dataset: match_stft(upstream[s.dataset], s) for s in ours if s.dataset in upstream}
 
@@ -194,7 +196,7 @@ def summary(records: list[dict]) -> list[tuple[str, str, int, float, float, floa
     for key in dict.fromkeys((x["representation"], x["source"]) for x in records):
         xs = [x for x in records if (x["representation"], x["source"]) == key]
 
-        def med(f):
+        def med(f, xs=xs):  # binds this key's records
             v = np.array([x[f] for x in xs], dtype=np.float64)
             v = v[np.isfinite(v)]
             return float(np.median(v)) if v.size else float("nan")

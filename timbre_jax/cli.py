@@ -115,13 +115,13 @@ def cmd_data_fetch(args) -> int:
           f"missing upstream {len(report.missing)}, failed {len(report.failed)}")
     for rel in report.missing:
         print(f"  missing upstream: {rel}")
-    for rel, msg in report.failed:
+    for _, msg in report.failed:
         print(f"  FAILED: {msg}")
     # Upstream store files are derived from the downloads: rebuild damaged or stale ones.
     rebuilt, unrepaired = datasets.repair_upstream_store(mirror_url=args.mirror, progress=not args.quiet)
     for path in rebuilt:
         print(f"  rebuilt store file {path}")
-    for path, msg in unrepaired:
+    for _, msg in unrepaired:
         print(f"  FAILED: {msg}")
     return EXIT_FAIL if report.failed or unrepaired else 0
 
@@ -390,7 +390,8 @@ def cmd_extract(args) -> int:
     try:
         import timbre_jax_extract
     except ImportError as e:
-        raise UsageError(f"extraction needs the 'extract' extra (torch, librosa, kymatio, transformers): {e}") from None
+        raise UsageError("extraction needs the 'extract' extra (torch, kymatio, transformers, soundfile): "
+                         f"{e}") from None
     names = _datasets(args.dataset)
     written = timbre_jax_extract.run(args.representation, names, checkpoint=args.checkpoint,
                                      device=args.device, progress=not args.quiet)
@@ -470,8 +471,9 @@ def version() -> str:
 
 def _names_epilog() -> str:
     """The dataset and representation names, for the help of subcommands that take them."""
+    lists = (("datasets", registry.DATASETS), ("representations", registry.REPRESENTATIONS))
     return "\n".join(textwrap.fill(", ".join(names), width=88, initial_indent=f"{what}: ", subsequent_indent="  ")
-                     for what, names in (("datasets", registry.DATASETS), ("representations", registry.REPRESENTATIONS)))
+                     for what, names in lists)
 
 
 def _finish(parser: argparse.ArgumentParser) -> None:
@@ -524,8 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "full symmetric, or upper-triangular with zeros below; nan = unrated); default: the "
                     "pickle's 'dissimilarities'")
     im.set_defaults(func=cmd_data_import)
-    au = dsub.add_parser("audit", parents=[_options("names")], help="evidence that each upstream representation's rows are paired with the "
-                         "right sounds (stft row matching, zero-shot alignment, permutation null)")
+    au = dsub.add_parser("audit", parents=[_options("names")],
+                         help="evidence that each upstream representation's rows are paired with the right sounds "
+                         "(stft row matching, zero-shot alignment, permutation null)")
     au.add_argument("--permutations", type=_positive, default=100,
                     help="relabellings per dataset of the exact permutation null (default 100)")
     au.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
@@ -536,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     names, source, fit = _options("names"), _options("source"), _options("fit")
     starts, sweep_out = _options("starts"), _options("sweep-out")
 
-    le = sub.add_parser("learn", parents=[source, fit, starts], help="learn one metric and print its explained variance")
+    le = sub.add_parser("learn", parents=[source, fit, starts],
+                        help="learn one metric and print its explained variance")
     le.add_argument("--dataset", help="the dataset to fit (names below)")
     le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated)")
     le.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
@@ -553,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help=OUT_DIR_HELP + "/table (fits of other settings are kept apart)")
     t.set_defaults(func=cmd_table)
 
-    zs = sub.add_parser("zeroshot", parents=[names], help="no fit: correlate unweighted feature distances with the ratings")
+    zs = sub.add_parser("zeroshot", parents=[names],
+                        help="no fit: correlate unweighted feature distances with the ratings")
     zs.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP.replace("to fit", "to compare"))
     zs.add_argument("--out", required=True, help="output folder (created); writes OUT/zeroshot.csv")
     zs.set_defaults(func=cmd_zeroshot)
@@ -582,7 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
     nu.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
     nu.set_defaults(func=cmd_null)
 
-    cv = sub.add_parser("crossval", parents=[names, source, fit, sweep_out], help="leave-one-sound-out cross-validation")
+    cv = sub.add_parser("crossval", parents=[names, source, fit, sweep_out],
+                        help="leave-one-sound-out cross-validation")
     cv.set_defaults(func=cmd_crossval)
 
     _finish(p)

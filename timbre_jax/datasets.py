@@ -152,7 +152,8 @@ def pickle_features(path: Path, dataset: str, representation: str, n_sounds: int
     reps = np.asarray(obj["representations"], dtype=np.float64)
     want = n_sounds if n_sounds is not None else "l_sounds"
     if reps.ndim != 2 or (n_sounds is not None and reps.shape[1] != n_sounds):
-        raise DataError(f"{path}: 'representations' has shape {reps.shape}, expected (n_features, {want}) for {dataset}")
+        raise DataError(f"{path}: 'representations' has shape {reps.shape}, "
+                        f"expected (n_features, {want}) for {dataset}")
     if reps.shape[0] != N_FEATURES[representation]:
         raise DataError(f"{path}: {reps.shape[0]} features, expected {N_FEATURES[representation]} for {representation}")
     return reps.T, obj

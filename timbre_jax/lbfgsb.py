@@ -55,9 +55,9 @@ import jax.numpy as jnp
 from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
 
-from .reductions import cumsum, gram, mm, mv, tmv, tree_sum, vdot
-
 import timbre_jax  # noqa: F401  (enables float64)
+
+from .reductions import cumsum, gram, mm, mv, tmv, tree_sum, vdot
 
 EPS = float(jnp.finfo(jnp.float64).eps)
 
@@ -513,7 +513,7 @@ def _dcsrch_step(ls: _SearchState, f, g, stpmax) -> _SearchState:
         ls.stx, ls.fx - ls.stx * shift, ls.gx - shift,
         ls.sty, ls.fy - ls.sty * shift, ls.gy - shift,
         stp, f - stp * shift, g - shift, ls.brackt, ls.stmin, ls.stmax,
-    )  # fmt: skip
+    )
     fx, fy = fx + stx * shift, fy + sty * shift
     gx, gy = gx + shift, gy + shift
 
@@ -531,7 +531,7 @@ def _dcsrch_step(ls: _SearchState, f, g, stpmax) -> _SearchState:
     moved = _SearchState(
         new_stp, task, brackt, stage, ls.finit, ls.ginit, ls.gtest,
         stx, fx, gx, sty, fy, gy, stmin, stmax, width, width1,
-    )  # fmt: skip
+    )
     done = ls._replace(task=task, stage=stage)
     return _select(task == _FG, moved, done)
 
@@ -779,7 +779,7 @@ class LBFGSB:
         ls = line_search(
             self.fun_and_grad, args, x, f, g, z, lower, upper,
             state.iteration == 0, self.maxls, direction_ok & running,
-        )  # fmt: skip
+        )
 
         has_memory = mem.count > 0
         # A step without any decrease means the quasi-Newton direction is spent; with

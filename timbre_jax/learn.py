@@ -28,10 +28,10 @@ from . import exact
 from .errors import FitError, UsageError
 from .lbfgsb import ABNORMAL_LNSRCH, LBFGSB, STATUS_MESSAGES
 from .nnls import warm_start
+from .pearson import condensed, pair_differences, pearson_and_grad, standardize_ratings
 from .ratings import asymmetry, first_infinite_pair, pair_of_index
 from .reductions import batch_invariant
 from .sharding import pad_to_devices, per_device, place
-from .pearson import condensed, pair_differences, pearson_and_grad, standardize_ratings
 
 LOWER, UPPER = 1.0, 1e15
 MAXITER = 10_000

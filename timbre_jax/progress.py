@@ -11,8 +11,16 @@ def bar(enabled: bool, description: str, *, total: float | None, unit: str = "it
     if not enabled:
         yield lambda k=1, rate=None: None
         return
-    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress,
-                               TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     if unit == "bytes":
         columns = [DownloadColumn(), TransferSpeedColumn()]

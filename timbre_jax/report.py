@@ -169,7 +169,8 @@ def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
     ax.set_ylim(0, 1)
     style_axes(ax, title=f"{dataset}: metric learned on noisy ratings, scored on the human ratings",
                xlabel="noise level δ (log10)", ylabel="explained variance of the human ratings")
-    spread = (f"points: mean over {n} noise realizations\nerror bars: ± one standard deviation\nover the {n} realizations"
+    spread = (f"points: mean over {n} noise realizations\n"
+              f"error bars: ± one standard deviation\nover the {n} realizations"
               if n > 1 else "one noise realization per level\n(no error bars)")
     ax.legend(fontsize=LEGEND_SIZE, title=spread, title_fontsize=LEGEND_SIZE, loc="upper left",
               bbox_to_anchor=(1.02, 1.0), alignment="left")
@@ -243,7 +244,8 @@ def plot_area_heatmap(auc: dict, datasets, representations, path: Path) -> Path:
         text = ("Area: under the Fig. 1a curve (explained variance of the human ratings against log10 of the "
                 "noise level δ); 0 = explains nothing, 2 = explains everything at every noise level. "
                 f"Cells show the area itself: {why}.")
-    fig.colorbar(im, ax=ax, fraction=0.05 if len(table) > 3 else 0.08, pad=0.03).set_label(cbar_label, fontsize=LABEL_SIZE)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.05 if len(table) > 3 else 0.08, pad=0.03)
+    cbar.set_label(cbar_label, fontsize=LABEL_SIZE)
     fig.axes[-1].tick_params(labelsize=TICK_SIZE)
     norm_color = plt.get_cmap(cmap)
     for i in range(table.shape[0]):

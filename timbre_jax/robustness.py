@@ -159,6 +159,6 @@ def write_outputs(rows: list[SweepRow], out: Path, representations, datasets) ->
         typical = get_dataset(d).typical_noise if d in DATASETS else np.nan
         written.append(report.plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png"))
     if present:
-        written.append(report.plot_area_heatmap(auc, present, [r for r in representations if any((r, d) in auc for d in present)],
-                                                out / "fig1b.png"))
+        shown = [r for r in representations if any((r, d) in auc for d in present)]
+        written.append(report.plot_area_heatmap(auc, present, shown, out / "fig1b.png"))
     return written

@@ -20,10 +20,10 @@ published features, a cache rebuilt from verified downloads), ``extracted`` (wha
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
-import errno
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path

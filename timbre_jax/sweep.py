@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import exact
-from .learn import MAXITER, chunk_size, default_lockstep, padded_pairs, solve_grouped
 from .errors import UsageError
+from .learn import MAXITER, chunk_size, default_lockstep, padded_pairs, solve_grouped
 from .progress import bar
 from .sharding import pad_to_devices, place
 from .store import atomic_write_bytes
@@ -152,7 +152,8 @@ def solve(groups: list[Group], *, maxiter: int = MAXITER, chunk_groups: int | No
                                  "use a new --out directory or delete it")
             chunks = plan["chunks"]
         else:
-            atomic_write_bytes(plan_file, lambda fh: fh.write(json.dumps({"fingerprint": key, "chunks": chunks}).encode()))
+            plan = {"fingerprint": key, "chunks": chunks}
+            atomic_write_bytes(plan_file, lambda fh: fh.write(json.dumps(plan).encode()))
     results: list[GroupResult | None] = [None] * len(groups)
     total = sum(groups[i].K for c in chunks for i in c)
     solved, solving_time = 0, 0.0

@@ -131,8 +131,8 @@ def table1(representations, names, *, source: str = "upstream", maxiter: int = M
                                  explained_variance=res.explained_variance, optimum=b.explained_variance,
                                  gap=b.explained_variance - res.explained_variance,
                                  certified=b.certified, iterations=res.iterations, converged=res.converged,
-                                 message=res.message, start=res.start, degenerate_start=res.degenerate_start, seconds=seconds,
-                                 exact_seconds=exact_seconds, resumed=resumed))
+                                 message=res.message, start=res.start, degenerate_start=res.degenerate_start,
+                                 seconds=seconds, exact_seconds=exact_seconds, resumed=resumed))
     return ev, optimum, skipped, fits
 
 

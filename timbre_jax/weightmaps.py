@@ -1,10 +1,10 @@
 """The layout of learned weights: where in the representation the metric looks.
 
 The quantity is ``1 / w^2``, the factor each feature's squared difference gets in the
-distance; the figure is :func:`timbre_jax.report.plot_weights`.  STMF vectors are laid out as frequency (128) x scale (11) x rate (22)
-(C order), drawn as the three two-axis projections (sums over the third axis), as in
-Thoret et al. (2021); MERTCAT as layer (13) x dimension (768); everything else as a
-profile over the feature index.
+distance; the figure is :func:`timbre_jax.report.plot_weights`.  STMF vectors are laid out
+as frequency (128) x scale (11) x rate (22) (C order), drawn as the three two-axis
+projections (sums over the third axis), as in Thoret et al. (2021); MERTCAT as layer (13)
+x dimension (768); everything else as a profile over the feature index.
 """
 
 from __future__ import annotations
