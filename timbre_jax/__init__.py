@@ -1,7 +1,11 @@
 """timbre-jax: learn weighted Euclidean timbre metrics from human dissimilarity ratings.
 
-Importing the package enables float64 in JAX: the reward's gradient spans weights from
-1 to 1e15 and would lose all precision in float32.
+Importing the package enables float64 in JAX for the whole process (``jax_enable_x64``),
+deliberately: the reward's gradient spans weights from 1 to 1e15 and would lose all
+precision in float32, and a package that asked its users to flip the switch themselves
+would see it forgotten.  Other JAX code in the same process gets float64 defaults too.
+The solvers check the setting when they run (:func:`timbre_jax.learn.require_float64`)
+and raise if it was switched off after the import.
 """
 
 import jax
