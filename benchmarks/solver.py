@@ -5,8 +5,9 @@
 
 (a) scipy: one problem at a time, ``scipy.optimize.minimize(method="L-BFGS-B")`` with an
 exact vectorized numpy objective and gradient, the same NNLS start (scipy.optimize.nnls),
-bounds [1, 1e15] and settings (maxiter, maxls 50, ftol = gtol = 1e-36, memory 10): the
-baseline a careful user would write.  (b) timbre-jax: every problem of a representation
+the bounds and settings of ``timbre_jax.learn.DEFAULT`` (the paper's: [1, 1e15], maxls
+50, ftol = gtol = 1e-36, memory 10; maxiter as given): the baseline a careful user would
+write.  (b) timbre-jax: every problem of a representation
 in one compiled batch (``learn_metrics``).  Compilation is timed apart from running
 (the first call minus the second).  Quality: EV_jax - EV_scipy on the same problems.
 The same comparison runs on a robustness sub-sweep (``--sweep``: Grey1977, 9 levels x 5
@@ -39,8 +40,10 @@ import scipy.optimize as so
 
 
 def scipy_fit(D: np.ndarray, s: np.ndarray, maxiter: int):
+    from timbre_jax.learn import DEFAULT as o  # the settings only; the code is scipy's
+
     x, _ = so.nnls(D, s, maxiter=10 * D.shape[1])
-    w0 = np.clip(1 / np.sqrt(x + np.finfo(float).eps), 1, 1e15)
+    w0 = np.clip(1 / np.sqrt(x + np.finfo(float).eps), o.lower, o.upper)
     sh = (s - s.mean()) / np.linalg.norm(s - s.mean())
 
     def f(w):
@@ -50,8 +53,8 @@ def scipy_fit(D: np.ndarray, s: np.ndarray, maxiter: int):
         P = dc @ sh / nd
         return -P, 2.0 * (((sh - P * dc / nd) / nd) @ D) * w ** -3.0
 
-    r = so.minimize(f, w0, jac=True, method="L-BFGS-B", bounds=[(1, 1e15)] * D.shape[1],
-                    options=dict(maxiter=maxiter, maxls=50, ftol=1e-36, gtol=1e-36, maxcor=10))
+    r = so.minimize(f, w0, jac=True, method="L-BFGS-B", bounds=[(o.lower, o.upper)] * D.shape[1],
+                    options=dict(maxiter=maxiter, maxls=o.maxls, ftol=o.ftol, gtol=o.gtol, maxcor=o.history))
     return float(r.fun ** 2), int(r.nit)
 
 
@@ -332,6 +335,8 @@ def machine() -> str:
 
 
 def main(argv=None):
+    from timbre_jax.learn import DEFAULT
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="2 datasets, encodec, short runs (about a minute)")
     p.add_argument("--representations", default="encodec,cochlea,stft,mertav,clap,scattering,mertcat,stmf")
@@ -340,7 +345,7 @@ def main(argv=None):
                    help="run the scaling curves (only: skip the Table I comparison)")
     p.add_argument("--sweep", default="encodec,cochlea,stft",
                    help="representations of the robustness sub-sweep on Grey1977 (45 problems each); 'none'")
-    p.add_argument("--maxiter", type=int, default=10_000)
+    p.add_argument("--maxiter", type=int, default=DEFAULT.maxiter)
     p.add_argument("--out", default="benchmarks/out")
     p.add_argument("--jax-fits", default=None, metavar="FITS_CSV",
                    help="take timbre-jax's side from the fits.csv of a `timbre-jax table` run "

@@ -17,12 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from solver import scipy_fit as scipy_reference  # noqa: E402
 
 from timbre_jax import cli, datasets
-from timbre_jax.learn import FitError, default_lockstep, learn_metric, learn_metrics, solve_grouped
+from timbre_jax.learn import (DEFAULT, FitError, FitOptions, default_lockstep, fit_options, learn_metric,
+                              learn_metrics, solve_grouped)
 from timbre_jax.nnls import warm_start
 from timbre_jax.pearson import pair_differences, pearson_and_grad, standardize_ratings
 
 
-def scipy_fit(features, pairs, maxiter=10_000):
+def scipy_fit(features, pairs, maxiter=DEFAULT.maxiter):
     """The reference a careful user would write (the benchmark's scipy L-BFGS-B with an
     exact numpy gradient, same NNLS start, bounds and settings), on the rated pairs."""
     D = np.asarray(pair_differences(features))
@@ -79,9 +80,9 @@ def test_masked_pairs_equal_the_problem_without_them():
     mask = (rng.random(len(D)) > 0.4).astype(float)
     keep = mask > 0
     masked = solve_grouped(jnp.asarray(D[None]), jnp.asarray(s[None, None]), jnp.asarray(mask[None, None]),
-                           maxiter=500)
+                           options=fit_options(maxiter=500))
     compact = solve_grouped(jnp.asarray(D[None, keep]), jnp.asarray(s[None, None, keep]),
-                            jnp.ones((1, 1, keep.sum())), maxiter=500)
+                            jnp.ones((1, 1, keep.sum())), options=fit_options(maxiter=500))
     assert float(masked[1][0, 0]) == pytest.approx(float(compact[1][0, 0]), abs=1e-10)
 
 
@@ -122,8 +123,9 @@ def test_the_paper_start_depends_on_the_offset_of_the_ratings_the_optimum_does_n
     assert all(b.certified for b in best)
     assert best[1].pearson == pytest.approx(best[0].pearson, abs=1e-12)
     assert best[2].pearson == pytest.approx(best[0].pearson, abs=1e-12)
-    raw = learn_metric(fs.features, fs.ratings, maxiter=30)
-    shifted = learn_metric(fs.features, fs.ratings - 5.0, maxiter=30)
+    # maxiter 25 and Grey1977's shape: the configuration the sequential batch test compiles
+    raw = learn_metric(fs.features, fs.ratings, maxiter=25)
+    shifted = learn_metric(fs.features, fs.ratings - 5.0, maxiter=25)
     assert not raw.degenerate_start and shifted.degenerate_start
     assert shifted.explained_variance <= best[0].explained_variance + 1e-12
     if shifted.iterations == 0:  # as measured here: the line search fails at once
@@ -131,11 +133,20 @@ def test_the_paper_start_depends_on_the_offset_of_the_ratings_the_optimum_does_n
 
 
 def test_a_line_search_failure_before_any_step_is_not_convergence():
-    from timbre_jax.lbfgsb import ABNORMAL_LNSRCH, CONVERGED_FTOL, MAXITER
-    from timbre_jax.learn import converged
+    from timbre_jax import exact
+    from timbre_jax.lbfgsb import Status
+    from timbre_jax.learn import MetricResult, converged, status_message
 
-    status = np.array([ABNORMAL_LNSRCH, ABNORMAL_LNSRCH, CONVERGED_FTOL, MAXITER])
+    status = np.array([Status.ABNORMAL_LINE_SEARCH, Status.ABNORMAL_LINE_SEARCH, Status.CONVERGED_FTOL,
+                       Status.MAX_ITERATIONS])
     assert converged(status, "lbfgsb", np.array([0, 7, 0, 9])).tolist() == [False, True, True, False]
+    assert converged(np.array([0, 1, 2]), "exact", np.zeros(3)).tolist() == [True, True, False]
+    # one shape for both solvers: the message is the status enum's
+    assert status_message(3) == Status.MAX_ITERATIONS.message == "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
+    assert status_message(2, "exact") == exact.Status.ITERATION_LIMIT.message
+    assert status_message(9) == "UNKNOWN"
+    stuck = MetricResult(np.ones(2), 0.5, 0, int(Status.ABNORMAL_LINE_SEARCH), status_message(4))
+    assert not stuck.converged and MetricResult(np.ones(2), 0.5, 3, 4, "").converged
 
 
 def test_no_problems_is_a_clear_error():
@@ -146,9 +157,20 @@ def test_no_problems_is_a_clear_error():
 def test_random_start_is_seeded_and_in_bounds():
     rng = np.random.default_rng(1)
     F, s = rng.random((8, 10)), rng.random(28)
-    a = learn_metric(F, s, init="random", seed=3, maxiter=50)
-    b = learn_metric(F, s, init="random", seed=3, maxiter=50)
-    assert a.pearson == b.pearson and np.all(a.weights >= 1)
+    # Bounds other than the paper's [1, 1e15] (the random start |1 + 0.01 N| lies inside):
+    # the fit stays in them, uses the room below 1 and stops at the upper bound.
+    box = FitOptions(maxiter=50, lower=0.5, upper=40.0)
+    a = learn_metric(F, s, init="random", seed=3, options=box)
+    b = learn_metric(F, s, init="random", seed=3, options=box)
+    assert a.pearson == b.pearson and np.all(a.weights >= 0.5) and np.all(a.weights <= 40.0)
+    assert np.any(a.weights < 1.0) and np.any(a.weights == 40.0), a.weights
+
+
+def test_fit_options():
+    assert DEFAULT == FitOptions() and fit_options() is DEFAULT
+    assert fit_options(maxiter=7) == FitOptions(maxiter=7) and fit_options(FitOptions(maxls=5), 7).maxls == 5
+    with pytest.raises(ValueError, match="bounds"):
+        FitOptions(lower=0.0)
 
 
 @pytest.mark.parametrize("features, ratings, message", [
@@ -183,8 +205,8 @@ def test_several_starts_keep_the_best_of_the_runs_from_each():
     assert [r.pearson for r in learn_metrics(problems, maxiter=150, starts=3)] == [r.pearson for r in best]
     for g, ((F, s), a, b) in enumerate(zip(problems, one, best)):
         D = np.asarray(pair_differences(F))
-        w0 = np.asarray(_nnls_start(D, s))  # the very start learn_metrics perturbs
-        runs = [a.pearson] + [_solve_rated([(D, s)], [w], 150, default_lockstep())[0].pearson
+        w0 = np.asarray(_nnls_start(D, s, DEFAULT.lower, DEFAULT.upper))  # the start learn_metrics perturbs
+        runs = [a.pearson] + [_solve_rated([(D, s)], [w], fit_options(maxiter=150), default_lockstep())[0].pearson
                               for w in extra_starts(w0, 2, (0, g))]
         # the first start is the plain fit; the others start from log-normal perturbations
         # Laws, not draws: which start wins (and whether start 0 ties with another, seen on

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from . import registry
+from .learn import DEFAULT
 
 EXIT_FAIL = 1
 
@@ -472,7 +473,7 @@ REPS_HELP = "comma list of representations, or 'all' (default); names below"
 DATASETS_HELP = "comma list of datasets, or 'all' (default); names below"
 SOURCE_HELP = ("features to fit: upstream (the paper's published features, default), extracted "
                "(computed by `timbre-jax extract`), or a source made by `timbre-jax data import --source`")
-MAXITER_HELP = "L-BFGS-B iteration limit per fit (default 10000; the exact solver ignores it)"
+MAXITER_HELP = f"L-BFGS-B iteration limit per fit (default {DEFAULT.maxiter}; the exact solver ignores it)"
 OUT_DIR_HELP = ("output folder (created); re-running with the same folder resumes from the fits saved "
                 "under OUT/chunks")
 
@@ -569,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--init", default="nnls", choices=("nnls", "random"),
                     help="L-BFGS-B start: nnls (the paper's warm start, default) or random (Thoret et al. 2021)")
     le.add_argument("--seed", type=int, default=0, help="seed of the random start and of extra --starts (default 0)")
-    le.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
+    le.add_argument("--maxiter", type=int, default=DEFAULT.maxiter, help=MAXITER_HELP)
     le.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
     _solver_option(le)
     le.add_argument("--out", help="save weights to this .npz")
@@ -580,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--representations", default="all", help=REPS_HELP)
     t.add_argument("--datasets", default="all", help=DATASETS_HELP)
     t.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
-    t.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
+    t.add_argument("--maxiter", type=int, default=DEFAULT.maxiter, help=MAXITER_HELP)
     t.add_argument("--starts", type=int, default=1, help=STARTS_HELP)
     _solver_option(t)
     t.add_argument("--out", required=True, help=OUT_DIR_HELP + "/table (fits of other settings are kept apart)")
@@ -608,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--realizations", type=int, default=5, help="noise draws per level (default 5)")
     ro.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     ro.add_argument("--std-scale", action="store_true", help="scale the noise by std(s) (upstream notebook)")
-    ro.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
+    ro.add_argument("--maxiter", type=int, default=DEFAULT.maxiter, help=MAXITER_HELP)
     ro.add_argument("--chunk-groups", type=int, default=None, help="datasets per batched solve (default: fit memory)")
     ro.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     _solver_option(ro)
@@ -620,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     nu.add_argument("--datasets", default="all", help=DATASETS_HELP)
     nu.add_argument("--permutations", type=int, default=100, help="relabellings per dataset (default 100)")
     nu.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
-    nu.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
+    nu.add_argument("--maxiter", type=int, default=DEFAULT.maxiter, help=MAXITER_HELP)
     nu.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     _solver_option(nu)
     nu.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
@@ -629,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv = sub.add_parser("crossval", help="leave-one-sound-out cross-validation")
     cv.add_argument("--representations", default="all", help=REPS_HELP)
     cv.add_argument("--datasets", default="all", help=DATASETS_HELP)
-    cv.add_argument("--maxiter", type=int, default=10_000, help=MAXITER_HELP)
+    cv.add_argument("--maxiter", type=int, default=DEFAULT.maxiter, help=MAXITER_HELP)
     cv.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     _solver_option(cv)
     cv.add_argument("--out", required=True, help=OUT_DIR_HELP + "/<representation> (a different run is refused)")
