@@ -19,7 +19,7 @@ import pytest
 import timbre_jax
 from conftest import needs_mirror
 from timbre_jax import cli, datasets, registry, table
-from timbre_jax.learn import MetricResult
+from timbre_jax.learn import DEFAULT, MetricResult
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,8 @@ def test_interrupted_table_resumes_without_refitting(tmp_path, monkeypatch, caps
 
 def _fake_learn_metrics(calls):
     """learn_metrics stand-in: instant, its P depends on the settings, records each call."""
-    def fake(problems, *, solver="lbfgsb", maxiter=10_000, starts=1, **kw):
+    def fake(problems, *, solver="lbfgsb", options=DEFAULT, starts=1, **kw):
+        maxiter = options.maxiter
         calls.append((solver, maxiter, len(problems)))
         p = 0.5 if solver == "exact" else 0.4 + 1e-5 * maxiter
         return [MetricResult(np.ones(F.shape[1]), p, 3, 0, "ok", solver=solver) for F, _ in problems]
@@ -132,7 +133,7 @@ def test_table_saves_each_call_and_refits_only_what_changed(tmp_path, monkeypatc
     monkeypatch.setattr(table, "learn_metrics", _fake_learn_metrics(calls))
     names = ["Grey1977", "Patil2012_A3"]
     ev, opt, _, fits = table.table1(["encodec"], names, maxiter=50, progress=False, directory=tmp_path)
-    assert calls == [("exact", 10_000, 2), ("lbfgsb", 50, 1), ("lbfgsb", 50, 1)]  # one L-BFGS-B call per fit on CPU
+    assert calls == [("exact", DEFAULT.maxiter, 2), ("lbfgsb", 50, 1), ("lbfgsb", 50, 1)]  # one call per fit on CPU
     assert not any(f["resumed"] for f in fits)
     calls.clear()
     again = table.table1(["encodec"], names, maxiter=50, progress=False, directory=tmp_path)

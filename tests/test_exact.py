@@ -64,7 +64,7 @@ def test_random_problems_match_scipy_and_the_weights_give_the_reported_ev(seed, 
     _, D, s = problem(seed, nan_fraction)
     sol, u = solve_np(D, s)
     ev = float(sol.pearson) ** 2
-    assert int(sol.status) == exact.OPTIMAL
+    assert int(sol.status) == exact.Status.OPTIMAL
     assert ev == pytest.approx(reference_ev(D, s), abs=1e-9)
     # recomputed with numpy from the weights the user gets
     w = np.asarray(exact.weights(sol.u))
@@ -150,7 +150,7 @@ def test_no_positive_correlation_is_reported_with_the_best_single_feature():
     res = learn_metric(F, s, solver="exact")
     singles = [np.corrcoef(D[:, j], s)[0, 1] for j in range(2)]
     assert max(singles) < 0
-    assert res.status == exact.NO_POSITIVE_CORRELATION and res.certified
+    assert res.status == exact.Status.NO_POSITIVE_CORRELATION and res.certified
     assert "NO NON-NEGATIVE WEIGHTING CORRELATES POSITIVELY" in res.message
     assert res.pearson == pytest.approx(max(singles), abs=1e-9)  # an honest negative number
     assert res.explained_variance == 0.0
@@ -165,7 +165,7 @@ def test_a_constant_feature_is_never_the_best_single_feature():
     D = np.asarray(pair_differences(F))
     s = -D[:, 1] + 0.01 * rng.standard_normal(P_PAIRS)
     res = learn_metric(F, s, solver="exact")
-    assert res.status == exact.NO_POSITIVE_CORRELATION
+    assert res.status == exact.Status.NO_POSITIVE_CORRELATION
     assert res.pearson == pytest.approx(np.corrcoef(D[:, 1], s)[0, 1], abs=1e-9)
     assert res.weights[1] == 1.0 and res.weights[0] == 1e15
 

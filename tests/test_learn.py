@@ -10,12 +10,22 @@ from scipy_reference import scipy_fit
 
 from conftest import needs_mirror
 from timbre_jax import cli, datasets, learn
-from timbre_jax.learn import FitError, default_lockstep, learn_metric, learn_metrics, random_start, solve_grouped
+from timbre_jax.learn import (
+    DEFAULT,
+    FitError,
+    FitOptions,
+    default_lockstep,
+    fit_options,
+    learn_metric,
+    learn_metrics,
+    random_start,
+    solve_grouped,
+)
 from timbre_jax.nnls import warm_start
 from timbre_jax.pearson import pair_differences, pearson_and_grad, standardize_ratings
 
 
-def scipy_on_rated(features, pairs, maxiter=10_000):
+def scipy_on_rated(features, pairs, maxiter=DEFAULT.maxiter):
     """The scipy reference (tests/scipy_reference.py) on the rated pairs."""
     D = np.asarray(pair_differences(features))
     rated = np.isfinite(pairs)
@@ -71,9 +81,9 @@ def test_masked_pairs_equal_the_problem_without_them():
     mask = (rng.random(len(D)) > 0.4).astype(float)
     keep = mask > 0
     masked = solve_grouped(jnp.asarray(D[None]), jnp.asarray(s[None, None]), jnp.asarray(mask[None, None]),
-                           maxiter=500)
+                           options=fit_options(maxiter=500))
     compact = solve_grouped(jnp.asarray(D[None, keep]), jnp.asarray(s[None, None, keep]),
-                            jnp.ones((1, 1, keep.sum())), maxiter=500)
+                            jnp.ones((1, 1, keep.sum())), options=fit_options(maxiter=500))
     assert float(masked[1][0, 0]) == pytest.approx(float(compact[1][0, 0]), abs=1e-10)
 
 
@@ -126,8 +136,9 @@ def test_the_paper_start_depends_on_the_offset_of_the_ratings_the_optimum_does_n
     assert all(b.certified for b in best)
     assert best[1].pearson == pytest.approx(best[0].pearson, abs=1e-12)
     assert best[2].pearson == pytest.approx(best[0].pearson, abs=1e-12)
-    raw = learn_metric(fs.features, fs.ratings, maxiter=30)
-    shifted = learn_metric(fs.features, fs.ratings - 5.0, maxiter=30)
+    # maxiter 25 and Grey1977's shape: the configuration the sequential batch test compiles
+    raw = learn_metric(fs.features, fs.ratings, maxiter=25)
+    shifted = learn_metric(fs.features, fs.ratings - 5.0, maxiter=25)
     assert not raw.degenerate_start and shifted.degenerate_start
     assert shifted.explained_variance <= best[0].explained_variance + 1e-12
     if shifted.iterations == 0:  # as measured here: the line search fails at once
@@ -135,11 +146,20 @@ def test_the_paper_start_depends_on_the_offset_of_the_ratings_the_optimum_does_n
 
 
 def test_a_line_search_failure_before_any_step_is_not_convergence():
-    from timbre_jax.lbfgsb import ABNORMAL_LNSRCH, CONVERGED_FTOL, MAXITER
-    from timbre_jax.learn import converged
+    from timbre_jax import exact
+    from timbre_jax.lbfgsb import Status
+    from timbre_jax.learn import MetricResult, converged, status_message
 
-    status = np.array([ABNORMAL_LNSRCH, ABNORMAL_LNSRCH, CONVERGED_FTOL, MAXITER])
+    status = np.array([Status.ABNORMAL_LINE_SEARCH, Status.ABNORMAL_LINE_SEARCH, Status.CONVERGED_FTOL,
+                       Status.MAX_ITERATIONS])
     assert converged(status, "lbfgsb", np.array([0, 7, 0, 9])).tolist() == [False, True, True, False]
+    assert converged(np.array([0, 1, 2]), "exact", np.zeros(3)).tolist() == [True, True, False]
+    # one shape for both solvers: the message is the status enum's
+    assert status_message(3) == Status.MAX_ITERATIONS.message == "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
+    assert status_message(2, "exact") == exact.Status.ITERATION_LIMIT.message
+    assert status_message(9) == "UNKNOWN"
+    stuck = MetricResult(np.ones(2), 0.5, 0, int(Status.ABNORMAL_LINE_SEARCH), status_message(4))
+    assert not stuck.converged and MetricResult(np.ones(2), 0.5, 3, 4, "").converged
 
 
 def test_no_problems_is_a_clear_error():
@@ -158,13 +178,33 @@ def test_random_start_is_the_seeded_draw_of_thoret_et_al():
     w0 = random_start(10, 3)
     assert np.all(w0 >= 1) and np.ptp(w0) > 0 and np.all(a.weights >= 1)
     given = solve_grouped(jnp.asarray(pair_differences(F))[None], jnp.asarray(s)[None, None], jnp.ones((1, 1, 28)),
-                          jnp.asarray(w0)[None, None], init="given", maxiter=5, lockstep=default_lockstep())
+                          jnp.asarray(w0)[None, None], init="given", options=fit_options(maxiter=5),
+                          lockstep=default_lockstep())
     np.testing.assert_allclose(a.weights, np.asarray(given[0][0, 0]), rtol=1e-9)
     assert a.pearson == pytest.approx(float(given[1][0, 0]), abs=1e-12)
     nnls = learn_metric(F, s, maxiter=5)
     assert np.max(np.abs(np.log(a.weights / nnls.weights))) > 0.1
     other = learn_metric(F, s, init="random", seed=4, maxiter=5)
     assert np.max(np.abs(np.log(a.weights / other.weights))) > 1e-3
+
+
+def test_fit_options_bounds_reach_the_fit():
+    # Bounds other than the paper's [1, 1e15] (the random start |1 + 0.01 N| lies inside):
+    # the fit stays in them, uses the room below 1 and stops at the upper bound.
+    rng = np.random.default_rng(1)
+    F, s = rng.random((8, 10)), rng.random(28)
+    box = FitOptions(maxiter=50, lower=0.5, upper=40.0)
+    a = learn_metric(F, s, init="random", seed=3, options=box)
+    b = learn_metric(F, s, init="random", seed=3, options=box)
+    assert a.pearson == b.pearson and np.all(a.weights >= 0.5) and np.all(a.weights <= 40.0)
+    assert np.any(a.weights < 1.0) and np.any(a.weights == 40.0), a.weights
+
+
+def test_fit_options():
+    assert DEFAULT == FitOptions() and fit_options() is DEFAULT
+    assert fit_options(maxiter=7) == FitOptions(maxiter=7) and fit_options(FitOptions(maxls=5), 7).maxls == 5
+    with pytest.raises(ValueError, match="bounds"):
+        FitOptions(lower=0.0)
 
 
 @pytest.mark.parametrize("features, ratings, message", [
@@ -212,9 +252,23 @@ def test_several_starts_keep_the_best_of_the_runs_from_each(monkeypatch):
     assert [(count, seed) for _, count, seed in drawn[:2]] == [(3, (0, 0)), (3, (0, 1))]
     for (F, s), (w0, _, _), a, b, opt in zip(problems, drawn, one, several, best):
         D = np.asarray(pair_differences(F))
-        np.testing.assert_allclose(w0, np.asarray(warm_start(D, s)), rtol=1e-9)  # perturbed: the NNLS start
+        # perturbed: the NNLS start
+        np.testing.assert_allclose(w0, np.asarray(learn._nnls_start(D, s, DEFAULT.lower, DEFAULT.upper)), rtol=1e-9)
         assert opt.certified and a.start == 0 and a.pearson < opt.pearson - 0.01
         assert b.start in (1, 2, 3) and b.pearson == pytest.approx(opt.pearson, abs=1e-9)
         assert b.pearson >= a.pearson
     with pytest.raises(ValueError, match="starts must be at least 1"):
         learn_metrics(problems, starts=0)
+
+
+def test_fits_refuse_to_run_without_float64():
+    import jax
+
+    rng = np.random.default_rng(0)
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(learn.UsageError, match="float64 is off"):
+            learn_metric(rng.random((5, 3)), rng.random(10))
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert learn_metric(rng.random((5, 3)), rng.random(10), solver="exact").certified

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -10,8 +11,20 @@ import pytest
 import timbre_jax  # noqa: F401
 from conftest import needs_mirror
 from timbre_jax import cli, datasets, robustness, sweep
-from timbre_jax.learn import learn_metric
+from timbre_jax.learn import DEFAULT, learn_metric
 from timbre_jax.pearson import pearson
+
+
+def test_the_sweep_fingerprint_holds_every_option():
+    """A resumed run must have the same settings: each field of the options changes the key."""
+    g = sweep.Group("x", np.arange(6.0).reshape(3, 2), np.ones((1, 3)), np.ones((1, 3)))
+    key = sweep.fingerprint([g], DEFAULT)
+    assert sweep.fingerprint([g], replace(DEFAULT)) == key != sweep.fingerprint([g], DEFAULT, "exact")
+    other = dict(maxiter=5, maxls=7, history=3, ftol=1e-9, gtol=1e-9, restart_on_stagnation=False,
+                 invariant_sums=True, lower=2.0, upper=1e3)
+    assert set(other) == {f.name for f in fields(DEFAULT)}
+    for name, value in other.items():
+        assert sweep.fingerprint([g], replace(DEFAULT, **{name: value})) != key, name
 
 
 def test_levels_are_the_papers():
@@ -97,11 +110,11 @@ def test_interrupted_sweep_resumes_to_identical_files(tmp_path, monkeypatch, cap
     real = sweep._solve_chunk
     calls = {"n": 0}
 
-    def dying(groups, maxiter, solver):
+    def dying(groups, options, solver):
         if calls["n"] == 1:
             raise KeyboardInterrupt
         calls["n"] += 1
-        return real(groups, maxiter, solver)
+        return real(groups, options, solver)
 
     monkeypatch.setattr(sweep, "_solve_chunk", dying)
     assert cli.main(args + ["--out", str(part)]) == 130
@@ -109,7 +122,7 @@ def test_interrupted_sweep_resumes_to_identical_files(tmp_path, monkeypatch, cap
     assert not list(part.rglob("*.part"))
     # resume: only the missing chunk is solved
     solved = []
-    monkeypatch.setattr(sweep, "_solve_chunk", lambda g, m, s: solved.append(g) or real(g, m, s))
+    monkeypatch.setattr(sweep, "_solve_chunk", lambda g, o, s: solved.append(g) or real(g, o, s))
     assert cli.main(args + ["--out", str(part)]) == 0
     assert len(solved) == 1
     assert _digest(full) == _digest(part)

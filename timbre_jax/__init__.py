@@ -14,6 +14,6 @@ jax.config.update("jax_enable_x64", True)
 
 __version__ = "0.1.0"
 
-from .learn import MetricResult, learn_metric, learn_metrics, optimality_gap  # noqa: E402
+from .learn import FitOptions, MetricResult, learn_metric, learn_metrics, optimality_gap  # noqa: E402
 
-__all__ = ["learn_metric", "learn_metrics", "MetricResult", "optimality_gap"]
+__all__ = ["learn_metric", "learn_metrics", "FitOptions", "MetricResult", "optimality_gap"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import registry
 from .errors import TimbreJaxError, UsageError
+from .learn import DEFAULT
 
 EXIT_FAIL = 1
 
@@ -420,8 +421,7 @@ REPS_HELP = "comma list of representations, or 'all' (default); names below"
 DATASETS_HELP = "comma list of datasets, or 'all' (default); names below"
 SOURCE_HELP = ("features to fit: upstream (the paper's published features, default), extracted "
                "(computed by `timbre-jax extract`), or a source made by `timbre-jax data import --source`")
-MAXITER_DEFAULT = 10_000  # TODO(merge): from the solver's options object
-MAXITER_HELP = f"L-BFGS-B iteration limit per fit (default {MAXITER_DEFAULT}; the exact solver ignores it)"
+MAXITER_HELP = f"L-BFGS-B iteration limit per fit (default {DEFAULT.maxiter}; the exact solver ignores it)"
 OUT_DIR_HELP = ("output folder (created); re-running with the same folder resumes from the fits saved "
                 "under OUT/chunks")
 
@@ -448,7 +448,7 @@ def _options(*groups: str) -> argparse.ArgumentParser:
     if "source" in groups:
         p.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
     if "fit" in groups:
-        p.add_argument("--maxiter", type=_positive, default=MAXITER_DEFAULT, help=MAXITER_HELP)
+        p.add_argument("--maxiter", type=_positive, default=DEFAULT.maxiter, help=MAXITER_HELP)
         p.add_argument("--solver", default="lbfgsb", choices=("lbfgsb", "exact"), help=SOLVER_HELP)
     if "starts" in groups:
         p.add_argument("--starts", type=_positive, default=1, help=STARTS_HELP)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import FeatureSet
+from .learn import FitOptions
 from .pearson import pair_differences, pair_indices
 from .sweep import Group, solve
 
@@ -66,14 +67,14 @@ def score(fs: FeatureSet, distances: np.ndarray, in_sample_pearson: float) -> Cr
                        float(np.mean(fold_ev)), l)
 
 
-def run(sets: list[FeatureSet], *, maxiter: int = 10_000, directory: Path | None = None,
-        progress: bool = True, solver: str = "lbfgsb") -> list[CrossvalRow]:
-    """Every fold of every dataset in one batched solve; ``solver``: see
-    :func:`timbre_jax.learn_metrics`."""
+def run(sets: list[FeatureSet], *, maxiter: int | None = None, directory: Path | None = None,
+        progress: bool = True, solver: str = "lbfgsb", options: FitOptions | None = None) -> list[CrossvalRow]:
+    """Every fold of every dataset in one batched solve; ``solver``, ``maxiter``,
+    ``options``: see :func:`timbre_jax.learn_metrics`."""
     groups = [make_group(fs) for fs in sets]
     rep = sets[0].representation if sets else ""
     results = solve(groups, maxiter=maxiter, directory=directory, label=f"crossval {rep}", progress=progress,
-                    solver=solver)
+                    solver=solver, options=options)
     return [score(fs, res.distances, float(res.pearson[0])) for fs, res in zip(sets, results)]
 
 

@@ -54,6 +54,8 @@ import numpy as np
 from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
 
+from .status import StatusCode
+
 EPS = float(jnp.finfo(jnp.float64).eps)
 U_FLOOR = 1e-30  # u = w^-2 at the upper bound w = 1e15: the weight of an unused feature
 
@@ -62,17 +64,21 @@ U_FLOOR = 1e-30  # u = w^-2 at the upper bound w = 1e15: the weight of an unused
 # smaller shape than a compilation costs (about 2 s on one core).
 MIN_PAIRS = 256
 
-# Status codes.
-OPTIMAL = 0
-NO_POSITIVE_CORRELATION = 1
-ITERATION_LIMIT = 2
 
-STATUS_MESSAGES: dict[int, str] = {
-    OPTIMAL: "OPTIMAL: KKT CONDITIONS HOLD (CERTIFIED GLOBAL MAXIMUM OF P)",
-    NO_POSITIVE_CORRELATION: "OPTIMAL, P <= 0: NO NON-NEGATIVE WEIGHTING CORRELATES POSITIVELY WITH THE RATINGS "
-                             "(the best is the single best feature)",
-    ITERATION_LIMIT: "STOP: ITERATION LIMIT OF THE ACTIVE SET (NOT CERTIFIED)",
-}
+class Status(StatusCode):
+    """How the exact solve ended, with its message (the shape of
+    :class:`timbre_jax.lbfgsb.Status`: ``.message``, :meth:`converged`)."""
+
+    OPTIMAL = 0, "OPTIMAL: KKT CONDITIONS HOLD (CERTIFIED GLOBAL MAXIMUM OF P)"
+    NO_POSITIVE_CORRELATION = 1, ("OPTIMAL, P <= 0: NO NON-NEGATIVE WEIGHTING CORRELATES POSITIVELY WITH THE "
+                                  "RATINGS (the best is the single best feature)")
+    ITERATION_LIMIT = 2, "STOP: ITERATION LIMIT OF THE ACTIVE SET (NOT CERTIFIED)"
+
+    @staticmethod
+    def converged(status, iterations=None):
+        """Whether the optimum was certified (every end but the iteration limit);
+        ``iterations`` plays no part.  Arrays or scalars, elementwise."""
+        return status != Status.ITERATION_LIMIT
 
 
 class ExactSolution(NamedTuple):
@@ -82,8 +88,8 @@ class ExactSolution(NamedTuple):
     [1, 1e15]); pearson: () P of ``D u`` with the ratings (the reported optimum: the
     norm of the least-squares projection of the unit ratings); kkt: () largest violation of the optimality conditions on
     the unit-norm problem (<= tolerance when certified); iterations: () active-set steps
-    (columns entered and kept); passes: () full-gradient passes; status: () one of
-    :data:`STATUS_MESSAGES`.
+    (columns entered and kept); passes: () full-gradient passes; status: () a
+    :class:`Status`.
     """
 
     u: Array
@@ -363,7 +369,8 @@ def _solution(op: _Operator, st: _Active, out: _Outer, g: Array, tol) -> ExactSo
     # |A x| with |b| = 1; the extra coordinate of r = b - Q^T Q b is -|Q b|^2.
     P = jnp.where(positive, jnp.sqrt(jnp.maximum(-st.r[-1], 0.0)), g[best])
     certified = out.kkt <= tol
-    status = jnp.where(~certified, ITERATION_LIMIT, jnp.where(positive, OPTIMAL, NO_POSITIVE_CORRELATION))
+    status = jnp.where(~certified, Status.ITERATION_LIMIT,
+                       jnp.where(positive, Status.OPTIMAL, Status.NO_POSITIVE_CORRELATION))
     return ExactSolution(u, P, out.kkt, st.steps, out.passes, status)
 
 

@@ -25,7 +25,13 @@ the history is a fixed (m, n) buffer, oldest pair first, with its unused rows ze
 
 Everything is float64 (enabled by importing :mod:`timbre_jax`), runs under ``jax.jit``
 and ``jax.vmap``: with a batch of problems each one stops on its own, and a finished
-problem is left exactly as it was (``lax.while_loop`` selects its old state).
+problem is left exactly as it was (``lax.while_loop`` selects its old state).  The
+options are one frozen (hashable) :class:`LBFGSBOptions`, a static argument wherever the
+solver is jitted; the stopping reasons are :class:`Status`, an ``IntEnum`` whose members
+carry scipy's messages (inside jitted code the status is an int32 array compared with
+them).  Every reduction comes from the :class:`~timbre_jax.reductions.Sums` the options
+choose: plain by default, fixed trees (``invariant_sums=True``) where a problem must
+round the same alone or in a vmapped batch.
 
 Deviations from the reference at the level of rounding or of cases it mishandles: the
 GCP's prefix sums associate sums differently from the sequential updates; ``M`` is
@@ -48,6 +54,7 @@ progresses.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import jax
@@ -55,26 +62,69 @@ import jax.numpy as jnp
 from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
 
-import timbre_jax  # noqa: F401  (enables float64)
-
-from .reductions import cumsum, gram, mm, mv, tmv, tree_sum, vdot
+from . import reductions
+from .reductions import Sums
+from .status import StatusCode
 
 EPS = float(jnp.finfo(jnp.float64).eps)
 
-# Status codes, as scipy's messages.
-RUNNING = 0
-CONVERGED_PGTOL = 1
-CONVERGED_FTOL = 2
-MAXITER = 3
-ABNORMAL_LNSRCH = 4
 
-STATUS_MESSAGES: dict[int, str] = {
-    RUNNING: "RUNNING",
-    CONVERGED_PGTOL: "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL",
-    CONVERGED_FTOL: "CONVERGENCE: REL_REDUCTION_OF_F <= FACTR*EPSMCH",
-    MAXITER: "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
-    ABNORMAL_LNSRCH: "ABNORMAL_TERMINATION_IN_LNSRCH",
-}
+class Status(StatusCode):
+    """Why the solver stopped (RUNNING while it has not), with scipy's message.
+
+    ``Status(code).message`` is the text; :meth:`converged` says which ends count as
+    convergence.
+    """
+
+    RUNNING = 0, "RUNNING"
+    CONVERGED_PGTOL = 1, "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
+    CONVERGED_FTOL = 2, "CONVERGENCE: REL_REDUCTION_OF_F <= FACTR*EPSMCH"
+    MAX_ITERATIONS = 3, "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
+    ABNORMAL_LINE_SEARCH = 4, "ABNORMAL_TERMINATION_IN_LNSRCH"
+
+    @staticmethod
+    def converged(status, iterations):
+        """Whether a run with this final ``status`` and iteration count converged: a
+        tolerance was met, or the line search failed after at least one accepted step
+        (with tolerances of 1e-36, stagnation: the usual end).  Not converged: the
+        iteration limit, a line search that failed before any step (the result is the
+        start), or still running.  Arrays (NumPy or JAX) or scalars, elementwise."""
+        tolerance = (status == Status.CONVERGED_PGTOL) | (status == Status.CONVERGED_FTOL)
+        return tolerance | ((status == Status.ABNORMAL_LINE_SEARCH) & (iterations > 0))
+
+
+@dataclass(frozen=True)
+class LBFGSBOptions:
+    """Options of :class:`LBFGSB`; frozen and hashable, so a static argument of ``jit``.
+
+    scipy's names in brackets.  ``maxiter``: iteration limit; ``maxls``: evaluations per
+    line search; ``history``: stored correction pairs [maxcor]; ``ftol``: stop when
+    (f_prev - f) <= ftol max(|f_prev|, |f|, 1) [ftol = factr eps]; ``gtol``: stop when
+    the projected gradient's inf-norm <= gtol [pgtol].  The defaults (1e-36) run to
+    stagnation, as the paper does.  ``restart_on_stagnation``: see the module docstring;
+    False reproduces scipy's stop.  ``invariant_sums``: the reductions
+    (:mod:`timbre_jax.reductions`): True for fixed trees (the same rounding alone or in a
+    vmapped batch, slower), False for plain ones; None, the default, means plain for a
+    direct :class:`LBFGSB` and, in :func:`timbre_jax.learn.solve_grouped`, trees exactly
+    when the problems run in lockstep.
+    """
+
+    maxiter: int = 10_000
+    maxls: int = 50
+    history: int = 10
+    ftol: float = 1e-36
+    gtol: float = 1e-36
+    restart_on_stagnation: bool = True
+    invariant_sums: bool | None = None
+
+    def __post_init__(self):
+        if self.maxls <= 0 or self.history <= 0 or self.maxiter <= 0:
+            raise ValueError("maxiter, maxls and history must be positive")
+
+    @property
+    def sums(self) -> Sums:
+        """The reductions these options ask for (None: plain)."""
+        return reductions.sums(bool(self.invariant_sums))
 
 # More-Thuente constants of lnsrlb.
 LS_FTOL, LS_GTOL, LS_XTOL = 1e-3, 0.9, 0.1
@@ -84,21 +134,36 @@ STPMAX_UNCONSTRAINED = 1e10
 _FG, _CONVERGED, _WARNING, _ERROR = 0, 1, 2, 3
 
 
+class Memory(NamedTuple):
+    """The limited memory: the model B = theta I - W M W^T, W = [Y^T, theta S^T].
+
+    S, Y: (m, n) correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k, oldest first;
+        rows ``count`` .. m-1 are zero.
+    SY, SS: (m, m) S Y^T and S S^T (entry (i, j) = s_i . y_j, s_i . s_j).
+    count: () int32, number of stored pairs (``col``).
+    theta: () scaling of the initial matrix B_0 = theta I.
+    M: (2m, 2m) middle matrix of the compact representation; zero in the rows/columns
+        of unused slots.
+    """
+
+    S: Array
+    Y: Array
+    SY: Array
+    SS: Array
+    count: Array
+    theta: Array
+    M: Array
+
+
 class LBFGSBState(NamedTuple):
     """Solver state; add a leading batch axis to every field under ``vmap``.
 
     x, g: (n,) current iterate and gradient; f: () objective.
     iteration: () int32, completed iterations (scipy's ``nit``).
     n_fev: () int32, objective evaluations (scipy's ``nfev``).
-    status: () int32, a key of :data:`STATUS_MESSAGES` (0 while running).
+    status: () int32, a :class:`Status` (RUNNING while running).
     proj_grad_norm: () inf-norm of the projected gradient at x.
-    S, Y: (m, n) correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k, oldest first;
-        rows ``count`` .. m-1 are zero.
-    SY, SS: (m, m) S Y^T and S S^T (entry (i, j) = s_i . y_j, s_i . s_j).
-    count: () int32, number of stored pairs (``col``).
-    theta: () scaling of the initial matrix B_0 = theta I.
-    M: (2m, 2m) middle matrix of the compact representation B = theta I - W M W^T,
-        W = [Y^T, theta S^T]; zero in the rows/columns of unused slots.
+    memory: the :class:`Memory` of correction pairs.
     """
 
     x: Array
@@ -108,13 +173,7 @@ class LBFGSBState(NamedTuple):
     n_fev: Array
     status: Array
     proj_grad_norm: Array
-    S: Array
-    Y: Array
-    SY: Array
-    SS: Array
-    count: Array
-    theta: Array
-    M: Array
+    memory: Memory
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -136,7 +195,7 @@ def _history_mask(count: Array, m: int) -> Array:
     return jnp.arange(m) < count
 
 
-def middle_matrix(SY: Array, SS: Array, theta: Array, valid: Array) -> tuple[Array, Array]:
+def middle_matrix(SY: Array, SS: Array, theta: Array, valid: Array, sums: Sums) -> tuple[Array, Array]:
     """M = [[-D, L^T], [L, theta S^T S]]^-1 (2m, 2m) and whether it is finite.
 
     Built as ``bmv`` applies it: with D = diag(S^T Y), L its strict lower triangle and
@@ -148,15 +207,15 @@ def middle_matrix(SY: Array, SS: Array, theta: Array, valid: Array) -> tuple[Arr
     both = valid[:, None] & valid[None, :]
     dg = jnp.where(valid, jnp.diag(SY), 1.0)
     L = jnp.where(both, jnp.tril(SY, -1), 0.0)
-    T = jnp.where(both, theta * SS + gram(L / dg, L), 0.0) + jnp.diag(~valid)
+    T = jnp.where(both, theta * SS + sums.gram(L / dg, L), 0.0) + jnp.diag(~valid)
     J = jnp.linalg.cholesky(T)
     # Apply to the identity: columns of the first half, then of the second half.
     eye = jnp.eye(m, dtype=SY.dtype)
     V1 = jnp.concatenate([eye, jnp.zeros_like(eye)], axis=1)  # v1 parts (m, 2m)
     V2 = jnp.concatenate([jnp.zeros_like(eye), eye], axis=1)  # v2 parts (m, 2m)
-    rhs = V2 + mm(L / dg, V1)
+    rhs = V2 + sums.mm(L / dg, V1)
     P2 = solve_triangular(J.T, solve_triangular(J, rhs, lower=True), lower=False)
-    P1 = -V1 / dg[:, None] + mm(L.T, P2) / dg[:, None]
+    P1 = -V1 / dg[:, None] + sums.mm(L.T, P2) / dg[:, None]
     M = jnp.concatenate([P1, P2], axis=0)
     keep = jnp.concatenate([valid, valid])
     M = jnp.where(keep[:, None] & keep[None, :], M, 0.0)
@@ -168,7 +227,7 @@ def _compact_W(S: Array, Y: Array, theta: Array) -> Array:
     return jnp.concatenate([Y.T, theta * S.T], axis=1)
 
 
-def _reverse_cumsum(a: Array) -> Array:
+def _reverse_cumsum(a: Array, cumsum: Callable) -> Array:
     """out[j] = sum_{i >= j} a[i] along axis 0."""
     return jnp.flip(cumsum(jnp.flip(a, 0)), 0)
 
@@ -190,7 +249,7 @@ class CauchyPoint(NamedTuple):
 
 
 def cauchy_point(
-    x: Array, g: Array, lower: Array, upper: Array, W: Array, M: Array, theta: Array
+    x: Array, g: Array, lower: Array, upper: Array, W: Array, M: Array, theta: Array, sums: Sums
 ) -> CauchyPoint:
     """First local minimizer of the model along the projected gradient path (``cauchy``).
 
@@ -206,6 +265,7 @@ def cauchy_point(
 
     Shapes: x, g, lower, upper (n,); W (n, 2m); M (2m, 2m); theta () -> CauchyPoint.
     """
+    cumsum, mm, tree_sum = sums.cumsum, sums.mm, sums.tree_sum
     n = x.shape[0]
     has_l, has_u = jnp.isfinite(lower), jnp.isfinite(upper)
     bounded = has_l | has_u
@@ -240,9 +300,9 @@ def cauchy_point(
 
     # Segment quantities for j = 0..n (only j <= n_brk is used).
     zero_row = jnp.zeros((1, W.shape[1]), W.dtype)
-    P = jnp.concatenate([_reverse_cumsum(d_s[:, None] * W_s), zero_row])  # p_j
+    P = jnp.concatenate([_reverse_cumsum(d_s[:, None] * W_s, cumsum), zero_row])  # p_j
     C = jnp.concatenate([zero_row, cumsum(z_s[:, None] * W_s)])  # C_j
-    dd = jnp.concatenate([_reverse_cumsum(d_s * d_s), jnp.zeros(1, x.dtype)])  # |d_j|^2
+    dd = jnp.concatenate([_reverse_cumsum(d_s * d_s, cumsum), jnp.zeros(1, x.dtype)])  # |d_j|^2
     start = jnp.concatenate([jnp.zeros(1, x.dtype), jnp.where(brk_s, t_s, 0.0)])  # b_j
     end = jnp.concatenate([t_s, jnp.full(1, jnp.inf, x.dtype)])
 
@@ -270,15 +330,16 @@ def cauchy_point(
 # ------------------------------------------------------------- subspace minimization
 
 
-def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, valid: Array):
+def _subspace_factor(mem: Memory, free: Array, valid: Array, sums: Sums):
     """Upper triangular R with R^T E R = K, E = diag(-I, I) (``formk``).
 
         K = [[-D - Y^T Z Z^T Y / theta,  L_a^T - R_z^T],
              [L_a - R_z,                 theta S^T A A^T S]]
     with Z / A the free / active variables, L_a the strict lower triangle of S^T A A^T Y
-    and R_z the upper triangle of S^T Z Z^T Y.  Shapes (m, n) x2, (m, m), (), (n,), (m,)
-    -> (2m, 2m).
+    and R_z the upper triangle of S^T Z Z^T Y.  Shapes: free (n,), valid (m,) -> (2m, 2m).
     """
+    S, Y, SY, theta = mem.S, mem.Y, mem.SY, mem.theta
+    gram = sums.gram
     m = S.shape[0]
     zf = free.astype(S.dtype)
     af = 1.0 - zf
@@ -293,12 +354,12 @@ def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, v
     K22 = jnp.where(both, theta * SAS, 0.0) + jnp.diag(~valid)
     U1 = jnp.linalg.cholesky(K11).T
     X12 = solve_triangular(U1, K12, trans="T", lower=False)
-    U2 = jnp.linalg.cholesky(K22 + mm(X12.T, X12)).T
+    U2 = jnp.linalg.cholesky(K22 + sums.mm(X12.T, X12)).T
     zeros = jnp.zeros((m, m), S.dtype)
     return jnp.block([[U1, X12], [zeros, U2]])
 
 
-def _project_or_truncate(x, g, xcp, du, free, lower, upper):
+def _project_or_truncate(x, g, xcp, du, free, lower, upper, sums: Sums):
     """The 3.0 safeguard of ``subsm`` on the subspace Newton step du.
 
     Project xcp + du onto the box; keep it if no bound was hit or if it is still a
@@ -308,7 +369,7 @@ def _project_or_truncate(x, g, xcp, du, free, lower, upper):
     has_l, has_u = jnp.isfinite(lower), jnp.isfinite(upper)
     proj = jnp.where(free, jnp.minimum(upper, jnp.maximum(lower, xcp + du)), xcp)
     hit = free & ((has_l & (proj == lower)) | (has_u & (proj == upper)))
-    descent = vdot(proj - x, g) <= 0
+    descent = sums.vdot(proj - x, g) <= 0
 
     toward_l = free & has_l & (du < 0)
     toward_u = free & has_u & (du > 0)
@@ -328,17 +389,7 @@ def _project_or_truncate(x, g, xcp, du, free, lower, upper):
 
 
 def subspace_minimization(
-    x: Array,
-    g: Array,
-    cp: CauchyPoint,
-    lower: Array,
-    upper: Array,
-    S: Array,
-    Y: Array,
-    SY: Array,
-    theta: Array,
-    M: Array,
-    valid: Array,
+    x: Array, g: Array, cp: CauchyPoint, lower: Array, upper: Array, mem: Memory, sums: Sums
 ) -> tuple[Array, Array]:
     """Minimize the model over the free variables from the GCP (``cmprlb`` + ``subsm``).
 
@@ -346,19 +397,21 @@ def subspace_minimization(
         du = r / theta + Z^T W K^-1 W^T Z r / theta^2     (direct primal method),
     then :func:`_project_or_truncate`.  Returns the new point z (n,) and whether the
     factorization was sound (False asks the caller to reset the memory, as the
-    reference does).
+    reference does).  Shapes: x, g, lower, upper (n,).
     """
+    S, Y, theta = mem.S, mem.Y, mem.theta
+    mv, tmv = sums.mv, sums.tmv
     m = S.shape[0]
     zf = cp.free.astype(x.dtype)
     W = _compact_W(S, Y, theta)
-    r = (-g - theta * (cp.xcp - x) + mv(W, mv(M, cp.c))) * zf
-    R = _subspace_factor(S, Y, SY, theta, cp.free, valid)
+    r = (-g - theta * (cp.xcp - x) + mv(W, mv(mem.M, cp.c))) * zf
+    R = _subspace_factor(mem, cp.free, _history_mask(mem.count, m), sums)
     wv = jnp.concatenate([mv(Y, r), theta * mv(S, r)])
     w = solve_triangular(R, wv, trans="T", lower=False)
     w = w * jnp.concatenate([-jnp.ones(m, x.dtype), jnp.ones(m, x.dtype)])
     v = solve_triangular(R, w, lower=False)
     du = (r + tmv(Y, v[:m]) / theta + tmv(S, v[m:])) / theta * zf
-    z = _project_or_truncate(x, g, cp.xcp, du, cp.free, lower, upper)
+    z = _project_or_truncate(x, g, cp.xcp, du, cp.free, lower, upper, sums)
     return z, jnp.all(jnp.isfinite(z))
 
 
@@ -566,26 +619,29 @@ def max_step(x: Array, d: Array, lower: Array, upper: Array, first: Array) -> Ar
 def line_search(
     fun_and_grad: Callable,
     args: tuple,
-    x: Array,
-    f: Array,
-    g: Array,
+    state: LBFGSBState,
     z: Array,
     lower: Array,
     upper: Array,
-    first: Array,
-    maxls: int,
     ok: Array,
+    *,
+    maxls: int,
+    sums: Sums,
 ) -> LineSearchResult:
-    """More-Thuente search along d = z - x inside the box (``lnsrlb`` + ``dcsrch``).
+    """More-Thuente search from ``state`` (its x, f, g) along d = z - x inside the box
+    (``lnsrlb`` + ``dcsrch``).
 
     Trial points x + stp d (exactly z at stp = 1) clipped to the box; at most ``maxls``
-    evaluations.  The initial step is 1, except on the first iteration of a problem whose
-    variables are not all doubly bounded: min(1/|d|, stpmax).  A warning of dcsrch
-    (rounding, xtol, stpmax) accepts the last trial as the reference does.  ``ok`` False
-    (bad direction from the caller) fails at once without evaluating.
+    evaluations.  The initial step is 1, except on the first iteration (state.iteration
+    0) of a problem whose variables are not all doubly bounded: min(1/|d|, stpmax).  A
+    warning of dcsrch (rounding, xtol, stpmax) accepts the last trial as the reference
+    does.  ``ok`` False (bad direction from the caller) fails at once without evaluating.
 
-    Shapes: x, g, z, lower, upper (n,); f, first, ok () -> LineSearchResult.
+    Shapes: z, lower, upper (n,); ok () -> LineSearchResult.
     """
+    x, f, g = state.x, state.f, state.g
+    first = state.iteration == 0
+    vdot = sums.vdot
     d = z - x
     boxed = jnp.all(jnp.isfinite(lower) & jnp.isfinite(upper))
     stpmax = max_step(x, d, lower, upper, first)
@@ -618,16 +674,6 @@ def line_search(
 # -------------------------------------------------------------------- memory update
 
 
-class Memory(NamedTuple):
-    S: Array
-    Y: Array
-    SY: Array
-    SS: Array
-    count: Array
-    theta: Array
-    M: Array
-
-
 def empty_memory(n: int, m: int, dtype) -> Memory:
     """No pairs: B = I (theta = 1, M = 0)."""
     return Memory(
@@ -641,7 +687,7 @@ def empty_memory(n: int, m: int, dtype) -> Memory:
     )
 
 
-def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memory:
+def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array, sums: Sums) -> Memory:
     """Append the pair (s, y), dropping the oldest when full (``matupd`` + ``formt``).
 
     ``sy`` = s^T y and ``ss`` = s^T s are passed in as the reference computes them from
@@ -649,6 +695,7 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memo
     If T = theta S^T S + L D^-1 L^T is not positive definite the memory is emptied.
     Shapes: (n,) x2, () x2.
     """
+    mv = sums.mv
     m, n = mem.S.shape
     full = mem.count == m
     idx = jnp.minimum(mem.count, m - 1)
@@ -662,8 +709,8 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memo
     S_dot_s = jnp.where(valid, mv(S, s), 0.0)
     SY = roll(mem.SY, (0, 1)).at[idx, :].set(s_dot_Y).at[:, idx].set(S_dot_y).at[idx, idx].set(sy)
     SS = roll(mem.SS, (0, 1)).at[idx, :].set(S_dot_s).at[:, idx].set(S_dot_s).at[idx, idx].set(ss)
-    theta = vdot(y, y) / sy
-    M, ok = middle_matrix(SY, SS, theta, valid)
+    theta = sums.vdot(y, y) / sy
+    M, ok = middle_matrix(SY, SS, theta, valid, sums)
     new = Memory(S, Y, SY, SS, count, theta, M)
     return _select(ok, new, empty_memory(n, m, s.dtype))
 
@@ -671,7 +718,7 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memo
 # ------------------------------------------------------------------------- solver
 
 
-def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory):
+def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory, sums: Sums):
     """The point z the line search heads for: GCP, then subspace minimization.
 
     Without bounds and with memory the GCP is x itself with every variable free (as the
@@ -680,24 +727,21 @@ def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory
     """
     constrained = jnp.any(jnp.isfinite(lower) | jnp.isfinite(upper))
     W = _compact_W(mem.S, mem.Y, mem.theta)
-    cp = cauchy_point(x, g, lower, upper, W, mem.M, mem.theta)
+    cp = cauchy_point(x, g, lower, upper, W, mem.M, mem.theta, sums)
     use_cp = constrained | (mem.count == 0)
     cp = CauchyPoint(
         jnp.where(use_cp, cp.xcp, x), jnp.where(use_cp, cp.c, 0.0), jnp.where(use_cp, cp.free, True)
     )
-    valid = _history_mask(mem.count, mem.S.shape[0])
-    z_sub, sub_ok = subspace_minimization(
-        x, g, cp, lower, upper, mem.S, mem.Y, mem.SY, mem.theta, mem.M, valid
-    )
+    z_sub, sub_ok = subspace_minimization(x, g, cp, lower, upper, mem, sums)
     do_sub = (mem.count > 0) & jnp.any(cp.free)
     return jnp.where(do_sub, z_sub, cp.xcp), ~do_sub | sub_ok
 
 
-def correction_pair(x: Array, g: Array, z: Array, ls: LineSearchResult):
+def correction_pair(x: Array, g: Array, z: Array, ls: LineSearchResult, sums: Sums):
     """s = stp d, y = g_new - g, and s^T y, s^T s as the reference forms them (``mainlb``):
     s^T y = stp (g_new^T d - g^T d), s^T s = stp^2 |d|^2, with d = z - x."""
     d = z - x
-    return ls.stp * d, ls.g - g, ls.stp * (ls.slope - vdot(g, d)), ls.stp**2 * vdot(d, d)
+    return ls.stp * d, ls.g - g, ls.stp * (ls.slope - sums.vdot(g, d)), ls.stp**2 * sums.vdot(d, d)
 
 
 def _as_bounds(lower, upper, x):
@@ -712,35 +756,14 @@ class LBFGSB:
     ``fun_and_grad(x, *args) -> (f, g)``: the objective to minimize and its gradient,
     x and g of shape (n,), f a scalar.  ``*args`` are passed through unchanged, so a
     batch of problems is solved by ``jax.vmap(solver.run)(x0, lower, upper, *data)``.
-    Bounds may be -inf / +inf (no bound) and scalars or (n,) arrays.
-
-    Options (scipy names in brackets): ``maxiter``; ``maxls`` evaluations per line
-    search; ``history`` stored pairs [maxcor]; ``ftol``: stop when
-    (f_prev - f) <= ftol max(|f_prev|, |f|, 1) [ftol = factr eps]; ``gtol``: stop when
-    the projected gradient's inf-norm <= gtol [pgtol].  The defaults run to stagnation.
-    ``restart_on_stagnation``: see the module docstring; False reproduces scipy's stop.
+    Bounds may be -inf / +inf (no bound) and scalars or (n,) arrays.  ``options``: an
+    :class:`LBFGSBOptions` (its defaults run to stagnation, with plain sums).
     """
 
-    def __init__(
-        self,
-        fun_and_grad: Callable,
-        *,
-        maxiter: int = 10_000,
-        maxls: int = 50,
-        history: int = 10,
-        ftol: float = 1e-36,
-        gtol: float = 1e-36,
-        restart_on_stagnation: bool = True,
-    ):
-        if maxls <= 0 or history <= 0 or maxiter <= 0:
-            raise ValueError("maxiter, maxls and history must be positive")
+    def __init__(self, fun_and_grad: Callable, options: LBFGSBOptions = LBFGSBOptions()):
         self.fun_and_grad = fun_and_grad
-        self.maxiter = maxiter
-        self.maxls = maxls
-        self.history = history
-        self.ftol = ftol
-        self.gtol = gtol
-        self.restart_on_stagnation = restart_on_stagnation
+        self.options = options
+        self.sums = options.sums
 
     def init(self, x0: Array, lower, upper, *args) -> LBFGSBState:
         """Project x0 (n,) onto the box, evaluate it, empty memory."""
@@ -749,16 +772,15 @@ class LBFGSB:
         x = jnp.minimum(upper, jnp.maximum(lower, x0))
         f, g = self.fun_and_grad(x, *args)
         pg = projected_gradient_norm(x, g, lower, upper)
-        mem = empty_memory(x.shape[0], self.history, x.dtype)
         return LBFGSBState(
             x=x,
             f=jnp.asarray(f, x.dtype),
             g=g,
             iteration=jnp.array(0, jnp.int32),
             n_fev=jnp.array(1, jnp.int32),
-            status=jnp.where(pg <= self.gtol, CONVERGED_PGTOL, RUNNING).astype(jnp.int32),
+            status=jnp.where(pg <= self.options.gtol, Status.CONVERGED_PGTOL, Status.RUNNING).astype(jnp.int32),
             proj_grad_norm=pg,
-            **mem._asdict(),
+            memory=empty_memory(x.shape[0], self.options.history, x.dtype),
         )
 
     def update(self, state: LBFGSBState, lower, upper, *args) -> LBFGSBState:
@@ -770,33 +792,31 @@ class LBFGSB:
         iteration.  A state whose status is not RUNNING is returned unchanged, without
         evaluating the objective.
         """
-        x, g, f = state.x, state.g, state.f
+        opts, sums = self.options, self.sums
+        x, g, f, mem = state.x, state.g, state.f, state.memory
         lower, upper = _as_bounds(lower, upper, x)
-        mem = Memory(state.S, state.Y, state.SY, state.SS, state.count, state.theta, state.M)
-        running = state.status == RUNNING
+        running = state.status == Status.RUNNING
 
-        z, direction_ok = search_direction(x, g, lower, upper, mem)
-        ls = line_search(
-            self.fun_and_grad, args, x, f, g, z, lower, upper,
-            state.iteration == 0, self.maxls, direction_ok & running,
-        )
+        z, direction_ok = search_direction(x, g, lower, upper, mem, sums)
+        ls = line_search(self.fun_and_grad, args, state, z, lower, upper, direction_ok & running,
+                         maxls=opts.maxls, sums=sums)
 
         has_memory = mem.count > 0
         # A step without any decrease means the quasi-Newton direction is spent; with
         # memory, treat it as a line-search failure (retry by steepest descent).
-        stagnant = ls.ok & (ls.f >= f) & has_memory & self.restart_on_stagnation
+        stagnant = ls.ok & (ls.f >= f) & has_memory & opts.restart_on_stagnation
         failed = ~ls.ok | stagnant
         ls = _select(stagnant, ls._replace(x=x, f=f, g=g), ls)
         iteration = state.iteration + jnp.where(failed, 0, 1)
         pg = projected_gradient_norm(ls.x, ls.g, lower, upper)
         status = self._stopping_status(iteration, pg, f, ls.f)
-        status = jnp.where(failed, jnp.where(has_memory, RUNNING, ABNORMAL_LNSRCH), status)
+        status = jnp.where(failed, jnp.where(has_memory, Status.RUNNING, Status.ABNORMAL_LINE_SEARCH), status)
 
-        s, y, sy, ss = correction_pair(x, g, z, ls)
-        curvature = sy > EPS * (-vdot(g, z - x) * ls.stp)  # else skip the update
-        keep_pair = ~failed & (status == RUNNING) & curvature
-        mem = _select(keep_pair, update_memory(mem, s, y, sy, ss), mem)
-        mem = _select(failed & has_memory, empty_memory(x.shape[0], self.history, x.dtype), mem)
+        s, y, sy, ss = correction_pair(x, g, z, ls, sums)
+        curvature = sy > EPS * (-sums.vdot(g, z - x) * ls.stp)  # else skip the update
+        keep_pair = ~failed & (status == Status.RUNNING) & curvature
+        mem = _select(keep_pair, update_memory(mem, s, y, sy, ss, sums), mem)
+        mem = _select(failed & has_memory, empty_memory(x.shape[0], opts.history, x.dtype), mem)
 
         new = LBFGSBState(
             x=ls.x,
@@ -806,22 +826,23 @@ class LBFGSB:
             n_fev=state.n_fev + ls.n_fev,
             status=status.astype(jnp.int32),
             proj_grad_norm=jnp.where(failed, state.proj_grad_norm, pg),
-            **mem._asdict(),
+            memory=mem,
         )
         return _select(running, new, state)
 
     def _stopping_status(self, iteration, pg, f_prev, f):
         """scipy's tests after an accepted step, in its order (iteration limit first)."""
+        opts = self.options
         f_scale = jnp.maximum(jnp.maximum(jnp.abs(f_prev), jnp.abs(f)), 1.0)
-        status = jnp.where(f_prev - f <= self.ftol * f_scale, CONVERGED_FTOL, RUNNING)
-        status = jnp.where(pg <= self.gtol, CONVERGED_PGTOL, status)
-        return jnp.where(iteration >= self.maxiter, MAXITER, status)
+        status = jnp.where(f_prev - f <= opts.ftol * f_scale, Status.CONVERGED_FTOL, Status.RUNNING)
+        status = jnp.where(pg <= opts.gtol, Status.CONVERGED_PGTOL, status)
+        return jnp.where(iteration >= opts.maxiter, Status.MAX_ITERATIONS, status)
 
     def run(self, x0: Array, lower, upper, *args) -> LBFGSBState:
         """Iterate from x0 (n,) until a stopping test holds; jit- and vmap-able."""
         state = self.init(x0, lower, upper, *args)
         return lax.while_loop(
-            lambda s: s.status == RUNNING,
+            lambda s: s.status == Status.RUNNING,
             lambda s: self.update(s, lower, upper, *args),
             state,
         )

@@ -10,7 +10,9 @@ sweep, relabelled sounds of the permutation null, held-out sounds of cross-valid
 The inner ``vmap`` leaves ``D`` unbatched, so ``D @ x`` becomes one (p, n) x (n, K)
 product and ``D`` is never copied per problem.
 
-:func:`learn_metric` and :func:`learn_metrics` are the user-facing entry points.
+:func:`learn_metric` and :func:`learn_metrics` are the user-facing entry points.  The
+fit's settings are one frozen :class:`FitOptions` (the L-BFGS-B options and the box of
+the weights; :data:`DEFAULT` is the paper's), a static argument of :func:`solve_grouped`.
 """
 
 from __future__ import annotations
@@ -24,23 +26,56 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from . import exact
+from . import exact, lbfgsb
 from .errors import FitError, UsageError
-from .lbfgsb import ABNORMAL_LNSRCH, LBFGSB, STATUS_MESSAGES
+from .lbfgsb import LBFGSB, LBFGSBOptions
 from .nnls import warm_start
 from .pearson import condensed, pair_differences, pearson_and_grad, standardize_ratings
 from .ratings import asymmetry, first_infinite_pair, pair_of_index
-from .reductions import batch_invariant
+from .reductions import INVARIANT
 from .sharding import pad_to_devices, per_device, place
 
-LOWER, UPPER = 1.0, 1e15
-MAXITER = 10_000
-MAXLS = 50
-HISTORY = 10
-TOL = 1e-36
-STATUS_MAXITER = 3
 STARTS_SPREAD = 1.0  # standard deviation, in ln w, of the extra starts around the first
 SOLVERS = ("lbfgsb", "exact")
+STATUS = {"lbfgsb": lbfgsb.Status, "exact": exact.Status}  # each solver's status codes
+
+
+@dataclass(frozen=True)
+class FitOptions(LBFGSBOptions):
+    """Everything that sets the paper's fit: the L-BFGS-B options (the fields of
+    :class:`~timbre_jax.lbfgsb.LBFGSBOptions`: ``maxiter``, ``maxls``, ``history``,
+    ``ftol``, ``gtol``, ``restart_on_stagnation``, ``invariant_sums``) and the box of the
+    weights, ``lower <= w <= upper``.  Frozen and hashable: a static argument of
+    :func:`solve_grouped`, and part of the fingerprints of saved sweeps and tables.
+    """
+
+    lower: float = 1.0
+    upper: float = 1e15
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 < self.lower <= self.upper:
+            raise UsageError(f"the weights' bounds must satisfy 0 < lower <= upper; got [{self.lower}, {self.upper}]")
+
+
+DEFAULT = FitOptions()
+"""The paper's settings: every field at its default."""
+
+
+def fit_options(options: FitOptions | None = None, maxiter: int | None = None) -> FitOptions:
+    """``options`` (default :data:`DEFAULT`), with ``maxiter`` in place of its own if given:
+    the convenience keyword of the public functions."""
+    options = DEFAULT if options is None else options
+    return options if maxiter is None else replace(options, maxiter=maxiter)
+
+
+def require_float64() -> None:
+    """Raise unless JAX computes in float64: ``import timbre_jax`` switches it on, so this
+    fails only when other code switched it off afterwards (the weights span 1 to 1e15, and
+    in float32 the reward's gradient keeps no correct digit)."""
+    if not jax.config.jax_enable_x64:
+        raise UsageError("JAX's float64 is off (jax_enable_x64 = False), and the fits need it: "
+                         "call jax.config.update('jax_enable_x64', True) before fitting")
 
 
 def explained_variance(pearson):
@@ -51,14 +86,11 @@ def explained_variance(pearson):
 
 
 def converged(status, solver: str, iterations):
-    """Whether each fit of ``solver`` ended regularly: not at the iteration limit and,
-    for L-BFGS-B, not by a line search that failed before a single step was accepted
-    (``iterations == 0``: the fit is its start).  With the paper's 1e-36 tolerances a
-    line-search failure after some steps is the usual end (stagnation)."""
-    status = np.asarray(status)
-    if solver == "exact":
-        return status != exact.ITERATION_LIMIT
-    return (status != STATUS_MAXITER) & ~((status == ABNORMAL_LNSRCH) & (np.asarray(iterations) == 0))
+    """Whether each fit of ``solver`` ended regularly (arrays, elementwise): see
+    :meth:`timbre_jax.lbfgsb.Status.converged` (not at the iteration limit, not by a line
+    search that failed before a single step was accepted) and
+    :meth:`timbre_jax.exact.Status.converged` (certified)."""
+    return STATUS[solver].converged(np.asarray(status), np.asarray(iterations))
 
 
 def degenerate_start(D, ratings) -> bool:
@@ -71,8 +103,11 @@ def degenerate_start(D, ratings) -> bool:
 
 
 def status_message(status: int, solver: str = "lbfgsb") -> str:
-    table = exact.STATUS_MESSAGES if solver == "exact" else STATUS_MESSAGES
-    return table.get(int(status), "UNKNOWN")
+    """The message of ``solver``'s status code (``"UNKNOWN"`` for a code it does not have)."""
+    try:
+        return STATUS[solver](int(status)).message
+    except ValueError:
+        return "UNKNOWN"
 
 
 @dataclass(frozen=True)
@@ -170,35 +205,35 @@ def check_problem(features, ratings, name: str = "problem") -> tuple[np.ndarray,
     return F, np.where(mask, s, 0.0), mask.astype(np.float64)
 
 
-def random_start(n: int, seed: int) -> np.ndarray:
-    """Thoret et al. (2021) start: |1 + 0.01 N(0, 1)|, projected into the bounds."""
+def random_start(n: int, seed: int, options: FitOptions = DEFAULT) -> np.ndarray:
+    """Thoret et al. (2021) start: |1 + 0.01 N(0, 1)|, projected into the options' bounds."""
     w = np.abs(1.0 + 0.01 * np.random.default_rng(seed).standard_normal(n))
-    return np.clip(w, LOWER, UPPER)
+    return np.clip(w, options.lower, options.upper)
 
 
-def extra_starts(w0: np.ndarray, count: int, seed) -> list[np.ndarray]:
+def extra_starts(w0: np.ndarray, count: int, seed, options: FitOptions = DEFAULT) -> list[np.ndarray]:
     """``count`` starts w0 * exp(STARTS_SPREAD * N(0, 1)) (one draw per weight), projected
     into the bounds.  Why: run to stagnation, L-BFGS-B is chaotic on the
     ill-conditioned problems (stft): a change in the last bits of the start moves the
     end point by up to 0.05 in explained variance, for scipy as for us.  The best of a
     few starts is a robust optimum where one start is a draw."""
     rng = np.random.default_rng(seed)
-    return [np.clip(w0 * np.exp(STARTS_SPREAD * rng.standard_normal(w0.shape)), LOWER, UPPER)
+    return [np.clip(w0 * np.exp(STARTS_SPREAD * rng.standard_normal(w0.shape)), options.lower, options.upper)
             for _ in range(count)]
 
 
-_nnls_start = jax.jit(warm_start)
+@jax.jit
+def _nnls_start(D, s, lower, upper):
+    """The NNLS start (n,) of (D (p, n), s (p,)) in the bounds [lower, upper], outside a
+    solve (the seed of the extra starts); with fixed-tree sums, as it always was computed."""
+    return jnp.clip(warm_start(D, s, sums=INVARIANT), lower, upper)
 
 
 # ----------------------------------------------------------------------------- solver
 
-def _objective(w, D, s_hat, mask):
-    P, g = pearson_and_grad(D, w, s_hat, mask)
+def _objective(w, D, s_hat, mask, sums):
+    P, g = pearson_and_grad(D, w, s_hat, mask, sums)
     return -P, -g
-
-
-def make_solver(maxiter: int = MAXITER) -> LBFGSB:
-    return LBFGSB(_objective, maxiter=maxiter, maxls=MAXLS, history=HISTORY, ftol=TOL, gtol=TOL)
 
 
 def default_lockstep() -> bool:
@@ -220,45 +255,50 @@ def _over(f, xs: tuple, lockstep: bool, in_axes: tuple):
     return jax.lax.map(lambda m: f(*(x if a is None else mi for x, a, mi in zip(xs, in_axes, m))), mapped)
 
 
-@partial(jax.jit, static_argnames=("maxiter", "init", "lockstep", "solver"))
+@partial(jax.jit, static_argnames=("options", "init", "lockstep", "solver"))
 def solve_grouped(D: Array, s: Array, mask: Array, w0: Array | None = None, *,
-                  maxiter: int = MAXITER, init: str = "nnls", lockstep: bool = True, solver: str = "lbfgsb"):
+                  options: FitOptions = DEFAULT, init: str = "nnls", lockstep: bool = True, solver: str = "lbfgsb"):
     """Fit G x K problems; D (G, p, n) shared within a group, s and mask (G, K, p).
 
-    ``solver="exact"`` returns the certified optimum of :func:`timbre_jax.exact.solve`
-    (``w0``, ``init`` and ``maxiter`` then play no part; its status codes are
-    :data:`timbre_jax.exact.STATUS_MESSAGES`).
+    ``options``: the fit's :class:`FitOptions` (static).  ``solver="exact"`` returns the
+    certified optimum of :func:`timbre_jax.exact.solve` (``w0``, ``init`` and the
+    L-BFGS-B options then play no part; its status codes are
+    :class:`timbre_jax.exact.Status`).
 
     ``w0`` (G, K, n) is used when ``init="given"``; otherwise the NNLS warm start is
     computed on each problem's own ratings.  ``lockstep`` vmaps the problems (GPU);
     otherwise they run one after the other in the same compiled call (CPU; see
-    :func:`default_lockstep`).  The two differ only in the rounding of fused
+    :func:`default_lockstep`).  Unless ``options.invariant_sums`` says otherwise, the sums
+    are fixed trees in lockstep and plain in sequence (:mod:`timbre_jax.reductions`).
+    The two modes differ only in the rounding of fused
     reductions (last bits; about 1e-10 in P after hundreds of iterations).  With several
     devices the G axis is split over them (G must be a multiple of the device count, see
     :func:`timbre_jax.sharding.pad_to_devices`) and each device solves its own groups
     with no communication.  Returns (weights (G, K, n), pearson (G, K), iterations (G, K),
     status (G, K)).
     """
-    local = partial(_solve_local, maxiter=maxiter, init=init, lockstep=lockstep, solver=solver)
+    if options.invariant_sums is None:  # fixed-tree sums only where problems share a vmap
+        options = replace(options, invariant_sums=lockstep)
+    local = partial(_solve_local, options=options, init=init, lockstep=lockstep, solver=solver)
     args = (D, s, mask) if w0 is None else (D, s, mask, w0)
-    with batch_invariant(lockstep):  # fixed-tree sums only where problems share a vmap
-        return per_device(local, *args)
+    return per_device(local, *args)
 
 
-def _solve_local(D, s, mask, w0=None, *, maxiter: int, init: str, lockstep: bool, solver: str):
+def _solve_local(D, s, mask, w0=None, *, options: FitOptions, init: str, lockstep: bool, solver: str):
     """:func:`solve_grouped` on the groups held by one device."""
-    lbfgsb = make_solver(maxiter)
-    lower = jnp.full(D.shape[-1], LOWER)
-    upper = jnp.full(D.shape[-1], UPPER)
+    sums = options.sums
+    minimizer = LBFGSB(partial(_objective, sums=sums), options)
+    lower = jnp.full(D.shape[-1], options.lower)
+    upper = jnp.full(D.shape[-1], options.upper)
 
     def one(Dg, sk, mk, wk):
         if solver == "exact":
             sol = exact.solve(Dg, sk, mk)
             return exact.weights(sol.u), sol.pearson, sol.iterations, sol.status
         if init == "nnls":
-            wk = warm_start(Dg, sk, mk)
-        s_hat = standardize_ratings(sk, mk)
-        state = lbfgsb.run(wk, lower, upper, Dg, s_hat, mk)
+            wk = warm_start(Dg, sk, mk, sums=sums)  # LBFGSB.run projects it into the bounds
+        s_hat = standardize_ratings(sk, mk, sums)
+        state = minimizer.run(wk, lower, upper, Dg, s_hat, mk)
         return state.x, -state.f, state.iteration, state.status
 
     batched = None if w0 is None else 0  # the NNLS start needs no w0 array at all
@@ -275,12 +315,12 @@ def padded_pairs(p: int) -> int:
     return 1 << max(p - 1, 0).bit_length()
 
 
-def chunk_size(p: int, n: int, K: int, budget_bytes: float | None = None) -> int:
+def chunk_size(p: int, n: int, K: int, budget_bytes: float | None = None, history: int = DEFAULT.history) -> int:
     """How many groups fit the memory budget: D (p n) plus per problem the L-BFGS-B
-    history (2 m n) and a few dozen work vectors, all float64."""
+    history (2 m n, m = ``history``) and a few dozen work vectors, all float64."""
     if budget_bytes is None:
         budget_bytes = _memory_budget()
-    per_group = 8 * (p * n + K * (2 * HISTORY + 40) * n + K * p * HISTORY)
+    per_group = 8 * (p * n + K * (2 * history + 40) * n + K * p * history)
     return max(1, int(budget_bytes // per_group))
 
 
@@ -302,7 +342,8 @@ def _results(weights, pearson, iterations, status, solver: str) -> list[MetricRe
 
 
 def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: str = "nnls", seed: int = 0,
-                  maxiter: int = MAXITER, lockstep: bool | None = None, starts: int = 1) -> list[MetricResult]:
+                  maxiter: int | None = None, lockstep: bool | None = None, starts: int = 1,
+                  options: FitOptions | None = None) -> list[MetricResult]:
     """Learn one metric per (features (l_i, n), ratings) problem, in one compiled batch.
 
     Problems may have different numbers of sounds but share ``n``; they are padded to a
@@ -314,12 +355,14 @@ def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: st
     problem from ``starts - 1`` log-normal perturbations of its start
     (:func:`extra_starts`, seeded by ``(seed, problem index)``) and keeps the fit with
     the highest P on the fitted ratings; the first start is always among them, so P can
-    only rise.  The result's ``start`` says which one won.
+    only rise.  The result's ``start`` says which one won.  ``options``: the fit's
+    :class:`FitOptions` (default :data:`DEFAULT`, the paper's); ``maxiter``, if given,
+    replaces its iteration limit.
 
     ``solver="exact"`` returns the global optimum instead (:mod:`timbre_jax.exact`):
     weights in [1, 1e15] whose P is the largest any weights can reach, certified by the
     optimality conditions (``result.certified``).  It has no start, so ``init``,
-    ``seed``, ``maxiter`` and ``starts`` belong to ``"lbfgsb"`` only.
+    ``seed``, ``maxiter``, ``starts`` and the L-BFGS-B options belong to ``"lbfgsb"`` only.
     """
     if solver not in SOLVERS:
         raise UsageError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
@@ -329,6 +372,8 @@ def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: st
         raise UsageError(f"init must be 'nnls' or 'random', got {init!r}")
     if starts < 1:
         raise UsageError(f"starts must be at least 1, got {starts}")
+    options = fit_options(options, maxiter)
+    require_float64()
     problems = list(problems)
     if not problems:
         raise FitError("no problems given: pass a list of (features, ratings) pairs")
@@ -340,29 +385,29 @@ def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: st
     # Unrated pairs carry no information: keep only the rated rows of each D (a joint
     # metric over several datasets would otherwise carry every cross-dataset pair).
     rated = [(np.asarray(pair_differences(F))[m > 0], sg[m > 0]) for F, sg, m in checked]
-    first = [random_start(n, seed + g) for g in range(len(rated))] if init == "random" else None
+    first = [random_start(n, seed + g, options) for g in range(len(rated))] if init == "random" else None
     if lockstep is None:
         lockstep = default_lockstep()
     if solver == "exact":
-        return _solve_bucketed(rated, None, maxiter, lockstep, solver)
-    results = _solve_bucketed(rated, first, maxiter, lockstep)
+        return _solve_bucketed(rated, None, options, lockstep, solver)
+    results = _solve_bucketed(rated, first, options, lockstep)
     if init == "nnls":
         results = [replace(r, degenerate_start=degenerate_start(Dg, sg)) for r, (Dg, sg) in zip(results, rated)]
     if starts == 1:
         return results
     # The NNLS start is computed again here (cheap next to the fits) rather than passed
     # to the first solve, so that start 0 stays the very call that starts=1 makes.
-    w0 = first or [np.asarray(_nnls_start(Dg, sg)) for Dg, sg in rated]
-    extra = [extra_starts(w0[g], starts - 1, (seed, g)) for g in range(len(rated))]
+    w0 = first or [np.asarray(_nnls_start(Dg, sg, options.lower, options.upper)) for Dg, sg in rated]
+    extra = [extra_starts(w0[g], starts - 1, (seed, g), options) for g in range(len(rated))]
     which = [(g, j) for g in range(len(rated)) for j in range(1, starts)]
-    tried = _solve_bucketed([rated[g] for g, _ in which], [extra[g][j - 1] for g, j in which], maxiter, lockstep)
+    tried = _solve_bucketed([rated[g] for g, _ in which], [extra[g][j - 1] for g, j in which], options, lockstep)
     for (g, j), r in zip(which, tried):
         if np.isfinite(r.pearson) and r.pearson > results[g].pearson:
             results[g] = replace(r, start=j, degenerate_start=results[g].degenerate_start)
     return results
 
 
-def _solve_bucketed(rated, starts, maxiter: int, lockstep: bool, solver: str = "lbfgsb") -> list[MetricResult]:
+def _solve_bucketed(rated, starts, options: FitOptions, lockstep: bool, solver: str = "lbfgsb") -> list[MetricResult]:
     """:func:`_solve_rated` over problems of any sizes: in lockstep the fixed-tree sums make
     padding harmless (one call); in sequence the sums are plain, so each problem keeps
     the shape it has when solved alone: one call per padded pair count (at most 3 for
@@ -375,13 +420,13 @@ def _solve_bucketed(rated, starts, maxiter: int, lockstep: bool, solver: str = "
     for k in sorted({key(g) for g in range(len(rated))}):
         members = [g for g in range(len(rated)) if key(g) == k]
         out = _solve_rated([rated[g] for g in members], None if starts is None else [starts[g] for g in members],
-                           maxiter, lockstep, solver)
+                           options, lockstep, solver)
         for g, r in zip(members, out):
             results[g] = r
     return results  # type: ignore[return-value]
 
 
-def _solve_rated(rated, starts, maxiter: int, lockstep: bool, solver: str = "lbfgsb") -> list[MetricResult]:
+def _solve_rated(rated, starts, options: FitOptions, lockstep: bool, solver: str = "lbfgsb") -> list[MetricResult]:
     """One solve_grouped call over problems given as (D (p_i, n), s (p_i,)), padded to a
     common power-of-two pair count; ``starts`` (n,) each, or None for the NNLS start."""
     pmax = padded_pairs(max(len(sg) for _, sg in rated))
@@ -402,20 +447,20 @@ def _solve_rated(rated, starts, maxiter: int, lockstep: bool, solver: str = "lbf
     if starts is not None:
         arrays.append(np.stack(starts)[:, None, :])
     arrays, G = pad_to_devices(*arrays)
-    out = solve_grouped(*place(*arrays), maxiter=maxiter, init="nnls" if starts is None else "given",
+    out = solve_grouped(*place(*arrays), options=options, init="nnls" if starts is None else "given",
                         lockstep=lockstep, solver=solver)
     return _results(*(np.asarray(o)[:G, 0] for o in out), solver=solver)
 
 
 def learn_metric(features, ratings, *, solver: str = "lbfgsb", init: str = "nnls", seed: int = 0,
-                 maxiter: int = MAXITER, starts: int = 1) -> MetricResult:
+                 maxiter: int | None = None, starts: int = 1, options: FitOptions | None = None) -> MetricResult:
     """Learn the weights w (n,) that maximise P(d_w^2, ratings) for one problem.
 
     ``features`` (l, n), ``ratings`` (l, l) or condensed (p,), NaN = unrated pair;
-    ``solver``, ``starts``: see :func:`learn_metrics`.
+    ``solver``, ``starts``, ``maxiter``, ``options``: see :func:`learn_metrics`.
     """
     return learn_metrics([(features, ratings)], solver=solver, init=init, seed=seed, maxiter=maxiter,
-                         starts=starts)[0]
+                         starts=starts, options=options)[0]
 
 
 def optimality_gap(features, ratings, weights) -> float:

@@ -8,7 +8,8 @@ so that ``d_{w0}^2 = D x`` is the best non-negative linear fit of the ratings.  
 ``p <= 190`` pairs the passive (positive) set never holds more than ``p`` features, so it
 is kept as a fixed-size list of ``p`` column slots: each least-squares step gathers those
 columns into a (p, p) matrix and solves by QR.  Everything is ``jit``/``vmap``-able;
-padded pairs (mask 0) are zeroed out of the system.
+padded pairs (mask 0) are zeroed out of the system.  ``sums`` chooses the reductions
+(:mod:`timbre_jax.reductions`; plain by default).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from .reductions import mv, tmv, tree_sum
+from .reductions import PLAIN, Sums
 
 EPS = float(jnp.finfo(jnp.float64).eps)
 
@@ -31,14 +32,14 @@ class NNLSState(NamedTuple):
     iteration: Array
 
 
-def _solve_passive(A: Array, s: Array, slots: Array, active: Array) -> Array:
+def _solve_passive(A: Array, s: Array, slots: Array, active: Array, sums: Sums) -> Array:
     """Least squares restricted to the passive columns: returns z per slot, (p,)."""
     # Unused slots get a unit row below the system, which pins their z to 0 and keeps
     # the matrix full rank, so a QR solve (much cheaper than lstsq's SVD) applies.
     cols = jnp.concatenate([A[:, slots] * active[None, :], jnp.diag(~active).astype(A.dtype)])
     rhs = jnp.concatenate([s, jnp.zeros(slots.shape, s.dtype)])
     q, r = jnp.linalg.qr(cols)
-    z = jax.scipy.linalg.solve_triangular(r, tmv(q, rhs))
+    z = jax.scipy.linalg.solve_triangular(r, sums.tmv(q, rhs))
     return jnp.where(active, z, 0.0)
 
 
@@ -46,7 +47,8 @@ def _scatter(n: int, slots: Array, active: Array, values: Array) -> Array:
     return jnp.zeros(n, values.dtype).at[jnp.where(active, slots, n)].set(values, mode="drop")
 
 
-def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None = None) -> Array:
+def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None = None,
+         sums: Sums = PLAIN) -> Array:
     """argmin_{x >= 0} ||D x - s||^2 over the pairs with ``mask`` 1.
 
     Shapes: D (p, n), s (p,), mask (p,) -> x (n,).  ``maxiter`` bounds the outer
@@ -58,7 +60,7 @@ def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None =
     # Unit-norm columns make the active-set tests scale free: spectral features span
     # many decades, and a column of norm 1e-6 with a gradient below tolerance can still
     # lower the residual a lot.  x is mapped back at the end.
-    scale = jnp.sqrt(tree_sum(A * A, axis=0))
+    scale = jnp.sqrt(sums.tree_sum(A * A, axis=0))
     scale = jnp.where(scale > 0, scale, 1.0)
     A = A / scale
     b = jnp.where(mask > 0, s, 0.0)
@@ -66,7 +68,7 @@ def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None =
     tol = 10 * EPS * max(p, n)
 
     def gradient(x):
-        return tmv(A, b - mv(A, x))
+        return sums.tmv(A, b - sums.mv(A, x))
 
     def inner(carry):
         # Step back towards the feasible x until the passive solution is positive.
@@ -78,7 +80,7 @@ def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None =
         active = active & ~(bad & (xs <= tol))
         xs = jnp.where(active, xs, 0.0)
         x = _scatter(n, slots, active, xs)
-        return x, slots, active, _solve_passive(A, b, slots, active)
+        return x, slots, active, _solve_passive(A, b, slots, active, sums)
 
     def outer_cond(state: NNLSState):
         w = gradient(state.x)
@@ -93,7 +95,7 @@ def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None =
         free = jnp.argmin(state.active)  # first unused slot
         slots = state.slots.at[free].set(j)
         active = state.active.at[free].set(True)
-        z = _solve_passive(A, b, slots, active)
+        z = _solve_passive(A, b, slots, active, sums)
         x, slots, active, z = jax.lax.while_loop(
             lambda c: jnp.any(c[2] & (c[3] <= tol)), inner, (state.x, slots, active, z)
         )
@@ -103,7 +105,8 @@ def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None =
     return jax.lax.while_loop(outer_cond, outer, init).x / scale
 
 
-def warm_start(D: Array, s: Array, mask: Array | None = None) -> Array:
-    """NNLS warm start w0 = 1 / sqrt(x + eps), clipped into the bounds [1, 1e15]: (n,)."""
-    x = nnls(D, s, mask)
-    return jnp.clip(1.0 / jnp.sqrt(x + EPS), 1.0, 1e15)
+def warm_start(D: Array, s: Array, mask: Array | None = None, *, sums: Sums = PLAIN) -> Array:
+    """NNLS warm start w0 = 1 / sqrt(x + eps): (n,), at most 1 / sqrt(eps); the caller
+    projects it into its bounds."""
+    x = nnls(D, s, mask, sums=sums)
+    return 1.0 / jnp.sqrt(x + EPS)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import FeatureSet
+from .learn import FitOptions
 from .pearson import pair_differences, pair_indices
 from .sweep import Group, solve
 
@@ -74,16 +75,18 @@ def summarize(representation: str, dataset: str, ev: np.ndarray) -> NullSummary:
                        float((1 + np.sum(null >= obs - TIE)) / (len(null) + 1)), obs - med, len(null))
 
 
-def run(sets: list[FeatureSet], *, K: int = 100, seed: int = 0, maxiter: int = 10_000,
-        directory: Path | None = None, progress: bool = True, solver: str = "lbfgsb"):
-    """Returns (per-fit rows [(dataset, permutation index, ev)], summaries); ``solver``:
-    see :func:`timbre_jax.learn_metrics` (with ``"exact"`` the null is of the optimum)."""
+def run(sets: list[FeatureSet], *, K: int = 100, seed: int = 0, maxiter: int | None = None,
+        directory: Path | None = None, progress: bool = True, solver: str = "lbfgsb",
+        options: FitOptions | None = None):
+    """Returns (per-fit rows [(dataset, permutation index, ev)], summaries); ``solver``,
+    ``maxiter``, ``options``: see :func:`timbre_jax.learn_metrics` (with ``"exact"`` the
+    null is of the optimum)."""
     from .learn import explained_variance
 
     groups = [make_group(fs, K, seed) for fs in sets]
     rep = sets[0].representation if sets else ""
     results = solve(groups, maxiter=maxiter, directory=directory, label=f"null {rep}", progress=progress,
-                    solver=solver)
+                    solver=solver, options=options)
     rows, summaries = [], []
     for fs, res in zip(sets, results):
         ev = explained_variance(res.pearson)

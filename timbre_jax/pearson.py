@@ -11,7 +11,9 @@ the ratings ``s`` over the pairs whose ``mask`` is 1 (rated, not padding); the m
 variances are taken over those pairs only.  Explained variance is ``P**2``.
 
 Everything here is pure JAX and works under ``jit`` and ``vmap``; float64 is enabled by
-importing :mod:`timbre_jax`.
+importing :mod:`timbre_jax`.  The functions that sum take ``sums``
+(:mod:`timbre_jax.reductions`): plain by default, :data:`~timbre_jax.reductions.INVARIANT`
+where a problem must round the same alone, padded, or inside a vmapped batch.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .reductions import mv, tmv, tree_sum, vdot
+from .reductions import PLAIN, Sums
 
 
 def pair_indices(l: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,39 +49,36 @@ def condensed(ratings) -> np.ndarray:
     return ratings[pair_indices(ratings.shape[0])]
 
 
-def squared_distances(D: Array, weights: Array) -> Array:
-    """d = D @ w^-2: (p, n), (n,) -> (p,).
-
-    Batch-invariant sums (:mod:`timbre_jax.reductions`) here and below, so that a
-    problem's arithmetic is the same alone, padded, or inside a vmapped batch.
-    """
-    return mv(D, weights ** -2.0)
+def squared_distances(D: Array, weights: Array, sums: Sums = PLAIN) -> Array:
+    """d = D @ w^-2: (p, n), (n,) -> (p,)."""
+    return sums.mv(D, weights ** -2.0)
 
 
-def _masked_center(v: Array, mask: Array) -> Array:
-    mean = tree_sum(mask * v) / tree_sum(mask)
+def _masked_center(v: Array, mask: Array, sums: Sums) -> Array:
+    mean = sums.tree_sum(mask * v) / sums.tree_sum(mask)
     return mask * (v - mean)
 
 
-def standardize_ratings(ratings: Array, mask: Array) -> Array:
+def standardize_ratings(ratings: Array, mask: Array, sums: Sums = PLAIN) -> Array:
     """Masked ratings, centred and scaled to unit norm: (p,) -> (p,), 0 where mask is 0."""
-    sc = _masked_center(jnp.where(mask > 0, ratings, 0.0), mask)
-    return sc / jnp.sqrt(vdot(sc, sc))
+    sc = _masked_center(jnp.where(mask > 0, ratings, 0.0), mask, sums)
+    return sc / jnp.sqrt(sums.vdot(sc, sc))
 
 
-def pearson_of_distances(d: Array, ratings: Array, mask: Array) -> Array:
+def pearson_of_distances(d: Array, ratings: Array, mask: Array, sums: Sums = PLAIN) -> Array:
     """Masked Pearson correlation between distances ``d`` (p,) and ratings (p,): scalar."""
-    dc = _masked_center(jnp.where(mask > 0, d, 0.0), mask)
-    sh = standardize_ratings(ratings, mask)
-    return vdot(dc, sh) / jnp.sqrt(vdot(dc, dc))
+    dc = _masked_center(jnp.where(mask > 0, d, 0.0), mask, sums)
+    sh = standardize_ratings(ratings, mask, sums)
+    return sums.vdot(dc, sh) / jnp.sqrt(sums.vdot(dc, dc))
 
 
-def pearson(D: Array, weights: Array, ratings: Array, mask: Array) -> Array:
+def pearson(D: Array, weights: Array, ratings: Array, mask: Array, sums: Sums = PLAIN) -> Array:
     """P(d_w^2, s) over the masked pairs: (p, n), (n,), (p,), (p,) -> scalar."""
-    return pearson_of_distances(squared_distances(D, weights), ratings, mask)
+    return pearson_of_distances(squared_distances(D, weights, sums), ratings, mask, sums)
 
 
-def pearson_and_grad(D: Array, weights: Array, s_hat: Array, mask: Array) -> tuple[Array, Array]:
+def pearson_and_grad(D: Array, weights: Array, s_hat: Array, mask: Array,
+                     sums: Sums = PLAIN) -> tuple[Array, Array]:
     """P and its exact gradient with respect to the weights.
 
     ``s_hat`` is :func:`standardize_ratings` of the ratings (computed once per problem).
@@ -93,9 +92,9 @@ def pearson_and_grad(D: Array, weights: Array, s_hat: Array, mask: Array) -> tup
 
     Shapes: D (p, n), weights (n,), s_hat (p,), mask (p,) -> (scalar, (n,)).
     """
-    d = squared_distances(D, weights)
-    dc = _masked_center(d, mask)
-    norm = jnp.sqrt(vdot(dc, dc))
-    P = vdot(dc, s_hat) / norm
+    d = squared_distances(D, weights, sums)
+    dc = _masked_center(d, mask, sums)
+    norm = jnp.sqrt(sums.vdot(dc, dc))
+    P = sums.vdot(dc, s_hat) / norm
     g_d = (s_hat - P * dc / norm) / norm
-    return P, -2.0 * tmv(D, g_d) * weights ** -3.0
+    return P, -2.0 * sums.tmv(D, g_d) * weights ** -3.0

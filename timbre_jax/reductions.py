@@ -1,4 +1,4 @@
-"""Sums whose rounding does not depend on the batch a problem is solved in.
+"""Sums whose rounding does not depend on the batch a problem is solved in, or plain ones.
 
 XLA picks how to vectorize a reduction from the whole array's shape, so the same row
 summed alone or inside a vmapped batch can round differently in the last bit, and an
@@ -10,36 +10,24 @@ changes nothing, so padded pairs or features do not change the result either.
 The trees cost: on the CPU they made an L-BFGS-B iteration three times slower than
 BLAS products (mertcat, n = 9984: 19.6 vs 6.9 ms).  They are needed only where problems
 run in lockstep (vmap); a solve that runs problems one after the other, each in its own
-shape, traces its body inside ``batch_invariant(False)`` and gets plain ``dot``/``sum``.
-The switch is read when JAX traces, so it must wrap the tracing of a jitted function
-whose cache key carries the choice (as ``solve_grouped``'s static ``lockstep`` does).
+shape, can use plain ``dot``/``sum``.  The choice is explicit: code that sums takes a
+:class:`Sums` (:data:`INVARIANT` or :data:`PLAIN`, or ``sums(invariant)``) and calls its
+functions.  The solver's options carry it as a bool
+(:class:`timbre_jax.lbfgsb.LBFGSBOptions`), and :func:`timbre_jax.learn.solve_grouped`
+picks the trees exactly when it runs problems in lockstep.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import Array
 
-_INVARIANT = [True]
 
-
-@contextmanager
-def batch_invariant(on: bool):
-    """Trace the enclosed code with fixed-tree sums (``True``, the default) or plain ones."""
-    _INVARIANT.append(bool(on))
-    try:
-        yield
-    finally:
-        _INVARIANT.pop()
-
-
-def tree_sum(x: Array, axis: int = -1) -> Array:
+def _tree_sum(x: Array, axis: int = -1) -> Array:
     """Sum over ``axis`` by a fixed pairwise tree: (..., k, ...) -> (...)."""
-    if not _INVARIANT[-1]:
-        return jnp.sum(x, axis=axis)
     x = jnp.moveaxis(x, axis, -1)
     k = x.shape[-1]
     size = 1 << max(k - 1, 0).bit_length()
@@ -50,44 +38,51 @@ def tree_sum(x: Array, axis: int = -1) -> Array:
     return x[..., 0]
 
 
-def cumsum(x: Array) -> Array:
-    """Prefix sums along axis 0 by an explicit scan tree (the same adds batched or not)."""
-    if not _INVARIANT[-1]:
-        return jnp.cumsum(x, axis=0)
-    return jax.lax.associative_scan(jnp.add, x, axis=0)
+class Sums(NamedTuple):
+    """One family of reductions; every member has the shape contract written beside it.
+
+    tree_sum(x, axis=-1): (..., k, ...) -> (...), sum over ``axis``.
+    cumsum(x): prefix sums along axis 0.
+    vdot(a, b): (k,), (k,) -> ().
+    mv(A, v): A @ v, (r, k), (k,) -> (r,).
+    tmv(A, v): A.T @ v, (k, c), (k,) -> (c,).
+    mm(A, B): A @ B, (a, k), (k, c) -> (a, c).
+    gram(A, B): A @ B.T, (a, k), (b, k) -> (a, b).
+    """
+
+    tree_sum: Callable
+    cumsum: Callable
+    vdot: Callable
+    mv: Callable
+    tmv: Callable
+    mm: Callable
+    gram: Callable
 
 
-def vdot(a: Array, b: Array) -> Array:
-    """(k,), (k,) -> ()."""
-    if not _INVARIANT[-1]:
-        return jnp.dot(a, b)
-    return tree_sum(a * b)
+INVARIANT = Sums(
+    tree_sum=_tree_sum,
+    # An explicit scan tree: the same adds batched or not.
+    cumsum=lambda x: jax.lax.associative_scan(jnp.add, x, axis=0),
+    vdot=lambda a, b: _tree_sum(a * b),
+    mv=lambda A, v: _tree_sum(A * v, axis=-1),
+    tmv=lambda A, v: _tree_sum(A * v[:, None], axis=0),
+    mm=lambda A, B: _tree_sum(A[:, :, None] * B[None, :, :], axis=1),
+    gram=lambda A, B: _tree_sum(A[:, None, :] * B[None, :, :], axis=-1),
+)
+"""Fixed-tree sums: a problem rounds the same alone, padded, or inside a vmapped batch."""
+
+PLAIN = Sums(
+    tree_sum=lambda x, axis=-1: jnp.sum(x, axis=axis),
+    cumsum=lambda x: jnp.cumsum(x, axis=0),
+    vdot=jnp.dot,
+    mv=lambda A, v: A @ v,
+    tmv=lambda A, v: v @ A,
+    mm=lambda A, B: A @ B,
+    gram=lambda A, B: A @ B.T,
+)
+"""XLA's own reductions and BLAS products: fast, rounded as the shape around them says."""
 
 
-def mv(A: Array, v: Array) -> Array:
-    """A @ v: (r, k), (k,) -> (r,)."""
-    if not _INVARIANT[-1]:
-        return A @ v
-    return tree_sum(A * v, axis=-1)
-
-
-def tmv(A: Array, v: Array) -> Array:
-    """A.T @ v: (k, c), (k,) -> (c,)."""
-    if not _INVARIANT[-1]:
-        return v @ A
-    return tree_sum(A * v[:, None], axis=0)
-
-
-def mm(A: Array, B: Array) -> Array:
-    """A @ B: (a, k), (k, c) -> (a, c)."""
-    if not _INVARIANT[-1]:
-        return A @ B
-    return tree_sum(A[:, :, None] * B[None, :, :], axis=1)
-
-
-def gram(A: Array, B: Array) -> Array:
-    """A @ B.T: (a, k), (b, k) -> (a, b)."""
-    if not _INVARIANT[-1]:
-        return A @ B.T
-    return tree_sum(A[:, None, :] * B[None, :, :], axis=-1)
-
+def sums(invariant: bool) -> Sums:
+    """:data:`INVARIANT` if ``invariant`` else :data:`PLAIN`."""
+    return INVARIANT if invariant else PLAIN

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import FeatureSet
+from .learn import FitOptions
 from .pearson import pair_differences
 from .registry import DATASETS
 from .sweep import Group, solve
@@ -88,10 +89,11 @@ def make_group(fs: FeatureSet, deltas, realizations: int, seed: int, std_scale: 
 
 
 def sweep(sets: list[FeatureSet], *, n_levels: int = 9, realizations: int = 5, seed: int = 0,
-          std_scale: bool = False, maxiter: int = 10_000, directory: Path | None = None,
-          chunk_groups: int | None = None, progress: bool = True, solver: str = "lbfgsb") -> list[SweepRow]:
+          std_scale: bool = False, maxiter: int | None = None, directory: Path | None = None,
+          chunk_groups: int | None = None, progress: bool = True, solver: str = "lbfgsb",
+          options: FitOptions | None = None) -> list[SweepRow]:
     """Every (dataset x level x realization) problem of one representation, batched;
-    ``solver``: see :func:`timbre_jax.learn_metrics`."""
+    ``solver``, ``maxiter``, ``options``: see :func:`timbre_jax.learn_metrics`."""
     from .learn import converged, explained_variance
     from .registry import get_dataset
 
@@ -99,7 +101,7 @@ def sweep(sets: list[FeatureSet], *, n_levels: int = 9, realizations: int = 5, s
     groups = [make_group(fs, deltas, realizations, seed, std_scale) for fs in sets]
     rep = sets[0].representation if sets else ""
     results = solve(groups, maxiter=maxiter, chunk_groups=chunk_groups, directory=directory,
-                    label=f"robustness {rep}", progress=progress, solver=solver)
+                    label=f"robustness {rep}", progress=progress, solver=solver, options=options)
     rows = []
     for fs, g, res in zip(sets, groups, results):
         ev_human = explained_variance(_pearson_rows(res.distances, np.nan_to_num(fs.pairs), g.mask[0]))

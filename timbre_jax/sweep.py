@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import jax
@@ -26,7 +26,7 @@ import numpy as np
 
 from . import exact
 from .errors import UsageError
-from .learn import MAXITER, chunk_size, default_lockstep, padded_pairs, solve_grouped
+from .learn import FitOptions, chunk_size, default_lockstep, fit_options, padded_pairs, require_float64, solve_grouped
 from .progress import bar
 from .sharding import pad_to_devices, place
 from .store import atomic_write_bytes
@@ -59,7 +59,7 @@ def _distances(D, weights):
     return jnp.einsum("gpn,gkn->gkp", D, weights ** -2.0)
 
 
-def _solve_chunk(groups: list[Group], maxiter: int, solver: str) -> list[GroupResult]:
+def _solve_chunk(groups: list[Group], options: FitOptions, solver: str) -> list[GroupResult]:
     p = padded_pairs(max(g.D.shape[0] for g in groups))
     if solver == "exact":
         p = max(p, exact.MIN_PAIRS)
@@ -83,7 +83,7 @@ def _solve_chunk(groups: list[Group], maxiter: int, solver: str) -> list[GroupRe
     else:
         (D, s, m), _ = pad_to_devices(D, s, m)
         D, s, m = place(D, s, m)
-        weights, pearson, iterations, status = solve_grouped(D, s, m, maxiter=maxiter, lockstep=default_lockstep(),
+        weights, pearson, iterations, status = solve_grouped(D, s, m, options=options, lockstep=default_lockstep(),
                                                              solver=solver)
     d = np.asarray(_distances(D, weights))
     pearson, iterations, status = (np.asarray(a) for a in (pearson, iterations, status))
@@ -91,9 +91,10 @@ def _solve_chunk(groups: list[Group], maxiter: int, solver: str) -> list[GroupRe
             for i, g in enumerate(groups)]
 
 
-def fingerprint(groups: list[Group], maxiter: int, solver: str = "lbfgsb") -> str:
-    """Hash of everything that determines the results: a resumed run must match it."""
-    h = hashlib.sha256(f"{maxiter}".encode() if solver == "lbfgsb" else f"{maxiter} {solver}".encode())
+def fingerprint(groups: list[Group], options: FitOptions, solver: str = "lbfgsb") -> str:
+    """Hash of everything that determines the results (the solver, every field of the
+    options, the groups' data): a resumed run must match it."""
+    h = hashlib.sha256(json.dumps({"solver": solver, **asdict(options)}, sort_keys=True).encode())
     for g in groups:
         h.update(g.name.encode())
         for a in (g.D, g.ratings, g.mask):
@@ -101,15 +102,16 @@ def fingerprint(groups: list[Group], maxiter: int, solver: str = "lbfgsb") -> st
     return h.hexdigest()[:16]
 
 
-def plan_chunks(groups: list[Group], chunk_groups: int | None) -> list[list[int]]:
+def plan_chunks(groups: list[Group], chunk_groups: int | None, history: int) -> list[list[int]]:
     """Groups per chunk: as many as fit memory in lockstep; one otherwise, so that each
     group is solved in its own padded shape (plain sums, see :mod:`timbre_jax.reductions`)
-    and the progress bar moves once per dataset."""
+    and the progress bar moves once per dataset.  ``history``: the solver's memory, for
+    :func:`timbre_jax.learn.chunk_size`."""
     if chunk_groups is None and not default_lockstep():
         chunk_groups = 1
     if chunk_groups is None:
         p = max(g.D.shape[0] for g in groups)
-        chunk_groups = chunk_size(p, groups[0].D.shape[1], max(g.K for g in groups))
+        chunk_groups = chunk_size(p, groups[0].D.shape[1], max(g.K for g in groups), history=history)
     return [list(range(i, min(i + chunk_groups, len(groups)))) for i in range(0, len(groups), chunk_groups)]
 
 
@@ -127,21 +129,25 @@ def _load(path: Path, count: int) -> list[GroupResult]:
                 for i in range(count)]
 
 
-def solve(groups: list[Group], *, maxiter: int = MAXITER, chunk_groups: int | None = None,
+def solve(groups: list[Group], *, maxiter: int | None = None, chunk_groups: int | None = None,
           directory: Path | None = None, label: str = "fits", progress: bool = True,
-          solver: str = "lbfgsb") -> list[GroupResult]:
+          solver: str = "lbfgsb", options: FitOptions | None = None) -> list[GroupResult]:
     """Solve every problem of every group; chunks persisted under ``directory`` if given.
 
     ``solver``: ``"lbfgsb"`` (the paper's) or ``"exact"`` (the certified optimum; its
-    status codes are those of :mod:`timbre_jax.exact`).
+    status codes are those of :mod:`timbre_jax.exact`).  ``options``: the fit's
+    :class:`~timbre_jax.learn.FitOptions` (default the paper's), ``maxiter`` if given
+    replacing its iteration limit (:func:`timbre_jax.learn.fit_options`).
 
     On resume the chunk plan is read back from ``directory/plan.json`` (so a run resumed
     on another machine splits the work identically and produces identical numbers).
     """
+    require_float64()
     if not groups:
         return []
-    key = fingerprint(groups, maxiter, solver)
-    chunks = plan_chunks(groups, chunk_groups)
+    options = fit_options(options, maxiter)
+    key = fingerprint(groups, options, solver)
+    chunks = plan_chunks(groups, chunk_groups, options.history)
     if directory is not None:
         directory = Path(directory)
         plan_file = directory / "plan.json"
@@ -166,7 +172,7 @@ def solve(groups: list[Group], *, maxiter: int = MAXITER, chunk_groups: int | No
                 out = _load(path, len(members))
             else:
                 t0 = time.perf_counter()
-                out = _solve_chunk(todo, maxiter, solver)
+                out = _solve_chunk(todo, options, solver)
                 solving_time += time.perf_counter() - t0
                 solved += k
                 if path is not None:

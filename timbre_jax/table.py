@@ -10,18 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from .datasets import load_available
-from .learn import MAXITER, MetricResult, chunk_size, default_lockstep, learn_metrics
+from .learn import FitOptions, MetricResult, chunk_size, default_lockstep, fit_options, learn_metrics
 from .progress import bar
 from .store import atomic_write_bytes
 
 
 def fingerprint(sets, settings: dict) -> str:
-    """Hash of one call's inputs: ``settings`` (solver, maxiter, ...), then the dataset
+    """Hash of one call's inputs: ``settings`` (solver, options, ...), then the dataset
     names, features and ratings of ``sets`` in order (so other data never matches)."""
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for s in sets:
@@ -74,8 +75,9 @@ def _solve(sets, settings: dict, directory: Path | None, **kwargs) -> tuple[list
     return results, seconds, False
 
 
-def table1(representations, names, *, source: str = "upstream", maxiter: int = MAXITER,
-           starts: int = 1, progress: bool = True, solver: str = "lbfgsb", directory: Path | None = None):
+def table1(representations, names, *, source: str = "upstream", maxiter: int | None = None,
+           starts: int = 1, progress: bool = True, solver: str = "lbfgsb", directory: Path | None = None,
+           options: FitOptions | None = None):
     """Explained variance per (representation, dataset).
 
     Returns ``(ev, optimum, skipped, fits)``: ``ev[(representation, dataset)]`` from
@@ -87,10 +89,13 @@ def table1(representations, names, *, source: str = "upstream", maxiter: int = M
     solved it divided among its problems; the first call of a shape includes
     compilation; ``resumed``: read back from ``directory`` rather than solved, its
     seconds are those of the run that solved it).  ``starts``: see
-    :func:`timbre_jax.learn_metrics`.
+    :func:`timbre_jax.learn_metrics`.  ``options``: the L-BFGS-B fit's
+    :class:`~timbre_jax.learn.FitOptions` (default the paper's), ``maxiter`` if given
+    replacing its iteration limit.
 
     ``directory``: where each call's results are saved (``directory/<representation>/``)
     and, on a re-run, read back (see the module docstring)."""
+    options = fit_options(options, maxiter)
     ev: dict[tuple[str, str], float] = {}
     optimum: dict[tuple[str, str], float] = {}
     fits: list[dict] = []
@@ -115,13 +120,14 @@ def table1(representations, names, *, source: str = "upstream", maxiter: int = M
                 advance(len(sets))
             else:
                 per_fit = []
-                settings = {"solver": "lbfgsb", "source": source, "maxiter": maxiter, "starts": starts}
+                settings = {"solver": "lbfgsb", "source": source, "options": asdict(options), "starts": starts}
                 # In lockstep, as many problems per call as fit memory; in sequence (CPU)
                 # one per call, so the bar moves per fit (compiled shapes are reused).
-                step = chunk_size(max(len(s.pairs) for s in sets), n, 1) if default_lockstep() else 1
+                step = (chunk_size(max(len(s.pairs) for s in sets), n, 1, history=options.history)
+                        if default_lockstep() else 1)
                 for i in range(0, len(sets), step):
                     results, seconds, resumed = _solve(sets[i:i + step], settings, where,
-                                                       maxiter=maxiter, starts=starts)
+                                                       options=options, starts=starts)
                     per_fit += [(res, seconds, resumed) for res in results]
                     advance(len(results))
             for s, b, (res, seconds, resumed) in zip(sets, best, per_fit):
