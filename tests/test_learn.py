@@ -241,9 +241,9 @@ def test_several_starts_keep_the_best_of_the_runs_from_each(monkeypatch):
     best = learn_metrics(problems, solver="exact")
     drawn, draw = [], learn.extra_starts
 
-    def planted(w0, count, seed):
+    def planted(w0, count, seed, options):
         drawn.append((w0, count, seed))
-        first, *rest = draw(w0, count - 1, seed)
+        first, *rest = draw(w0, count - 1, seed, options)
         return [first, best[seed[1]].weights, *rest]  # in the middle: neither the first nor the last
 
     monkeypatch.setattr(learn, "extra_starts", planted)
