@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .reductions import mv, tmv, tree_sum, vdot
+from .reductions import divide, mv, tmv, tree_sum, vdot
 
 
 def pair_indices(l: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +64,7 @@ def _masked_center(v: Array, mask: Array) -> Array:
 def standardize_ratings(ratings: Array, mask: Array) -> Array:
     """Masked ratings, centred and scaled to unit norm: (p,) -> (p,), 0 where mask is 0."""
     sc = _masked_center(jnp.where(mask > 0, ratings, 0.0), mask)
-    return sc / jnp.sqrt(vdot(sc, sc))
+    return divide(sc, jnp.sqrt(vdot(sc, sc)))
 
 
 def pearson_of_distances(d: Array, ratings: Array, mask: Array) -> Array:
@@ -97,5 +97,5 @@ def pearson_and_grad(D: Array, weights: Array, s_hat: Array, mask: Array) -> tup
     dc = _masked_center(d, mask)
     norm = jnp.sqrt(vdot(dc, dc))
     P = vdot(dc, s_hat) / norm
-    g_d = (s_hat - P * dc / norm) / norm
+    g_d = divide(s_hat - divide(P * dc, norm), norm)
     return P, -2.0 * tmv(D, g_d) * weights ** -3.0
