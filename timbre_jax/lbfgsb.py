@@ -63,7 +63,7 @@ from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
 
 from . import reductions
-from .reductions import Sums
+from .reductions import Sums, divide
 from .status import StatusCode
 
 EPS = float(jnp.finfo(jnp.float64).eps)
@@ -207,15 +207,15 @@ def middle_matrix(SY: Array, SS: Array, theta: Array, valid: Array, sums: Sums) 
     both = valid[:, None] & valid[None, :]
     dg = jnp.where(valid, jnp.diag(SY), 1.0)
     L = jnp.where(both, jnp.tril(SY, -1), 0.0)
-    T = jnp.where(both, theta * SS + sums.gram(L / dg, L), 0.0) + jnp.diag(~valid)
+    T = jnp.where(both, theta * SS + sums.gram(divide(L, dg), L), 0.0) + jnp.diag(~valid)
     J = jnp.linalg.cholesky(T)
     # Apply to the identity: columns of the first half, then of the second half.
     eye = jnp.eye(m, dtype=SY.dtype)
     V1 = jnp.concatenate([eye, jnp.zeros_like(eye)], axis=1)  # v1 parts (m, 2m)
     V2 = jnp.concatenate([jnp.zeros_like(eye), eye], axis=1)  # v2 parts (m, 2m)
-    rhs = V2 + sums.mm(L / dg, V1)
+    rhs = V2 + sums.mm(divide(L, dg), V1)
     P2 = solve_triangular(J.T, solve_triangular(J, rhs, lower=True), lower=False)
-    P1 = -V1 / dg[:, None] + sums.mm(L.T, P2) / dg[:, None]
+    P1 = divide(-V1, dg[:, None]) + divide(sums.mm(L.T, P2), dg[:, None])
     M = jnp.concatenate([P1, P2], axis=0)
     keep = jnp.concatenate([valid, valid])
     M = jnp.where(keep[:, None] & keep[None, :], M, 0.0)
@@ -349,7 +349,7 @@ def _subspace_factor(mem: Memory, free: Array, valid: Array, sums: Sums):
     SAS = gram(S * af, S)
     L_a = jnp.tril(gram(S * af, Y), -1)
     R_z = jnp.triu(gram(S * zf, Y))
-    K11 = jnp.diag(dg) + jnp.where(both, YZY / theta, 0.0)
+    K11 = jnp.diag(dg) + jnp.where(both, divide(YZY, theta), 0.0)
     K12 = jnp.where(both, -L_a.T + R_z.T, 0.0)
     K22 = jnp.where(both, theta * SAS, 0.0) + jnp.diag(~valid)
     U1 = jnp.linalg.cholesky(K11).T
@@ -410,7 +410,7 @@ def subspace_minimization(
     w = solve_triangular(R, wv, trans="T", lower=False)
     w = w * jnp.concatenate([-jnp.ones(m, x.dtype), jnp.ones(m, x.dtype)])
     v = solve_triangular(R, w, lower=False)
-    du = (r + tmv(Y, v[:m]) / theta + tmv(S, v[m:])) / theta * zf
+    du = divide(r + divide(tmv(Y, v[:m]), theta) + tmv(S, v[m:]), theta) * zf
     z = _project_or_truncate(x, g, cp.xcp, du, cp.free, lower, upper, sums)
     return z, jnp.all(jnp.isfinite(z))
 

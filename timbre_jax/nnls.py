@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from .reductions import PLAIN, Sums
+from .reductions import PLAIN, Sums, divide
 
 EPS = float(jnp.finfo(jnp.float64).eps)
 
@@ -62,7 +62,7 @@ def nnls(D: Array, s: Array, mask: Array | None = None, *, maxiter: int | None =
     # lower the residual a lot.  x is mapped back at the end.
     scale = jnp.sqrt(sums.tree_sum(A * A, axis=0))
     scale = jnp.where(scale > 0, scale, 1.0)
-    A = A / scale
+    A = divide(A, scale)
     b = jnp.where(mask > 0, s, 0.0)
     maxiter = 3 * n if maxiter is None else maxiter
     tol = 10 * EPS * max(p, n)

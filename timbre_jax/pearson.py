@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .reductions import PLAIN, Sums
+from .reductions import PLAIN, Sums, divide
 
 
 def pair_indices(l: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +62,7 @@ def _masked_center(v: Array, mask: Array, sums: Sums) -> Array:
 def standardize_ratings(ratings: Array, mask: Array, sums: Sums = PLAIN) -> Array:
     """Masked ratings, centred and scaled to unit norm: (p,) -> (p,), 0 where mask is 0."""
     sc = _masked_center(jnp.where(mask > 0, ratings, 0.0), mask, sums)
-    return sc / jnp.sqrt(sums.vdot(sc, sc))
+    return divide(sc, jnp.sqrt(sums.vdot(sc, sc)))
 
 
 def pearson_of_distances(d: Array, ratings: Array, mask: Array, sums: Sums = PLAIN) -> Array:
@@ -96,5 +96,5 @@ def pearson_and_grad(D: Array, weights: Array, s_hat: Array, mask: Array,
     dc = _masked_center(d, mask, sums)
     norm = jnp.sqrt(sums.vdot(dc, dc))
     P = sums.vdot(dc, s_hat) / norm
-    g_d = (s_hat - P * dc / norm) / norm
+    g_d = divide(s_hat - divide(P * dc, norm), norm)
     return P, -2.0 * sums.tmv(D, g_d) * weights ** -3.0

@@ -86,3 +86,17 @@ PLAIN = Sums(
 def sums(invariant: bool) -> Sums:
     """:data:`INVARIANT` if ``invariant`` else :data:`PLAIN`."""
     return INVARIANT if invariant else PLAIN
+
+
+def divide(x: Array, y: Array) -> Array:
+    """x / y for a divisor broadcast over x, written x * (1 / y): x (...), y broadcastable.
+
+    XLA's algebraic simplifier rewrites x / broadcast(y) into x * broadcast(1 / y) (two
+    roundings instead of one), but not in every program: in a program split over devices,
+    the SPMD partitioner's clean-up had merged two broadcasts of the same divisor first,
+    and the simplifier then left one of the two divisions alone.  That alone made the same
+    problem end at EV 0.5546749 on one CPU device and 0.5546269 on four (Patil2012_A3,
+    encodec: ``mm(L.T, P2) / dg`` in :func:`timbre_jax.lbfgsb.middle_matrix`, one last
+    bit at iteration 4).  Written as a product with the reciprocal, there is nothing left
+    to rewrite, and every program rounds the same way."""
+    return x * (1.0 / y)
