@@ -155,6 +155,10 @@ class Memory(NamedTuple):
     M: Array
 
 
+DEFAULT_OPTIONS = LBFGSBOptions()
+"""Every option at its default: the paper's settings, plain sums."""
+
+
 class LBFGSBState(NamedTuple):
     """Solver state; add a leading batch axis to every field under ``vmap``.
 
@@ -760,7 +764,7 @@ class LBFGSB:
     :class:`LBFGSBOptions` (its defaults run to stagnation, with plain sums).
     """
 
-    def __init__(self, fun_and_grad: Callable, options: LBFGSBOptions = LBFGSBOptions()):
+    def __init__(self, fun_and_grad: Callable, options: LBFGSBOptions = DEFAULT_OPTIONS):
         self.fun_and_grad = fun_and_grad
         self.options = options
         self.sums = options.sums
