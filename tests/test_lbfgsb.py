@@ -11,6 +11,7 @@ import pytest
 from scipy.optimize import minimize, nnls
 
 from timbre_jax import pearson as tp
+from timbre_jax.reductions import batch_invariant
 from timbre_jax.lbfgsb import (
     ABNORMAL_LNSRCH,
     CONVERGED_FTOL,
@@ -291,3 +292,117 @@ def test_cauchy_point_is_first_local_minimizer_on_the_path():
     # Free at the GCP: exactly the variables strictly inside their bounds there.
     inside = (np.asarray(cp.xcp) > lo) & (np.asarray(cp.xcp) < hi)
     np.testing.assert_array_equal(np.asarray(cp.free), inside)
+
+
+# ------------------------------------------------- one problem at a time (plain sums)
+#
+# learn's sequence mode traces the solver with plain sums; there the GCP walks the
+# breakpoints it reaches (falling back to the sort of all of them) and the sums over
+# the free variables of the subspace step come from the few active ones.  The switch is
+# read when JAX traces, i.e. at a jitted function's first call, and jit's cache ignores
+# it: new lambdas, first called inside batch_invariant(False).
+
+
+def random_memory(rng, n, m, pairs):
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    H = Q @ np.diag(np.geomspace(1.0, 10 ** rng.uniform(0, 4), n)) @ Q.T
+    mem = empty_memory(n, m, jnp.float64)
+    for _ in range(pairs):
+        s = rng.standard_normal(n)
+        y = H @ s
+        mem = UPDATE_MEMORY(mem, jnp.asarray(s), jnp.asarray(y), s @ y, s @ s)
+    return mem
+
+
+def random_path(rng, n, ties):
+    """x, g, lower, upper with some variables at or without bounds, some g = 0."""
+    lo = np.where(rng.random(n) < 0.8, -1.0, -np.inf)
+    hi = np.where(rng.random(n) < 0.8, 1.0, np.inf)
+    x = rng.uniform(-1, 1, n)
+    x = np.where((rng.random(n) < 0.2) & np.isfinite(lo), lo, x)
+    g = rng.standard_normal(n) * 10 ** rng.uniform(-1, 2)
+    g[rng.random(n) < 0.1] = 0.0
+    if ties:  # equal breakpoints: taken in index order by both
+        x, g = np.round(x, 1), np.round(g)
+    return [jnp.asarray(a) for a in (x, g, lo, hi)]
+
+
+UPDATE_MEMORY = jax.jit(update_memory)
+
+
+def test_cauchy_walk_equals_the_sort_of_all_breakpoints():
+    from timbre_jax.lbfgsb import _cauchy_walk, _compact_W, _generalized_cauchy_point
+
+    n, m = 24, 4
+    full = jax.jit(cauchy_point)
+    walk_all = jax.jit(lambda *a: _cauchy_walk(*a, max_steps=n + 1))
+    walk_2 = jax.jit(lambda *a: _cauchy_walk(*a, max_steps=2))
+    gcp = jax.jit(lambda *a: _generalized_cauchy_point(*a))
+    rng = np.random.default_rng(0)
+    found_2 = []
+    for trial in range(40):
+        mem = random_memory(rng, n, m, int(rng.integers(0, 2 * m + 1)))
+        args = random_path(rng, n, ties=trial % 4 == 0)
+        W = _compact_W(mem.S, mem.Y, mem.theta)
+        ref = full(*args, W, mem.M, mem.theta)
+        with batch_invariant(False):
+            walks = [walk_all(*args, mem.S, mem.Y, mem.M, mem.theta), walk_2(*args, mem.S, mem.Y, mem.M, mem.theta)]
+            walks.append((gcp(*args, mem), True))
+        assert bool(walks[0][1])  # every breakpoint allowed: always found
+        found_2.append(bool(walks[1][1]))
+        for cp, found in walks:
+            if bool(found):
+                np.testing.assert_array_equal(cp.free, ref.free)
+                np.testing.assert_allclose(cp.xcp, ref.xcp, rtol=1e-12, atol=1e-12)
+                scale = max(1.0, float(jnp.max(jnp.abs(ref.c))))
+                np.testing.assert_allclose(cp.c, ref.c, rtol=0, atol=1e-11 * scale)
+    # Both branches of the fallback were taken (GCP before and after 2 breakpoints).
+    assert any(found_2) and not all(found_2)
+
+
+def test_free_active_sums_by_gathering_equal_the_products():
+    from timbre_jax import lbfgsb
+
+    n, m = 8 * lbfgsb._ACTIVE_CAP, 5
+    rng = np.random.default_rng(1)
+    S, Y = rng.standard_normal((m, n)), rng.standard_normal((m, n))
+    SY = S @ Y.T
+    grams = jax.jit(lambda *a: lbfgsb._free_active_grams(*a))
+    for n_active in (0, 3, lbfgsb._ACTIVE_CAP, lbfgsb._ACTIVE_CAP + 1, n):
+        free = np.ones(n, bool)
+        free[rng.choice(n, n_active, replace=False)] = False
+        Z, A = np.diag(free * 1.0), np.diag(~free * 1.0)
+        want = (Y @ Z @ Y.T, S @ A @ S.T, S @ A @ Y.T, S @ Z @ Y.T)
+        with batch_invariant(False):
+            got = grams(S, Y, SY, free)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * n)
+
+
+@pytest.mark.parametrize("walk_steps, active_cap", [(16, 128), (1, 2)])
+def test_one_at_a_time_iterates_equal_scipys(monkeypatch, walk_steps, active_cap):
+    """With plain sums, and with limits so small that every fallback is taken, the first
+    iterates and the optimum are scipy's."""
+    from timbre_jax import lbfgsb
+
+    monkeypatch.setattr(lbfgsb, "_WALK_STEPS", walk_steps)
+    monkeypatch.setattr(lbfgsb, "_ACTIVE_CAP", active_cap)  # n = 20 >= 8 * 2: gathered
+    update = jax.jit(lambda *a: QUAD.update(*a))
+    run = jax.jit(lambda *a: QUAD.run(*a))
+    x0, lo, hi, A, b = random_quadratic(3)
+    iterates = []
+    scipy_lbfgsb(quadratic, x0, lo, hi, A, b, maxiter=8, callback=lambda xk: iterates.append(xk.copy()))
+    st = QUAD.init(x0, lo, hi, A, b)
+    for k, ref in enumerate(iterates, start=1):
+        with batch_invariant(False):
+            st = update(st, lo, hi, A, b)
+        assert int(st.iteration) == k
+        np.testing.assert_allclose(st.x, ref, rtol=1e-10, atol=1e-12)
+    for seed in (0, 1, 2):
+        x0, lo, hi, A, b = random_quadratic(seed)
+        with batch_invariant(False):
+            st = run(x0, lo, hi, A, b)
+        ref = scipy_lbfgsb(quadratic, x0, lo, hi, A, b)
+        np.testing.assert_allclose(st.x, ref.x, atol=1e-6)
+        assert abs(float(st.f) - ref.fun) <= 1e-10 * abs(ref.fun)
+        assert active_set(st.x, lo, hi) == active_set(ref.x, lo, hi)

@@ -55,6 +55,7 @@ import jax.numpy as jnp
 from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
 
+from . import reductions
 from .reductions import cumsum, gram, mm, mv, tmv, tree_sum, vdot
 
 import timbre_jax  # noqa: F401  (enables float64)
@@ -168,6 +169,16 @@ def _compact_W(S: Array, Y: Array, theta: Array) -> Array:
     return jnp.concatenate([Y.T, theta * S.T], axis=1)
 
 
+def _W_times(S: Array, Y: Array, theta: Array, v: Array) -> Array:
+    """W v = Y^T v_1 + theta S^T v_2: (m, n) x2, (), (2m,) -> (n,).  One problem at a time
+    without forming W (n, 2m), which costs as much as the product; in lockstep as it was
+    (the products of the fixed-tree sums)."""
+    if not _one_at_a_time():
+        return mv(_compact_W(S, Y, theta), v)
+    m = S.shape[0]
+    return tmv(Y, v[:m]) + tmv(S, theta * v[m:])
+
+
 def _reverse_cumsum(a: Array) -> Array:
     """out[j] = sum_{i >= j} a[i] along axis 0."""
     return jnp.flip(cumsum(jnp.flip(a, 0)), 0)
@@ -189,6 +200,51 @@ class CauchyPoint(NamedTuple):
     free: Array
 
 
+class _Path(NamedTuple):
+    """The projected steepest-descent path x(t) = P(x - t g), variable by variable (n,)."""
+
+    d: Array  # direction: -g where the variable moves, else 0
+    t: Array  # breakpoint: step at which it meets the bound it heads for (inf: none)
+    has_brk: Array  # it has a breakpoint
+    to_bound: Array  # (xcp - x) once it is fixed
+    free_at_x: Array  # free at x (not held at a bound, not fixed by equal bounds)
+    n_brk: Array  # () number of breakpoints
+    bnded: Array  # () no unbounded moving variable: the path ends at the last breakpoint
+
+
+def _path(x: Array, g: Array, lower: Array, upper: Array) -> _Path:
+    """Status of each variable at x (``cauchy``'s first loop): (n,) x4 -> _Path."""
+    has_l, has_u = jnp.isfinite(lower), jnp.isfinite(upper)
+    bounded = has_l | has_u
+    always_fixed = has_l & has_u & (upper - lower <= 0)
+    neg_g = -g
+
+    # Status of each variable at x (iwhere): held at a bound the gradient pushes into,
+    # or not moving because its gradient is zero.
+    at_lower = has_l & (x - lower <= 0)
+    at_upper = has_u & (upper - x <= 0)
+    held = jnp.where(at_lower, neg_g <= 0, at_upper & (neg_g >= 0))
+    idle = ~at_lower & ~at_upper & (neg_g == 0)
+    moving = jnp.where(bounded, ~always_fixed & ~held & ~idle, True)
+    d = jnp.where(moving, neg_g, 0.0)
+
+    # Breakpoints: the step at which a moving variable meets the bound it heads for.
+    brk_lower = moving & has_l & (neg_g < 0)
+    brk_upper = moving & has_u & (neg_g > 0)
+    has_brk = brk_lower | brk_upper
+    safe = jnp.where(has_brk, neg_g, 1.0)
+    t = jnp.where(brk_lower, (x - lower) / -safe, jnp.where(brk_upper, (upper - x) / safe, jnp.inf))
+    return _Path(
+        d=d,
+        t=t,
+        has_brk=has_brk,
+        to_bound=jnp.where(d > 0, upper, lower) - x,
+        free_at_x=~always_fixed & ~held,
+        n_brk=jnp.sum(has_brk),
+        bnded=~jnp.any(moving & ~has_brk & (neg_g != 0)),
+    )
+
+
 def cauchy_point(
     x: Array, g: Array, lower: Array, upper: Array, W: Array, M: Array, theta: Array
 ) -> CauchyPoint:
@@ -204,39 +260,20 @@ def cauchy_point(
     of W.  The GCP lies in the first segment whose minimizer -f'_j/f''_j comes before the
     segment's end.
 
+    All segments at once, after one sort of the n breakpoints: the formulation for
+    problems in lockstep (vmap), where every branch would run anyway.  One problem at a
+    time, :func:`_cauchy_walk` visits only the breakpoints it reaches.
+
     Shapes: x, g, lower, upper (n,); W (n, 2m); M (2m, 2m); theta () -> CauchyPoint.
     """
     n = x.shape[0]
-    has_l, has_u = jnp.isfinite(lower), jnp.isfinite(upper)
-    bounded = has_l | has_u
-    always_fixed = has_l & has_u & (upper - lower <= 0)
-    neg_g = -g
-
-    # Status of each variable at x (iwhere): held at a bound the gradient pushes into,
-    # or not moving because its gradient is zero.
-    at_lower = has_l & (x - lower <= 0)
-    at_upper = has_u & (upper - x <= 0)
-    held = jnp.where(at_lower, neg_g <= 0, at_upper & (neg_g >= 0))
-    idle = ~at_lower & ~at_upper & (neg_g == 0)
-    moving = jnp.where(bounded, ~always_fixed & ~held & ~idle, True)
-    free_at_x = ~always_fixed & ~held
-    d = jnp.where(moving, neg_g, 0.0)
-
-    # Breakpoints: the step at which a moving variable meets the bound it heads for.
-    brk_lower = moving & has_l & (neg_g < 0)
-    brk_upper = moving & has_u & (neg_g > 0)
-    has_brk = brk_lower | brk_upper
-    safe = jnp.where(has_brk, neg_g, 1.0)
-    t = jnp.where(brk_lower, (x - lower) / -safe, jnp.where(brk_upper, (upper - x) / safe, jnp.inf))
-    n_brk = jnp.sum(has_brk)
-    # Without an unbounded moving variable, the path ends at the last breakpoint.
-    bnded = ~jnp.any(moving & ~has_brk & (neg_g != 0))
-    to_bound = jnp.where(d > 0, upper, lower) - x  # (xcp - x) once a variable is fixed
+    path = _path(x, g, lower, upper)
+    d, t, n_brk, bnded = path.d, path.t, path.n_brk, path.bnded
 
     order = jnp.argsort(t, stable=True)
     t_s, d_s, W_s = t[order], d[order], W[order]
-    brk_s = has_brk[order]
-    z_s = jnp.where(brk_s, to_bound[order], 0.0)
+    brk_s = path.has_brk[order]
+    z_s = jnp.where(brk_s, path.to_bound[order], 0.0)
 
     # Segment quantities for j = 0..n (only j <= n_brk is used).
     zero_row = jnp.zeros((1, W.shape[1]), W.dtype)
@@ -264,10 +301,131 @@ def cauchy_point(
     fixed = jnp.zeros(n, bool).at[order].set(jnp.arange(n) < jstar)
     xcp = jnp.where(fixed, jnp.where(d > 0, upper, lower), x + tsum * d)
     c = jnp.where(any_d, tsum * P[jstar] + C[jstar], 0.0)
-    return CauchyPoint(xcp, c, free_at_x & ~fixed)
+    return CauchyPoint(xcp, c, path.free_at_x & ~fixed)
+
+
+# Breakpoints the walk visits one by one before it gives up for the sort of all n.  On
+# the paper's problems the GCP lies before the first or second breakpoint.
+_WALK_STEPS = 16
+
+
+def _cauchy_walk(
+    x: Array, g: Array, lower: Array, upper: Array, S: Array, Y: Array, M: Array, theta: Array,
+    max_steps: int | None = None,
+) -> tuple[CauchyPoint, Array]:
+    """:func:`cauchy_point` by walking the breakpoints in order, as the reference does.
+
+    Each step takes the next breakpoint (the smallest t after the last one, ties in index
+    order: the sort's order) with one O(n) pass, evaluates its segment with the formulas
+    of :func:`cauchy_point`, and stops at the first segment that holds the minimizer;
+    p_j, C_j and |d_j|^2 are updated by the fixed variable's row of W = [Y^T, theta S^T]
+    (never formed).  Costs O(m n) plus O(n) per breakpoint reached, against a sort and
+    O(m^2 n) for all segments; it pays where ``while_loop`` really stops, i.e. one
+    problem at a time.  Returns the GCP and whether it was found within ``max_steps``
+    (default :data:`_WALK_STEPS`) breakpoints; if not, the caller falls back to
+    :func:`cauchy_point`.
+
+    Shapes: x, g, lower, upper (n,); S, Y (m, n); M (2m, 2m); theta ().
+    """
+    n = x.shape[0]
+    max_steps = _WALK_STEPS if max_steps is None else max_steps
+    path = _path(x, g, lower, upper)
+    d, t, n_brk, bnded = path.d, path.t, path.n_brk, path.bnded
+    index = jnp.arange(n)
+
+    def row(i):  # row i of W
+        return jnp.concatenate([Y[:, i], theta * S[:, i]])
+
+    dd0 = vdot(d, d)
+    p0 = jnp.concatenate([mv(Y, d), theta * mv(S, d)])
+    f2_0 = theta * dd0 - vdot(mv(M, p0), p0)
+    zero = jnp.zeros((), x.dtype)
+
+    def segment(j, b, p, C, dd):
+        """dtm: the minimizer's offset in segment j (start b), as cauchy_point forms it."""
+        Mp = mv(M, p)
+        f2 = theta * dd - vdot(Mp, p)
+        f1 = -dd + b * f2 - vdot(Mp, C)
+        f2 = jnp.where(j >= 1, jnp.maximum(EPS * f2_0, f2), f2)
+        dtm = -f1 / f2
+        return jnp.where((j == n_brk) & (n_brk > 0) & bnded, 0.0, dtm)
+
+    # carry: segment j, its start b, p_j, C_j, |d_j|^2, last fixed breakpoint (t, index),
+    # found, dtm of the segment found.
+    def cond(carry):
+        j, *_, found, _ = carry
+        return ~found & (j < max_steps)
+
+    def body(carry):
+        j, b, p, C, dd, t_last, i_last, _, _ = carry
+        ahead = path.has_brk & ((t > t_last) | ((t == t_last) & (index > i_last)))
+        t_ahead = jnp.where(ahead, t, jnp.inf)
+        i = jnp.argmin(t_ahead)  # the first of equal breakpoints: index order
+        i = jnp.where(ahead[i], i, jnp.argmax(ahead))  # (when the ones left are at t = inf)
+        end = t_ahead[i]
+        dtm = segment(j, b, p, C, dd)
+        inside = (j >= n_brk) | (dtm < end - b)
+        # Otherwise fix variable i; past the last breakpoint of a bounded path the
+        # direction is exactly 0.
+        w_i, d_i = row(i), d[i]
+        last = (j + 1 == n_brk) & bnded
+        p_next = jnp.where(last, 0.0, p - d_i * w_i)
+        dd_next = jnp.where(last, 0.0, dd - d_i * d_i)
+        C_next = C + path.to_bound[i] * w_i
+        passed = (j + 1, end, p_next, C_next, dd_next, end, i, jnp.array(False), dtm)
+        stay = (j, b, p, C, dd, t_last, i_last, jnp.array(True), dtm)
+        return _select(inside, stay, passed)
+
+    init = (jnp.array(0, n_brk.dtype), zero, p0, jnp.zeros_like(p0), dd0,
+            jnp.array(-jnp.inf, x.dtype), jnp.array(-1, index.dtype), jnp.array(False), zero)  # fmt: skip
+    _, b, p, C, _, t_last, i_last, found, dtm = lax.while_loop(cond, body, init)
+
+    any_d = jnp.any(d != 0)
+    tsum = jnp.where(any_d, b + jnp.maximum(dtm, 0.0), 0.0)
+    fixed = path.has_brk & ((t < t_last) | ((t == t_last) & (index <= i_last)))
+    xcp = jnp.where(fixed, jnp.where(d > 0, upper, lower), x + tsum * d)
+    c = jnp.where(any_d, tsum * p + C, 0.0)
+    return CauchyPoint(xcp, c, path.free_at_x & ~fixed), found
 
 
 # ------------------------------------------------------------- subspace minimization
+
+
+# One problem at a time and n >= 8 _ACTIVE_CAP: the sums over the variables active at
+# the GCP are taken over at most this many gathered columns, those over the free ones as
+# the whole sum less them.
+_ACTIVE_CAP = 128
+
+
+def _free_active_grams(S: Array, Y: Array, SY: Array, free: Array):
+    """Y Z Z^T Y, S A A^T S, S A A^T Y and S Z Z^T Y (m, m) each, Z / A the free / active
+    variables.  Shapes (m, n) x2, (m, m) (S Y^T), (n,) bool.
+
+    Directly, they are four (m, n) x (n, m) products.  On the paper's problems few
+    variables are active, so one problem at a time, when at most :data:`_ACTIVE_CAP`
+    are, the A sums run over their gathered columns and the Z sums are the totals less
+    those (S Z Z^T Y = S Y^T - S A A^T Y; Y Z Z^T Y = Y Y^T - Y A A^T Y): one product
+    Y Y^T instead of four, as the reference's ``formk`` subtracts what leaves the free set.
+    """
+
+    def direct(_=None):
+        zf = free.astype(S.dtype)
+        af = 1.0 - zf
+        return gram(Y * zf, Y), gram(S * af, S), gram(S * af, Y), gram(S * zf, Y)
+
+    if not _one_at_a_time() or S.shape[1] < 8 * _ACTIVE_CAP:
+        return direct()
+    active = ~free
+
+    def by_active(_):
+        idx = jnp.nonzero(active, size=_ACTIVE_CAP, fill_value=0)[0]
+        keep = jnp.arange(_ACTIVE_CAP) < jnp.sum(active)
+        SA = jnp.where(keep, S[:, idx], 0.0)
+        YA = jnp.where(keep, Y[:, idx], 0.0)
+        SAY = gram(SA, YA)
+        return gram(Y, Y) - gram(YA, YA), gram(SA, SA), SAY, SY - SAY
+
+    return lax.cond(jnp.sum(active) <= _ACTIVE_CAP, by_active, direct, None)
 
 
 def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, valid: Array):
@@ -280,14 +438,11 @@ def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, v
     -> (2m, 2m).
     """
     m = S.shape[0]
-    zf = free.astype(S.dtype)
-    af = 1.0 - zf
     both = valid[:, None] & valid[None, :]
     dg = jnp.where(valid, jnp.diag(SY), 1.0)
-    YZY = gram(Y * zf, Y)
-    SAS = gram(S * af, S)
-    L_a = jnp.tril(gram(S * af, Y), -1)
-    R_z = jnp.triu(gram(S * zf, Y))
+    YZY, SAS, SAY, SZY = _free_active_grams(S, Y, SY, free)
+    L_a = jnp.tril(SAY, -1)
+    R_z = jnp.triu(SZY)
     K11 = jnp.diag(dg) + jnp.where(both, YZY / theta, 0.0)
     K12 = jnp.where(both, -L_a.T + R_z.T, 0.0)
     K22 = jnp.where(both, theta * SAS, 0.0) + jnp.diag(~valid)
@@ -350,8 +505,7 @@ def subspace_minimization(
     """
     m = S.shape[0]
     zf = cp.free.astype(x.dtype)
-    W = _compact_W(S, Y, theta)
-    r = (-g - theta * (cp.xcp - x) + mv(W, mv(M, cp.c))) * zf
+    r = (-g - theta * (cp.xcp - x) + _W_times(S, Y, theta, mv(M, cp.c))) * zf
     R = _subspace_factor(S, Y, SY, theta, cp.free, valid)
     wv = jnp.concatenate([mv(Y, r), theta * mv(S, r)])
     w = solve_triangular(R, wv, trans="T", lower=False)
@@ -671,6 +825,29 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memo
 # ------------------------------------------------------------------------- solver
 
 
+def _one_at_a_time() -> bool:
+    """Whether the code being traced solves one problem at a time (plain sums: learn's
+    sequence mode on the CPU) rather than problems in lockstep under ``vmap`` (fixed-tree
+    sums).  One at a time, ``lax.cond`` and a ``while_loop`` that stops early skip work;
+    under ``vmap`` every branch runs for every problem.  Read when JAX traces."""
+    return not reductions._INVARIANT[-1]
+
+
+def _generalized_cauchy_point(x: Array, g: Array, lower: Array, upper: Array, mem: Memory) -> CauchyPoint:
+    """The GCP by the formulation that suits the trace: one problem at a time, the walk
+    over the breakpoints it reaches (the sort of all n only if it reaches more than
+    :data:`_WALK_STEPS`); in lockstep, :func:`cauchy_point`."""
+
+    def full(_=None):
+        W = _compact_W(mem.S, mem.Y, mem.theta)
+        return cauchy_point(x, g, lower, upper, W, mem.M, mem.theta)
+
+    if not _one_at_a_time():
+        return full()
+    cp, found = _cauchy_walk(x, g, lower, upper, mem.S, mem.Y, mem.M, mem.theta)
+    return lax.cond(found, lambda _: cp, full, None)
+
+
 def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory):
     """The point z the line search heads for: GCP, then subspace minimization.
 
@@ -679,8 +856,7 @@ def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory
     Returns z (n,) and whether the subspace factorization was sound.
     """
     constrained = jnp.any(jnp.isfinite(lower) | jnp.isfinite(upper))
-    W = _compact_W(mem.S, mem.Y, mem.theta)
-    cp = cauchy_point(x, g, lower, upper, W, mem.M, mem.theta)
+    cp = _generalized_cauchy_point(x, g, lower, upper, mem)
     use_cp = constrained | (mem.count == 0)
     cp = CauchyPoint(
         jnp.where(use_cp, cp.xcp, x), jnp.where(use_cp, cp.c, 0.0), jnp.where(use_cp, cp.free, True)
