@@ -413,19 +413,29 @@ def _free_active_grams(S: Array, Y: Array, SY: Array, free: Array):
         af = 1.0 - zf
         return gram(Y * zf, Y), gram(S * af, S), gram(S * af, Y), gram(S * zf, Y)
 
-    if not _one_at_a_time() or S.shape[1] < 8 * _ACTIVE_CAP:
+    n = S.shape[1]
+    if not _one_at_a_time() or n < 8 * _ACTIVE_CAP or n >= 1 << 24:
         return direct()
     active = ~free
+    n_active = jnp.sum(active)
+
+    def none_active(_):
+        zero = jnp.zeros_like(SY)
+        return gram(Y, Y), zero, zero, SY
 
     def by_active(_):
-        idx = jnp.nonzero(active, size=_ACTIVE_CAP, fill_value=0)[0]
-        keep = jnp.arange(_ACTIVE_CAP) < jnp.sum(active)
+        # The first _ACTIVE_CAP active indices: top_k of float32 keys (exact integers
+        # below 2^24) is one pass, where jnp.nonzero's scatter is several.
+        key = jnp.where(active, (n - jnp.arange(n)).astype(jnp.float32), 0.0)
+        idx = lax.top_k(key, _ACTIVE_CAP)[1]
+        keep = jnp.arange(_ACTIVE_CAP) < n_active
         SA = jnp.where(keep, S[:, idx], 0.0)
         YA = jnp.where(keep, Y[:, idx], 0.0)
         SAY = gram(SA, YA)
         return gram(Y, Y) - gram(YA, YA), gram(SA, SA), SAY, SY - SAY
 
-    return lax.cond(jnp.sum(active) <= _ACTIVE_CAP, by_active, direct, None)
+    which = jnp.where(n_active == 0, 0, jnp.where(n_active <= _ACTIVE_CAP, 1, 2))
+    return lax.switch(which, [none_active, by_active, direct], None)
 
 
 def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, valid: Array):
@@ -803,23 +813,50 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memo
     If T = theta S^T S + L D^-1 L^T is not positive definite the memory is emptied.
     Shapes: (n,) x2, () x2.
     """
+    return _next_memory(mem, jnp.array(True), jnp.array(False), s, y, sy, ss)
+
+
+def _append_rows(A: Array, v: Array, shift: Array, slot: Array, zero: Array) -> Array:
+    """A (m, n) with its rows moved up by one if ``shift``, ``v`` (n,) written into row
+    ``slot`` (none if -1), all zero if ``zero``: one elementwise pass over A, where
+    a roll, an indexed update and the selects of the caller were three."""
+    rows = jnp.arange(A.shape[0])[:, None]
+    A = jnp.where(shift, jnp.concatenate([A[1:], A[-1:]], axis=0), A)
+    return jnp.where(zero, 0.0, jnp.where(rows == slot, v[None, :], A))
+
+
+def _next_memory(mem: Memory, keep: Array, reset: Array, s: Array, y: Array, sy: Array, ss: Array) -> Memory:
+    """The memory after an iteration: :func:`update_memory` with (s, y) if ``keep``,
+    unchanged otherwise, and emptied if ``reset`` (or if the new middle matrix is not
+    finite).  The products with the new rows come from the old rows: a pair's dot
+    product does not depend on the slot it sits in."""
     m, n = mem.S.shape
     full = mem.count == m
     idx = jnp.minimum(mem.count, m - 1)
-    roll = lambda a, axes: jnp.where(full, jnp.roll(a, -1, axes), a)  # noqa: E731
-    S = roll(mem.S, 0).at[idx].set(s)
-    Y = roll(mem.Y, 0).at[idx].set(y)
     count = jnp.minimum(mem.count + 1, m)
     valid = _history_mask(count, m)
-    s_dot_Y = jnp.where(valid, mv(Y, s), 0.0)
-    S_dot_y = jnp.where(valid, mv(S, y), 0.0)
-    S_dot_s = jnp.where(valid, mv(S, s), 0.0)
-    SY = roll(mem.SY, (0, 1)).at[idx, :].set(s_dot_Y).at[:, idx].set(S_dot_y).at[idx, idx].set(sy)
-    SS = roll(mem.SS, (0, 1)).at[idx, :].set(S_dot_s).at[:, idx].set(S_dot_s).at[idx, idx].set(ss)
+
+    def moved(v):  # (m,) products with the old rows, in the new order
+        return jnp.where(valid, jnp.where(full, jnp.roll(v, -1), v), 0.0)
+
+    # Entry idx of each is overwritten: with y^T s or s^T s below.
+    s_dot_Y, S_dot_y, S_dot_s = moved(mv(mem.Y, s)), moved(mv(mem.S, y)), moved(mv(mem.S, s))
+    roll = lambda a: jnp.where(full, jnp.roll(a, -1, (0, 1)), a)  # noqa: E731
+    SY = roll(mem.SY).at[idx, :].set(s_dot_Y).at[:, idx].set(S_dot_y).at[idx, idx].set(sy)
+    SS = roll(mem.SS).at[idx, :].set(S_dot_s).at[:, idx].set(S_dot_s).at[idx, idx].set(ss)
     theta = vdot(y, y) / sy
     M, ok = middle_matrix(SY, SS, theta, valid)
-    new = Memory(S, Y, SY, SS, count, theta, M)
-    return _select(ok, new, empty_memory(n, m, s.dtype))
+
+    zero = reset | (keep & ~ok)
+    slot = jnp.where(keep, idx, -1)
+    small = _select(keep, (SY, SS, count, theta, M), (mem.SY, mem.SS, mem.count, mem.theta, mem.M))
+    empty = empty_memory(n, m, s.dtype)
+    SY, SS, count, theta, M = _select(zero, (empty.SY, empty.SS, empty.count, empty.theta, empty.M), small)
+    return Memory(
+        S=_append_rows(mem.S, s, keep & full, slot, zero),
+        Y=_append_rows(mem.Y, y, keep & full, slot, zero),
+        SY=SY, SS=SS, count=count, theta=theta, M=M,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------- solver
@@ -971,8 +1008,7 @@ class LBFGSB:
         s, y, sy, ss = correction_pair(x, g, z, ls)
         curvature = sy > EPS * (-vdot(g, z - x) * ls.stp)  # else skip the update
         keep_pair = ~failed & (status == RUNNING) & curvature
-        mem = _select(keep_pair, update_memory(mem, s, y, sy, ss), mem)
-        mem = _select(failed & has_memory, empty_memory(x.shape[0], self.history, x.dtype), mem)
+        mem = _next_memory(mem, keep_pair, failed & has_memory, s, y, sy, ss)
 
         new = LBFGSBState(
             x=ls.x,
