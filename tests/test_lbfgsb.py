@@ -366,7 +366,7 @@ def test_free_active_sums_by_gathering_equal_the_products():
     n, m = 8 * lbfgsb._ACTIVE_CAP, 5
     rng = np.random.default_rng(1)
     S, Y = rng.standard_normal((m, n)), rng.standard_normal((m, n))
-    SY = S @ Y.T
+    SY, YY = S @ Y.T, Y @ Y.T
     grams = jax.jit(lambda *a: lbfgsb._free_active_grams(*a))
     for n_active in (0, 3, lbfgsb._ACTIVE_CAP, lbfgsb._ACTIVE_CAP + 1, n):
         free = np.ones(n, bool)
@@ -374,7 +374,7 @@ def test_free_active_sums_by_gathering_equal_the_products():
         Z, A = np.diag(free * 1.0), np.diag(~free * 1.0)
         want = (Y @ Z @ Y.T, S @ A @ S.T, S @ A @ Y.T, S @ Z @ Y.T)
         with batch_invariant(False):
-            got = grams(S, Y, SY, free)
+            got = grams(S, Y, SY, YY, free)
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * n)
 
@@ -406,3 +406,29 @@ def test_one_at_a_time_iterates_equal_scipys(monkeypatch, walk_steps, active_cap
         np.testing.assert_allclose(st.x, ref.x, atol=1e-6)
         assert abs(float(st.f) - ref.fun) <= 1e-10 * abs(ref.fun)
         assert active_set(st.x, lo, hi) == active_set(ref.x, lo, hi)
+
+
+def test_memory_keeps_the_products_of_its_pairs():
+    """S Y^T, S S^T and Y Y^T stay those of the stored rows through the roll (6 pairs
+    in 4 slots), and a skipped pair or a reset does what it says."""
+    from timbre_jax.lbfgsb import _next_memory
+
+    rng = np.random.default_rng(2)
+    n, m = 30, 4
+    mem = random_memory(rng, n, m, 6)
+    S, Y = np.asarray(mem.S), np.asarray(mem.Y)
+    assert int(mem.count) == m and np.all(np.abs(S).sum(axis=1) > 0)
+    np.testing.assert_allclose(mem.SY, S @ Y.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mem.SS, S @ S.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mem.YY, Y @ Y.T, rtol=1e-12, atol=1e-12)
+    s = rng.standard_normal(n)
+    y = 3.0 * s + 0.1 * rng.standard_normal(n)  # positive curvature: the pair is kept
+    nxt = jax.jit(_next_memory)
+    skipped = nxt(mem, False, False, s, y, s @ y, s @ s)
+    for field, before, after in zip(mem._fields, mem, skipped):
+        np.testing.assert_array_equal(before, after, err_msg=field)
+    reset = nxt(mem, False, True, s, y, s @ y, s @ s)
+    assert int(reset.count) == 0 and not np.any(reset.S) and not np.any(reset.YY)
+    kept = nxt(mem, True, False, s, y, s @ y, s @ s)
+    np.testing.assert_array_equal(kept.Y, np.concatenate([Y[1:], y[None]]))
+    np.testing.assert_allclose(kept.YY, np.asarray(kept.Y) @ np.asarray(kept.Y).T, rtol=1e-12, atol=1e-12)

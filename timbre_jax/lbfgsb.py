@@ -100,6 +100,7 @@ class LBFGSBState(NamedTuple):
     theta: () scaling of the initial matrix B_0 = theta I.
     M: (2m, 2m) middle matrix of the compact representation B = theta I - W M W^T,
         W = [Y^T, theta S^T]; zero in the rows/columns of unused slots.
+    YY: (m, m) Y Y^T (entry (i, j) = y_i . y_j), for the subspace step.
     """
 
     x: Array
@@ -116,6 +117,7 @@ class LBFGSBState(NamedTuple):
     count: Array
     theta: Array
     M: Array
+    YY: Array
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -397,15 +399,16 @@ def _cauchy_walk(
 _ACTIVE_CAP = 128
 
 
-def _free_active_grams(S: Array, Y: Array, SY: Array, free: Array):
+def _free_active_grams(S: Array, Y: Array, SY: Array, YY: Array, free: Array):
     """Y Z Z^T Y, S A A^T S, S A A^T Y and S Z Z^T Y (m, m) each, Z / A the free / active
-    variables.  Shapes (m, n) x2, (m, m) (S Y^T), (n,) bool.
+    variables.  Shapes (m, n) x2, (m, m) x2 (S Y^T, Y Y^T), (n,) bool.
 
     Directly, they are four (m, n) x (n, m) products.  On the paper's problems few
     variables are active, so one problem at a time, when at most :data:`_ACTIVE_CAP`
     are, the A sums run over their gathered columns and the Z sums are the totals less
-    those (S Z Z^T Y = S Y^T - S A A^T Y; Y Z Z^T Y = Y Y^T - Y A A^T Y): one product
-    Y Y^T instead of four, as the reference's ``formk`` subtracts what leaves the free set.
+    those (S Z Z^T Y = S Y^T - S A A^T Y; Y Z Z^T Y = Y Y^T - Y A A^T Y) with the
+    memory's S Y^T and Y Y^T, as the reference's ``formk`` subtracts what leaves the
+    free set: O(m^2) instead of O(m^2 n).
     """
 
     def direct(_=None):
@@ -421,7 +424,7 @@ def _free_active_grams(S: Array, Y: Array, SY: Array, free: Array):
 
     def none_active(_):
         zero = jnp.zeros_like(SY)
-        return gram(Y, Y), zero, zero, SY
+        return YY, zero, zero, SY
 
     def by_active(_):
         # The first _ACTIVE_CAP active indices: top_k of float32 keys (exact integers
@@ -432,25 +435,25 @@ def _free_active_grams(S: Array, Y: Array, SY: Array, free: Array):
         SA = jnp.where(keep, S[:, idx], 0.0)
         YA = jnp.where(keep, Y[:, idx], 0.0)
         SAY = gram(SA, YA)
-        return gram(Y, Y) - gram(YA, YA), gram(SA, SA), SAY, SY - SAY
+        return YY - gram(YA, YA), gram(SA, SA), SAY, SY - SAY
 
     which = jnp.where(n_active == 0, 0, jnp.where(n_active <= _ACTIVE_CAP, 1, 2))
     return lax.switch(which, [none_active, by_active, direct], None)
 
 
-def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, valid: Array):
+def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, valid: Array, YY=None):
     """Upper triangular R with R^T E R = K, E = diag(-I, I) (``formk``).
 
         K = [[-D - Y^T Z Z^T Y / theta,  L_a^T - R_z^T],
              [L_a - R_z,                 theta S^T A A^T S]]
     with Z / A the free / active variables, L_a the strict lower triangle of S^T A A^T Y
-    and R_z the upper triangle of S^T Z Z^T Y.  Shapes (m, n) x2, (m, m), (), (n,), (m,)
-    -> (2m, 2m).
+    and R_z the upper triangle of S^T Z Z^T Y.  Shapes (m, n) x2, (m, m), (), (n,), (m,),
+    YY (m, m) Y Y^T or None (then formed here) -> (2m, 2m).
     """
     m = S.shape[0]
     both = valid[:, None] & valid[None, :]
     dg = jnp.where(valid, jnp.diag(SY), 1.0)
-    YZY, SAS, SAY, SZY = _free_active_grams(S, Y, SY, free)
+    YZY, SAS, SAY, SZY = _free_active_grams(S, Y, SY, gram(Y, Y) if YY is None else YY, free)
     L_a = jnp.tril(SAY, -1)
     R_z = jnp.triu(SZY)
     K11 = jnp.diag(dg) + jnp.where(both, YZY / theta, 0.0)
@@ -504,6 +507,7 @@ def subspace_minimization(
     theta: Array,
     M: Array,
     valid: Array,
+    YY: Array | None = None,
 ) -> tuple[Array, Array]:
     """Minimize the model over the free variables from the GCP (``cmprlb`` + ``subsm``).
 
@@ -511,12 +515,12 @@ def subspace_minimization(
         du = r / theta + Z^T W K^-1 W^T Z r / theta^2     (direct primal method),
     then :func:`_project_or_truncate`.  Returns the new point z (n,) and whether the
     factorization was sound (False asks the caller to reset the memory, as the
-    reference does).
+    reference does).  ``YY`` is the memory's Y Y^T (formed here if not given).
     """
     m = S.shape[0]
     zf = cp.free.astype(x.dtype)
     r = (-g - theta * (cp.xcp - x) + _W_times(S, Y, theta, mv(M, cp.c))) * zf
-    R = _subspace_factor(S, Y, SY, theta, cp.free, valid)
+    R = _subspace_factor(S, Y, SY, theta, cp.free, valid, YY)
     wv = jnp.concatenate([mv(Y, r), theta * mv(S, r)])
     w = solve_triangular(R, wv, trans="T", lower=False)
     w = w * jnp.concatenate([-jnp.ones(m, x.dtype), jnp.ones(m, x.dtype)])
@@ -790,6 +794,7 @@ class Memory(NamedTuple):
     count: Array
     theta: Array
     M: Array
+    YY: Array  # Y Y^T, updated with the pairs: the subspace step needs it every iteration
 
 
 def empty_memory(n: int, m: int, dtype) -> Memory:
@@ -802,6 +807,7 @@ def empty_memory(n: int, m: int, dtype) -> Memory:
         count=jnp.array(0, jnp.int32),
         theta=jnp.array(1.0, dtype),
         M=jnp.zeros((2 * m, 2 * m), dtype),
+        YY=jnp.zeros((m, m), dtype),
     )
 
 
@@ -841,21 +847,26 @@ def _next_memory(mem: Memory, keep: Array, reset: Array, s: Array, y: Array, sy:
 
     # Entry idx of each is overwritten: with y^T s or s^T s below.
     s_dot_Y, S_dot_y, S_dot_s = moved(mv(mem.Y, s)), moved(mv(mem.S, y)), moved(mv(mem.S, s))
+    Y_dot_y, yy = moved(mv(mem.Y, y)), vdot(y, y)
     roll = lambda a: jnp.where(full, jnp.roll(a, -1, (0, 1)), a)  # noqa: E731
     SY = roll(mem.SY).at[idx, :].set(s_dot_Y).at[:, idx].set(S_dot_y).at[idx, idx].set(sy)
     SS = roll(mem.SS).at[idx, :].set(S_dot_s).at[:, idx].set(S_dot_s).at[idx, idx].set(ss)
-    theta = vdot(y, y) / sy
+    YY = roll(mem.YY).at[idx, :].set(Y_dot_y).at[:, idx].set(Y_dot_y).at[idx, idx].set(yy)
+    theta = yy / sy
     M, ok = middle_matrix(SY, SS, theta, valid)
 
     zero = reset | (keep & ~ok)
     slot = jnp.where(keep, idx, -1)
-    small = _select(keep, (SY, SS, count, theta, M), (mem.SY, mem.SS, mem.count, mem.theta, mem.M))
+    old = (mem.SY, mem.SS, mem.count, mem.theta, mem.M, mem.YY)
+    small = _select(keep, (SY, SS, count, theta, M, YY), old)
     empty = empty_memory(n, m, s.dtype)
-    SY, SS, count, theta, M = _select(zero, (empty.SY, empty.SS, empty.count, empty.theta, empty.M), small)
+    SY, SS, count, theta, M, YY = _select(
+        zero, (empty.SY, empty.SS, empty.count, empty.theta, empty.M, empty.YY), small
+    )
     return Memory(
         S=_append_rows(mem.S, s, keep & full, slot, zero),
         Y=_append_rows(mem.Y, y, keep & full, slot, zero),
-        SY=SY, SS=SS, count=count, theta=theta, M=M,
+        SY=SY, SS=SS, count=count, theta=theta, M=M, YY=YY,
     )  # fmt: skip
 
 
@@ -900,7 +911,7 @@ def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory
     )
     valid = _history_mask(mem.count, mem.S.shape[0])
     z_sub, sub_ok = subspace_minimization(
-        x, g, cp, lower, upper, mem.S, mem.Y, mem.SY, mem.theta, mem.M, valid
+        x, g, cp, lower, upper, mem.S, mem.Y, mem.SY, mem.theta, mem.M, valid, mem.YY
     )
     do_sub = (mem.count > 0) & jnp.any(cp.free)
     return jnp.where(do_sub, z_sub, cp.xcp), ~do_sub | sub_ok
@@ -985,7 +996,7 @@ class LBFGSB:
         """
         x, g, f = state.x, state.g, state.f
         lower, upper = _as_bounds(lower, upper, x)
-        mem = Memory(state.S, state.Y, state.SY, state.SS, state.count, state.theta, state.M)
+        mem = Memory(state.S, state.Y, state.SY, state.SS, state.count, state.theta, state.M, state.YY)
         running = state.status == RUNNING
 
         z, direction_ok = search_direction(x, g, lower, upper, mem)
