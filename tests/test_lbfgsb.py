@@ -22,6 +22,7 @@ from timbre_jax.lbfgsb import (
     STATUS_MESSAGES,
     cauchy_point,
     empty_memory,
+    pairs_oldest_first,
     update_memory,
 )
 
@@ -266,7 +267,8 @@ def test_cauchy_point_is_first_local_minimizer_on_the_path():
         y = H @ s
         mem = update(mem, jnp.asarray(s), jnp.asarray(y), s @ y, s @ s)
     assert int(mem.count) == m
-    W = jnp.concatenate([mem.Y.T, mem.theta * mem.S.T], axis=1)
+    S, Y = pairs_oldest_first(mem)
+    W = jnp.concatenate([Y.T, mem.theta * S.T], axis=1)
     B = mem.theta * np.eye(n) - np.asarray(W @ mem.M @ W.T)
     assert np.all(np.linalg.eigvalsh(B) > 0)
 
@@ -335,18 +337,19 @@ def test_cauchy_walk_equals_the_sort_of_all_breakpoints():
 
     n, m = 24, 4
     full = jax.jit(cauchy_point)
-    walk_all = jax.jit(lambda *a: _cauchy_walk(*a, max_steps=n + 1))
-    walk_2 = jax.jit(lambda *a: _cauchy_walk(*a, max_steps=2))
+    walk_all = jax.jit(lambda *a, head: _cauchy_walk(*a, max_steps=n + 1, head=head))
+    walk_2 = jax.jit(lambda *a, head: _cauchy_walk(*a, max_steps=2, head=head))
     gcp = jax.jit(lambda *a: _generalized_cauchy_point(*a))
     rng = np.random.default_rng(0)
     found_2 = []
     for trial in range(40):
         mem = random_memory(rng, n, m, int(rng.integers(0, 2 * m + 1)))
         args = random_path(rng, n, ties=trial % 4 == 0)
-        W = _compact_W(mem.S, mem.Y, mem.theta)
+        W = _compact_W(*pairs_oldest_first(mem), mem.theta)
         ref = full(*args, W, mem.M, mem.theta)
+        ring = (mem.S, mem.Y, mem.M, mem.theta)
         with batch_invariant(False):
-            walks = [walk_all(*args, mem.S, mem.Y, mem.M, mem.theta), walk_2(*args, mem.S, mem.Y, mem.M, mem.theta)]
+            walks = [walk_all(*args, *ring, head=mem.head), walk_2(*args, *ring, head=mem.head)]
             walks.append((gcp(*args, mem), True))
         assert bool(walks[0][1])  # every breakpoint allowed: always found
         found_2.append(bool(walks[1][1]))
@@ -409,14 +412,22 @@ def test_one_at_a_time_iterates_equal_scipys(monkeypatch, walk_steps, active_cap
 
 
 def test_memory_keeps_the_products_of_its_pairs():
-    """S Y^T, S S^T and Y Y^T stay those of the stored rows through the roll (6 pairs
-    in 4 slots), and a skipped pair or a reset does what it says."""
+    """S Y^T, S S^T and Y Y^T stay those of the pairs, oldest first, once the ring has
+    wrapped (6 pairs in 4 rows), and a skipped pair or a reset does what it says."""
     from timbre_jax.lbfgsb import _next_memory
 
     rng = np.random.default_rng(2)
     n, m = 30, 4
-    mem = random_memory(rng, n, m, 6)
-    S, Y = np.asarray(mem.S), np.asarray(mem.Y)
+    pairs = []
+    mem = empty_memory(n, m, jnp.float64)
+    for _ in range(6):
+        s, y = rng.standard_normal(n), rng.standard_normal(n)
+        y += 3.0 * s  # positive curvature
+        mem = UPDATE_MEMORY(mem, jnp.asarray(s), jnp.asarray(y), s @ y, s @ s)
+        pairs.append((s, y))
+    S, Y = (np.asarray(a) for a in pairs_oldest_first(mem))
+    np.testing.assert_array_equal(S, np.stack([p[0] for p in pairs[-m:]]))
+    np.testing.assert_array_equal(Y, np.stack([p[1] for p in pairs[-m:]]))
     assert int(mem.count) == m and np.all(np.abs(S).sum(axis=1) > 0)
     np.testing.assert_allclose(mem.SY, S @ Y.T, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(mem.SS, S @ S.T, rtol=1e-12, atol=1e-12)
@@ -430,5 +441,6 @@ def test_memory_keeps_the_products_of_its_pairs():
     reset = nxt(mem, False, True, s, y, s @ y, s @ s)
     assert int(reset.count) == 0 and not np.any(reset.S) and not np.any(reset.YY)
     kept = nxt(mem, True, False, s, y, s @ y, s @ s)
-    np.testing.assert_array_equal(kept.Y, np.concatenate([Y[1:], y[None]]))
-    np.testing.assert_allclose(kept.YY, np.asarray(kept.Y) @ np.asarray(kept.Y).T, rtol=1e-12, atol=1e-12)
+    Y_kept = np.asarray(pairs_oldest_first(kept)[1])
+    np.testing.assert_array_equal(Y_kept, np.concatenate([Y[1:], y[None]]))
+    np.testing.assert_allclose(kept.YY, Y_kept @ Y_kept.T, rtol=1e-12, atol=1e-12)

@@ -93,14 +93,17 @@ class LBFGSBState(NamedTuple):
     n_fev: () int32, objective evaluations (scipy's ``nfev``).
     status: () int32, a key of :data:`STATUS_MESSAGES` (0 while running).
     proj_grad_norm: () inf-norm of the projected gradient at x.
-    S, Y: (m, n) correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k, oldest first;
-        rows ``count`` .. m-1 are zero.
-    SY, SS: (m, m) S Y^T and S S^T (entry (i, j) = s_i . y_j, s_i . s_j).
+    S, Y: (m, n) correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k in a ring: the
+        k-th oldest in row (head + k) % m (:func:`pairs_oldest_first`); the rows of no
+        pair are zero.
+    SY, SS: (m, m) S Y^T and S S^T of the pairs oldest first (entry (i, j) = s_i . y_j,
+        s_i . s_j).
     count: () int32, number of stored pairs (``col``).
     theta: () scaling of the initial matrix B_0 = theta I.
     M: (2m, 2m) middle matrix of the compact representation B = theta I - W M W^T,
         W = [Y^T, theta S^T]; zero in the rows/columns of unused slots.
     YY: (m, m) Y Y^T (entry (i, j) = y_i . y_j), for the subspace step.
+    head: () int32, the row of S and Y that holds the oldest pair.
     """
 
     x: Array
@@ -118,6 +121,7 @@ class LBFGSBState(NamedTuple):
     theta: Array
     M: Array
     YY: Array
+    head: Array
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -167,18 +171,49 @@ def middle_matrix(SY: Array, SS: Array, theta: Array, valid: Array) -> tuple[Arr
 
 
 def _compact_W(S: Array, Y: Array, theta: Array) -> Array:
-    """W = [Y^T, theta S^T]: (m, n) x2 -> (n, 2m)."""
+    """W = [Y^T, theta S^T]: (m, n) x2 (pairs oldest first) -> (n, 2m)."""
     return jnp.concatenate([Y.T, theta * S.T], axis=1)
 
 
-def _W_times(S: Array, Y: Array, theta: Array, v: Array) -> Array:
-    """W v = Y^T v_1 + theta S^T v_2: (m, n) x2, (), (2m,) -> (n,).  One problem at a time
-    without forming W (n, 2m), which costs as much as the product; in lockstep as it was
-    (the products of the fixed-tree sums)."""
+def _ages(head, m: int) -> tuple[Array, Array]:
+    """The ring's order (see :class:`Memory`): ``rows`` (m,), the row of the k-th oldest
+    pair, and ``age`` (m,), the age rank of each row.  Identity without ``head``."""
+    k = jnp.arange(m)
+    if head is None:
+        return k, k
+    return (head + k) % m, (k - head) % m
+
+
+def _oldest_first(A: Array, head) -> Array:
+    """The rows (or entries) of A in age order: (m, ...) -> (m, ...)."""
+    return A if head is None else A[_ages(head, A.shape[0])[0]]
+
+
+def _combine_rows(A: Array, u: Array, head) -> Array:
+    """sum_k u_k (row of the k-th oldest pair of A) = A^T u in age order: (m, n), (m,) ->
+    (n,).  In lockstep the fixed-tree sum runs over the pairs oldest first (the rows are
+    gathered into the fused product); one problem at a time, u goes to the rows."""
+    if head is None:
+        return tmv(A, u)
     if not _one_at_a_time():
-        return mv(_compact_W(S, Y, theta), v)
+        return tmv(_oldest_first(A, head), u)
+    return tmv(A, u[_ages(head, A.shape[0])[1]])
+
+
+def pairs_oldest_first(mem) -> tuple[Array, Array]:
+    """S, Y (m, n) of a memory (or solver state) with the oldest pair first, the order of
+    its SY, SS, YY and M: the rows of W = [Y^T, theta S^T]."""
+    return _oldest_first(mem.S, mem.head), _oldest_first(mem.Y, mem.head)
+
+
+def _W_times(S: Array, Y: Array, theta: Array, v: Array, head=None) -> Array:
+    """W v = Y^T v_1 + theta S^T v_2: (m, n) x2 (a ring at ``head``), (), (2m,) -> (n,).
+    One problem at a time without forming W (n, 2m), which costs as much as the product;
+    in lockstep as it was (the products of the fixed-tree sums)."""
     m = S.shape[0]
-    return tmv(Y, v[:m]) + tmv(S, theta * v[m:])
+    if not _one_at_a_time():
+        return mv(_compact_W(_oldest_first(S, head), _oldest_first(Y, head), theta), v)
+    return _combine_rows(Y, v[:m], head) + _combine_rows(S, theta * v[m:], head)
 
 
 def _reverse_cumsum(a: Array) -> Array:
@@ -313,7 +348,7 @@ _WALK_STEPS = 16
 
 def _cauchy_walk(
     x: Array, g: Array, lower: Array, upper: Array, S: Array, Y: Array, M: Array, theta: Array,
-    max_steps: int | None = None,
+    max_steps: int | None = None, head=None,
 ) -> tuple[CauchyPoint, Array]:
     """:func:`cauchy_point` by walking the breakpoints in order, as the reference does.
 
@@ -327,7 +362,8 @@ def _cauchy_walk(
     (default :data:`_WALK_STEPS`) breakpoints; if not, the caller falls back to
     :func:`cauchy_point`.
 
-    Shapes: x, g, lower, upper (n,); S, Y (m, n); M (2m, 2m); theta ().
+    Shapes: x, g, lower, upper (n,); S, Y (m, n), a ring at ``head`` (None: oldest
+    first); M (2m, 2m); theta ().
     """
     n = x.shape[0]
     max_steps = _WALK_STEPS if max_steps is None else max_steps
@@ -336,10 +372,10 @@ def _cauchy_walk(
     index = jnp.arange(n)
 
     def row(i):  # row i of W
-        return jnp.concatenate([Y[:, i], theta * S[:, i]])
+        return jnp.concatenate([_oldest_first(Y[:, i], head), theta * _oldest_first(S[:, i], head)])
 
     dd0 = vdot(d, d)
-    p0 = jnp.concatenate([mv(Y, d), theta * mv(S, d)])
+    p0 = jnp.concatenate([_oldest_first(mv(Y, d), head), theta * _oldest_first(mv(S, d), head)])
     f2_0 = theta * dd0 - vdot(mv(M, p0), p0)
     zero = jnp.zeros((), x.dtype)
 
@@ -399,9 +435,10 @@ def _cauchy_walk(
 _ACTIVE_CAP = 128
 
 
-def _free_active_grams(S: Array, Y: Array, SY: Array, YY: Array, free: Array):
+def _free_active_grams(S: Array, Y: Array, SY: Array, YY: Array, free: Array, head=None):
     """Y Z Z^T Y, S A A^T S, S A A^T Y and S Z Z^T Y (m, m) each, Z / A the free / active
-    variables.  Shapes (m, n) x2, (m, m) x2 (S Y^T, Y Y^T), (n,) bool.
+    variables, all oldest first.  Shapes (m, n) x2 (a ring at ``head``), (m, m) x2
+    (S Y^T, Y Y^T), (n,) bool.
 
     Directly, they are four (m, n) x (n, m) products.  On the paper's problems few
     variables are active, so one problem at a time, when at most :data:`_ACTIVE_CAP`
@@ -414,7 +451,8 @@ def _free_active_grams(S: Array, Y: Array, SY: Array, YY: Array, free: Array):
     def direct(_=None):
         zf = free.astype(S.dtype)
         af = 1.0 - zf
-        return gram(Y * zf, Y), gram(S * af, S), gram(S * af, Y), gram(S * zf, Y)
+        S_, Y_ = _oldest_first(S, head), _oldest_first(Y, head)  # fused into the products
+        return gram(Y_ * zf, Y_), gram(S_ * af, S_), gram(S_ * af, Y_), gram(S_ * zf, Y_)
 
     n = S.shape[1]
     if not _one_at_a_time() or n < 8 * _ACTIVE_CAP or n >= 1 << 24:
@@ -432,8 +470,8 @@ def _free_active_grams(S: Array, Y: Array, SY: Array, YY: Array, free: Array):
         key = jnp.where(active, (n - jnp.arange(n)).astype(jnp.float32), 0.0)
         idx = lax.top_k(key, _ACTIVE_CAP)[1]
         keep = jnp.arange(_ACTIVE_CAP) < n_active
-        SA = jnp.where(keep, S[:, idx], 0.0)
-        YA = jnp.where(keep, Y[:, idx], 0.0)
+        SA = jnp.where(keep, _oldest_first(S[:, idx], head), 0.0)
+        YA = jnp.where(keep, _oldest_first(Y[:, idx], head), 0.0)
         SAY = gram(SA, YA)
         return YY - gram(YA, YA), gram(SA, SA), SAY, SY - SAY
 
@@ -441,19 +479,24 @@ def _free_active_grams(S: Array, Y: Array, SY: Array, YY: Array, free: Array):
     return lax.switch(which, [none_active, by_active, direct], None)
 
 
-def _subspace_factor(S: Array, Y: Array, SY: Array, theta: Array, free: Array, valid: Array, YY=None):
+def _subspace_factor(
+    S: Array, Y: Array, SY: Array, theta: Array, free: Array, valid: Array, YY=None, head=None
+):
     """Upper triangular R with R^T E R = K, E = diag(-I, I) (``formk``).
 
         K = [[-D - Y^T Z Z^T Y / theta,  L_a^T - R_z^T],
              [L_a - R_z,                 theta S^T A A^T S]]
     with Z / A the free / active variables, L_a the strict lower triangle of S^T A A^T Y
     and R_z the upper triangle of S^T Z Z^T Y.  Shapes (m, n) x2, (m, m), (), (n,), (m,),
-    YY (m, m) Y Y^T or None (then formed here) -> (2m, 2m).
+    YY (m, m) Y Y^T or None (then formed here), head: the ring's (None: oldest first)
+    -> (2m, 2m).
     """
     m = S.shape[0]
     both = valid[:, None] & valid[None, :]
     dg = jnp.where(valid, jnp.diag(SY), 1.0)
-    YZY, SAS, SAY, SZY = _free_active_grams(S, Y, SY, gram(Y, Y) if YY is None else YY, free)
+    if YY is None:
+        YY = gram(_oldest_first(Y, head), _oldest_first(Y, head))
+    YZY, SAS, SAY, SZY = _free_active_grams(S, Y, SY, YY, free, head)
     L_a = jnp.tril(SAY, -1)
     R_z = jnp.triu(SZY)
     K11 = jnp.diag(dg) + jnp.where(both, YZY / theta, 0.0)
@@ -508,6 +551,7 @@ def subspace_minimization(
     M: Array,
     valid: Array,
     YY: Array | None = None,
+    head: Array | None = None,
 ) -> tuple[Array, Array]:
     """Minimize the model over the free variables from the GCP (``cmprlb`` + ``subsm``).
 
@@ -515,17 +559,18 @@ def subspace_minimization(
         du = r / theta + Z^T W K^-1 W^T Z r / theta^2     (direct primal method),
     then :func:`_project_or_truncate`.  Returns the new point z (n,) and whether the
     factorization was sound (False asks the caller to reset the memory, as the
-    reference does).  ``YY`` is the memory's Y Y^T (formed here if not given).
+    reference does).  ``YY`` is the memory's Y Y^T (formed here if not given); ``head``
+    the ring's (see :class:`Memory`; None: S and Y oldest first).
     """
     m = S.shape[0]
     zf = cp.free.astype(x.dtype)
-    r = (-g - theta * (cp.xcp - x) + _W_times(S, Y, theta, mv(M, cp.c))) * zf
-    R = _subspace_factor(S, Y, SY, theta, cp.free, valid, YY)
-    wv = jnp.concatenate([mv(Y, r), theta * mv(S, r)])
+    r = (-g - theta * (cp.xcp - x) + _W_times(S, Y, theta, mv(M, cp.c), head)) * zf
+    R = _subspace_factor(S, Y, SY, theta, cp.free, valid, YY, head)
+    wv = jnp.concatenate([_oldest_first(mv(Y, r), head), theta * _oldest_first(mv(S, r), head)])
     w = solve_triangular(R, wv, trans="T", lower=False)
     w = w * jnp.concatenate([-jnp.ones(m, x.dtype), jnp.ones(m, x.dtype)])
     v = solve_triangular(R, w, lower=False)
-    du = (r + tmv(Y, v[:m]) / theta + tmv(S, v[m:])) / theta * zf
+    du = (r + _combine_rows(Y, v[:m], head) / theta + _combine_rows(S, v[m:], head)) / theta * zf
     z = _project_or_truncate(x, g, cp.xcp, du, cp.free, lower, upper)
     return z, jnp.all(jnp.isfinite(z))
 
@@ -795,6 +840,7 @@ class Memory(NamedTuple):
     theta: Array
     M: Array
     YY: Array  # Y Y^T, updated with the pairs: the subspace step needs it every iteration
+    head: Array  # row of S, Y holding the oldest pair (a ring: appending moves no row)
 
 
 def empty_memory(n: int, m: int, dtype) -> Memory:
@@ -808,6 +854,7 @@ def empty_memory(n: int, m: int, dtype) -> Memory:
         theta=jnp.array(1.0, dtype),
         M=jnp.zeros((2 * m, 2 * m), dtype),
         YY=jnp.zeros((m, m), dtype),
+        head=jnp.array(0, jnp.int32),
     )
 
 
@@ -822,51 +869,58 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array) -> Memo
     return _next_memory(mem, jnp.array(True), jnp.array(False), s, y, sy, ss)
 
 
-def _append_rows(A: Array, v: Array, shift: Array, slot: Array, zero: Array) -> Array:
-    """A (m, n) with its rows moved up by one if ``shift``, ``v`` (n,) written into row
-    ``slot`` (none if -1), all zero if ``zero``: one elementwise pass over A, where
-    a roll, an indexed update and the selects of the caller were three."""
-    rows = jnp.arange(A.shape[0])[:, None]
-    A = jnp.where(shift, jnp.concatenate([A[1:], A[-1:]], axis=0), A)
-    return jnp.where(zero, 0.0, jnp.where(rows == slot, v[None, :], A))
+def _write_row(A: Array, v: Array, row: Array, keep: Array, zero: Array) -> Array:
+    """A (m, n) with ``v`` (n,) written into ``row`` if ``keep``, all zero if ``zero``.
+
+    The write is in place (a loop-carried buffer); so is the reset one problem at a
+    time, where ``lax.cond`` skips it, while a select would read and write all of A."""
+    A = A.at[row].set(jnp.where(keep, v, A[row]))
+    if not _one_at_a_time():
+        return jnp.where(zero, 0.0, A)
+    return lax.cond(zero, jnp.zeros_like, lambda a: a, A)
 
 
 def _next_memory(mem: Memory, keep: Array, reset: Array, s: Array, y: Array, sy: Array, ss: Array) -> Memory:
     """The memory after an iteration: :func:`update_memory` with (s, y) if ``keep``,
     unchanged otherwise, and emptied if ``reset`` (or if the new middle matrix is not
-    finite).  The products with the new rows come from the old rows: a pair's dot
-    product does not depend on the slot it sits in."""
+    finite).
+
+    S and Y are a ring: the new pair goes into the row after the newest, which holds the
+    oldest when the memory is full, so no row moves (rolling them was two passes over
+    S and Y per iteration); SY, SS, YY and M, (m, m) and (2m, 2m), stay oldest first."""
     m, n = mem.S.shape
     full = mem.count == m
-    idx = jnp.minimum(mem.count, m - 1)
+    idx = jnp.minimum(mem.count, m - 1)  # the new pair's age rank
+    row = jnp.where(full, mem.head, mem.count)  # and its row
     count = jnp.minimum(mem.count + 1, m)
     valid = _history_mask(count, m)
 
-    def moved(v):  # (m,) products with the old rows, in the new order
+    def aged(v):  # (m,) products with the rows, in the new age order
+        v = _oldest_first(v, mem.head)
         return jnp.where(valid, jnp.where(full, jnp.roll(v, -1), v), 0.0)
 
     # Entry idx of each is overwritten: with y^T s or s^T s below.
-    s_dot_Y, S_dot_y, S_dot_s = moved(mv(mem.Y, s)), moved(mv(mem.S, y)), moved(mv(mem.S, s))
-    Y_dot_y, yy = moved(mv(mem.Y, y)), vdot(y, y)
+    s_dot_Y, S_dot_y, S_dot_s = aged(mv(mem.Y, s)), aged(mv(mem.S, y)), aged(mv(mem.S, s))
+    Y_dot_y, yy = aged(mv(mem.Y, y)), vdot(y, y)
     roll = lambda a: jnp.where(full, jnp.roll(a, -1, (0, 1)), a)  # noqa: E731
     SY = roll(mem.SY).at[idx, :].set(s_dot_Y).at[:, idx].set(S_dot_y).at[idx, idx].set(sy)
     SS = roll(mem.SS).at[idx, :].set(S_dot_s).at[:, idx].set(S_dot_s).at[idx, idx].set(ss)
     YY = roll(mem.YY).at[idx, :].set(Y_dot_y).at[:, idx].set(Y_dot_y).at[idx, idx].set(yy)
     theta = yy / sy
     M, ok = middle_matrix(SY, SS, theta, valid)
+    head = jnp.where(full, (mem.head + 1) % m, mem.head).astype(mem.head.dtype)
 
     zero = reset | (keep & ~ok)
-    slot = jnp.where(keep, idx, -1)
-    old = (mem.SY, mem.SS, mem.count, mem.theta, mem.M, mem.YY)
-    small = _select(keep, (SY, SS, count, theta, M, YY), old)
+    old = (mem.SY, mem.SS, mem.count, mem.theta, mem.M, mem.YY, mem.head)
+    small = _select(keep, (SY, SS, count, theta, M, YY, head), old)
     empty = empty_memory(n, m, s.dtype)
-    SY, SS, count, theta, M, YY = _select(
-        zero, (empty.SY, empty.SS, empty.count, empty.theta, empty.M, empty.YY), small
+    SY, SS, count, theta, M, YY, head = _select(
+        zero, (empty.SY, empty.SS, empty.count, empty.theta, empty.M, empty.YY, empty.head), small
     )
     return Memory(
-        S=_append_rows(mem.S, s, keep & full, slot, zero),
-        Y=_append_rows(mem.Y, y, keep & full, slot, zero),
-        SY=SY, SS=SS, count=count, theta=theta, M=M, YY=YY,
+        S=_write_row(mem.S, s, row, keep, zero),
+        Y=_write_row(mem.Y, y, row, keep, zero),
+        SY=SY, SS=SS, count=count, theta=theta, M=M, YY=YY, head=head,
     )  # fmt: skip
 
 
@@ -887,12 +941,12 @@ def _generalized_cauchy_point(x: Array, g: Array, lower: Array, upper: Array, me
     :data:`_WALK_STEPS`); in lockstep, :func:`cauchy_point`."""
 
     def full(_=None):
-        W = _compact_W(mem.S, mem.Y, mem.theta)
+        W = _compact_W(*pairs_oldest_first(mem), mem.theta)
         return cauchy_point(x, g, lower, upper, W, mem.M, mem.theta)
 
     if not _one_at_a_time():
         return full()
-    cp, found = _cauchy_walk(x, g, lower, upper, mem.S, mem.Y, mem.M, mem.theta)
+    cp, found = _cauchy_walk(x, g, lower, upper, mem.S, mem.Y, mem.M, mem.theta, head=mem.head)
     return lax.cond(found, lambda _: cp, full, None)
 
 
@@ -911,7 +965,7 @@ def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory
     )
     valid = _history_mask(mem.count, mem.S.shape[0])
     z_sub, sub_ok = subspace_minimization(
-        x, g, cp, lower, upper, mem.S, mem.Y, mem.SY, mem.theta, mem.M, valid, mem.YY
+        x, g, cp, lower, upper, mem.S, mem.Y, mem.SY, mem.theta, mem.M, valid, mem.YY, mem.head
     )
     do_sub = (mem.count > 0) & jnp.any(cp.free)
     return jnp.where(do_sub, z_sub, cp.xcp), ~do_sub | sub_ok
@@ -996,7 +1050,7 @@ class LBFGSB:
         """
         x, g, f = state.x, state.g, state.f
         lower, upper = _as_bounds(lower, upper, x)
-        mem = Memory(state.S, state.Y, state.SY, state.SS, state.count, state.theta, state.M, state.YY)
+        mem = Memory(*(getattr(state, f) for f in Memory._fields))
         running = state.status == RUNNING
 
         z, direction_ok = search_direction(x, g, lower, upper, mem)
