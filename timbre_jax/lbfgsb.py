@@ -873,8 +873,10 @@ def _write_row(A: Array, v: Array, row: Array, keep: Array, zero: Array) -> Arra
     """A (m, n) with ``v`` (n,) written into ``row`` if ``keep``, all zero if ``zero``.
 
     The write is in place (a loop-carried buffer); so is the reset one problem at a
-    time, where ``lax.cond`` skips it, while a select would read and write all of A."""
-    A = A.at[row].set(jnp.where(keep, v, A[row]))
+    time, where ``lax.cond`` skips it, while a select would read and write all of A.
+    Writing only if not ``zero`` changes nothing but orders the write after the products
+    that ``zero`` depends on (the new middle matrix): XLA copies A otherwise."""
+    A = A.at[row].set(jnp.where(keep & ~zero, v, A[row]))
     if not _one_at_a_time():
         return jnp.where(zero, 0.0, A)
     return lax.cond(zero, jnp.zeros_like, lambda a: a, A)
@@ -908,6 +910,7 @@ def _next_memory(mem: Memory, keep: Array, reset: Array, s: Array, y: Array, sy:
     YY = roll(mem.YY).at[idx, :].set(Y_dot_y).at[:, idx].set(Y_dot_y).at[idx, idx].set(yy)
     theta = yy / sy
     M, ok = middle_matrix(SY, SS, theta, valid)
+    ok = ok & jnp.all(jnp.isfinite(Y_dot_y))  # (and every product is read before the writes)
     head = jnp.where(full, (mem.head + 1) % m, mem.head).astype(mem.head.dtype)
 
     zero = reset | (keep & ~ok)
@@ -1048,6 +1051,13 @@ class LBFGSB:
         iteration.  A state whose status is not RUNNING is returned unchanged, without
         evaluating the objective.
         """
+        return _select(state.status == RUNNING, self._step(state, lower, upper, *args), state)
+
+    def _step(self, state: LBFGSBState, lower, upper, *args) -> LBFGSBState:
+        """:meth:`update` without its final select, for :meth:`run`, whose loop steps only
+        running states (under ``vmap`` its batching rule selects): selecting between the
+        old and the new memory kept the old S and Y alive past their in-place update,
+        which cost a copy of each per iteration."""
         x, g, f = state.x, state.g, state.f
         lower, upper = _as_bounds(lower, upper, x)
         mem = Memory(*(getattr(state, f) for f in Memory._fields))
@@ -1085,7 +1095,7 @@ class LBFGSB:
             proj_grad_norm=jnp.where(failed, state.proj_grad_norm, pg),
             **mem._asdict(),
         )
-        return _select(running, new, state)
+        return new
 
     def _stopping_status(self, iteration, pg, f_prev, f):
         """scipy's tests after an accepted step, in its order (iteration limit first)."""
@@ -1099,6 +1109,6 @@ class LBFGSB:
         state = self.init(x0, lower, upper, *args)
         return lax.while_loop(
             lambda s: s.status == RUNNING,
-            lambda s: self.update(s, lower, upper, *args),
+            lambda s: self._step(s, lower, upper, *args),
             state,
         )
