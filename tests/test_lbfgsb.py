@@ -366,20 +366,21 @@ def test_cauchy_walk_equals_the_sort_of_all_breakpoints():
 def test_free_active_sums_by_gathering_equal_the_products():
     from timbre_jax import lbfgsb
 
-    n, m = 8 * lbfgsb._ACTIVE_CAP, 5
+    m, cap = 5, lbfgsb._ACTIVE_CAP
     rng = np.random.default_rng(1)
-    S, Y = rng.standard_normal((m, n)), rng.standard_normal((m, n))
-    SY, YY = S @ Y.T, Y @ Y.T
     grams = jax.jit(lambda *a: lbfgsb._free_active_grams(*a))
-    for n_active in (0, 3, lbfgsb._ACTIVE_CAP, lbfgsb._ACTIVE_CAP + 1, n):
-        free = np.ones(n, bool)
-        free[rng.choice(n, n_active, replace=False)] = False
-        Z, A = np.diag(free * 1.0), np.diag(~free * 1.0)
-        want = (Y @ Z @ Y.T, S @ A @ S.T, S @ A @ Y.T, S @ Z @ Y.T)
-        with batch_invariant(False):
-            got = grams(S, Y, SY, YY, free)
-        for a, b in zip(got, want):
-            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * n)
+    for n, n_actives in ((8 * cap, (0, 3, cap, cap + 1, 8 * cap)), (64, (0, 3, 64))):  # gathered or not
+        S, Y = rng.standard_normal((m, n)), rng.standard_normal((m, n))
+        SY, YY = S @ Y.T, Y @ Y.T
+        for n_active in n_actives:
+            free = np.ones(n, bool)
+            free[rng.choice(n, n_active, replace=False)] = False
+            Z, A = np.diag(free * 1.0), np.diag(~free * 1.0)
+            want = (Y @ Z @ Y.T, S @ A @ S.T, S @ A @ Y.T, S @ Z @ Y.T)
+            with batch_invariant(False):
+                got = grams(S, Y, SY, YY, free)
+            for a, b in zip(got, want):
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * n)
 
 
 @pytest.mark.parametrize("walk_steps, active_cap", [(16, 128), (1, 2)])

@@ -15,22 +15,31 @@ L-BFGS-B 3.0 (Morales & Nocedal 2011), which is what ``scipy.optimize.minimize(m
 4. :func:`update_memory` -- the correction pair (s, y), skipped unless the curvature
    ``s^T y`` exceeds ``eps * (-g^T s)``, and the middle matrix ``M`` of the model.
 
-Where the reference code loops over variables or breakpoints, this one uses masks, one
-sort and prefix sums, so an iteration is a handful of array kernels whatever ``n`` is:
-the GCP evaluates the slope and curvature of the piecewise quadratic on every segment of
-the path at once (the per-breakpoint rank-one updates of ``p = W^T d`` and
-``c = W^T (x_cp - x)`` become cumulative sums over (n, 2m) arrays) and picks the first
-segment that holds the minimizer.  The index sets of free variables are boolean masks;
-the history is a fixed (m, n) buffer, oldest pair first, with its unused rows zero.
+Where the reference code loops over variables or breakpoints, this one uses masks and
+array kernels, in one of two formulations chosen when JAX traces (see
+:func:`_one_at_a_time`).  Problems in lockstep (``vmap``, fixed-tree sums: the GPU),
+where every branch runs for every problem: the GCP evaluates the slope and curvature of
+the piecewise quadratic on every segment of the path at once, after one sort of the
+breakpoints (the per-breakpoint rank-one updates of ``p = W^T d`` and
+``c = W^T (x_cp - x)`` become cumulative sums over (n, 2m) arrays), and the subspace
+step's sums over the free variables are (m, n) x (n, m) products.  One problem at a time
+(plain sums: learn's sequence mode on the CPU), where ``lax.cond`` and ``while_loop``
+skip what they do not need: the GCP walks the breakpoints in order and stops at the
+first segment holding the minimizer (:func:`_cauchy_walk`; on the paper's problems
+before the first or second of them), and the free sums are the memory's totals less
+the sums over the few active variables (:func:`_free_active_grams`).  The index sets of
+free variables are boolean masks; the history is a fixed (m, n) ring (see
+:class:`Memory`) with its unused rows zero.
 
 Everything is float64 (enabled by importing :mod:`timbre_jax`), runs under ``jax.jit``
 and ``jax.vmap``: with a batch of problems each one stops on its own, and a finished
 problem is left exactly as it was (``lax.while_loop`` selects its old state).
 
 Deviations from the reference at the level of rounding or of cases it mishandles: the
-GCP's prefix sums associate sums differently from the sequential updates; ``M`` is
-formed explicitly (2m x 2m) from the same factorization ``bmv`` uses; the matrix of the
-subspace problem is rebuilt each iteration rather than updated (``formk``); the first
+GCP's prefix sums (lockstep) and closed-form segment values (both) associate sums
+differently from the sequential updates; ``M`` is formed explicitly (2m x 2m) from the
+same factorization ``bmv`` uses; the matrix of the subspace problem is rebuilt each
+iteration rather than updated for the variables entering or leaving (``formk``); the first
 line-search step is clipped to ``stpmax`` (where rounding would make the reference's
 ``dcsrch`` report an input error); ties between breakpoints are taken in index order
 (the reference's heap takes them in an arbitrary order).  On well-conditioned problems
@@ -441,11 +450,12 @@ def _free_active_grams(S: Array, Y: Array, SY: Array, YY: Array, free: Array, he
     (S Y^T, Y Y^T), (n,) bool.
 
     Directly, they are four (m, n) x (n, m) products.  On the paper's problems few
-    variables are active, so one problem at a time, when at most :data:`_ACTIVE_CAP`
-    are, the A sums run over their gathered columns and the Z sums are the totals less
-    those (S Z Z^T Y = S Y^T - S A A^T Y; Y Z Z^T Y = Y Y^T - Y A A^T Y) with the
-    memory's S Y^T and Y Y^T, as the reference's ``formk`` subtracts what leaves the
-    free set: O(m^2) instead of O(m^2 n).
+    variables are active, so one problem at a time: with none, the Z sums are the
+    memory's S Y^T and Y Y^T and the A sums zero; when at most :data:`_ACTIVE_CAP` are
+    (and n >= 8 of them), the A sums run over their gathered columns and the Z sums are
+    the totals less those (S Z Z^T Y = S Y^T - S A A^T Y; Y Z Z^T Y = Y Y^T - Y A A^T Y),
+    as the reference's ``formk`` subtracts what leaves the free set: O(m^2) instead of
+    O(m^2 n).
     """
 
     def direct(_=None):
@@ -455,7 +465,7 @@ def _free_active_grams(S: Array, Y: Array, SY: Array, YY: Array, free: Array, he
         return gram(Y_ * zf, Y_), gram(S_ * af, S_), gram(S_ * af, Y_), gram(S_ * zf, Y_)
 
     n = S.shape[1]
-    if not _one_at_a_time() or n < 8 * _ACTIVE_CAP or n >= 1 << 24:
+    if not _one_at_a_time():
         return direct()
     active = ~free
     n_active = jnp.sum(active)
@@ -475,6 +485,8 @@ def _free_active_grams(S: Array, Y: Array, SY: Array, YY: Array, free: Array, he
         SAY = gram(SA, YA)
         return YY - gram(YA, YA), gram(SA, SA), SAY, SY - SAY
 
+    if n < 8 * _ACTIVE_CAP or n >= 1 << 24:  # gathering would not pay
+        return lax.cond(n_active == 0, none_active, direct, None)
     which = jnp.where(n_active == 0, 0, jnp.where(n_active <= _ACTIVE_CAP, 1, 2))
     return lax.switch(which, [none_active, by_active, direct], None)
 
@@ -832,6 +844,13 @@ def line_search(
 
 
 class Memory(NamedTuple):
+    """The L-BFGS memory, the fields of :class:`LBFGSBState` of the same names.
+
+    S, Y (m, n) are a ring: the k-th oldest pair is in row (head + k) % m, so appending
+    a pair writes one row and moves none (:func:`pairs_oldest_first` gives them oldest
+    first); SY, SS, YY (m, m) and M (2m, 2m) are oldest first.
+    """
+
     S: Array
     Y: Array
     SY: Array
