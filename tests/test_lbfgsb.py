@@ -16,7 +16,15 @@ import pytest
 from scipy.optimize import minimize, nnls
 
 from timbre_jax import pearson as tp
-from timbre_jax.lbfgsb import LBFGSB, LBFGSBOptions, Status, cauchy_point, empty_memory, update_memory
+from timbre_jax.lbfgsb import (
+    LBFGSB,
+    LBFGSBOptions,
+    Status,
+    cauchy_point,
+    empty_memory,
+    pairs_oldest_first,
+    update_memory,
+)
 from timbre_jax.reductions import INVARIANT, PLAIN
 
 RUNNING = Status.RUNNING
@@ -308,7 +316,8 @@ def test_cauchy_point_is_first_local_minimizer_on_the_path():
         y = H @ s
         mem = update(mem, jnp.asarray(s), jnp.asarray(y), s @ y, s @ s, sums=PLAIN)
     assert int(mem.count) == m
-    W = jnp.concatenate([mem.Y.T, mem.theta * mem.S.T], axis=1)
+    S, Y = pairs_oldest_first(mem)
+    W = jnp.concatenate([Y.T, mem.theta * S.T], axis=1)
     B = mem.theta * np.eye(n) - np.asarray(W @ mem.M @ W.T)
     assert np.all(np.linalg.eigvalsh(B) > 0)
 
@@ -334,3 +343,151 @@ def test_cauchy_point_is_first_local_minimizer_on_the_path():
     # Free at the GCP: exactly the variables strictly inside their bounds there.
     inside = (np.asarray(cp.xcp) > lo) & (np.asarray(cp.xcp) < hi)
     np.testing.assert_array_equal(np.asarray(cp.free), inside)
+
+
+# ------------------------------------------------- one problem at a time (plain sums)
+#
+# With plain sums (learn's sequence mode) the GCP walks the breakpoints it reaches,
+# falling back to the sort of all of them, and the subspace step's sums over the free
+# variables come from the few active ones; with fixed trees (lockstep) both are done for
+# every variable.  Both must give the reference's iterates.
+
+UPDATE_MEMORY = jax.jit(update_memory, static_argnames="sums")
+
+
+def random_memory(rng, n, m, pairs, sums=PLAIN):
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    H = Q @ np.diag(np.geomspace(1.0, 10 ** rng.uniform(0, 4), n)) @ Q.T
+    mem = empty_memory(n, m, jnp.float64)
+    for _ in range(pairs):
+        s = rng.standard_normal(n)
+        y = H @ s
+        mem = UPDATE_MEMORY(mem, jnp.asarray(s), jnp.asarray(y), s @ y, s @ s, sums=sums)
+    return mem
+
+
+def random_path(rng, n, ties):
+    """x, g, lower, upper with some variables at or without bounds, some g = 0."""
+    lo = np.where(rng.random(n) < 0.8, -1.0, -np.inf)
+    hi = np.where(rng.random(n) < 0.8, 1.0, np.inf)
+    x = rng.uniform(-1, 1, n)
+    x = np.where((rng.random(n) < 0.2) & np.isfinite(lo), lo, x)
+    g = rng.standard_normal(n) * 10 ** rng.uniform(-1, 2)
+    g[rng.random(n) < 0.1] = 0.0
+    if ties:  # equal breakpoints: taken in index order by both
+        x, g = np.round(x, 1), np.round(g)
+    return [jnp.asarray(a) for a in (x, g, lo, hi)]
+
+
+def test_cauchy_walk_equals_the_sort_of_all_breakpoints():
+    from timbre_jax.lbfgsb import _cauchy_walk, _compact_W, _generalized_cauchy_point
+
+    n, m = 24, 4
+    full = jax.jit(cauchy_point, static_argnames="sums")
+    walk_all = jax.jit(lambda *a: _cauchy_walk(*a, PLAIN, max_steps=n + 1))
+    walk_2 = jax.jit(lambda *a: _cauchy_walk(*a, PLAIN, max_steps=2))
+    gcp = jax.jit(lambda *a: _generalized_cauchy_point(*a, PLAIN))
+    rng = np.random.default_rng(0)
+    found_2 = []
+    for trial in range(40):
+        # Up to 2m pairs: the ring wraps.
+        mem = random_memory(rng, n, m, int(rng.integers(0, 2 * m + 1)))
+        args = random_path(rng, n, ties=trial % 4 == 0)
+        W = _compact_W(*pairs_oldest_first(mem), mem.theta)
+        ref = full(*args, W, mem.M, mem.theta, sums=PLAIN)
+        walks = [walk_all(*args, mem), walk_2(*args, mem), (gcp(*args, mem), True)]
+        assert bool(walks[0][1])  # every breakpoint allowed: always found
+        found_2.append(bool(walks[1][1]))
+        for cp, found in walks:
+            if bool(found):
+                np.testing.assert_array_equal(cp.free, ref.free)
+                np.testing.assert_allclose(cp.xcp, ref.xcp, rtol=1e-12, atol=1e-12)
+                scale = max(1.0, float(jnp.max(jnp.abs(ref.c))))
+                np.testing.assert_allclose(cp.c, ref.c, rtol=0, atol=1e-11 * scale)
+    # Both branches of the fallback were taken (GCP before and after 2 breakpoints).
+    assert any(found_2) and not all(found_2)
+
+
+def test_free_active_sums_by_gathering_equal_the_products():
+    from timbre_jax import lbfgsb
+
+    m, cap = 5, lbfgsb._ACTIVE_CAP
+    rng = np.random.default_rng(1)
+    grams = jax.jit(lambda mem, free: lbfgsb._free_active_grams(mem, free, PLAIN))
+    for n, n_actives in ((8 * cap, (0, 3, cap, cap + 1, 8 * cap)), (64, (0, 3, 64))):  # gathered or not
+        mem = random_memory(rng, n, m, m + 2)  # a wrapped ring
+        S, Y = (np.asarray(a) for a in pairs_oldest_first(mem))
+        for n_active in n_actives:
+            free = np.ones(n, bool)
+            free[rng.choice(n, n_active, replace=False)] = False
+            Z, A = np.diag(free * 1.0), np.diag(~free * 1.0)
+            want = (Y @ Z @ Y.T, S @ A @ S.T, S @ A @ Y.T, S @ Z @ Y.T)
+            for a, b in zip(grams(mem, free), want):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+
+
+@pytest.mark.parametrize(
+    "invariant, walk_steps, active_cap", [(True, 16, 128), (False, 16, 128), (False, 1, 2)]
+)
+def test_both_formulations_iterate_as_scipy(monkeypatch, invariant, walk_steps, active_cap):
+    """Fixed trees (every segment, every variable) and plain sums (the walk, the active
+    sums), the latter also with limits so small that every fallback is taken: the first
+    iterates and the optimum are scipy's."""
+    from timbre_jax import lbfgsb
+
+    monkeypatch.setattr(lbfgsb, "_WALK_STEPS", walk_steps)  # read when JAX traces
+    monkeypatch.setattr(lbfgsb, "_ACTIVE_CAP", active_cap)  # n = 20 >= 8 * 2: gathered
+    solver = LBFGSB(quadratic, LBFGSBOptions(invariant_sums=invariant))
+    update = jax.jit(lambda *a: solver.update(*a))  # new functions: traced with the patch
+    run = jax.jit(lambda *a: solver.run(*a))
+    x0, lo, hi, A, b = random_quadratic(3)
+    iterates = []
+    scipy_lbfgsb(quadratic, x0, lo, hi, A, b, maxiter=8, callback=lambda xk: iterates.append(xk.copy()))
+    st = solver.init(x0, lo, hi, A, b)
+    for k, ref in enumerate(iterates, start=1):
+        st = update(st, lo, hi, A, b)
+        assert int(st.iteration) == k
+        np.testing.assert_allclose(st.x, ref, rtol=1e-10, atol=1e-12)
+    for seed in (0, 1, 2):
+        x0, lo, hi, A, b = random_quadratic(seed)
+        st = run(x0, lo, hi, A, b)
+        ref = scipy_lbfgsb(quadratic, x0, lo, hi, A, b)
+        np.testing.assert_allclose(st.x, ref.x, atol=1e-6)
+        assert abs(float(st.f) - ref.fun) <= 1e-10 * abs(ref.fun)
+        assert active_set(st.x, lo, hi) == active_set(ref.x, lo, hi)
+
+
+@pytest.mark.parametrize("sums", [PLAIN, INVARIANT], ids=["plain", "trees"])
+def test_memory_keeps_the_products_of_its_pairs(sums):
+    """S Y^T, S S^T and Y Y^T stay those of the pairs, oldest first, once the ring has
+    wrapped (6 pairs in 4 rows), and a skipped pair or a reset does what it says."""
+    from timbre_jax.lbfgsb import _next_memory
+
+    rng = np.random.default_rng(2)
+    n, m = 30, 4
+    pairs = []
+    mem = empty_memory(n, m, jnp.float64)
+    for _ in range(6):
+        s, y = rng.standard_normal(n), rng.standard_normal(n)
+        y += 3.0 * s  # positive curvature
+        mem = UPDATE_MEMORY(mem, jnp.asarray(s), jnp.asarray(y), s @ y, s @ s, sums=sums)
+        pairs.append((s, y))
+    S, Y = (np.asarray(a) for a in pairs_oldest_first(mem))
+    np.testing.assert_array_equal(S, np.stack([p[0] for p in pairs[-m:]]))
+    np.testing.assert_array_equal(Y, np.stack([p[1] for p in pairs[-m:]]))
+    assert int(mem.count) == m and int(mem.head) == 2
+    np.testing.assert_allclose(mem.SY, S @ Y.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mem.SS, S @ S.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mem.YY, Y @ Y.T, rtol=1e-12, atol=1e-12)
+    s = rng.standard_normal(n)
+    y = 3.0 * s + 0.1 * rng.standard_normal(n)  # positive curvature: the pair is kept
+    nxt = jax.jit(_next_memory, static_argnames="sums")
+    skipped = nxt(mem, False, False, s, y, s @ y, s @ s, sums=sums)
+    for field, before, after in zip(mem._fields, mem, skipped):
+        np.testing.assert_array_equal(before, after, err_msg=field)
+    reset = nxt(mem, False, True, s, y, s @ y, s @ s, sums=sums)
+    assert int(reset.count) == 0 and not np.any(reset.S) and not np.any(reset.YY)
+    kept = nxt(mem, True, False, s, y, s @ y, s @ s, sums=sums)
+    Y_kept = np.asarray(pairs_oldest_first(kept)[1])
+    np.testing.assert_array_equal(Y_kept, np.concatenate([Y[1:], y[None]]))
+    np.testing.assert_allclose(kept.YY, Y_kept @ Y_kept.T, rtol=1e-12, atol=1e-12)

@@ -15,13 +15,21 @@ L-BFGS-B 3.0 (Morales & Nocedal 2011), which is what ``scipy.optimize.minimize(m
 4. :func:`update_memory` -- the correction pair (s, y), skipped unless the curvature
    ``s^T y`` exceeds ``eps * (-g^T s)``, and the middle matrix ``M`` of the model.
 
-Where the reference code loops over variables or breakpoints, this one uses masks, one
-sort and prefix sums, so an iteration is a handful of array kernels whatever ``n`` is:
-the GCP evaluates the slope and curvature of the piecewise quadratic on every segment of
-the path at once (the per-breakpoint rank-one updates of ``p = W^T d`` and
-``c = W^T (x_cp - x)`` become cumulative sums over (n, 2m) arrays) and picks the first
-segment that holds the minimizer.  The index sets of free variables are boolean masks;
-the history is a fixed (m, n) buffer, oldest pair first, with its unused rows zero.
+Where the reference code loops over variables or breakpoints, this one uses masks and
+array kernels, in one of two formulations chosen when JAX traces, by the sums the options
+ask for.  With fixed-tree sums (``invariant_sums=True``: problems in lockstep under
+``vmap``, the GPU), where every branch runs for every problem: the GCP evaluates the
+slope and curvature of the piecewise quadratic on every segment of the path at once,
+after one sort of the breakpoints (the per-breakpoint rank-one updates of ``p = W^T d``
+and ``c = W^T (x_cp - x)`` become cumulative sums over (n, 2m) arrays), and the subspace
+step's sums over the free variables are (m, n) x (n, m) products.  With plain sums (one
+problem at a time: learn's sequence mode on the CPU), where ``lax.cond`` and
+``while_loop`` skip what they do not need: the GCP walks the breakpoints in order and
+stops at the first segment holding the minimizer (:func:`_cauchy_walk`; on the paper's
+problems before the first or second of them), and the free sums are the memory's totals
+less the sums over the few active variables (:func:`_free_active_grams`).  Both give the
+same iterates up to rounding.  The index sets of free variables are boolean masks; the
+history is a fixed (m, n) ring (see :class:`Memory`) with its unused rows zero.
 
 Everything is float64 (enabled by importing :mod:`timbre_jax`), runs under ``jax.jit``
 and ``jax.vmap``: with a batch of problems each one stops on its own, and a finished
@@ -34,9 +42,10 @@ choose: plain by default, fixed trees (``invariant_sums=True``) where a problem 
 round the same alone or in a vmapped batch.
 
 Deviations from the reference at the level of rounding or of cases it mishandles: the
-GCP's prefix sums associate sums differently from the sequential updates; ``M`` is
-formed explicitly (2m x 2m) from the same factorization ``bmv`` uses; the matrix of the
-subspace problem is rebuilt each iteration rather than updated (``formk``); the first
+GCP's prefix sums (trees) and closed-form segment values (both) associate sums
+differently from the sequential updates; ``M`` is formed explicitly (2m x 2m) from the
+same factorization ``bmv`` uses; the matrix of the subspace problem is rebuilt each
+iteration rather than updated for the variables entering or leaving (``formk``); the first
 line-search step is clipped to ``stpmax`` (where rounding would make the reference's
 ``dcsrch`` report an input error); ties between breakpoints are taken in index order
 (the reference's heap takes them in an arbitrary order).  On well-conditioned problems
@@ -137,13 +146,16 @@ _FG, _CONVERGED, _WARNING, _ERROR = 0, 1, 2, 3
 class Memory(NamedTuple):
     """The limited memory: the model B = theta I - W M W^T, W = [Y^T, theta S^T].
 
-    S, Y: (m, n) correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k, oldest first;
-        rows ``count`` .. m-1 are zero.
-    SY, SS: (m, m) S Y^T and S S^T (entry (i, j) = s_i . y_j, s_i . s_j).
+    S, Y: (m, n) correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k in a ring: the
+        k-th oldest in row (head + k) % m, so appending a pair writes one row and moves
+        none (:func:`pairs_oldest_first` gives them oldest first); rows of no pair are 0.
+    SY, SS, YY: (m, m) S Y^T, S S^T and Y Y^T of the pairs oldest first (entry (i, j) =
+        s_i . y_j, s_i . s_j, y_i . y_j); YY serves the subspace step.
     count: () int32, number of stored pairs (``col``).
     theta: () scaling of the initial matrix B_0 = theta I.
-    M: (2m, 2m) middle matrix of the compact representation; zero in the rows/columns
-        of unused slots.
+    M: (2m, 2m) middle matrix of the compact representation, oldest first; zero in the
+        rows/columns of unused slots.
+    head: () int32, the row of S and Y that holds the oldest pair.
     """
 
     S: Array
@@ -153,6 +165,8 @@ class Memory(NamedTuple):
     count: Array
     theta: Array
     M: Array
+    YY: Array
+    head: Array
 
 
 DEFAULT_OPTIONS = LBFGSBOptions()
@@ -231,6 +245,50 @@ def _compact_W(S: Array, Y: Array, theta: Array) -> Array:
     return jnp.concatenate([Y.T, theta * S.T], axis=1)
 
 
+def _one_at_a_time(sums: Sums) -> bool:
+    """Whether to trace the formulation for one problem at a time (plain sums: learn's
+    sequence mode on the CPU), where ``lax.cond`` and a ``while_loop`` that stops early
+    skip work, rather than the one for problems in lockstep under ``vmap`` (fixed-tree
+    sums), where every branch runs for every problem.  Both are correct either way."""
+    return sums is reductions.PLAIN
+
+
+def _ages(head, m: int) -> tuple[Array, Array]:
+    """The ring's order (see :class:`Memory`): ``rows`` (m,), the row of the k-th oldest
+    pair, and ``age`` (m,), the age rank of each row."""
+    k = jnp.arange(m)
+    return (head + k) % m, (k - head) % m
+
+
+def _oldest_first(A: Array, head) -> Array:
+    """The rows (or entries) of A in age order: (m, ...) -> (m, ...)."""
+    return A[_ages(head, A.shape[0])[0]]
+
+
+def pairs_oldest_first(mem: Memory) -> tuple[Array, Array]:
+    """S, Y (m, n) of a memory with the oldest pair first, the order of its SY, SS, YY and
+    M: the rows of W = [Y^T, theta S^T]."""
+    return _oldest_first(mem.S, mem.head), _oldest_first(mem.Y, mem.head)
+
+
+def _combine_rows(A: Array, u: Array, head: Array, sums: Sums) -> Array:
+    """sum_k u_k (row of the k-th oldest pair of A) = A^T u in age order: (m, n), (m,) ->
+    (n,).  With trees the sum runs over the pairs oldest first (the rows are gathered
+    into the fused product); one problem at a time, u goes to the rows instead."""
+    if not _one_at_a_time(sums):
+        return sums.tmv(_oldest_first(A, head), u)
+    return sums.tmv(A, u[_ages(head, A.shape[0])[1]])
+
+
+def _W_times(mem: Memory, v: Array, sums: Sums) -> Array:
+    """W v = Y^T v_1 + theta S^T v_2: (2m,) -> (n,).  One problem at a time without
+    forming W (n, 2m), which costs as much as the product; with trees as the product."""
+    m = mem.S.shape[0]
+    if not _one_at_a_time(sums):
+        return sums.mv(_compact_W(*pairs_oldest_first(mem), mem.theta), v)
+    return _combine_rows(mem.Y, v[:m], mem.head, sums) + _combine_rows(mem.S, mem.theta * v[m:], mem.head, sums)
+
+
 def _reverse_cumsum(a: Array, cumsum: Callable) -> Array:
     """out[j] = sum_{i >= j} a[i] along axis 0."""
     return jnp.flip(cumsum(jnp.flip(a, 0)), 0)
@@ -252,6 +310,51 @@ class CauchyPoint(NamedTuple):
     free: Array
 
 
+class _Path(NamedTuple):
+    """The projected steepest-descent path x(t) = P(x - t g), variable by variable (n,)."""
+
+    d: Array  # direction: -g where the variable moves, else 0
+    t: Array  # breakpoint: step at which it meets the bound it heads for (inf: none)
+    has_brk: Array  # it has a breakpoint
+    to_bound: Array  # (xcp - x) once it is fixed
+    free_at_x: Array  # free at x (not held at a bound, not fixed by equal bounds)
+    n_brk: Array  # () number of breakpoints
+    bnded: Array  # () no unbounded moving variable: the path ends at the last breakpoint
+
+
+def _path(x: Array, g: Array, lower: Array, upper: Array) -> _Path:
+    """Status of each variable at x (``cauchy``'s first loop): (n,) x4 -> _Path."""
+    has_l, has_u = jnp.isfinite(lower), jnp.isfinite(upper)
+    bounded = has_l | has_u
+    always_fixed = has_l & has_u & (upper - lower <= 0)
+    neg_g = -g
+
+    # Status of each variable at x (iwhere): held at a bound the gradient pushes into,
+    # or not moving because its gradient is zero.
+    at_lower = has_l & (x - lower <= 0)
+    at_upper = has_u & (upper - x <= 0)
+    held = jnp.where(at_lower, neg_g <= 0, at_upper & (neg_g >= 0))
+    idle = ~at_lower & ~at_upper & (neg_g == 0)
+    moving = jnp.where(bounded, ~always_fixed & ~held & ~idle, True)
+    d = jnp.where(moving, neg_g, 0.0)
+
+    # Breakpoints: the step at which a moving variable meets the bound it heads for.
+    brk_lower = moving & has_l & (neg_g < 0)
+    brk_upper = moving & has_u & (neg_g > 0)
+    has_brk = brk_lower | brk_upper
+    safe = jnp.where(has_brk, neg_g, 1.0)
+    t = jnp.where(brk_lower, (x - lower) / -safe, jnp.where(brk_upper, (upper - x) / safe, jnp.inf))
+    return _Path(
+        d=d,
+        t=t,
+        has_brk=has_brk,
+        to_bound=jnp.where(d > 0, upper, lower) - x,
+        free_at_x=~always_fixed & ~held,
+        n_brk=jnp.sum(has_brk),
+        bnded=~jnp.any(moving & ~has_brk & (neg_g != 0)),
+    )
+
+
 def cauchy_point(
     x: Array, g: Array, lower: Array, upper: Array, W: Array, M: Array, theta: Array, sums: Sums
 ) -> CauchyPoint:
@@ -267,40 +370,21 @@ def cauchy_point(
     of W.  The GCP lies in the first segment whose minimizer -f'_j/f''_j comes before the
     segment's end.
 
+    All segments at once, after one sort of the n breakpoints: the formulation for
+    problems in lockstep (vmap), where every branch would run anyway.  One problem at a
+    time, :func:`_cauchy_walk` visits only the breakpoints it reaches.
+
     Shapes: x, g, lower, upper (n,); W (n, 2m); M (2m, 2m); theta () -> CauchyPoint.
     """
     cumsum, mm, tree_sum = sums.cumsum, sums.mm, sums.tree_sum
     n = x.shape[0]
-    has_l, has_u = jnp.isfinite(lower), jnp.isfinite(upper)
-    bounded = has_l | has_u
-    always_fixed = has_l & has_u & (upper - lower <= 0)
-    neg_g = -g
-
-    # Status of each variable at x (iwhere): held at a bound the gradient pushes into,
-    # or not moving because its gradient is zero.
-    at_lower = has_l & (x - lower <= 0)
-    at_upper = has_u & (upper - x <= 0)
-    held = jnp.where(at_lower, neg_g <= 0, at_upper & (neg_g >= 0))
-    idle = ~at_lower & ~at_upper & (neg_g == 0)
-    moving = jnp.where(bounded, ~always_fixed & ~held & ~idle, True)
-    free_at_x = ~always_fixed & ~held
-    d = jnp.where(moving, neg_g, 0.0)
-
-    # Breakpoints: the step at which a moving variable meets the bound it heads for.
-    brk_lower = moving & has_l & (neg_g < 0)
-    brk_upper = moving & has_u & (neg_g > 0)
-    has_brk = brk_lower | brk_upper
-    safe = jnp.where(has_brk, neg_g, 1.0)
-    t = jnp.where(brk_lower, (x - lower) / -safe, jnp.where(brk_upper, (upper - x) / safe, jnp.inf))
-    n_brk = jnp.sum(has_brk)
-    # Without an unbounded moving variable, the path ends at the last breakpoint.
-    bnded = ~jnp.any(moving & ~has_brk & (neg_g != 0))
-    to_bound = jnp.where(d > 0, upper, lower) - x  # (xcp - x) once a variable is fixed
+    path = _path(x, g, lower, upper)
+    d, t, n_brk, bnded = path.d, path.t, path.n_brk, path.bnded
 
     order = jnp.argsort(t, stable=True)
     t_s, d_s, W_s = t[order], d[order], W[order]
-    brk_s = has_brk[order]
-    z_s = jnp.where(brk_s, to_bound[order], 0.0)
+    brk_s = path.has_brk[order]
+    z_s = jnp.where(brk_s, path.to_bound[order], 0.0)
 
     # Segment quantities for j = 0..n (only j <= n_brk is used).
     zero_row = jnp.zeros((1, W.shape[1]), W.dtype)
@@ -328,10 +412,148 @@ def cauchy_point(
     fixed = jnp.zeros(n, bool).at[order].set(jnp.arange(n) < jstar)
     xcp = jnp.where(fixed, jnp.where(d > 0, upper, lower), x + tsum * d)
     c = jnp.where(any_d, tsum * P[jstar] + C[jstar], 0.0)
-    return CauchyPoint(xcp, c, free_at_x & ~fixed)
+    return CauchyPoint(xcp, c, path.free_at_x & ~fixed)
+
+
+# Breakpoints the walk visits one by one before it gives up for the sort of all n.  On
+# the paper's problems the GCP lies before the first or second breakpoint.
+_WALK_STEPS = 16
+
+
+def _cauchy_walk(
+    x: Array, g: Array, lower: Array, upper: Array, mem: Memory, sums: Sums, max_steps: int | None = None
+) -> tuple[CauchyPoint, Array]:
+    """:func:`cauchy_point` by walking the breakpoints in order, as the reference does.
+
+    Each step takes the next breakpoint (the smallest t after the last one, ties in index
+    order: the sort's order) with one O(n) pass, evaluates its segment with the formulas
+    of :func:`cauchy_point`, and stops at the first segment that holds the minimizer;
+    p_j, C_j and |d_j|^2 are updated by the fixed variable's row of W = [Y^T, theta S^T]
+    (never formed).  Costs O(m n) plus O(n) per breakpoint reached, against a sort and
+    O(m^2 n) for all segments; it pays where ``while_loop`` really stops, i.e. one
+    problem at a time.  Returns the GCP and whether it was found within ``max_steps``
+    (default :data:`_WALK_STEPS`) breakpoints; if not, the caller falls back to
+    :func:`cauchy_point`.
+
+    Shapes: x, g, lower, upper (n,).
+    """
+    S, Y, M, theta, head = mem.S, mem.Y, mem.M, mem.theta, mem.head
+    mv, vdot = sums.mv, sums.vdot
+    n = x.shape[0]
+    max_steps = _WALK_STEPS if max_steps is None else max_steps
+    path = _path(x, g, lower, upper)
+    d, t, n_brk, bnded = path.d, path.t, path.n_brk, path.bnded
+    index = jnp.arange(n)
+
+    def row(i):  # row i of W
+        return jnp.concatenate([_oldest_first(Y[:, i], head), theta * _oldest_first(S[:, i], head)])
+
+    dd0 = vdot(d, d)
+    p0 = jnp.concatenate([_oldest_first(mv(Y, d), head), theta * _oldest_first(mv(S, d), head)])
+    f2_0 = theta * dd0 - vdot(mv(M, p0), p0)
+    zero = jnp.zeros((), x.dtype)
+
+    def segment(j, b, p, C, dd):
+        """dtm: the minimizer's offset in segment j (start b), as cauchy_point forms it."""
+        Mp = mv(M, p)
+        f2 = theta * dd - vdot(Mp, p)
+        f1 = -dd + b * f2 - vdot(Mp, C)
+        f2 = jnp.where(j >= 1, jnp.maximum(EPS * f2_0, f2), f2)
+        dtm = -f1 / f2
+        return jnp.where((j == n_brk) & (n_brk > 0) & bnded, 0.0, dtm)
+
+    # carry: segment j, its start b, p_j, C_j, |d_j|^2, last fixed breakpoint (t, index),
+    # found, dtm of the segment found.
+    def cond(carry):
+        j, *_, found, _ = carry
+        return ~found & (j < max_steps)
+
+    def body(carry):
+        j, b, p, C, dd, t_last, i_last, _, _ = carry
+        ahead = path.has_brk & ((t > t_last) | ((t == t_last) & (index > i_last)))
+        t_ahead = jnp.where(ahead, t, jnp.inf)
+        i = jnp.argmin(t_ahead)  # the first of equal breakpoints: index order
+        i = jnp.where(ahead[i], i, jnp.argmax(ahead))  # (when the ones left are at t = inf)
+        end = t_ahead[i]
+        dtm = segment(j, b, p, C, dd)
+        inside = (j >= n_brk) | (dtm < end - b)
+        # Otherwise fix variable i; past the last breakpoint of a bounded path the
+        # direction is exactly 0.
+        w_i, d_i = row(i), d[i]
+        last = (j + 1 == n_brk) & bnded
+        p_next = jnp.where(last, 0.0, p - d_i * w_i)
+        dd_next = jnp.where(last, 0.0, dd - d_i * d_i)
+        C_next = C + path.to_bound[i] * w_i
+        passed = (j + 1, end, p_next, C_next, dd_next, end, i, jnp.array(False), dtm)
+        stay = (j, b, p, C, dd, t_last, i_last, jnp.array(True), dtm)
+        return _select(inside, stay, passed)
+
+    init = (jnp.array(0, n_brk.dtype), zero, p0, jnp.zeros_like(p0), dd0,
+            jnp.array(-jnp.inf, x.dtype), jnp.array(-1, index.dtype), jnp.array(False), zero)  # fmt: skip
+    _, b, p, C, _, t_last, i_last, found, dtm = lax.while_loop(cond, body, init)
+
+    any_d = jnp.any(d != 0)
+    tsum = jnp.where(any_d, b + jnp.maximum(dtm, 0.0), 0.0)
+    fixed = path.has_brk & ((t < t_last) | ((t == t_last) & (index <= i_last)))
+    xcp = jnp.where(fixed, jnp.where(d > 0, upper, lower), x + tsum * d)
+    c = jnp.where(any_d, tsum * p + C, 0.0)
+    return CauchyPoint(xcp, c, path.free_at_x & ~fixed), found
 
 
 # ------------------------------------------------------------- subspace minimization
+
+
+# One problem at a time and n >= 8 _ACTIVE_CAP: the sums over the variables active at
+# the GCP are taken over at most this many gathered columns, those over the free ones as
+# the whole sum less them.
+_ACTIVE_CAP = 128
+
+
+def _free_active_grams(mem: Memory, free: Array, sums: Sums):
+    """Y Z Z^T Y, S A A^T S, S A A^T Y and S Z Z^T Y (m, m) each, Z / A the free / active
+    variables, all oldest first.  Shapes: free (n,) bool -> (m, m) x4.
+
+    Directly, they are four (m, n) x (n, m) products.  On the paper's problems few
+    variables are active, so one problem at a time: with none, the Z sums are the
+    memory's S Y^T and Y Y^T and the A sums zero; when at most :data:`_ACTIVE_CAP` are
+    (and n >= 8 of them), the A sums run over their gathered columns and the Z sums are
+    the totals less those (S Z Z^T Y = S Y^T - S A A^T Y; Y Z Z^T Y = Y Y^T - Y A A^T Y),
+    as the reference's ``formk`` subtracts what leaves the free set: O(m^2) instead of
+    O(m^2 n).
+    """
+    S, Y, SY, YY, head, gram = mem.S, mem.Y, mem.SY, mem.YY, mem.head, sums.gram
+
+    def direct(_=None):
+        zf = free.astype(S.dtype)
+        af = 1.0 - zf
+        S_, Y_ = _oldest_first(S, head), _oldest_first(Y, head)  # fused into the products
+        return gram(Y_ * zf, Y_), gram(S_ * af, S_), gram(S_ * af, Y_), gram(S_ * zf, Y_)
+
+    n = S.shape[1]
+    if not _one_at_a_time(sums):
+        return direct()
+    active = ~free
+    n_active = jnp.sum(active)
+
+    def none_active(_):
+        zero = jnp.zeros_like(SY)
+        return YY, zero, zero, SY
+
+    def by_active(_):
+        # The first _ACTIVE_CAP active indices: top_k of float32 keys (exact integers
+        # below 2^24) is one pass, where jnp.nonzero's scatter is several.
+        key = jnp.where(active, (n - jnp.arange(n)).astype(jnp.float32), 0.0)
+        idx = lax.top_k(key, _ACTIVE_CAP)[1]
+        keep = jnp.arange(_ACTIVE_CAP) < n_active
+        SA = jnp.where(keep, _oldest_first(S[:, idx], head), 0.0)
+        YA = jnp.where(keep, _oldest_first(Y[:, idx], head), 0.0)
+        SAY = gram(SA, YA)
+        return YY - gram(YA, YA), gram(SA, SA), SAY, SY - SAY
+
+    if n < 8 * _ACTIVE_CAP or n >= 1 << 24:  # gathering would not pay
+        return lax.cond(n_active == 0, none_active, direct, None)
+    which = jnp.where(n_active == 0, 0, jnp.where(n_active <= _ACTIVE_CAP, 1, 2))
+    return lax.switch(which, [none_active, by_active, direct], None)
 
 
 def _subspace_factor(mem: Memory, free: Array, valid: Array, sums: Sums):
@@ -342,24 +564,20 @@ def _subspace_factor(mem: Memory, free: Array, valid: Array, sums: Sums):
     with Z / A the free / active variables, L_a the strict lower triangle of S^T A A^T Y
     and R_z the upper triangle of S^T Z Z^T Y.  Shapes: free (n,), valid (m,) -> (2m, 2m).
     """
-    S, Y, SY, theta = mem.S, mem.Y, mem.SY, mem.theta
-    gram = sums.gram
-    m = S.shape[0]
-    zf = free.astype(S.dtype)
-    af = 1.0 - zf
+    SY, theta = mem.SY, mem.theta
+    m = SY.shape[0]
     both = valid[:, None] & valid[None, :]
     dg = jnp.where(valid, jnp.diag(SY), 1.0)
-    YZY = gram(Y * zf, Y)
-    SAS = gram(S * af, S)
-    L_a = jnp.tril(gram(S * af, Y), -1)
-    R_z = jnp.triu(gram(S * zf, Y))
+    YZY, SAS, SAY, SZY = _free_active_grams(mem, free, sums)
+    L_a = jnp.tril(SAY, -1)
+    R_z = jnp.triu(SZY)
     K11 = jnp.diag(dg) + jnp.where(both, divide(YZY, theta), 0.0)
     K12 = jnp.where(both, -L_a.T + R_z.T, 0.0)
     K22 = jnp.where(both, theta * SAS, 0.0) + jnp.diag(~valid)
     U1 = jnp.linalg.cholesky(K11).T
     X12 = solve_triangular(U1, K12, trans="T", lower=False)
     U2 = jnp.linalg.cholesky(K22 + sums.mm(X12.T, X12)).T
-    zeros = jnp.zeros((m, m), S.dtype)
+    zeros = jnp.zeros((m, m), SY.dtype)
     return jnp.block([[U1, X12], [zeros, U2]])
 
 
@@ -403,18 +621,18 @@ def subspace_minimization(
     factorization was sound (False asks the caller to reset the memory, as the
     reference does).  Shapes: x, g, lower, upper (n,).
     """
-    S, Y, theta = mem.S, mem.Y, mem.theta
-    mv, tmv = sums.mv, sums.tmv
+    S, Y, theta, head = mem.S, mem.Y, mem.theta, mem.head
+    mv = sums.mv
     m = S.shape[0]
     zf = cp.free.astype(x.dtype)
-    W = _compact_W(S, Y, theta)
-    r = (-g - theta * (cp.xcp - x) + mv(W, mv(mem.M, cp.c))) * zf
+    r = (-g - theta * (cp.xcp - x) + _W_times(mem, mv(mem.M, cp.c), sums)) * zf
     R = _subspace_factor(mem, cp.free, _history_mask(mem.count, m), sums)
-    wv = jnp.concatenate([mv(Y, r), theta * mv(S, r)])
+    wv = jnp.concatenate([_oldest_first(mv(Y, r), head), theta * _oldest_first(mv(S, r), head)])
     w = solve_triangular(R, wv, trans="T", lower=False)
     w = w * jnp.concatenate([-jnp.ones(m, x.dtype), jnp.ones(m, x.dtype)])
     v = solve_triangular(R, w, lower=False)
-    du = divide(r + divide(tmv(Y, v[:m]), theta) + tmv(S, v[m:]), theta) * zf
+    YTv = _combine_rows(Y, v[:m], head, sums)
+    du = divide(r + divide(YTv, theta) + _combine_rows(S, v[m:], head, sums), theta) * zf
     z = _project_or_truncate(x, g, cp.xcp, du, cp.free, lower, upper, sums)
     return z, jnp.all(jnp.isfinite(z))
 
@@ -688,6 +906,8 @@ def empty_memory(n: int, m: int, dtype) -> Memory:
         count=jnp.array(0, jnp.int32),
         theta=jnp.array(1.0, dtype),
         M=jnp.zeros((2 * m, 2 * m), dtype),
+        YY=jnp.zeros((m, m), dtype),
+        head=jnp.array(0, jnp.int32),
     )
 
 
@@ -699,27 +919,86 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array, sums: S
     If T = theta S^T S + L D^-1 L^T is not positive definite the memory is emptied.
     Shapes: (n,) x2, () x2.
     """
-    mv = sums.mv
+    return _next_memory(mem, jnp.array(True), jnp.array(False), s, y, sy, ss, sums)
+
+
+def _write_row(A: Array, v: Array, row: Array, keep: Array, zero: Array, sums: Sums) -> Array:
+    """A (m, n) with ``v`` (n,) written into ``row`` if ``keep``, all zero if ``zero``.
+
+    The write is in place (a loop-carried buffer); so is the reset one problem at a
+    time, where ``lax.cond`` skips it, while a select would read and write all of A.
+    Writing only if not ``zero`` changes nothing but orders the write after the products
+    that ``zero`` depends on (the new middle matrix): XLA copies A otherwise."""
+    A = A.at[row].set(jnp.where(keep & ~zero, v, A[row]))
+    if not _one_at_a_time(sums):
+        return jnp.where(zero, 0.0, A)
+    return lax.cond(zero, jnp.zeros_like, lambda a: a, A)
+
+
+def _next_memory(
+    mem: Memory, keep: Array, reset: Array, s: Array, y: Array, sy: Array, ss: Array, sums: Sums
+) -> Memory:
+    """The memory after an iteration: :func:`update_memory` with (s, y) if ``keep``,
+    unchanged otherwise, and emptied if ``reset`` (or if the new middle matrix is not
+    finite).
+
+    S and Y are a ring: the new pair goes into the row after the newest, which holds the
+    oldest when the memory is full, so no row moves (rolling them was two passes over
+    S and Y per iteration); SY, SS, YY and M, (m, m) and (2m, 2m), stay oldest first."""
+    mv, vdot = sums.mv, sums.vdot
     m, n = mem.S.shape
     full = mem.count == m
-    idx = jnp.minimum(mem.count, m - 1)
-    roll = lambda a, axes: jnp.where(full, jnp.roll(a, -1, axes), a)  # noqa: E731
-    S = roll(mem.S, 0).at[idx].set(s)
-    Y = roll(mem.Y, 0).at[idx].set(y)
+    idx = jnp.minimum(mem.count, m - 1)  # the new pair's age rank
+    row = jnp.where(full, mem.head, mem.count)  # and its row
     count = jnp.minimum(mem.count + 1, m)
     valid = _history_mask(count, m)
-    s_dot_Y = jnp.where(valid, mv(Y, s), 0.0)
-    S_dot_y = jnp.where(valid, mv(S, y), 0.0)
-    S_dot_s = jnp.where(valid, mv(S, s), 0.0)
-    SY = roll(mem.SY, (0, 1)).at[idx, :].set(s_dot_Y).at[:, idx].set(S_dot_y).at[idx, idx].set(sy)
-    SS = roll(mem.SS, (0, 1)).at[idx, :].set(S_dot_s).at[:, idx].set(S_dot_s).at[idx, idx].set(ss)
-    theta = sums.vdot(y, y) / sy
+
+    def aged(v):  # (m,) products with the rows, in the new age order
+        v = _oldest_first(v, mem.head)
+        return jnp.where(valid, jnp.where(full, jnp.roll(v, -1), v), 0.0)
+
+    # Entry idx of each is overwritten: with y^T s or s^T s below.
+    s_dot_Y, S_dot_y, S_dot_s = aged(mv(mem.Y, s)), aged(mv(mem.S, y)), aged(mv(mem.S, s))
+    Y_dot_y, yy = aged(mv(mem.Y, y)), vdot(y, y)
+    roll = lambda a: jnp.where(full, jnp.roll(a, -1, (0, 1)), a)  # noqa: E731
+    SY = roll(mem.SY).at[idx, :].set(s_dot_Y).at[:, idx].set(S_dot_y).at[idx, idx].set(sy)
+    SS = roll(mem.SS).at[idx, :].set(S_dot_s).at[:, idx].set(S_dot_s).at[idx, idx].set(ss)
+    YY = roll(mem.YY).at[idx, :].set(Y_dot_y).at[:, idx].set(Y_dot_y).at[idx, idx].set(yy)
+    theta = yy / sy
     M, ok = middle_matrix(SY, SS, theta, valid, sums)
-    new = Memory(S, Y, SY, SS, count, theta, M)
-    return _select(ok, new, empty_memory(n, m, s.dtype))
+    ok = ok & jnp.all(jnp.isfinite(Y_dot_y))  # (and every product is read before the writes)
+    head = jnp.where(full, (mem.head + 1) % m, mem.head).astype(mem.head.dtype)
+
+    zero = reset | (keep & ~ok)
+    old = (mem.SY, mem.SS, mem.count, mem.theta, mem.M, mem.YY, mem.head)
+    small = _select(keep, (SY, SS, count, theta, M, YY, head), old)
+    empty = empty_memory(n, m, s.dtype)
+    SY, SS, count, theta, M, YY, head = _select(
+        zero, (empty.SY, empty.SS, empty.count, empty.theta, empty.M, empty.YY, empty.head), small
+    )
+    return Memory(
+        S=_write_row(mem.S, s, row, keep, zero, sums),
+        Y=_write_row(mem.Y, y, row, keep, zero, sums),
+        SY=SY, SS=SS, count=count, theta=theta, M=M, YY=YY, head=head,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------- solver
+
+
+def _generalized_cauchy_point(x: Array, g: Array, lower: Array, upper: Array, mem: Memory, sums: Sums) -> CauchyPoint:
+    """The GCP by the formulation that suits the trace: one problem at a time, the walk
+    over the breakpoints it reaches (the sort of all n only if it reaches more than
+    :data:`_WALK_STEPS`); in lockstep, :func:`cauchy_point`."""
+
+    def full(_=None):
+        W = _compact_W(*pairs_oldest_first(mem), mem.theta)
+        return cauchy_point(x, g, lower, upper, W, mem.M, mem.theta, sums)
+
+    if not _one_at_a_time(sums):
+        return full()
+    cp, found = _cauchy_walk(x, g, lower, upper, mem, sums)
+    return lax.cond(found, lambda _: cp, full, None)
 
 
 def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory, sums: Sums):
@@ -730,8 +1009,7 @@ def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory
     Returns z (n,) and whether the subspace factorization was sound.
     """
     constrained = jnp.any(jnp.isfinite(lower) | jnp.isfinite(upper))
-    W = _compact_W(mem.S, mem.Y, mem.theta)
-    cp = cauchy_point(x, g, lower, upper, W, mem.M, mem.theta, sums)
+    cp = _generalized_cauchy_point(x, g, lower, upper, mem, sums)
     use_cp = constrained | (mem.count == 0)
     cp = CauchyPoint(
         jnp.where(use_cp, cp.xcp, x), jnp.where(use_cp, cp.c, 0.0), jnp.where(use_cp, cp.free, True)
@@ -796,6 +1074,13 @@ class LBFGSB:
         iteration.  A state whose status is not RUNNING is returned unchanged, without
         evaluating the objective.
         """
+        return _select(state.status == Status.RUNNING, self._step(state, lower, upper, *args), state)
+
+    def _step(self, state: LBFGSBState, lower, upper, *args) -> LBFGSBState:
+        """:meth:`update` without its final select, for :meth:`run`, whose loop steps only
+        running states (under ``vmap`` its batching rule selects): selecting between the
+        old and the new memory kept the old S and Y alive past their in-place update,
+        which cost a copy of each per iteration."""
         opts, sums = self.options, self.sums
         x, g, f, mem = state.x, state.g, state.f, state.memory
         lower, upper = _as_bounds(lower, upper, x)
@@ -819,10 +1104,9 @@ class LBFGSB:
         s, y, sy, ss = correction_pair(x, g, z, ls, sums)
         curvature = sy > EPS * (-sums.vdot(g, z - x) * ls.stp)  # else skip the update
         keep_pair = ~failed & (status == Status.RUNNING) & curvature
-        mem = _select(keep_pair, update_memory(mem, s, y, sy, ss, sums), mem)
-        mem = _select(failed & has_memory, empty_memory(x.shape[0], opts.history, x.dtype), mem)
+        mem = _next_memory(mem, keep_pair, failed & has_memory, s, y, sy, ss, sums)
 
-        new = LBFGSBState(
+        return LBFGSBState(
             x=ls.x,
             f=ls.f,
             g=ls.g,
@@ -832,7 +1116,6 @@ class LBFGSB:
             proj_grad_norm=jnp.where(failed, state.proj_grad_norm, pg),
             memory=mem,
         )
-        return _select(running, new, state)
 
     def _stopping_status(self, iteration, pg, f_prev, f):
         """scipy's tests after an accepted step, in its order (iteration limit first)."""
@@ -847,6 +1130,6 @@ class LBFGSB:
         state = self.init(x0, lower, upper, *args)
         return lax.while_loop(
             lambda s: s.status == Status.RUNNING,
-            lambda s: self.update(s, lower, upper, *args),
+            lambda s: self._step(s, lower, upper, *args),
             state,
         )
