@@ -24,12 +24,13 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.optimize
 from jax import Array
 
 from . import exact, lbfgsb
 from .errors import FitError, UsageError
 from .lbfgsb import LBFGSB, LBFGSBOptions
-from .nnls import warm_start
+from .nnls import EPS, nnls, warm_start
 from .pearson import condensed, pair_differences, pearson_and_grad, standardize_ratings
 from .ratings import asymmetry, first_infinite_pair, pair_of_index
 from .reductions import INVARIANT
@@ -222,6 +223,27 @@ def extra_starts(w0: np.ndarray, count: int, seed, options: FitOptions = DEFAULT
             for _ in range(count)]
 
 
+def host_nnls_start(D: np.ndarray, s: np.ndarray, options: FitOptions = DEFAULT) -> np.ndarray:
+    """The NNLS warm start w0 = 1 / sqrt(x + eps) (n,) of the rated pairs D (p, n), s (p,),
+    in the bounds of ``options``, computed on the host by ``scipy.optimize.nnls`` (the
+    paper's NNLS) on unit-norm columns, as :func:`timbre_jax.nnls.nnls` solves it.
+
+    Sequence mode (the CPU) starts from it: one problem at a time, the JAX active set
+    factors a (2p, p) QR afresh at every step, which cost more per problem than the whole
+    fit on the small representations, where scipy updates one factorization.  Lockstep
+    (the GPU) keeps the JAX NNLS inside the compiled batch."""
+    D = np.asarray(D, dtype=np.float64)
+    scale = np.sqrt(np.sum(D * D, axis=0))
+    scale = np.where(scale > 0, scale, 1.0)
+    try:
+        x, _ = scipy.optimize.nnls(D / scale, np.asarray(s, dtype=np.float64), maxiter=10 * D.shape[1])
+    except RuntimeError:  # no convergence in 10 n steps (never seen): the JAX active set
+        x = np.asarray(nnls(jnp.asarray(D), jnp.asarray(s)))
+    else:
+        x = x / scale
+    return np.clip(1.0 / np.sqrt(x + EPS), options.lower, options.upper)
+
+
 @jax.jit
 def _nnls_start(D, s, lower, upper):
     """The NNLS start (n,) of (D (p, n), s (p,)) in the bounds [lower, upper], outside a
@@ -385,9 +407,13 @@ def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: st
     # Unrated pairs carry no information: keep only the rated rows of each D (a joint
     # metric over several datasets would otherwise carry every cross-dataset pair).
     rated = [(np.asarray(pair_differences(F))[m > 0], sg[m > 0]) for F, sg, m in checked]
-    first = [random_start(n, seed + g, options) for g in range(len(rated))] if init == "random" else None
     if lockstep is None:
         lockstep = default_lockstep()
+    first = None
+    if init == "random":
+        first = [random_start(n, seed + g, options) for g in range(len(rated))]
+    elif solver == "lbfgsb" and not lockstep:
+        first = [host_nnls_start(Dg, sg, options) for Dg, sg in rated]
     if solver == "exact":
         return _solve_bucketed(rated, None, options, lockstep, solver)
     results = _solve_bucketed(rated, first, options, lockstep)
@@ -395,8 +421,8 @@ def learn_metrics(problems: Sequence[tuple], *, solver: str = "lbfgsb", init: st
         results = [replace(r, degenerate_start=degenerate_start(Dg, sg)) for r, (Dg, sg) in zip(results, rated)]
     if starts == 1:
         return results
-    # The NNLS start is computed again here (cheap next to the fits) rather than passed
-    # to the first solve, so that start 0 stays the very call that starts=1 makes.
+    # In lockstep the NNLS start is computed again here (cheap next to the fits) rather
+    # than passed to the first solve, so that start 0 stays the very call that starts=1 makes.
     w0 = first or [np.asarray(_nnls_start(Dg, sg, options.lower, options.upper)) for Dg, sg in rated]
     extra = [extra_starts(w0[g], starts - 1, (seed, g), options) for g in range(len(rated))]
     which = [(g, j) for g in range(len(rated)) for j in range(1, starts)]

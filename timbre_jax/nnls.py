@@ -10,6 +10,11 @@ is kept as a fixed-size list of ``p`` column slots: each least-squares step gath
 columns into a (p, p) matrix and solves by QR.  Everything is ``jit``/``vmap``-able;
 padded pairs (mask 0) are zeroed out of the system.  ``sums`` chooses the reductions
 (:mod:`timbre_jax.reductions`; plain by default).
+
+It serves problems in lockstep (the GPU), inside the compiled batch.  One problem at a
+time (the CPU) :func:`timbre_jax.learn.host_nnls_start` solves the same NNLS with
+``scipy.optimize.nnls``, which updates its factorization where this one re-factors the
+passive columns at every step (about 0.1 s per problem at p = 128 on one core).
 """
 
 from __future__ import annotations

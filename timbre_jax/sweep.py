@@ -26,7 +26,16 @@ import numpy as np
 
 from . import exact
 from .errors import UsageError
-from .learn import FitOptions, chunk_size, default_lockstep, fit_options, padded_pairs, require_float64, solve_grouped
+from .learn import (
+    FitOptions,
+    chunk_size,
+    default_lockstep,
+    fit_options,
+    host_nnls_start,
+    padded_pairs,
+    require_float64,
+    solve_grouped,
+)
 from .progress import bar
 from .sharding import pad_to_devices, place
 from .store import atomic_write_bytes
@@ -81,10 +90,15 @@ def _solve_chunk(groups: list[Group], options: FitOptions, solver: str) -> list[
         sol = exact.solve_problems(D, s, m)  # compiles its active-set loop once for every n
         weights, pearson, iterations, status = exact.weights(sol.u), sol.pearson, sol.iterations, sol.status
     else:
-        (D, s, m), _ = pad_to_devices(D, s, m)
-        D, s, m = place(D, s, m)
-        weights, pearson, iterations, status = solve_grouped(D, s, m, options=options, lockstep=default_lockstep(),
-                                                             solver=solver)
+        arrays = [D, s, m]
+        if solver == "lbfgsb" and not default_lockstep():  # sequence mode starts from scipy's NNLS
+            arrays.append(np.stack([[host_nnls_start(D[i][m[i, k] > 0], s[i, k][m[i, k] > 0], options)
+                                     for k in range(K)] for i in range(G)]))
+        arrays, _ = pad_to_devices(*arrays)
+        D = arrays[0]
+        weights, pearson, iterations, status = solve_grouped(*place(*arrays), options=options,
+                                                             init="nnls" if len(arrays) == 3 else "given",
+                                                             lockstep=default_lockstep(), solver=solver)
     d = np.asarray(_distances(D, weights))
     pearson, iterations, status = (np.asarray(a) for a in (pearson, iterations, status))
     return [GroupResult(d[i, :g.K, :g.D.shape[0]], pearson[i, :g.K], iterations[i, :g.K], status[i, :g.K])
