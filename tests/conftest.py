@@ -6,7 +6,10 @@ it skip, with that reason, where it is absent.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +98,18 @@ def fake_data(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "load_ratings", load_ratings)
     make.root = root
     return make
+
+
+def run_on_host_devices(script: str, device_counts) -> list[dict]:
+    """``python -c script`` once per host device count, the processes side by side (each
+    spends most of its time compiling); the JSON each prints last."""
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=dict(os.environ, JAX_PLATFORMS="cpu",
+                                                  XLA_FLAGS=f"--xla_force_host_platform_device_count={n}"))
+             for n in device_counts]
+    outs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate()
+        assert proc.returncode == 0, stderr[-2000:]
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    return outs

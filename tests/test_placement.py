@@ -10,14 +10,9 @@ the other) and ended at EV 0.5546531 against 0.5546739.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from conftest import needs_mirror
+from conftest import needs_mirror, run_on_host_devices
 
 _SCRIPT = r"""
 import hashlib, json, jax
@@ -35,29 +30,9 @@ print(json.dumps({"devices": jax.device_count(), "a3": [bits(both[0]), bits(swap
 """
 
 
-def _run_script(script: str, runs: list[tuple[int, str]]) -> list[dict]:
-    """``script`` once per (host device count, argument), the processes side by side (each
-    spends most of its time compiling); the JSON each prints last."""
-    procs = [subprocess.Popen([sys.executable, "-c", script, arg], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=dict(os.environ, JAX_PLATFORMS="cpu",
-                                       XLA_FLAGS=f"--xla_force_host_platform_device_count={n}"))
-             for n, arg in runs]
-    outs = []
-    for proc in procs:
-        stdout, stderr = proc.communicate()
-        assert proc.returncode == 0, stderr[-2000:]
-        outs.append(json.loads(stdout.strip().splitlines()[-1]))
-    return outs
-
-
-def _run(*device_counts):
-    """The two-problem script under each host device count."""
-    return _run_script(_SCRIPT, [(n, "") for n in device_counts])
-
-
 @needs_mirror
 def test_sequence_mode_gives_the_same_bits_on_one_or_four_devices_in_any_batch():
-    one, four = _run(1, 4)
+    one, four = run_on_host_devices(_SCRIPT, (1, 4))
     assert one["devices"] == 1 and four["devices"] == 4
     # the issue's case: A3 first in a batch of two (on four devices: A3 on device 0, DX4 on 1)
     assert four["a3"][0] == one["a3"][0] and four["dx4"][0] == one["dx4"][0]
@@ -92,7 +67,7 @@ def test_every_representation_gives_the_same_bits_on_one_or_four_devices():
     alone."""
     from timbre_jax.registry import REPRESENTATIONS
 
-    one, four = _run_script(_EVERY_REPRESENTATION, [(1, ""), (4, "")])
+    one, four = run_on_host_devices(_EVERY_REPRESENTATION, (1, 4))
     assert one["devices"] == 1 and four["devices"] == 4
     assert list(one["bits"]) == list(REPRESENTATIONS)
     for rep in REPRESENTATIONS:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 import timbre_jax  # noqa: F401
-from conftest import needs_mirror
+from conftest import needs_mirror, run_on_host_devices
 from timbre_jax import cli, crossval, null
 from timbre_jax.datasets import FeatureSet
 
@@ -126,23 +121,8 @@ print(json.dumps({"devices": jax.device_count(), "P": [r.pearson for r in res + 
 """
 
 
-def _run_devices(*counts):
-    """The script under each device count, the processes side by side (each spends most
-    of its time compiling, on one thread)."""
-    procs = [subprocess.Popen([sys.executable, "-c", _DEVICE_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=dict(os.environ, JAX_PLATFORMS="cpu",
-                                                  XLA_FLAGS=f"--xla_force_host_platform_device_count={n}"))
-             for n in counts]
-    outs = []
-    for proc in procs:
-        stdout, stderr = proc.communicate()
-        assert proc.returncode == 0, stderr[-2000:]
-        outs.append(json.loads(stdout.strip().splitlines()[-1]))
-    return outs
-
-
 def test_four_devices_give_the_numbers_of_one():
-    one, four = _run_devices(1, 4)
+    one, four = run_on_host_devices(_DEVICE_SCRIPT, (1, 4))
     assert one["devices"] == 1 and four["devices"] == 4
     np.testing.assert_allclose(four["P"], one["P"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(np.concatenate(four["sweep"]), np.concatenate(one["sweep"]), rtol=0, atol=1e-10)
