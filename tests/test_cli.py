@@ -15,7 +15,7 @@ import pytest
 
 import timbre_jax
 from conftest import needs_mirror
-from timbre_jax import cli, datasets, registry, table
+from timbre_jax import cli, datasets, registry, store, table
 from timbre_jax.learn import DEFAULT, MetricResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # its MLIR conversion just before XLA starts compiling it.
 COMPILE_STARTS = "Finished jaxpr to MLIR module conversion jit(_active_loop)"
 COMPILE_ENDS = "Finished XLA compilation of jit(_active_loop)"
+
+
+def _program_env(**extra) -> dict:
+    """The environment of a ``timbre_jax.cli`` child run from this checkout."""
+    return dict(os.environ, **extra,
+                PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
 
 
 # Run inside the child: when JAX logs the start of that compilation, a timer thread of the
@@ -48,8 +54,8 @@ def _interrupt_in_compile(out: Path, delay: float) -> tuple[int, str, bool]:
     """Run `table` as a program that sends itself SIGINT ``delay`` s after XLA starts
     compiling; (exit status, stderr, whether the signal went out before that compilation
     ended)."""
-    env = dict(os.environ, JAX_LOG_COMPILES="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    # The compilation must happen: a program kept by an earlier test would only be loaded.
+    env = _program_env(JAX_LOG_COMPILES="1", JAX_ENABLE_COMPILATION_CACHE="false")
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(delay), "--quiet", "table", "--representations",
                            "encodec", "--datasets", "Grey1977", "--solver", "exact", "--out", str(out)],
                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300)
@@ -241,6 +247,22 @@ def test_learn_saves_the_weights_it_reports(tmp_path, capsys):
         meta = json.loads(str(z["metadata"]))
     assert meta["solver"] == "exact" and meta["certified"] and meta["datasets"] == ["Grey1977"]
     assert f"explained variance {best.explained_variance:.4f}" in printed and f"weights -> {out}" in printed
+
+
+@needs_mirror
+def test_the_program_keeps_its_compiled_programs_for_the_next_run(tmp_path):
+    datasets.load("Grey1977", "encodec")  # in the session's home, which the children share
+    argv = [sys.executable, "-m", "timbre_jax.cli", "--quiet", "learn", "--dataset", "Grey1977",
+            "--representation", "encodec", "--maxiter", "300"]
+    env = _program_env(JAX_LOG_COMPILES="1")
+    runs = [subprocess.run([*argv, "--out", str(tmp_path / f"w{i}.npz")], env=env, capture_output=True, text=True,
+                           timeout=300) for i in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr[-2000:]
+    hit = "Persistent compilation cache hit for 'jit_solve_grouped'"
+    assert hit not in runs[0].stderr and hit in runs[1].stderr
+    assert list((store.home() / "xla-cache").glob("jit_solve_grouped-*"))
+    with np.load(tmp_path / "w0.npz") as a, np.load(tmp_path / "w1.npz") as b:  # a loaded program computes the same
+        assert a["weights"].tobytes() == b["weights"].tobytes()
 
 
 # ----------------------------------------------------------------------------- errors

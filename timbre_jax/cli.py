@@ -611,12 +611,31 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+def _keep_compiled_programs() -> None:
+    """Keep XLA's compiled programs under ``$TIMBRE_JAX_HOME/xla-cache`` (JAX's persistent
+    compilation cache), so that only the first process to fit a shape compiles it.
+
+    Why: a new number of features costs 40–100 s of compilation on a CPU, every run.
+    Where the user set ``JAX_COMPILATION_CACHE_DIR``, that is kept;
+    ``JAX_ENABLE_COMPILATION_CACHE=false`` turns the cache off (JAX's own switches)."""
+    import jax
+
+    from .store import home
+
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(home() / "xla-cache"))
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status.
 
     Run as the program (``argv`` None) an interrupt ends the process with status 130 on
-    the spot (see :func:`_exit_now`); called with ``argv`` from Python it returns 130."""
+    the spot (see :func:`_exit_now`), and compiled programs are kept for the next run
+    (:func:`_keep_compiled_programs`); called with ``argv`` from Python it returns 130
+    and leaves JAX's configuration alone."""
     args = build_parser().parse_args(argv)
+    if argv is None:
+        _keep_compiled_programs()
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
