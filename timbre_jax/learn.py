@@ -452,30 +452,45 @@ def _solve_bucketed(rated, starts, options: FitOptions, lockstep: bool, solver: 
     return results  # type: ignore[return-value]
 
 
-def _solve_rated(rated, starts, options: FitOptions, lockstep: bool, solver: str = "lbfgsb") -> list[MetricResult]:
-    """One solve_grouped call over problems given as (D (p_i, n), s (p_i,)), padded to a
-    common power-of-two pair count; ``starts`` (n,) each, or None for the NNLS start."""
-    pmax = padded_pairs(max(len(sg) for _, sg in rated))
+def solve_packed(problems, starts, options: FitOptions, lockstep: bool, solver: str = "lbfgsb"):
+    """Pack problems into one batch and solve it with one compiled call.
+
+    ``problems``: G tuples (D (p_g, n), ratings (K_g, p_g), mask (K_g, p_g)), the K_g
+    problems of a tuple sharing its D.  Pairs are padded (masked) to a common power of
+    two, and each tuple's problems to K = max K_g by repeating its first one, so that
+    every problem is well posed.  ``starts``: (G, K, n) L-BFGS-B starts, or None for the
+    NNLS start solved in the batch.  Returns the padded D (G, p, n) and, as numpy
+    arrays, weights (G, K, n), pearson, iterations, status (G, K); rows past K_g are
+    padding."""
+    p = padded_pairs(max(D.shape[0] for D, _, _ in problems))
     if solver == "exact":
-        pmax = max(pmax, exact.MIN_PAIRS)
-    G, n = len(rated), rated[0][0].shape[1]
-    D = np.zeros((G, pmax, n))
-    s = np.zeros((G, 1, pmax))
-    mask = np.zeros((G, 1, pmax))
-    for g, (Dg, sg) in enumerate(rated):
-        p = len(sg)
-        D[g, :p], s[g, 0, :p], mask[g, 0, :p] = Dg, sg, 1.0
+        p = max(p, exact.MIN_PAIRS)
+    G, K, n = len(problems), max(r.shape[0] for _, r, _ in problems), problems[0][0].shape[1]
+    D = np.zeros((G, p, n))
+    s = np.zeros((G, K, p))
+    m = np.zeros((G, K, p))
+    for g, (Dg, rg, mg) in enumerate(problems):
+        pg, kg = rg.shape[1], rg.shape[0]
+        D[g, :pg], s[g, :kg, :pg], m[g, :kg, :pg] = Dg, rg, mg
+        s[g, kg:, :pg], m[g, kg:, :pg] = rg[0], mg[0]
     if solver == "exact" and not lockstep:
-        sol = exact.solve_problems(D, s, mask)  # compiles its active-set loop once for every n
-        return _results(exact.weights(sol.u)[:, 0], sol.pearson[:, 0], sol.iterations[:, 0], sol.status[:, 0],
-                        solver=solver)
-    arrays = [D, s, mask]
-    if starts is not None:
-        arrays.append(np.stack(starts)[:, None, :])
-    arrays, G = pad_to_devices(*arrays)
-    out = solve_grouped(*place(*arrays), options=options, init="nnls" if starts is None else "given",
-                        lockstep=lockstep, solver=solver)
-    return _results(*(np.asarray(o)[:G, 0] for o in out), solver=solver)
+        sol = exact.solve_problems(D, s, m)  # compiles its active-set loop once for every n
+        out = exact.weights(sol.u), sol.pearson, sol.iterations, sol.status
+    else:
+        arrays = [D, s, m] if starts is None else [D, s, m, np.asarray(starts, dtype=np.float64)]
+        arrays, _ = pad_to_devices(*arrays)
+        out = solve_grouped(*place(*arrays), options=options, init="nnls" if starts is None else "given",
+                            lockstep=lockstep, solver=solver)
+    return (D, *(np.asarray(o)[:G] for o in out))
+
+
+def _solve_rated(rated, starts, options: FitOptions, lockstep: bool, solver: str = "lbfgsb") -> list[MetricResult]:
+    """:func:`solve_packed` over single problems (D (p_i, n), s (p_i,)); ``starts`` (n,)
+    each, or None for the NNLS start."""
+    problems = [(Dg, sg[None], np.ones((1, len(sg)))) for Dg, sg in rated]
+    _, *out = solve_packed(problems, None if starts is None else np.stack(starts)[:, None, :], options,
+                           lockstep, solver)
+    return _results(*(o[:, 0] for o in out), solver=solver)
 
 
 def learn_metric(features, ratings, *, solver: str = "lbfgsb", init: str = "nnls", seed: int = 0,

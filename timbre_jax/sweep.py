@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import exact
 from .errors import UsageError
 from .learn import (
     FitOptions,
@@ -32,12 +31,10 @@ from .learn import (
     default_lockstep,
     fit_options,
     host_nnls_start,
-    padded_pairs,
     require_float64,
-    solve_grouped,
+    solve_packed,
 )
 from .progress import bar
-from .sharding import pad_to_devices, place
 from .store import atomic_write_bytes
 
 
@@ -69,38 +66,15 @@ def _distances(D, weights):
 
 
 def _solve_chunk(groups: list[Group], options: FitOptions, solver: str) -> list[GroupResult]:
-    p = padded_pairs(max(g.D.shape[0] for g in groups))
-    if solver == "exact":
-        p = max(p, exact.MIN_PAIRS)
-    K = max(g.K for g in groups)
-    n = groups[0].D.shape[1]
-    G = len(groups)
-    D = np.zeros((G, p, n))
-    s = np.zeros((G, K, p))
-    m = np.zeros((G, K, p))
-    for i, g in enumerate(groups):
-        pg = g.D.shape[0]
-        D[i, :pg] = g.D
-        s[i, :g.K, :pg] = g.ratings
-        m[i, :g.K, :pg] = g.mask
-        # Padding problems repeat the group's first problem so that every problem is well posed.
-        s[i, g.K:, :pg] = g.ratings[0]
-        m[i, g.K:, :pg] = g.mask[0]
-    if solver == "exact" and not default_lockstep():
-        sol = exact.solve_problems(D, s, m)  # compiles its active-set loop once for every n
-        weights, pearson, iterations, status = exact.weights(sol.u), sol.pearson, sol.iterations, sol.status
-    else:
-        arrays = [D, s, m]
-        if solver == "lbfgsb" and not default_lockstep():  # sequence mode starts from scipy's NNLS
-            arrays.append(np.stack([[host_nnls_start(D[i][m[i, k] > 0], s[i, k][m[i, k] > 0], options)
-                                     for k in range(K)] for i in range(G)]))
-        arrays, _ = pad_to_devices(*arrays)
-        D = arrays[0]
-        weights, pearson, iterations, status = solve_grouped(*place(*arrays), options=options,
-                                                             init="nnls" if len(arrays) == 3 else "given",
-                                                             lockstep=default_lockstep(), solver=solver)
+    starts = None
+    if solver == "lbfgsb" and not default_lockstep():  # sequence mode starts from scipy's NNLS
+        K = max(g.K for g in groups)
+        # Rows past a group's K repeat its first problem (see solve_packed), and its start.
+        starts = np.stack([[host_nnls_start(g.D[g.mask[k] > 0], g.ratings[k][g.mask[k] > 0], options)
+                            for k in [*range(g.K), *[0] * (K - g.K)]] for g in groups])
+    D, weights, pearson, iterations, status = solve_packed([(g.D, g.ratings, g.mask) for g in groups], starts,
+                                                           options, default_lockstep(), solver)
     d = np.asarray(_distances(D, weights))
-    pearson, iterations, status = (np.asarray(a) for a in (pearson, iterations, status))
     return [GroupResult(d[i, :g.K, :g.D.shape[0]], pearson[i, :g.K], iterations[i, :g.K], status[i, :g.K])
             for i, g in enumerate(groups)]
 
