@@ -28,10 +28,14 @@ def markdown(result: dict) -> str:
         lines += ["", "Robustness sub-sweep (9 levels x realizations of one dataset's ratings, EV on the "
                   "ratings each fit was given):", "",
                   "| representation | dataset | n | problems | scipy s | timbre-jax s (+compile) | ratio scipy/jax | "
-                  "fits/s scipy / jax | EV_jax - EV_scipy min / median |", "|---|---|---|---|---|---|---|---|---|"]
+                  "fits/s scipy / jax | iterations scipy / jax | ms/iteration scipy / jax | "
+                  "EV_jax - EV_scipy min / median |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['representation']} | {r['dataset']} | {r['n']} | {r['problems']} | {r['scipy_s']:.1f} | "
                   f"{r['jax_s']:.1f} (+{r['compile_s']:.1f}) | {r['speedup']:.2f} | "
                   f"{r['problems'] / r['scipy_s']:.3g} / {r['problems'] / r['jax_s']:.3g} | "
+                  f"{r.get('scipy_iterations', '?')} / {r.get('jax_iterations', '?')} | "
+                  f"{r.get('scipy_ms_per_iteration', float('nan')):.3f} / "
+                  f"{r.get('jax_ms_per_iteration', float('nan')):.3f} | "
                   f"{r['ev_diff_min']:+.4f} / {r['ev_diff_median']:+.4f} |" for r in result["sweep"]]
     for kind, label in (("batch", "problems in the batch"), ("features", "features n (batch of 4)")):
         if result.get(kind):

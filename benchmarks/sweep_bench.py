@@ -18,10 +18,15 @@ def bench_sweep(rep: str, dataset: str, realizations: int, maxiter: int) -> dict
     g = robustness.make_group(datasets.load(dataset, rep), robustness.levels(9), realizations, 0)
     rated = g.mask[0] > 0
     t0 = time.perf_counter()
-    ref = np.array([scipy_fit(g.D[rated], y[rated], maxiter)[0] for y in g.ratings])
+    ref, nit = np.array([scipy_fit(g.D[rated], y[rated], maxiter) for y in g.ratings]).T
     t_scipy = time.perf_counter() - t0
     (out,), t_jax, compile_s = timed_twice(lambda: sweep.solve([g], maxiter=maxiter, progress=False))
     diff = out.pearson ** 2 - ref
+    # Iterations apart from time: run to stagnation (ftol 1e-36) both solvers stop at
+    # chaotic points, so a ratio per fit mixes speed with where each happened to stop.
+    its = (int(nit.sum()), int(np.sum(out.iterations)))
     return dict(representation=rep, dataset=dataset, problems=g.K, n=int(g.D.shape[1]), scipy_s=t_scipy,
                 jax_s=t_jax, compile_s=compile_s, speedup=t_scipy / t_jax,
+                scipy_iterations=its[0], jax_iterations=its[1],
+                scipy_ms_per_iteration=1e3 * t_scipy / its[0], jax_ms_per_iteration=1e3 * t_jax / its[1],
                 ev_diff_min=float(diff.min()), ev_diff_median=float(np.median(diff)))

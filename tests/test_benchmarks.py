@@ -28,6 +28,8 @@ def test_quick_benchmark(tmp_path):
     assert row["ev_diff_min"] > -0.01  # same problems, same start: no worse than scipy
     (sw,) = res["sweep"]
     assert sw["representation"] == "encodec" and sw["problems"] == 9 and sw["ev_diff_min"] > -0.01
+    assert sw["scipy_iterations"] >= sw["problems"] and sw["jax_iterations"] >= sw["problems"]
+    assert sw["jax_ms_per_iteration"] == pytest.approx(1e3 * sw["jax_s"] / sw["jax_iterations"])
     assert "| encodec | Grey1977 | 128 | 9 |" in (tmp_path / "tables.md").read_text()
     assert [r["size"] for r in res["batch"]] == [1, 8] and [r["size"] for r in res["features"]] == [128, 512]
     assert all(r["peak_bytes"] > 0 for r in res["batch"] + res["features"])
