@@ -102,10 +102,14 @@ def fake_data(tmp_path, monkeypatch):
 
 def run_on_host_devices(script: str, device_counts) -> list[dict]:
     """``python -c script`` once per host device count, the processes side by side (each
-    spends most of its time compiling); the JSON each prints last."""
+    spends most of its time compiling); the JSON each prints last.
+
+    Every process gets the same size of XLA's CPU thread pool, which is the promise's
+    condition (README): XLA sizes it max(cores, device count), cores read from ``NPROC``
+    where set, and how it splits a long dot product follows that size."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", NPROC=str(max(device_counts)))
     procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=dict(os.environ, JAX_PLATFORMS="cpu",
-                                                  XLA_FLAGS=f"--xla_force_host_platform_device_count={n}"))
+                              text=True, env=dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}"))
              for n in device_counts]
     outs = []
     for proc in procs:
