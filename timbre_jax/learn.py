@@ -458,8 +458,8 @@ def solve_packed(problems, starts, options: FitOptions, lockstep: bool, solver: 
     ``problems``: G tuples (D (p_g, n), ratings (K_g, p_g), mask (K_g, p_g)), the K_g
     problems of a tuple sharing its D.  Pairs are padded (masked) to a common power of
     two, and each tuple's problems to K = max K_g by repeating its first one, so that
-    every problem is well posed.  ``starts``: (G, K, n) L-BFGS-B starts, or None for the
-    NNLS start solved in the batch.  Returns the padded D (G, p, n) and, as numpy
+    every problem is well posed.  ``starts``: G arrays (K_g, n) of L-BFGS-B starts,
+    padded the same way, or None for the NNLS start solved in the batch.  Returns the padded D (G, p, n) and, as numpy
     arrays, weights (G, K, n), pearson, iterations, status (G, K); rows past K_g are
     padding."""
     p = padded_pairs(max(D.shape[0] for D, _, _ in problems))
@@ -469,15 +469,18 @@ def solve_packed(problems, starts, options: FitOptions, lockstep: bool, solver: 
     D = np.zeros((G, p, n))
     s = np.zeros((G, K, p))
     m = np.zeros((G, K, p))
+    w0 = None if starts is None else np.zeros((G, K, n))
     for g, (Dg, rg, mg) in enumerate(problems):
         pg, kg = rg.shape[1], rg.shape[0]
         D[g, :pg], s[g, :kg, :pg], m[g, :kg, :pg] = Dg, rg, mg
         s[g, kg:, :pg], m[g, kg:, :pg] = rg[0], mg[0]
+        if w0 is not None:
+            w0[g, :kg], w0[g, kg:] = starts[g], starts[g][0]
     if solver == "exact" and not lockstep:
         sol = exact.solve_problems(D, s, m)  # compiles its active-set loop once for every n
         out = exact.weights(sol.u), sol.pearson, sol.iterations, sol.status
     else:
-        arrays = [D, s, m] if starts is None else [D, s, m, np.asarray(starts, dtype=np.float64)]
+        arrays = [D, s, m] if w0 is None else [D, s, m, w0]
         arrays, _ = pad_to_devices(*arrays)
         out = solve_grouped(*place(*arrays), options=options, init="nnls" if starts is None else "given",
                             lockstep=lockstep, solver=solver)
@@ -488,7 +491,7 @@ def _solve_rated(rated, starts, options: FitOptions, lockstep: bool, solver: str
     """:func:`solve_packed` over single problems (D (p_i, n), s (p_i,)); ``starts`` (n,)
     each, or None for the NNLS start."""
     problems = [(Dg, sg[None], np.ones((1, len(sg)))) for Dg, sg in rated]
-    _, *out = solve_packed(problems, None if starts is None else np.stack(starts)[:, None, :], options,
+    _, *out = solve_packed(problems, None if starts is None else [np.asarray(w)[None] for w in starts], options,
                            lockstep, solver)
     return _results(*(o[:, 0] for o in out), solver=solver)
 

@@ -68,10 +68,8 @@ def _distances(D, weights):
 def _solve_chunk(groups: list[Group], options: FitOptions, solver: str) -> list[GroupResult]:
     starts = None
     if solver == "lbfgsb" and not default_lockstep():  # sequence mode starts from scipy's NNLS
-        K = max(g.K for g in groups)
-        # Rows past a group's K repeat its first problem (see solve_packed), and its start.
-        starts = np.stack([[host_nnls_start(g.D[g.mask[k] > 0], g.ratings[k][g.mask[k] > 0], options)
-                            for k in [*range(g.K), *[0] * (K - g.K)]] for g in groups])
+        starts = [np.stack([host_nnls_start(g.D[mk > 0], y[mk > 0], options) for y, mk in zip(g.ratings, g.mask)])
+                  for g in groups]
     D, weights, pearson, iterations, status = solve_packed([(g.D, g.ratings, g.mask) for g in groups], starts,
                                                            options, default_lockstep(), solver)
     d = np.asarray(_distances(D, weights))
