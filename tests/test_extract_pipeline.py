@@ -11,9 +11,8 @@ sf = pytest.importorskip("soundfile")
 
 import timbre_jax_extract as tje  # noqa: E402
 from conftest import SR_FILE, write_tone  # noqa: E402
-from timbre_jax import store  # noqa: E402
+from timbre_jax import audio, store  # noqa: E402
 from timbre_jax.registry import DATASETS  # noqa: E402
-from timbre_jax_extract import audio  # noqa: E402
 
 
 def test_public_api():
