@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from timbre_jax import datasets
 from timbre_jax.datasets import DataError
 from timbre_jax.learn import FitError, as_pairs, check_problem, learn_metric
 from timbre_jax.pearson import condensed
+from timbre_jax.rating_files import read_matrix
 
 FEATURES = np.random.default_rng(0).random((5, 3))
 
@@ -94,19 +94,19 @@ def test_ratings_files_full_symmetric_or_upper_triangular_with_zeros_below(tmp_p
     np.savetxt(upper, np.triu(m, 1))  # NaN kept above, zeros on and below the diagonal
     expected = m.copy()
     np.fill_diagonal(expected, np.nan)
-    np.testing.assert_array_equal(datasets.read_ratings_file(full, 6), expected)
-    np.testing.assert_array_equal(datasets.read_ratings_file(upper), expected)
+    np.testing.assert_array_equal(read_matrix(full, 6), expected)
+    np.testing.assert_array_equal(read_matrix(upper), expected)
 
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda m: np.tril(m, -1),
-     r"neither symmetric nor upper-triangular with zeros below: \(0, 1\) is 0.0 but \(1, 0\)"),
-    (lambda m: np.where(np.eye(6, k=2, dtype=bool), np.inf, m), r"rating of pair \(0, 2\) is inf"),
-    (lambda m: m[:5], r"shape \(5, 6\), expected \(6, 6\)"),
+     r"neither symmetric nor upper-triangular with zeros below: row 1, column 2 is 0.0 but row 2, column 1"),
+    (lambda m: np.where(np.eye(6, k=2, dtype=bool), np.inf, m), r"row 1, column 3: inf is infinite"),
+    (lambda m: m[:5], r"shape \(5, 6\); it must be square"),
 ])
 def test_bad_ratings_files_are_refused_naming_the_file(tmp_path, mutate, message):
     path = tmp_path / "mine.txt"
     np.savetxt(path, mutate(np.nan_to_num(symmetric_ratings(6, 5), nan=0.5)))
     with pytest.raises(DataError, match=message) as e:
-        datasets.read_ratings_file(path, 6)
+        read_matrix(path, 6)
     assert str(path) in str(e.value)

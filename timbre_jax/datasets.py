@@ -17,8 +17,8 @@ import numpy as np
 from . import download, safepickle, store
 from .errors import DataError, MissingFeatures, UsageError
 from .pearson import condensed
-from .ratings import asymmetry, first_asymmetric_pair, first_infinite_pair
-from .registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, check_representation, get_dataset
+from .ratings import asymmetry
+from .registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, get_dataset
 
 
 @dataclass(frozen=True)
@@ -48,61 +48,12 @@ def ratings_from_upper(upper: np.ndarray) -> np.ndarray:
     This is the on-disk rule of the upstream files only (the published ratings text
     files and the pickles' ``dissimilarities``): their upper triangle holds the ratings
     and whatever lies on or below the diagonal (zeros) is ignored.  Matrices given by
-    users are checked instead (:func:`timbre_jax.learn.as_pairs`, :func:`read_ratings_file`).
+    users are checked instead (:func:`timbre_jax.learn.as_pairs`, :mod:`timbre_jax.rating_files`).
     """
     upper = np.asarray(upper, dtype=np.float64)
     full = np.triu(upper, 1) + np.triu(upper, 1).T
     np.fill_diagonal(full, np.nan)
     return full
-
-
-def read_ratings_file(path: Path, n_sounds: int | None = None) -> np.ndarray:
-    """Symmetric (l, l) ratings, NaN diagonal, from a text matrix written by a user.
-
-    The file is read with ``np.loadtxt`` (whitespace-separated numbers, ``#`` comments,
-    ``nan`` for an unrated pair).  Two layouts are accepted:
-
-    - the full symmetric matrix (an unrated pair is NaN on both sides);
-    - an upper-triangular matrix with zeros everywhere below the diagonal (the layout of
-      the upstream ratings files).
-
-    The diagonal is ignored.  Anything else, a lower-triangular or a non-symmetric full
-    matrix, is refused naming the first differing pair, because reading one triangle of
-    it would silently drop the other; so are +inf and -inf (only NaN means unrated).
-
-    Parameters
-    ----------
-    path : Path
-        The text file.
-    n_sounds : int, optional
-        The number of sounds the matrix must cover.
-
-    Raises
-    ------
-    DataError
-        Naming the file, for unreadable text, a wrong shape, infinite values or asymmetry.
-    """
-    path = Path(path)
-    try:
-        m = np.loadtxt(path, dtype=np.float64, ndmin=2)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable ratings matrix ({e})") from None
-    if m.shape[0] != m.shape[1] or (n_sounds is not None and m.shape[0] != n_sounds):
-        want = f"({n_sounds}, {n_sounds})" if n_sounds is not None else "square"
-        raise DataError(f"{path}: ratings matrix has shape {m.shape}, expected {want}")
-    bad = first_infinite_pair(m)
-    if bad is not None:
-        raise DataError(f"{path}: rating of pair {bad} is {m[bad]}; use nan for an unrated pair")
-    if np.all(np.tril(m, -1) == 0):  # upstream layout: the upper triangle holds everything
-        return ratings_from_upper(m)
-    bad = first_asymmetric_pair(m)
-    if bad is not None:
-        i, j = bad
-        raise DataError(f"{path}: ratings matrix is neither symmetric nor upper-triangular with zeros below: "
-                        f"({i}, {j}) is {m[i, j]} but ({j}, {i}) is {m[j, i]}")
-    m = m.copy()
-    np.fill_diagonal(m, np.nan)
-    return m
 
 
 def load_ratings(dataset: str, *, progress: bool = False) -> np.ndarray:
@@ -208,63 +159,57 @@ def check_import_source(source: str) -> str:
     return source
 
 
-def _pickle_sounds(obj: dict, path: Path, l: int) -> tuple[str, ...] | None:
-    """The pickle's ``sounds`` (l names, unique), or None if it has none."""
-    if "sounds" not in obj:
-        return None
-    sounds = tuple(str(s) for s in np.asarray(obj["sounds"]).ravel())
-    if len(sounds) != l or len(set(sounds)) != l:
-        raise DataError(f"{path}: 'sounds' must hold {l} distinct names, one per column of 'representations'")
-    return sounds
-
-
 def imported_record(path: Path, dataset: str, representation: str, source: str,
                     ratings_file: Path | None = None) -> store.StoredFeatures:
-    """Store record of a user's upstream-format pickle (read safely).
+    """Store record of a user's feature file (:mod:`timbre_jax.feature_files`: ``.pkl`` read
+    safely, ``.npy``, ``.npz``, ``.csv``), of any width.
 
-    For a built-in dataset the published ratings are used (the pickle's
-    ``dissimilarities``, if any, must equal them) and ``ratings_file`` is refused.  For
-    any other dataset name the ratings come from ``ratings_file`` (see
-    :func:`read_ratings_file`) or else from the pickle's ``dissimilarities``
+    For a built-in dataset or a study added with ``data add``, its sounds and ratings are
+    used: rows are matched to the sounds by name where the file names them (else taken in
+    the sorted order of the sound names), a pickle's ``dissimilarities``, if any, must
+    equal the ratings, and ``ratings_file`` is refused.  For any other dataset name the
+    ratings come from ``ratings_file`` (:func:`timbre_jax.rating_files.read_ratings`, in
+    the order of the file's rows) or else from the pickle's ``dissimilarities``
     (upper-triangular, the upstream layout); when both are given they must agree.  Sound
-    names come from the pickle's ``sounds`` if present, else ``sound01``, ``sound02``, ...
-    For every dataset the feature count must be that of ``representation``.
+    names are the file's, else ``sound01``, ``sound02``, ...
     """
+    from . import feature_files, rating_files, studies
+
     path = Path(path)
-    check_representation(representation)
+    store.check_name(representation, "representation")
     store.check_name(dataset, "dataset")
     check_import_source(source)
+    given = feature_files.read(path)
+    l = len(given.features)
+    embedded = embedded_ratings(given.extras, path, l)
     builtin = DATASETS.get(dataset)
-    features, obj = pickle_features(path, dataset, representation, builtin.n_sounds if builtin else None)
-    l = len(features)
-    embedded = embedded_ratings(obj, path, l)
-    sounds = _pickle_sounds(obj, path, l)
-    if builtin is not None:
+    if builtin is not None or studies.is_added(dataset):
         if ratings_file is not None:
-            raise DataError(f"{dataset} is a built-in dataset and its published ratings are used; to fit your own "
+            raise DataError(f"{dataset} has its ratings already ({'published' if builtin else 'added'}); to fit other "
                             "ratings, import them under a new dataset name")
-        if sounds is not None and sounds != builtin.sounds:
-            raise DataError(f"{path}: 'sounds' differ from the sounds of {dataset} ({', '.join(builtin.sounds)})")
-        ratings, sounds = load_ratings(dataset), builtin.sounds
-        if embedded is not None and not _same_ratings(embedded, ratings):
-            raise DataError(f"{path}: its 'dissimilarities' differ from the published ratings of {dataset}")
+        sounds = builtin.sounds if builtin else studies.load(dataset).sounds
+        ratings = load_ratings(dataset) if builtin else studies.load(dataset).ratings
+        features = feature_files.in_order(given, sounds, path)
+        if embedded is not None and (given.sounds not in (None, sounds) or not _same_ratings(embedded, ratings)):
+            raise DataError(f"{path}: its 'dissimilarities' differ from the ratings of {dataset}")
     else:
+        sounds = given.sounds or tuple(f"sound{k:0{max(2, len(str(l)))}d}" for k in range(1, l + 1))
+        features = given.features
         if ratings_file is not None:
-            ratings = read_ratings_file(Path(ratings_file), l)
+            ratings = rating_files.read_ratings(Path(ratings_file), sounds)
             if embedded is not None and not _same_ratings(embedded, ratings):
                 raise DataError(f"{path}: its 'dissimilarities' differ from the ratings in {ratings_file}")
         elif embedded is not None:
             ratings = embedded
         else:
-            raise DataError(f"{path}: {dataset} is not a built-in dataset and the pickle has no 'dissimilarities'; "
-                            "give its ratings with --ratings FILE (a text matrix)")
-        sounds = sounds or tuple(f"sound{k:0{max(2, len(str(l)))}d}" for k in range(1, l + 1))
+            raise DataError(f"{path}: {dataset} is neither a built-in dataset nor an added study and the file has no "
+                            "ratings; give them with --ratings FILE, or add the study first (`timbre-jax data add`)")
     validate(dataset, representation, features, ratings, sounds)
     meta = {
         "source": source, "representation": representation, "dataset": dataset,
         "builtin_dataset": builtin is not None,
         "imported_file": str(path.resolve()), "sha256": download.sha256_file(path),
-        "parameters": {k: _plain(obj[k]) for k in ("audio_args", "sigmas") if k in obj},
+        "parameters": {k: _plain(given.extras[k]) for k in ("audio_args", "sigmas") if k in given.extras},
         "versions": {"numpy": np.__version__, "python": platform.python_version()},
     }
     if ratings_file is not None:
@@ -284,9 +229,9 @@ def _plain(value):
     return value
 
 
-def import_pickle(path: Path, dataset: str, representation: str, *, source: str = store.DEFAULT_IMPORT_SOURCE,
-                  ratings_file: Path | None = None) -> Path:
-    """Import a user's upstream-format pickle into the store under ``source``.
+def import_features(path: Path, dataset: str, representation: str, *, source: str = store.DEFAULT_IMPORT_SOURCE,
+                    ratings_file: Path | None = None) -> Path:
+    """Import a user's feature file into the store under ``source``.
 
     Never writes the ``upstream`` or ``extracted`` sources (:func:`check_import_source`);
     see :func:`imported_record` for where ratings and sound names come from.  Returns
@@ -301,7 +246,9 @@ def redo_command(source: str, representation: str, dataset: str) -> str:
     if source == "upstream":
         return "timbre-jax data fetch"
     if source == "extracted":
-        return f"timbre-jax extract --representation {representation} --dataset {dataset}"
+        if representation not in N_FEATURES and representation != "crepe":
+            return f"timbre-jax extract --embedder SPEC --name {representation} --datasets {dataset}"
+        return f"timbre-jax extract --representation {representation} --datasets {dataset}"
     return f"timbre-jax data import FILE --dataset {dataset} --representation {representation} --source {source}"
 
 
@@ -339,9 +286,9 @@ def store_file_problem(path: Path) -> str | None:
         rec = store.load(path)
     except store.StoreError as e:
         return str(e)
-    if representation not in N_FEATURES:
-        return f"{path}: {representation!r} is not a known representation"
     if source == "upstream":
+        if representation not in N_FEATURES:
+            return f"{path}: {representation!r} is not one of the paper's representations"
         if dataset not in DATASETS:
             return f"{path}: {dataset!r} is not a built-in dataset"
         why = upstream_problem(rec, dataset, representation)
@@ -394,6 +341,14 @@ def repair_upstream_store(*, mirror_url: str | None = None, progress: bool = Fal
 
 
 def _upstream_record(dataset: str, representation: str, progress: bool) -> store.StoredFeatures:
+    from . import studies
+
+    if dataset in DATASETS and representation not in N_FEATURES:
+        raise MissingFeatures(f"no upstream {representation} features for {dataset}: the paper published its 8 "
+                              f"representations ({', '.join(N_FEATURES)}); use --source extracted")
+    if studies.is_added(dataset):
+        raise MissingFeatures(f"{dataset} is a study you added: the paper published no features for it; extract them "
+                              f"(`{redo_command('extracted', representation, dataset)}`) and use --source extracted")
     if dataset not in DATASETS:
         store.check_name(dataset, "dataset")
         elsewhere = [s for s in store.stored_sources() if dataset in store.stored_datasets(s, representation)]
@@ -432,7 +387,7 @@ def load(dataset: str, representation: str, source: str = "upstream", *, progres
     built-in dataset or any other (its ratings are stored with the features).  A
     missing or damaged extracted or imported file is an error that says how to redo it.
     """
-    check_representation(representation)
+    store.check_name(representation, "representation")
     store.check_name(source, "feature source")
     if source == "upstream":
         rec = _upstream_record(dataset, representation, progress)

@@ -98,6 +98,11 @@ def stored_datasets(source: str, representation: str | None = None, root: Path |
     return sorted(n for n in names if _NAME.fullmatch(n))
 
 
+def stored_representations(source: str | None = None, root: Path | None = None) -> list[str]:
+    """Representations with a store file (of ``source``), sorted."""
+    return sorted({p.parent.name for p in stored_files(source, root) if _NAME.fullmatch(p.parent.name)})
+
+
 def parts(path: Path, root: Path | None = None) -> tuple[str, str, str]:
     """(source, representation, dataset) of a store file path."""
     rel = Path(path).relative_to(features_root(root))
