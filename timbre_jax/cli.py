@@ -23,21 +23,44 @@ from .learn import DEFAULT
 EXIT_FAIL = 1
 
 
-def _reps(value):
-    return registry.parse_list(value, registry.REPRESENTATIONS, "representation(s)")
-
-
-def _datasets(value, source="upstream"):
-    """Dataset names: the built-in ones, and for a source other than upstream those in
-    the store; ``all`` of an imported source is what was imported into it."""
+def _known_representations() -> list[str]:
+    """The paper's 8, crepe, and every other representation in the store (a user's embedder or import)."""
     from . import store
 
-    stored = [] if source == "upstream" else store.stored_datasets(source)
-    if source not in store.SOURCES and value in (None, "", "all"):
+    extra = ["crepe", *store.stored_representations()]
+    return [*registry.REPRESENTATIONS, *dict.fromkeys(r for r in extra if r not in registry.REPRESENTATIONS)]
+
+
+def _reps(value):
+    """Representation names; 'all' (or nothing) means the paper's 8: others are named."""
+    if value is None or value in ("", "all"):
+        return list(registry.REPRESENTATIONS)
+    return registry.parse_list(value, _known_representations(), "representation(s)")
+
+
+def _representation(value) -> str:
+    """One representation name (learn, extract, data import)."""
+    reps = [] if value in (None, "", "all") else _reps(value)
+    if len(reps) != 1:
+        raise UsageError(f"give one representation, not {value!r}")
+    return reps[0]
+
+
+def _datasets(value, source="auto"):
+    """Dataset names: the built-in ones, the studies added with `data add`, and for an
+    imported source those in the store; ``all`` is the 17 built-in datasets (for an
+    imported source: what was imported into it)."""
+    from . import store, studies
+
+    builtin = source in (*store.SOURCES, "auto")
+    stored = [] if source in ("upstream", "auto") else store.stored_datasets(source)
+    if not builtin and value in (None, "", "all"):
         return stored
+    if value in (None, "", "all"):
+        return list(registry.DATASETS)
+    known = [*registry.DATASETS, *studies.names()]
     try:
-        return registry.parse_list(value, [*registry.DATASETS, *(d for d in stored if d not in registry.DATASETS)],
-                                   "dataset(s)")
+        return registry.parse_list(value, [*known, *(d for d in stored if d not in known)], "dataset(s)")
     except UsageError as e:
         asked = {v.strip() for v in (value or "").split(",")}
         elsewhere = [s for s in store.stored_sources() if s != source and asked & set(store.stored_datasets(s))]
@@ -46,15 +69,30 @@ def _datasets(value, source="upstream"):
 
 
 def _source(value):
-    """--source: upstream, extracted, or an imported source that exists in the store."""
+    """--source: auto, upstream, extracted, or an imported source that exists in the store."""
     from . import store
 
-    known = [*store.SOURCES, *(s for s in store.stored_sources() if s not in store.SOURCES)]
+    known = ["auto", *store.SOURCES, *(s for s in store.stored_sources() if s not in store.SOURCES)]
     if value not in known:
-        hint = ("" if len(known) > len(store.SOURCES) else
+        hint = ("" if len(known) > len(store.SOURCES) + 1 else
                 "; import one with `timbre-jax data import FILE --dataset D --representation R --source NAME`")
         raise argparse.ArgumentTypeError(f"unknown feature source {value!r}; choose from {', '.join(known)}{hint}")
     return value
+
+
+def resolve_source(value: str, reps, names) -> str:
+    """``--source auto``: upstream where the paper published every asked (representation,
+    dataset), extracted where it published none of them; a mix is refused (one table must
+    not mix the published features with your own)."""
+    if value != "auto":
+        return value
+    published = {(r in registry.N_FEATURES and d in registry.DATASETS) for r in reps for d in names}
+    if published != {True, False}:
+        return "upstream" if published == {True} else "extracted"
+    ours = sorted({r for r in reps if r not in registry.N_FEATURES} | {d for d in names if d not in registry.DATASETS})
+    raise UsageError(f"the paper published features for some of these and not for {', '.join(ours)}: pass "
+                     "--source upstream (the published features; the others are skipped) or --source extracted "
+                     "(computed by `timbre-jax extract`)")
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -98,6 +136,8 @@ def _start(args):
     datasets, t0)."""
     out = check_out_dir(args.out)
     reps, names = _reps(args.representations), _datasets(args.datasets, getattr(args, "source", "upstream"))
+    if hasattr(args, "source"):
+        args.source = resolve_source(args.source, reps, names)
     return out, reps, names, time.perf_counter()
 
 
@@ -107,7 +147,7 @@ def cmd_data_fetch(args) -> int:
     from . import datasets, download
 
     what = registry.parse_list(args.what, ("ratings", "audio", "features"), "kind(s) of file")
-    reps = _reps(args.representation)
+    reps = registry.parse_list(args.representation, registry.REPRESENTATIONS, "representation(s)")
     paths = [p for w in what for p in registry.files(w, reps)]
     if args.mirror:  # a mistyped mirror is an error even when everything is cached
         download.check_mirror(download.mirror(args.mirror))
@@ -128,9 +168,9 @@ def cmd_data_fetch(args) -> int:
 
 
 def cmd_data_list(args) -> int:
-    from . import datasets, store
+    from . import datasets, store, studies
 
-    reps = _reps(args.representation)
+    reps = registry.parse_list(args.representation, registry.REPRESENTATIONS, "representation(s)")
     header, rows, missing = datasets.inventory(reps)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
@@ -142,11 +182,20 @@ def cmd_data_list(args) -> int:
         print(f"{r}: features for {n}/{len(rows)} datasets")
     if missing:
         print("missing upstream features: " + ", ".join(missing))
+    added = studies.names()
+    if added:
+        print("\nyour studies (`timbre-jax data add`):")
+        for name in added:
+            study = studies.load(name)
+            feats = [f"{src} {r}" for src in store.stored_sources() for r in store.stored_representations(src)
+                     if store.feature_file(src, r, name).exists()]
+            print(f"  {name}: {len(study.sounds)} sounds, {study.rated_pairs} rated pairs; features: "
+                  f"{', '.join(feats) or 'none yet (`timbre-jax extract --representation R --datasets ' + name + '`)'}")
     others = [s for s in store.stored_sources() if s != "upstream"]
     if others:
         print("\nother sources (use with --source NAME):")
         for source in others:
-            for r in registry.REPRESENTATIONS:
+            for r in store.stored_representations(source):
                 names = store.stored_datasets(source, r)
                 if names:
                     print(f"  {source} {r}: {', '.join(names)}")
@@ -155,7 +204,7 @@ def cmd_data_list(args) -> int:
 
 
 def cmd_data_verify(args) -> int:
-    from . import datasets, download, store
+    from . import datasets, download, store, studies
 
     paths = [p for w in ("ratings", "audio", "features") for p in registry.files(w)]
     good, bad, absent = download.verify(paths)
@@ -168,14 +217,42 @@ def cmd_data_verify(args) -> int:
     for path, why in problems:
         source, r, d = store.parts(path)
         print(f"  CORRUPTED: {why} (to redo it: `{datasets.redo_command(source, r, d)}`)")
-    return EXIT_FAIL if bad or problems else 0
+    added = studies.names()
+    damaged = {name: studies.verify(name) for name in added}
+    if added:
+        print(f"your studies: checked {len(added)}, {sum(bool(v) for v in damaged.values())} damaged")
+    for name, found in damaged.items():
+        for why in found:
+            print(f"  CORRUPTED: study {name}: {why} (`timbre-jax data remove {name}`, then add it again)")
+    return EXIT_FAIL if bad or problems or any(damaged.values()) else 0
+
+
+def cmd_data_add(args) -> int:
+    from . import studies
+
+    study = studies.add(args.name, Path(args.audio), Path(args.ratings), progress=not args.quiet)
+    l = len(study.sounds)
+    print(f"added study {study.name}: {l} sounds, {study.rated_pairs} of {l * (l - 1) // 2} pairs rated -> "
+          f"{studies.folder(study.name)}")
+    print(f"next: timbre-jax extract --representation stmf --datasets {study.name}\n"
+          f"      timbre-jax evaluate --datasets {study.name} --representations stmf")
+    return 0
+
+
+def cmd_data_remove(args) -> int:
+    from . import studies
+
+    for path in studies.remove(args.name):
+        print(f"removed {path}")
+    return 0
 
 
 def cmd_data_import(args) -> int:
     from . import datasets, store
 
+    store.check_name(args.representation, "representation")
     replaced = store.feature_file(datasets.check_import_source(args.source), args.representation, args.dataset).exists()
-    out = datasets.import_pickle(Path(args.file), args.dataset, args.representation, source=args.source,
+    out = datasets.import_features(Path(args.file), args.dataset, args.representation, source=args.source,
                                  ratings_file=Path(args.ratings) if args.ratings else None)
     print(f"imported {args.file} as {args.source} {args.representation}/{args.dataset} -> {out}"
           f"{' (replaced the previous import)' if replaced else ''}")
@@ -230,6 +307,7 @@ def cmd_learn(args) -> int:
     names = _datasets(args.datasets or args.dataset, args.source) if (args.dataset or args.datasets) else []
     if not names or (args.dataset and args.datasets):
         raise UsageError("give --dataset D, or --datasets A,B,... for one metric across datasets")
+    args.source = resolve_source(args.source, [_representation(args.representation)], names)
     for path, option in ((args.out, "--out"), (args.plot, "--plot")):
         if path:
             check_out_file(path, option)
@@ -391,13 +469,50 @@ def cmd_extract(args) -> int:
     try:
         import timbre_jax_extract
     except ImportError as e:
-        raise UsageError("extraction needs the 'extract' extra (torch, kymatio, transformers, soundfile): "
+        raise UsageError("extraction needs the 'extract' extra (torch, kymatio, transformers): "
                          f"{e}") from None
-    names = _datasets(args.dataset)
-    written = timbre_jax_extract.run(args.representation, names, checkpoint=args.checkpoint,
-                                     device=args.device, progress=not args.quiet)
+    chosen = [o for o, v in (("--representation", args.representation), ("--embedder", args.embedder),
+                             ("--hear", args.hear)) if v]
+    if len(chosen) != 1:
+        raise UsageError("give one of --representation NAME, --embedder SPEC or --hear MODULE"
+                         + (f", not {' and '.join(chosen)}" if chosen else ""))
+    if (args.embedder or args.hear) and not args.name:
+        raise UsageError("--embedder and --hear need --name REP: the representation name its features are saved under")
+    if args.name and args.representation:
+        raise UsageError("--name goes with --embedder or --hear; --representation extracts under its own name")
+    if args.datasets in (None, ""):
+        raise UsageError("give --datasets: comma list of dataset names, or 'all'")
+    names = _datasets(args.datasets)
+    extractor = None
+    if args.embedder or args.hear:
+        from timbre_jax_extract import embedder
+
+        name = args.name
+        if name in timbre_jax_extract.EXTRACTABLE:
+            raise UsageError(f"--name {name}: that is a built-in representation; name your embedder otherwise")
+        extractor = (embedder.Embedder(embedder.load_function(args.embedder), name, spec=args.embedder)
+                     if args.embedder else embedder.hear_embedder(args.hear, name))
+    written = timbre_jax_extract.run(args.representation, names, checkpoint=args.checkpoint, device=args.device,
+                                     progress=not args.quiet, extractor=extractor)
     for p in written:
         print(f"wrote {p}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import evaluate
+
+    out, reps, names, t0 = _start(args)
+    sets = [fs for _, group in _loaded(reps, names, args.source) for fs in group]
+    if not sets:
+        raise UsageError(f"no {args.source} features for any of these datasets and representations")
+    rows = evaluate.run(sets, permutations=args.permutations, seed=args.seed, directory=out,
+                        progress=not args.quiet)
+    for line in evaluate.summary(rows):
+        print(line)
+    for p in evaluate.write_outputs(rows, out):
+        print(f"wrote {p}")
+    print(f"wall time {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -419,8 +534,9 @@ SOLVER_HELP = ("lbfgsb: the paper's L-BFGS-B fit (default); exact: the certified
                "(a non-negative least squares, milliseconds per fit)")
 REPS_HELP = "comma list of representations, or 'all' (default); names below"
 DATASETS_HELP = "comma list of datasets, or 'all' (default); names below"
-SOURCE_HELP = ("features to fit: upstream (the paper's published features, default), extracted "
-               "(computed by `timbre-jax extract`), or a source made by `timbre-jax data import --source`")
+SOURCE_HELP = ("features to fit: upstream (the paper's published features), extracted (computed by `timbre-jax "
+               "extract`), a source made by `timbre-jax data import --source`, or auto (default: upstream for the "
+               "built-in datasets in the paper's 8 representations, extracted for your own studies and embedders)")
 MAXITER_HELP = f"L-BFGS-B iteration limit per fit (default {DEFAULT.maxiter}; the exact solver ignores it)"
 OUT_DIR_HELP = ("output folder (created); re-running with the same folder resumes from the fits saved "
                 "under OUT/chunks")
@@ -446,7 +562,7 @@ def _options(*groups: str) -> argparse.ArgumentParser:
         p.add_argument("--representations", default="all", help=REPS_HELP)
         p.add_argument("--datasets", default="all", help=DATASETS_HELP)
     if "source" in groups:
-        p.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP)
+        p.add_argument("--source", default="auto", type=_source, help=SOURCE_HELP)
     if "fit" in groups:
         p.add_argument("--maxiter", type=_positive, default=DEFAULT.maxiter, help=MAXITER_HELP)
         p.add_argument("--solver", default="lbfgsb", choices=("lbfgsb", "exact"), help=SOLVER_HELP)
@@ -514,18 +630,31 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_data_list)
     v = dsub.add_parser("verify", help="re-hash every cached file")
     v.set_defaults(func=cmd_data_verify)
-    im = dsub.add_parser("import", help="import your own upstream-format feature pickle (read safely)")
-    im.add_argument("file", help="the feature pickle, in the upstream layout")
-    im.add_argument("--dataset", required=True,
-                    help="the dataset whose sounds it describes: a built-in name (below) or a new one")
-    im.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
-                    help="the representation it holds")
+    im = dsub.add_parser("import", help="import features computed elsewhere (.pkl read safely, .npy, .npz, .csv)")
+    im.add_argument("file", help="the features: an upstream-layout pickle (dict with 'representations', n_features x "
+                    "l_sounds), a .npy (l_sounds x n_features, rows in sound order), a .npz ('features' and optional "
+                    "'sounds') or a .csv (sound name, then the features, one row per sound); any number of features")
+    im.add_argument("--dataset", required=True, help="the dataset whose sounds it describes: built-in (below), "
+                    "added with `data add`, or a new name")
+    im.add_argument("--representation", required=True, help="the name to store it under (any plain name)")
     im.add_argument("--source", default="imported",
                     help="store the features under this source name (default imported; never upstream or extracted)")
-    im.add_argument("--ratings", help="for a dataset that is not built in: its ratings, a text matrix (np.loadtxt; "
-                    "full symmetric, or upper-triangular with zeros below; nan = unrated); default: the "
-                    "pickle's 'dissimilarities'")
+    im.add_argument("--ratings", help="for a new dataset name only: its ratings (the formats of `data add "
+                    "--ratings`, in the order of the file's rows); default: the pickle's 'dissimilarities'")
     im.set_defaults(func=cmd_data_import)
+    ad = dsub.add_parser("add", help="add your own study: a folder of sounds and a ratings file (copied to the cache)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ad.add_argument("name", help="the study's name (letters, digits, '_', '.', '+', '-'; not a built-in dataset)")
+    ad.add_argument("--audio", required=True, help="folder of audio files (wav, aiff, flac, ogg, ...); each file's "
+                    "stem is a sound name")
+    ad.add_argument("--ratings", required=True, help="dissimilarities in [0, 1]: a whitespace matrix (.txt) in the "
+                    "sorted order of the file names (full symmetric or upper-triangular; diagonal ignored; nan = "
+                    "unrated), a labelled square .csv (sound names in the first row and column), or a long .csv "
+                    "with the header sound_a,sound_b,dissimilarity")
+    ad.set_defaults(func=cmd_data_add)
+    rm = dsub.add_parser("remove", help="remove a study added with `data add`, and every feature file made for it")
+    rm.add_argument("name", help="the study's name")
+    rm.set_defaults(func=cmd_data_remove)
     au = dsub.add_parser("audit", parents=[_options("names")],
                          help="evidence that each upstream representation's rows are paired with the right sounds "
                          "(stft row matching, zero-shot alignment, permutation null)")
@@ -543,8 +672,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="learn one metric and print its explained variance")
     le.add_argument("--dataset", help="the dataset to fit (names below)")
     le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated)")
-    le.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
-                    help="the features to weigh")
+    le.add_argument("--representation", required=True,
+                    help="the features to weigh (names below, or one you extracted or imported)")
     le.add_argument("--init", default="nnls", choices=("nnls", "random"),
                     help="L-BFGS-B start: nnls (the paper's warm start, default) or random (Thoret et al. 2021)")
     le.add_argument("--seed", type=int, default=0, help="seed of the random start and of extra --starts (default 0)")
@@ -559,14 +688,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     zs = sub.add_parser("zeroshot", parents=[names],
                         help="no fit: correlate unweighted feature distances with the ratings")
-    zs.add_argument("--source", default="upstream", type=_source, help=SOURCE_HELP.replace("to fit", "to compare"))
+    zs.add_argument("--source", default="auto", type=_source, help=SOURCE_HELP.replace("to fit", "to compare"))
     zs.add_argument("--out", required=True, help="output folder (created); writes OUT/zeroshot.csv")
     zs.set_defaults(func=cmd_zeroshot)
 
     ex = sub.add_parser("extract", help="compute a representation from the audio (needs the extract extra)")
-    ex.add_argument("--representation", required=True, choices=registry.REPRESENTATIONS,
-                    help="the representation to compute")
-    ex.add_argument("--dataset", default="all", help=DATASETS_HELP)
+    ex.add_argument("--representation", help="a built-in representation to compute (names below, and crepe)")
+    ex.add_argument("--embedder", metavar="SPEC", help="your own embedder: package.module:function or "
+                    "path/to/file.py:function, called as function(audio float32 (samples,), sample_rate) -> "
+                    "(dims,) or (frames, dims); audio at the file's rate unless function.sample_rate is set")
+    ex.add_argument("--hear", metavar="MODULE", help="a HEAR-API package (load_model, get_scene_embeddings)")
+    ex.add_argument("--name", help="with --embedder or --hear: the representation name to save the features under")
+    ex.add_argument("--datasets", "--dataset", dest="datasets", default="all", help=DATASETS_HELP)
     ex.add_argument("--checkpoint", default=None, help="local checkpoint (deep models); 'random-init' for tests")
     ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where torch runs (default cpu)")
     ex.set_defaults(func=cmd_extract)
@@ -590,6 +723,15 @@ def build_parser() -> argparse.ArgumentParser:
     cv = sub.add_parser("crossval", parents=[names, source, fit, sweep_out],
                         help="leave-one-sound-out cross-validation")
     cv.set_defaults(func=cmd_crossval)
+
+    ev = sub.add_parser("evaluate", parents=[names, source],
+                        help="one honest row per dataset x representation: the exact optimum beside its permutation "
+                        "null, its held-out value and the zero-shot alignment")
+    ev.add_argument("--permutations", type=_positive, default=100, help="relabellings per dataset (default 100)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
+    ev.add_argument("--out", default="results-evaluate",
+                    help="output folder (created; default results-evaluate); writes OUT/evaluate.csv")
+    ev.set_defaults(func=cmd_evaluate)
 
     _finish(p)
     return p
