@@ -1,0 +1,170 @@
+"""One honest row per dataset x representation: the optimum beside chance, generalization and no learning.
+
+An in-sample explained variance alone says little: with as many weights as rated pairs a
+metric can fit any ratings, and the paper's solver stops short of the optimum.  For each
+:class:`~timbre_jax.datasets.FeatureSet` this module puts four numbers side by side, all
+at the exact optimum of the fit (``solver="exact"``, :mod:`timbre_jax.exact`):
+
+- ``ev_exact``: the certified global maximum of the explained variance P^2 on every rated
+  pair, the in-sample fit of ``learn_metric(features, ratings, solver="exact")``;
+- ``null_median``, ``null_p``: the same optimum with the sounds relabelled ``permutations``
+  times (:mod:`timbre_jax.null`): what chance gives, and the permutation p-value of
+  ``ev_exact`` against it;
+- ``heldout_ev``: leave-one-sound-out cross-validation at the optimum
+  (:mod:`timbre_jax.crossval`): what generalizes to sounds the fit has not seen;
+- ``zeroshot_*``: the correlations of the unweighted distances with the ratings
+  (:mod:`timbre_jax.zeroshot`): what no learning gives.
+
+The null's problem 0 is the true order of the sounds, fitted exactly as
+:func:`timbre_jax.learn_metric` fits it, so ``ev_exact`` and its certificate are read from
+it rather than fitted a second time (the tests check it against ``learn_metric``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import crossval, null, zeroshot
+from .datasets import FeatureSet
+from .learn import converged, explained_variance
+from .sweep import solve
+
+CHANCE = 0.05  # null_p above this: the optimum is not above chance
+
+
+@dataclass(frozen=True)
+class EvaluateRow:
+    """One dataset in one representation; EV = explained variance of the ratings (P^2, 0 for P <= 0)."""
+
+    representation: str
+    dataset: str
+    source: str                     # where the features come from (``FeatureSet.source``)
+    sounds: int                     # l, the sounds of the dataset
+    pairs: int                      # the rated pairs (unrated ones are left out of every fit)
+    dims: int                       # n, the features: one weight each
+    ev_exact: float                 # EV at the global optimum of the fit on every rated pair
+    certified: bool                 # the optimality (KKT) conditions of ev_exact's fit were verified
+    zeroshot_pearson: float         # Pearson of the squared Euclidean distance, all weights 1, with the ratings
+    zeroshot_spearman: float        # Spearman of the same
+    zeroshot_cosine_pearson: float  # Pearson of the cosine distance with the ratings
+    null_median: float              # median EV of the optimum over the relabellings of the sounds
+    null_p: float                   # (1 + #{null EV >= ev_exact - null.TIE}) / (permutations + 1)
+    permutations: int               # relabellings in the null
+    heldout_ev: float               # leave-one-sound-out held-out EV at the optimum (crossval.heldout_ev)
+    warnings: str                   # "; "-joined plain-words warnings, "" when none
+
+
+FIELDS = [f.name for f in fields(EvaluateRow)]
+
+
+def row_warnings(dims: int, pairs: int, certified: bool, null_p: float, zeroshot_pearson: float) -> list[str]:
+    """What a reader must know before trusting the row, in plain words (a short list on purpose):
+    at least as many weights as rated pairs, an optimum not certified, an optimum not
+    above chance, a negative zero-shot correlation."""
+    out = []
+    if dims >= pairs:
+        out.append(f"{dims} weights for {pairs} rated pairs: enough to fit almost any ratings (EV near 1 whatever "
+                   "the sounds), so judge it by null_p and heldout_ev")
+    if not certified:
+        out.append("the optimum is not certified (the exact solver stopped at its iteration limit): "
+                   "ev_exact may be below the true maximum")
+    if null_p > CHANCE:
+        out.append(f"not above chance (p = {null_p:.3g})")
+    if zeroshot_pearson < 0:
+        out.append(f"zero-shot correlation is negative (Pearson {zeroshot_pearson:.3f})")
+    return out
+
+
+def _groups(sets: list[FeatureSet]) -> dict[tuple[str, str], list[int]]:
+    """Indices of ``sets`` by (representation, source), in the order first seen: each group
+    is one call of the null and of the cross-validation (one representation per call, and
+    one source, whose feature count may differ)."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for k, fs in enumerate(sets):
+        out.setdefault((fs.representation, fs.source), []).append(k)
+    return out
+
+
+def run(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, directory: Path | None = None,
+        progress: bool = True) -> list[EvaluateRow]:
+    """One :class:`EvaluateRow` per feature set, in the order of ``sets``.
+
+    ``sets`` may hold several representations (and sources); each is evaluated in one
+    batched null (``permutations`` relabellings per dataset, seeded by ``seed`` and the
+    dataset name, as :func:`timbre_jax.null.run`) and one batched cross-validation
+    (:func:`timbre_jax.crossval.run`), both with ``solver="exact"``.  With ``directory``,
+    their chunks are saved under ``directory/chunks/REP/null`` and ``.../crossval``
+    (``directory/chunks/REP/SOURCE/...`` when one call holds several sources of REP), so
+    an interrupted run resumes; ``None`` keeps nothing.
+
+    The null is :func:`timbre_jax.null.run` taken apart (its groups, one solve, its
+    summary) only to read the status of problem 0, the true order: that fit is
+    ``ev_exact`` and its status says whether it is certified.
+    """
+    sets = list(sets)
+    rows: list[EvaluateRow | None] = [None] * len(sets)
+    groups = _groups(sets)
+    for (rep, source), members in groups.items():
+        group = [sets[k] for k in members]
+        several = sum(r == rep for r, _ in groups) > 1
+        chunks = None if directory is None else Path(directory) / "chunks" / rep / (source if several else "")
+        results = solve([null.make_group(fs, permutations, seed) for fs in group],
+                        directory=None if chunks is None else chunks / "null", label=f"null {rep}",
+                        progress=progress, solver="exact")
+        folds = crossval.run(group, directory=None if chunks is None else chunks / "crossval", progress=progress,
+                             solver="exact")
+        for k, fs, res, cv in zip(members, group, results, folds):
+            ev = explained_variance(res.pearson)
+            summ = null.summarize(rep, fs.dataset, ev)
+            certified = bool(converged(res.status[0], "exact", res.iterations[0])) and bool(np.isfinite(res.pearson[0]))
+            align = zeroshot.alignment(fs.features, fs.pairs)
+            pairs = int(np.isfinite(fs.pairs).sum())
+            dims = int(fs.features.shape[1])
+            zp = align["euclidean"][0]
+            rows[k] = EvaluateRow(
+                representation=rep, dataset=fs.dataset, source=source, sounds=len(fs.sounds), pairs=pairs,
+                dims=dims, ev_exact=summ.observed_ev, certified=certified, zeroshot_pearson=zp,
+                zeroshot_spearman=align["euclidean"][1], zeroshot_cosine_pearson=align["cosine"][0],
+                null_median=summ.null_median, null_p=summ.p_value, permutations=summ.permutations,
+                heldout_ev=cv.heldout_ev, warnings="; ".join(row_warnings(dims, pairs, certified, summ.p_value, zp)))
+    return rows  # type: ignore[return-value]
+
+
+def write_outputs(rows: list[EvaluateRow], out: Path) -> list[Path]:
+    """OUT/evaluate.csv: one :class:`EvaluateRow` per line, its fields as columns in order
+    (floats with 6 decimals, NaN empty; :func:`timbre_jax.report.write_csv`)."""
+    from .report import write_csv
+
+    return [write_csv(Path(out) / "evaluate.csv", FIELDS, [[getattr(r, f) for f in FIELDS] for r in rows])]
+
+
+def _num(x: float, spec: str) -> str:
+    return "nan" if not np.isfinite(x) else format(x, spec)
+
+
+def summary(rows: list[EvaluateRow]) -> list[str]:
+    """The lines to print: a table (one line per row; ``*`` after an EV that is not
+    certified), a key to its columns, then each row's warnings."""
+    header = ["representation", "source", "dataset", "l", "pairs", "n", "EV opt", "null med", "p", "held-out",
+              "zs P", "zs rho", "zs cos P"]
+    body = [[r.representation, r.source, r.dataset, str(r.sounds), str(r.pairs), str(r.dims),
+             _num(r.ev_exact, ".3f") + ("" if r.certified else "*"), _num(r.null_median, ".3f"),
+             _num(r.null_p, ".3f"), _num(r.heldout_ev, ".3f"), _num(r.zeroshot_pearson, "+.3f"),
+             _num(r.zeroshot_spearman, "+.3f"), _num(r.zeroshot_cosine_pearson, "+.3f")] for r in rows]
+    width = [max(len(x) for x in col) for col in zip(header, *body)]
+    text = 3  # the first three columns are words: left-aligned; numbers right-aligned
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i < text else c.rjust(w) for i, (c, w) in enumerate(zip(cells, width))).rstrip()
+
+    lines = [line(header), line(["-" * w for w in width]), *(line(b) for b in body)]
+    lines.append("EV opt: explained variance at the certified optimum (* not certified); null med, p: the optimum "
+                 "with the sounds relabelled; held-out: leave-one-sound-out EV; zs: no fit, all weights 1 "
+                 "(Pearson, Spearman; cosine distance's Pearson)")
+    for r in rows:
+        if r.warnings:
+            lines.append(f"{r.representation}/{r.dataset} ({r.source}): {r.warnings}")
+    return lines
