@@ -14,6 +14,7 @@ from timbre_jax.audio import AudioError
 from .pipeline import (
     DEEP,
     DSP,
+    EXTRACTABLE,
     EXTRACTOR_PACKAGE_VERSION,
     REPRESENTATIONS,
     ExtractionError,
@@ -28,6 +29,6 @@ from .pipeline import (
 __version__ = EXTRACTOR_PACKAGE_VERSION
 
 __all__ = [
-    "REPRESENTATIONS", "DSP", "DEEP", "run", "make_extractor", "extract_dataset", "cache_key",
+    "REPRESENTATIONS", "EXTRACTABLE", "DSP", "DEEP", "run", "make_extractor", "extract_dataset", "cache_key",
     "dataset_scale", "scale_features", "AudioError", "ExtractionError", "__version__",
 ]

@@ -103,9 +103,9 @@ def read(path: Path) -> FeatureFile:
         sounds = _names(obj["sounds"], path, len(features)) if "sounds" in obj else None
         return FeatureFile(features, sounds, {k: v for k, v in obj.items() if k not in ("representations", "sounds")})
     try:
+        if suffix == ".npy":
+            return FeatureFile(_matrix(np.load(path, allow_pickle=False), path, "the array"), None)
         with np.load(path, allow_pickle=False) as z:
-            if suffix == ".npy":
-                return FeatureFile(_matrix(z, path, "the array"), None)
             if "features" not in z.files:
                 raise DataError(f"{path}: no 'features' array (it holds {', '.join(z.files) or 'nothing'})")
             features = _matrix(z["features"], path, "'features'")
