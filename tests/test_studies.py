@@ -347,6 +347,29 @@ def test_an_embedder_module_and_a_hear_module_run_through_extract_and_evaluate(t
     # 8 weights for 21 pairs: no warning; a 21-weight embedder would get one.
     assert all("fit almost any ratings" not in r["warnings"] for r in rows)
 
+    # The row equals the separate commands on the same data.
+    row = rows[0]
+    code, printed, _ = run_cli(capsys, "learn", "--dataset", "Tiny", "--representation", "bands", "--solver", "exact")
+    assert code == 0 and f"explained variance {float(row['ev_exact']):.4f}" in printed
+    commands = (["zeroshot"], ["null", "--solver", "exact", "--permutations", "9"], ["crossval", "--solver", "exact"])
+    for command in commands:
+        assert run_cli(capsys, *command, "--datasets", "Tiny", "--representations", "bands",
+                       "--out", str(tmp_path / command[0]))[0] == 0
+
+    def first(path, **where):
+        with open(path, newline="") as fh:
+            return next(r for r in csv.DictReader(fh) if all(r[k] == v for k, v in where.items()))
+
+    zs = first(tmp_path / "zeroshot" / "zeroshot.csv", distance="euclidean")
+    null = first(tmp_path / "null" / "summary.csv")
+    cv = first(tmp_path / "crossval" / "crossval.csv")
+    assert float(zs["pearson"]) == pytest.approx(float(row["zeroshot_pearson"]), abs=1e-6)
+    assert float(zs["spearman"]) == pytest.approx(float(row["zeroshot_spearman"]), abs=1e-6)
+    assert float(null["observed_ev"]) == pytest.approx(float(row["ev_exact"]), abs=1e-6)
+    assert float(null["p_value"]) == pytest.approx(float(row["null_p"]), abs=1e-6)
+    assert float(null["null_median"]) == pytest.approx(float(row["null_median"]), abs=1e-6)
+    assert float(cv["heldout_ev"]) == pytest.approx(float(row["heldout_ev"]), abs=1e-6)
+
 
 def test_an_embedder_that_breaks_names_the_sound(tmp_path, fresh_home, capsys):
     names = ["a1", "b2", "c3", "d4"]

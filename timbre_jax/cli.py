@@ -62,7 +62,8 @@ def _datasets(value, source="auto"):
     try:
         return registry.parse_list(value, [*known, *(d for d in stored if d not in known)], "dataset(s)")
     except UsageError as e:
-        asked = {v.strip() for v in (value or "").split(",")}
+        choices = {*known, *stored}
+        asked = {v.strip() for v in (value or "").split(",")} - choices
         elsewhere = [s for s in store.stored_sources() if s != source and asked & set(store.stored_datasets(s))]
         hint = f" (found in source {', '.join(elsewhere)}: pass --source)" if elsewhere else ""
         raise UsageError(f"{e}{hint}") from None
