@@ -588,7 +588,10 @@ def version() -> str:
 
 def _names_epilog() -> str:
     """The dataset and representation names, for the help of subcommands that take them."""
-    lists = (("datasets", registry.DATASETS), ("representations", registry.REPRESENTATIONS))
+    from . import studies
+
+    lists = [("datasets", registry.DATASETS), ("your studies", studies.names() or ["none (`timbre-jax data add`)"]),
+             ("representations", _known_representations())]
     return "\n".join(textwrap.fill(", ".join(names), width=88, initial_indent=f"{what}: ", subsequent_indent="  ")
                      for what, names in lists)
 

@@ -210,14 +210,7 @@ def _labelled_csv(path: Path, rows: list[tuple[int, list[str]]], sounds: tuple[s
         for name, cell in zip(col_of, cells[1:]):
             if name == a:
                 continue  # self pair: ignored, whatever it holds
-            x = _number(cell)
-            at = f"row {line}, column {col_of[name]} ({a}, {name})"
-            if x is None:
-                raise DataError(f"{path}: {at}: {cell.strip()!r} is not a number")
-            problem = _problem(x)
-            if problem:
-                raise DataError(f"{path}: {at}: {problem}")
-            m[index[a], index[name]] = x
+            m[index[a], index[name]] = _rating(path, f"row {line}, column {col_of[name]} ({a}, {name})", cell)
 
     def where(i: int, j: int) -> str:
         return f"row {row_of[names[i]][0]}, column {col_of[names[j]]} ({names[i]}, {names[j]})"
@@ -225,6 +218,17 @@ def _labelled_csv(path: Path, rows: list[tuple[int, list[str]]], sounds: tuple[s
     full = _symmetric(path, m, where)  # the triangle rule applies in the file's order: reorder only afterwards
     order = [index[s] for s in sounds]
     return _rated(path, full[np.ix_(order, order)])
+
+
+def _rating(path: Path, at: str, cell: str) -> float:
+    """One CSV cell as a rating (NaN = unrated), or a DataError naming the file and ``at``."""
+    x = _number(cell)
+    if x is None:
+        raise DataError(f"{path}: {at}: {cell.strip()!r} is not a number")
+    problem = _problem(x)
+    if problem:
+        raise DataError(f"{path}: {at}: {problem}")
+    return x
 
 
 def _long_csv(path: Path, rows: list[tuple[int, list[str]]], sounds: tuple[str, ...]) -> np.ndarray:
@@ -246,13 +250,7 @@ def _long_csv(path: Path, rows: list[tuple[int, list[str]]], sounds: tuple[str, 
         a, b = a.strip(), b.strip()
         if a == b:
             continue  # self pair: ignored, whatever it holds
-        x = _number(cell)
-        at = f"row {line}, column 3 ({a}, {b})"
-        if x is None:
-            raise DataError(f"{path}: {at}: {cell.strip()!r} is not a number")
-        problem = _problem(x)
-        if problem:
-            raise DataError(f"{path}: {at}: {problem}")
+        x = _rating(path, f"row {line}, column 3 ({a}, {b})", cell)
         i, j = sorted((index[a], index[b]))
         if (i, j) in first:  # given again, in either order: fine when it says the same (NaN twice: unrated twice)
             line0, y = first[(i, j)]

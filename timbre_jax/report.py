@@ -138,6 +138,13 @@ def caption(fig, text: str) -> None:
     fig.text(x0, y0 - 0.015, wrapped, ha="left", va="top", fontsize=CAPTION_SIZE, color="0.2")
 
 
+def representations_in(rows) -> list[str]:
+    """The representations of ``rows`` (anything with ``.representation``): the paper's in
+    its column order, then any other (an embedder, crepe) in the order it first appears."""
+    present = dict.fromkeys(x.representation for x in rows)
+    return [r for r in REPRESENTATIONS if r in present] + [r for r in present if r not in REPRESENTATIONS]
+
+
 def _participants(typical_noise: float) -> str:
     """'√22' when delta_bar = 0.1 sqrt(22) exactly, else the general formula."""
     m = (typical_noise / 0.1) ** 2
@@ -152,7 +159,7 @@ def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
     ``typical_noise`` is NaN)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    reps = [r for r in REPRESENTATIONS if any(x.representation == r and x.dataset == dataset for x in rows)]
+    reps = representations_in([x for x in rows if x.dataset == dataset])
     counts = []
     for rep in reps:
         sel = [x for x in rows if x.representation == rep and x.dataset == dataset]
@@ -314,7 +321,7 @@ def plot_crossval(rows, path: Path) -> Path:
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for rep in [r for r in REPRESENTATIONS if any(x.representation == r for x in rows)]:
+    for rep in representations_in(rows):
         sel = [x for x in rows if x.representation == rep]
         ax.scatter([x.in_sample_ev for x in sel], [x.heldout_ev for x in sel], label=rep, s=18)
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="held-out = in-sample\n(nothing lost on unseen sounds)")
