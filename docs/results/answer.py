@@ -16,7 +16,7 @@ import numpy as np
 
 res = Path(sys.argv[1])
 source = sys.argv[2] if len(sys.argv) > 2 else ""
-REPS = ["stft", "cochlea", "scattering", "stmf", "clap", "encodec", "mertav", "mertcat"]
+REPS = ["stft", "cochlea", "scattering", "stmf", "clap", "encodec", "mertav", "mertcat", "crepe"]
 
 def rows(p):
     return list(csv.DictReader(open(p))) if Path(p).exists() else []
