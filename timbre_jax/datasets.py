@@ -17,7 +17,7 @@ import numpy as np
 from . import download, safepickle, store
 from .errors import DataError, MissingFeatures, UsageError
 from .pearson import condensed
-from .ratings import asymmetry
+from .ratings import asymmetry, ratings_from_upper
 from .registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, get_dataset
 
 
@@ -40,20 +40,6 @@ class FeatureSet:
     @property
     def source(self) -> str:
         return self.metadata.get("source", "upstream")
-
-
-def ratings_from_upper(upper: np.ndarray) -> np.ndarray:
-    """Symmetric (l, l) ratings from an upper-triangular matrix; NaN on the diagonal.
-
-    This is the on-disk rule of the upstream files only (the published ratings text
-    files and the pickles' ``dissimilarities``): their upper triangle holds the ratings
-    and whatever lies on or below the diagonal (zeros) is ignored.  Matrices given by
-    users are checked instead (:func:`timbre_jax.learn.as_pairs`, :mod:`timbre_jax.rating_files`).
-    """
-    upper = np.asarray(upper, dtype=np.float64)
-    full = np.triu(upper, 1) + np.triu(upper, 1).T
-    np.fill_diagonal(full, np.nan)
-    return full
 
 
 def load_ratings(dataset: str, *, progress: bool = False) -> np.ndarray:
@@ -187,8 +173,8 @@ def imported_record(path: Path, dataset: str, representation: str, source: str,
         if ratings_file is not None:
             raise DataError(f"{dataset} has its ratings already ({'published' if builtin else 'added'}); to fit other "
                             "ratings, import them under a new dataset name")
-        sounds = builtin.sounds if builtin else studies.load(dataset).sounds
-        ratings = load_ratings(dataset) if builtin else studies.load(dataset).ratings
+        study = None if builtin else studies.load(dataset)
+        sounds, ratings = (builtin.sounds, load_ratings(dataset)) if builtin else (study.sounds, study.ratings)
         features = feature_files.in_order(given, sounds, path)
         if embedded is not None and (given.sounds not in (None, sounds) or not _same_ratings(embedded, ratings)):
             raise DataError(f"{path}: its 'dissimilarities' differ from the ratings of {dataset}")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .ratings import first_asymmetric_pair
+from .ratings import first_asymmetric_pair, ratings_from_upper
 
 LONG_HEADER = ("sound_a", "sound_b", "dissimilarity")
 CSV_LAYOUTS = ("a labelled matrix (first row and first column: sound names, first cell empty) "
@@ -282,15 +282,13 @@ def _symmetric(path: Path, m: np.ndarray, where: Callable[[int, int], str]) -> n
     because reading one triangle of it would silently drop the other.
     """
     if np.all(np.tril(m, -1) == 0):  # NaN below is not a zero: such a matrix must be symmetric
-        upper = np.triu(m, 1)
-        full = upper + upper.T
-    else:
-        bad = first_asymmetric_pair(m)
-        if bad is not None:
-            i, j = bad
-            raise DataError(f"{path}: ratings matrix is neither symmetric nor upper-triangular with zeros below: "
-                            f"{where(i, j)} is {m[i, j]} but {where(j, i)} is {m[j, i]}")
-        full = m.copy()
+        return ratings_from_upper(m)
+    bad = first_asymmetric_pair(m)
+    if bad is not None:
+        i, j = bad
+        raise DataError(f"{path}: ratings matrix is neither symmetric nor upper-triangular with zeros below: "
+                        f"{where(i, j)} is {m[i, j]} but {where(j, i)} is {m[j, i]}")
+    full = m.copy()
     np.fill_diagonal(full, np.nan)
     return full
 

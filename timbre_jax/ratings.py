@@ -1,4 +1,5 @@
-"""Checks on dissimilarity matrices given by users: symmetry and finiteness.
+"""Dissimilarity matrices: the checks on those given by users (symmetry, finiteness) and
+the one rule that turns an upper triangle into the full matrix.
 
 Only NaN means "unrated".  An (l, l) matrix must be symmetric off the diagonal (NaN on
 both sides counts as equal; the diagonal is ignored), because a fit reads one triangle
@@ -52,3 +53,17 @@ def asymmetry(matrix: np.ndarray, names=None) -> str | None:
     i, j = bad
     a, b = (names[i], names[j]) if names is not None else (i, j)
     return f"ratings matrix is not symmetric: ({a}, {b}) is {matrix[i, j]} but ({b}, {a}) is {matrix[j, i]}"
+
+
+def ratings_from_upper(upper: np.ndarray) -> np.ndarray:
+    """Symmetric (l, l) ratings from an upper-triangular matrix; NaN on the diagonal.
+
+    The upper triangle holds the ratings (NaN = unrated, mirrored as NaN); whatever lies
+    on or below the diagonal is ignored.  This is the on-disk rule of the upstream files
+    and of a study's manifest; a user's file is checked first (:mod:`timbre_jax.rating_files`:
+    only zeros may lie below the diagonal, else the matrix must be symmetric).
+    """
+    upper = np.asarray(upper, dtype=np.float64)
+    full = np.triu(upper, 1) + np.triu(upper, 1).T
+    np.fill_diagonal(full, np.nan)
+    return full

@@ -31,6 +31,7 @@ import numpy as np
 from . import audio, rating_files, store
 from .download import sha256_file
 from .errors import DataError, UsageError
+from .ratings import ratings_from_upper
 from .registry import DATASETS
 
 MANIFEST = "study.json"
@@ -206,11 +207,7 @@ def load(name: str) -> Study:
     m = _read_manifest(name)
     sounds = tuple(m["sounds"])
     upper = np.array([[np.nan if v is None else v for v in row] for row in m["ratings_upper"]], dtype=np.float64)
-    ratings = np.triu(np.nan_to_num(upper), 1)
-    ratings = ratings + ratings.T
-    unrated = ~np.isfinite(upper)
-    ratings[unrated | unrated.T] = np.nan
-    np.fill_diagonal(ratings, np.nan)
+    ratings = ratings_from_upper(upper)
     base = folder(name)
     files = tuple(base / m["audio"][s]["file"] for s in sounds)
     relpaths = tuple(f"studies/{name}/{m['audio'][s]['file']}" for s in sounds)
