@@ -5,7 +5,7 @@ unit-norm pair-difference columns over the rated pairs (the exact optimum of the
 see timbre_jax/exact.py).  Two workloads:
 
 - **Table I**: every upstream (representation, dataset) problem available, timbre-jax
-  as ``timbre-jax table --solver exact`` solves it (``learn_metrics(..., solver="exact")``
+  as ``timbre-jax table --solver exact`` solves it (``learn_metrics(..., solver=Exact())``
   per representation).  Its time is taken twice: *cold* in a fresh process (one
   ``learn_metrics`` call per representation, compilation included: what a user waits
   for) and *warm* (the same calls again: the solver alone).
@@ -45,7 +45,7 @@ def scipy_ev(D: np.ndarray, s: np.ndarray) -> float:
 
 
 def table_problems(reps, names):
-    from timbre_jax.table import load_available
+    from timbre_jax.datasets import load_available
 
     return {r: load_available(r, names)[0] for r in reps}
 
@@ -54,16 +54,17 @@ def bench_table(sets_by_rep) -> list[dict]:
     import timbre_jax
     from timbre_jax.pearson import pair_differences
 
+    solver = timbre_jax.Exact()
     rows = []
     for rep, sets in sets_by_rep.items():
         if not sets:
             continue
         problems = [(fs.features, fs.ratings) for fs in sets]
         t0 = time.perf_counter()
-        cold = timbre_jax.learn_metrics(problems, solver="exact")
+        cold = timbre_jax.learn_metrics(problems, solver=solver)
         t_cold = time.perf_counter() - t0
         t0 = time.perf_counter()
-        timbre_jax.learn_metrics(problems, solver="exact")
+        timbre_jax.learn_metrics(problems, solver=solver)
         t_warm = time.perf_counter() - t0
         Ds = [np.asarray(pair_differences(fs.features)) for fs in sets]
         t0 = time.perf_counter()
@@ -81,8 +82,9 @@ def bench_table(sets_by_rep) -> list[dict]:
 
 
 def bench_sweep(reps, dataset: str, realizations: int) -> list[dict]:
-    from timbre_jax import datasets, robustness, sweep
+    from timbre_jax import Exact, datasets, robustness, sweep
 
+    solver = Exact()
     rows = []
     for rep in reps:
         try:
@@ -93,10 +95,10 @@ def bench_sweep(reps, dataset: str, realizations: int) -> list[dict]:
         g = robustness.make_group(fs, robustness.levels(9), realizations, 0)
         rated = g.mask[0] > 0
         t0 = time.perf_counter()
-        (out,) = sweep.solve([g], progress=False, solver="exact")
+        (out,), _ = sweep.solve([g], solver, progress=False)
         t_cold = time.perf_counter() - t0
         t0 = time.perf_counter()
-        sweep.solve([g], progress=False, solver="exact")
+        sweep.solve([g], solver, progress=False)
         t_warm = time.perf_counter() - t0
         t0 = time.perf_counter()
         ref = np.array([scipy_ev(g.D[rated], y[rated]) for y in g.ratings])

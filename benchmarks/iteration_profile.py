@@ -3,15 +3,15 @@
     taskset -c 1 python benchmarks/iteration_profile.py --representations encodec,stft
 
 For each representation: one real problem (``--dataset``, default Barthet2010, which all
-8 representations have), the paper's objective (``learn._objective``) and start (the NNLS
+8 representations have), the paper's objective (``solvers.lbfgsb._objective``) and start (the NNLS
 start of scipy.optimize.nnls, the same for both solvers), run for ``--maxiter``
 iterations by
 
 * scipy: ``scipy.optimize.minimize(method="L-BFGS-B")`` with the exact numpy objective of
   tests/scipy_reference.py (unpadded pairs, one thread);
 * ours: ``LBFGSB.run`` in sequence mode (plain sums), as
-  ``learn.solve_grouped(lockstep=False)`` traces it, on the unpadded pairs and on the
-  pairs padded to a power of two as ``learn._solve_rated`` pads them.
+  ``solvers.lbfgsb.solve_padded(lockstep=False)`` traces it, on the unpadded pairs and on
+  the pairs padded to a power of two as ``Lbfgsb(lockstep=False).solve`` pads them.
 
 ms/iteration = time / iterations, the minimum of ``--repeats`` interleaved runs (the
 machine is shared); the time is this process's CPU time (``--wall``: wall time).  Then
@@ -36,7 +36,6 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from dataclasses import replace  # noqa: E402
 from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -44,9 +43,13 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from timbre_jax import datasets, lbfgsb, learn  # noqa: E402
+from timbre_jax import datasets, lbfgsb  # noqa: E402
+from timbre_jax.batch import padded_pairs  # noqa: E402
 from timbre_jax.pearson import pair_differences, standardize_ratings  # noqa: E402
+from timbre_jax.problems import check_problem  # noqa: E402
 from timbre_jax.reductions import PLAIN  # noqa: E402
+from timbre_jax.solvers import Lbfgsb  # noqa: E402
+from timbre_jax.solvers.lbfgsb import _objective  # noqa: E402
 
 # benchmarks/ is a folder of scripts, not a package: the shared fit is found beside it.
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
@@ -56,13 +59,14 @@ from scipy_reference import nnls_start, scipy_minimize  # noqa: E402
 # counts their slices too (--wall to measure wall time).
 clock = time.process_time
 
-OBJECTIVE = partial(learn._objective, sums=PLAIN)
+OBJECTIVE = partial(_objective, sums=PLAIN)
+PAPER = Lbfgsb()  # the paper's settings: bounds, maxiter
 
 
 def problem(rep: str, dataset: str):
     """D (p, n) of the rated pairs, ratings s (p,), and the NNLS start w0 (n,)."""
     fs = datasets.load(dataset, rep)
-    F, s, mask = learn.check_problem(fs.features, fs.ratings)
+    F, s, mask = check_problem(fs.features, fs.ratings)
     rated = mask > 0
     D = np.asarray(pair_differences(F))[rated]
     return D, s[rated], nnls_start(D, s[rated])
@@ -78,7 +82,7 @@ def scipy_run(D, s, w0, maxiter: int):
 def padded(D, s, pad: bool):
     """D, s_hat, mask as learn passes them (pairs padded to a power of two if ``pad``)."""
     p = D.shape[0]
-    P = learn.padded_pairs(p) if pad else p
+    P = padded_pairs(p) if pad else p
     Dp = np.zeros((P, D.shape[1]))
     Dp[:p] = D
     sp, mk = np.zeros(P), np.zeros(P)
@@ -89,11 +93,12 @@ def padded(D, s, pad: bool):
 
 def solver(maxiter: int) -> lbfgsb.LBFGSB:
     """The paper's solver as learn's sequence mode builds it (plain sums)."""
-    return lbfgsb.LBFGSB(OBJECTIVE, replace(learn.DEFAULT, maxiter=maxiter, invariant_sums=False))
+    return lbfgsb.LBFGSB(OBJECTIVE, Lbfgsb(maxiter=maxiter, invariant_sums=False).options(lockstep=False))
 
 
 def bounds(n: int):
-    return jnp.full(n, learn.DEFAULT.lower), jnp.full(n, learn.DEFAULT.upper)
+    lower, upper = PAPER.bounds
+    return jnp.full(n, lower), jnp.full(n, upper)
 
 
 def compiled_run(n: int, maxiter: int, args):
@@ -140,7 +145,7 @@ def time_part(fn, env: dict, calls: int | None = None, trials: int = 5) -> float
 def breakdown(D, sh, mk, w0, warm: int) -> dict:
     """ms per call of each part of an iteration, at the state after ``warm`` iterations."""
     n = D.shape[1]
-    full = solver(learn.DEFAULT.maxiter)
+    full = solver(PAPER.maxiter)
     lower, upper = bounds(n)
     state = compiled_run(n, warm, (D, sh, mk))(jnp.asarray(w0), D, sh, mk)
     state = state._replace(status=jnp.zeros_like(state.status))  # RUNNING again: update must work
@@ -174,7 +179,7 @@ def breakdown(D, sh, mk, w0, warm: int) -> dict:
     return dict(
         n_brk=int(jnp.sum(~cp.free & (cp.xcp != env["x"]))),
         free=int(jnp.sum(cp.free)),
-        at_bound=int(jnp.sum(env["x"] <= learn.DEFAULT.lower)),
+        at_bound=int(jnp.sum(env["x"] <= PAPER.bounds[0])),
         ls_fev=int(ls.n_fev),
         objective=t(lambda e: OBJECTIVE(e["x"], *args(e))),
         cauchy=t(gcp),

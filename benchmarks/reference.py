@@ -20,7 +20,7 @@ from scipy_reference import scipy_fit
 
 def table_problems(rep: str, names) -> list:
     """The FeatureSets of ``rep`` that can be had among the datasets ``names``."""
-    from timbre_jax.table import load_available
+    from timbre_jax.datasets import load_available
 
     sets, _ = load_available(rep, names)
     return sets

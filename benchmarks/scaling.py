@@ -23,7 +23,7 @@ def bytes_per_iteration(pairs: int, n: int, history: int = 10) -> int:
     (Cauchy point, subspace step, memory update), and about 20 n-vectors are streamed
     (x, g, bounds, breakpoints and their sorted order, the step).  Line searches that
     need more than one evaluation add 2 p n each, so the true traffic is higher."""
-    from timbre_jax.learn import padded_pairs
+    from timbre_jax.batch import padded_pairs
 
     return 8 * (2 * padded_pairs(pairs) * n + 3 * 2 * history * n + 20 * n)
 
@@ -45,17 +45,20 @@ def scaling_point(kind: str, size: int, maxiter: int) -> dict:
     from timing import timed_twice  # here, so that the floor above loads without benchmarks/ on sys.path
 
     from timbre_jax import datasets, robustness, sweep
+    from timbre_jax.batch import Group
     from timbre_jax.pearson import pair_differences
+    from timbre_jax.solvers import Lbfgsb
 
     fs = datasets.load("Grey1977", "encodec")
     if kind == "batch":
         g = robustness.make_group(fs, robustness.levels(9), 5 * -(-size // 45), 0)
-        group = sweep.Group("Grey1977", g.D, g.ratings[:size], g.mask[:size])
+        group = Group(g.D, g.ratings[:size], g.mask[:size], "Grey1977")
     else:
         F = np.random.default_rng(0).random((16, size)) ** 4
-        group = sweep.Group("synthetic", np.asarray(pair_differences(F)), np.tile(fs.pairs, (4, 1)),
-                            np.ones((4, len(fs.pairs))))
-    out, run, compile_s = timed_twice(lambda: sweep.solve([group], maxiter=maxiter, progress=False))
+        group = Group(np.asarray(pair_differences(F)), np.tile(fs.pairs, (4, 1)), np.ones((4, len(fs.pairs))),
+                      "synthetic")
+    solver = Lbfgsb(maxiter=maxiter)
+    out, run, compile_s = timed_twice(lambda: sweep.solve([group], solver, progress=False)[0])
     dev = jax.devices()[0]
     stats = dev.memory_stats() if dev.platform != "cpu" else None
     peak = stats.get("peak_bytes_in_use") if stats else host_peak_bytes()

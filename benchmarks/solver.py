@@ -5,11 +5,11 @@
 
 (a) scipy: one problem at a time, ``scipy.optimize.minimize(method="L-BFGS-B")`` with an
 exact vectorized numpy objective and gradient, the same NNLS start (scipy.optimize.nnls),
-the bounds and settings of ``timbre_jax.learn.DEFAULT`` (the paper's: [1, 1e15], maxls
+the bounds and settings of ``timbre_jax.solvers.Lbfgsb()`` (the paper's: [1, 1e15], maxls
 50, ftol = gtol = 1e-36, memory 10; maxiter as given): the baseline a careful user would
-write.  (b) timbre-jax: every problem of a representation
-in one compiled batch (``learn_metrics``).  Compilation is timed apart from running
-(the first call minus the second).  Quality: EV_jax - EV_scipy on the same problems.
+write.  (b) timbre-jax: every problem of a representation in one compiled batch
+(``learn_metrics(..., solver=Lbfgsb(maxiter=...))``).  Compilation is timed apart from
+running (the first call minus the second).  Quality: EV_jax - EV_scipy on the same problems.
 The same comparison runs on a robustness sub-sweep (``--sweep``: Grey1977, 9 levels x 5
 realizations of noisy ratings, solved by one batched ``sweep.solve``).
 Scaling: wall time and peak memory against the batch size (robustness-style problems on
@@ -43,7 +43,7 @@ from scaling import scaling
 from sweep_bench import bench_sweep
 from timing import bench_table
 
-from timbre_jax.learn import DEFAULT
+from timbre_jax.solvers import Lbfgsb
 
 
 def main(argv=None):
@@ -59,7 +59,7 @@ def main(argv=None):
                    help="run the scaling curves (only: skip the Table I comparison)")
     p.add_argument("--sweep", default="encodec,cochlea,stft",
                    help="representations of the robustness sub-sweep on Grey1977 (45 problems each); 'none'")
-    p.add_argument("--maxiter", type=int, default=DEFAULT.maxiter)
+    p.add_argument("--maxiter", type=int, default=Lbfgsb().maxiter)
     p.add_argument("--out", default="benchmarks/out")
     p.add_argument("--jax-fits", default=None, metavar="FITS_CSV",
                    help="take timbre-jax's side from the fits.csv of a `timbre-jax table` run "

@@ -14,13 +14,15 @@ def bench_sweep(rep: str, dataset: str, realizations: int, maxiter: int) -> dict
     one dataset (what ``timbre-jax robustness`` solves), by the scipy loop and by one
     batched ``sweep.solve``; quality is EV on the ratings each fit was given."""
     from timbre_jax import datasets, robustness, sweep
+    from timbre_jax.solvers import Lbfgsb
 
     g = robustness.make_group(datasets.load(dataset, rep), robustness.levels(9), realizations, 0)
     rated = g.mask[0] > 0
     t0 = time.perf_counter()
     ref, nit = np.array([scipy_fit(g.D[rated], y[rated], maxiter) for y in g.ratings]).T
     t_scipy = time.perf_counter() - t0
-    (out,), t_jax, compile_s = timed_twice(lambda: sweep.solve([g], maxiter=maxiter, progress=False))
+    solver = Lbfgsb(maxiter=maxiter)
+    (out,), t_jax, compile_s = timed_twice(lambda: sweep.solve([g], solver, progress=False)[0])
     diff = out.pearson ** 2 - ref
     # Iterations apart from time: run to stagnation (ftol 1e-36) both solvers stop at
     # chaotic points, so a ratio per fit mixes speed with where each happened to stop.

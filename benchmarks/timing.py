@@ -29,7 +29,8 @@ def jax_batch(problems, maxiter: int) -> tuple[list[tuple], float, float]:
     """timbre-jax on all problems: ((EV, iterations, message) each, run s, compile s)."""
     import timbre_jax
 
-    ours, t_jax, compile_s = timed_twice(lambda: timbre_jax.learn_metrics(problems, maxiter=maxiter))
+    solver = timbre_jax.Lbfgsb(maxiter=maxiter)
+    ours, t_jax, compile_s = timed_twice(lambda: timbre_jax.learn_metrics(problems, solver=solver))
     return [(o.explained_variance, o.iterations, o.message) for o in ours], t_jax, compile_s
 
 

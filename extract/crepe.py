@@ -32,7 +32,6 @@ penultimate layer, averaged over a sound's frames: (2048,) for ``full``.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from timbre_jax.errors import DataError, UsageError
+from timbre_jax.store import sha256_file
 
 from .base import Extractor
 
@@ -147,14 +147,6 @@ def bins_to_hz(bins) -> np.ndarray:
     """Pitch-bin indices -> Hz: 10 * 2 ** ((1997.379... + 20 b) / 1200)."""
     cents = CENTS_BIN0 + CENTS_PER_BIN * np.asarray(bins, dtype=np.float64)
     return 10.0 * 2.0 ** (cents / 1200.0)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Crepe(Extractor):

@@ -16,7 +16,8 @@ import pytest
 import timbre_jax
 from conftest import needs_mirror
 from timbre_jax import cli, datasets, registry, store, table
-from timbre_jax.learn import DEFAULT, MetricResult
+from timbre_jax.learn import MetricResult
+from timbre_jax.solvers import Exact, Lbfgsb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,7 +103,7 @@ def test_interrupted_table_resumes_without_refitting(tmp_path, monkeypatch, caps
     monkeypatch.setattr(table, "learn_metrics", dying)
     assert cli.main(TABLE + ["--out", str(part)]) == 130
     saved = part / "chunks" / "table"
-    assert [p.parent.name for p in saved.rglob("*.npz")] == ["encodec"]
+    assert [(p.parent.name, p.name.split("-")[0]) for p in saved.rglob("*.npz")] == [("encodec", "exact")]
     assert not list(part.rglob("*.part")) and not (part / "table1.csv").exists()
     capsys.readouterr()
 
@@ -112,7 +113,7 @@ def test_interrupted_table_resumes_without_refitting(tmp_path, monkeypatch, caps
     assert cli.main(TABLE + ["--out", str(part)]) == 0
     assert calls == [2], "encodec's fits were solved again"
     out = capsys.readouterr().out
-    assert "resumed 2 fits" in out
+    assert "4 fits (exact, 2 resumed)" in out
     assert (part / "table1.csv").read_text() == (full / "table1.csv").read_text()
     lines = out.splitlines()
     legend = lines[next(i for i, x in enumerate(lines) if x.startswith("| **iqr**")) + 1]
@@ -120,12 +121,12 @@ def test_interrupted_table_resumes_without_refitting(tmp_path, monkeypatch, caps
 
 
 def _fake_learn_metrics(calls):
-    """learn_metrics stand-in: instant, its P depends on the settings, records each call."""
-    def fake(problems, *, solver="lbfgsb", options=DEFAULT, starts=1, **kw):
-        maxiter = options.maxiter
-        calls.append((solver, maxiter, len(problems)))
-        p = 0.5 if solver == "exact" else 0.4 + 1e-5 * maxiter
-        return [MetricResult(np.ones(F.shape[1]), p, 3, 0, "ok", solver=solver) for F, _ in problems]
+    """learn_metrics stand-in: instant, its P depends on the solver and its maxiter,
+    records each call as (solver, problems)."""
+    def fake(problems, *, solver):
+        calls.append((solver, len(problems)))
+        p = 0.5 if solver.name == "exact" else 0.4 + 1e-5 * solver.maxiter
+        return [MetricResult(np.ones(F.shape[1]), p, 3, 0, "ok", True, solver=solver.name) for F, _ in problems]
     return fake
 
 
@@ -134,17 +135,17 @@ def test_table_saves_each_call_and_refits_only_what_changed(tmp_path, monkeypatc
     calls = []
     monkeypatch.setattr(table, "learn_metrics", _fake_learn_metrics(calls))
     names = ["Grey1977", "Patil2012_A3"]
-    ev, opt, _, fits = table.table1(["encodec"], names, maxiter=50, progress=False, directory=tmp_path)
-    assert calls == [("exact", DEFAULT.maxiter, 2), ("lbfgsb", 50, 1), ("lbfgsb", 50, 1)]  # one call per fit on CPU
-    assert not any(f["resumed"] for f in fits)
+    first = table.run(["encodec"], names, solver=Lbfgsb(maxiter=50), progress=False, directory=tmp_path)
+    assert calls == [(Exact(), 2), (Lbfgsb(maxiter=50), 1), (Lbfgsb(maxiter=50), 1)]  # one call per fit on CPU
+    assert not any(f["resumed"] for f in first.fits)
     calls.clear()
-    again = table.table1(["encodec"], names, maxiter=50, progress=False, directory=tmp_path)
-    assert calls == [] and all(f["resumed"] for f in again[3])
-    assert again[:2] == (ev, opt)
+    again = table.run(["encodec"], names, solver=Lbfgsb(maxiter=50), progress=False, directory=tmp_path)
+    assert calls == [] and all(f["resumed"] for f in again.fits)
+    assert (again.ev, again.optimum) == (first.ev, first.optimum)
     # another maxiter: the optimum is reused, the L-BFGS-B fits are not
-    third = table.table1(["encodec"], names, maxiter=60, progress=False, directory=tmp_path)
-    assert calls == [("lbfgsb", 60, 1), ("lbfgsb", 60, 1)]
-    assert third[0][("encodec", "Grey1977")] == pytest.approx(0.4006 ** 2)
+    third = table.run(["encodec"], names, solver=Lbfgsb(maxiter=60), progress=False, directory=tmp_path)
+    assert calls == [(Lbfgsb(maxiter=60), 1), (Lbfgsb(maxiter=60), 1)]
+    assert third.ev[("encodec", "Grey1977")] == pytest.approx(0.4006 ** 2)
 
 
 # ----------------------------------------------------------------------------- outputs first
@@ -196,6 +197,23 @@ def test_quiet_before_or_after_the_subcommand(argv, quiet):
     assert cli.build_parser().parse_args(argv).quiet is quiet
 
 
+@pytest.mark.parametrize("command, option", [
+    (["learn", "--dataset", "Grey1977", "--representation", "encodec"], ["--maxiter", "5"]),
+    (["learn", "--dataset", "Grey1977", "--representation", "encodec"], ["--starts", "2"]),
+    (["learn", "--dataset", "Grey1977", "--representation", "encodec"], ["--init", "random"]),
+    (["learn", "--dataset", "Grey1977", "--representation", "encodec"], ["--seed", "1"]),
+    (["table", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{out}"], ["--maxiter", "5"]),
+    (["robustness", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{out}"], ["--maxiter", "5"]),
+])
+def test_an_option_the_solver_lacks_is_an_error_before_any_fit(command, option, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(datasets, "load", _no_data)
+    argv = [a.format(out=tmp_path / "out") for a in command]
+    assert cli.main(["--quiet", *argv, "--solver", "exact", *option]) == cli.EXIT_FAIL
+    name = option[0].removeprefix("--")
+    assert capsys.readouterr().err == (
+        f"timbre-jax: error: the exact solver has no option {name} (an option of lbfgsb)\n")
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["--version"])
@@ -240,7 +258,7 @@ def test_learn_saves_the_weights_it_reports(tmp_path, capsys):
                      "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     fs = datasets.load("Grey1977", "encodec")
-    best = timbre_jax.learn_metric(fs.features, fs.ratings, solver="exact")
+    best = timbre_jax.learn_metric(fs.features, fs.ratings, solver=Exact())
     with np.load(out, allow_pickle=False) as z:  # nothing in it needs unpickling
         np.testing.assert_allclose(z["weights"], best.weights, rtol=1e-12)
         assert float(z["explained_variance"]) == pytest.approx(best.explained_variance, abs=1e-12)
@@ -258,9 +276,9 @@ def test_the_program_keeps_its_compiled_programs_for_the_next_run(tmp_path):
     runs = [subprocess.run([*argv, "--out", str(tmp_path / f"w{i}.npz")], env=env, capture_output=True, text=True,
                            timeout=300) for i in range(2)]
     assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr[-2000:]
-    hit = "Persistent compilation cache hit for 'jit_solve_grouped'"
+    hit = "Persistent compilation cache hit for 'jit_solve_padded'"
     assert hit not in runs[0].stderr and hit in runs[1].stderr
-    assert list((store.home() / "xla-cache").glob("jit_solve_grouped-*"))
+    assert list((store.home() / "xla-cache").glob("jit_solve_padded-*"))
     with np.load(tmp_path / "w0.npz") as a, np.load(tmp_path / "w1.npz") as b:  # a loaded program computes the same
         assert a["weights"].tobytes() == b["weights"].tobytes()
 
@@ -324,7 +342,7 @@ def test_a_closed_pipe_ends_quietly():
     p.stdout.close()  # nobody reads: every write gets EPIPE
     err = p.stderr.read().decode()
     p.wait(timeout=60)
-    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert err == "", err  # quiet: no traceback, no BrokenPipeError, nothing at all
     assert p.returncode == 1
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.optimize
 
 from conftest import MIRROR_DIR, needs_mirror
 from timbre_jax import cli, datasets, download, registry, report, safepickle, store
@@ -338,9 +339,23 @@ def toy_study(folder: Path, *, dissimilarities: bool, sounds=None, n_features: i
     return path, obj["representations"].T, ratings
 
 
+def nnls_ev(features: np.ndarray, ratings: np.ndarray) -> float:
+    """max_w P^2 computed by scipy: R^2 of an NNLS of the rated pairs on the squared feature
+    differences with a free intercept (a +1 and a -1 column)."""
+    i, j = np.triu_indices(len(features), 1)
+    s = ratings[i, j]
+    rated = np.isfinite(s)
+    D, s = ((features[i] - features[j]) ** 2)[rated], s[rated]
+    A = np.hstack([D, np.ones((len(s), 1)), -np.ones((len(s), 1))])
+    x, _ = scipy.optimize.nnls(A, s, maxiter=50 * A.shape[1])
+    return float(1 - np.sum((A @ x - s) ** 2) / np.sum((s - s.mean()) ** 2))
+
+
 @needs_mirror
 def test_import_a_new_dataset_with_a_ratings_file_and_fit_it(fresh_home, tmp_path, capsys):
-    path, features, ratings = toy_study(tmp_path, dissimilarities=False)
+    # 10 features for 20 rated pairs: the optimum (EV 0.0931) depends on which rating goes
+    # with which pair of sounds; with more weights than pairs any ratings would give EV 1.
+    path, features, ratings = toy_study(tmp_path, dissimilarities=False, n_features=10)
     text = tmp_path / "ratings.txt"
     np.savetxt(text, np.triu(ratings, 1))  # the upstream layout: zeros below, nan = unrated
     code, out, err = run_cli("data", "import", str(path), "--dataset", "MyStudy", "--representation", "encodec",
@@ -352,7 +367,9 @@ def test_import_a_new_dataset_with_a_ratings_file_and_fit_it(fresh_home, tmp_pat
     np.testing.assert_array_equal(fs.features, features)
     np.testing.assert_array_equal(fs.ratings, ratings)
     assert fs.sounds == tuple(f"sound{k:02d}" for k in range(1, 8))
-    assert learn_ev(capsys, "--source", "lab", dataset="MyStudy") >= 0
+    ev = nnls_ev(features, ratings)
+    assert ev == pytest.approx(0.0931, abs=5e-5)
+    assert learn_ev(capsys, "--source", "lab", dataset="MyStudy") == pytest.approx(ev, abs=5e-5)  # printed to 4 places
     code, out, err = run_cli("table", "--source", "lab", "--representations", "encodec", "--solver", "exact",
                              "--out", str(tmp_path / "results"), capsys=capsys)
     assert code == 0, err

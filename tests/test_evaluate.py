@@ -11,6 +11,7 @@ import scipy.optimize
 from timbre_jax import crossval, evaluate, learn_metric, null, zeroshot
 from timbre_jax.datasets import FeatureSet
 from timbre_jax.pearson import pair_differences, pair_indices
+from timbre_jax.solvers import Exact
 
 K = 40  # relabellings: p = 1/41 ~ 0.024 when the true order beats all of them
 
@@ -42,24 +43,24 @@ REVERSED = problem(12, 5, 4, "R", "r1", sign=-1.0)
 @pytest.fixture(scope="module")
 def rows():
     """r1, r2, r1: the representations interleaved, so grouping must restore the order."""
-    return evaluate.run([A, B, C], permutations=K, seed=0, progress=False)
+    return evaluate.evaluate([A, B, C], permutations=K, seed=0, progress=False)
 
 
 def test_a_row_equals_the_separate_computations(rows):
     row = rows[0]
-    fit = learn_metric(A.features, A.ratings, solver="exact")
+    fit = learn_metric(A.features, A.ratings, solver=Exact())
     assert fit.certified and row.certified
     assert abs(row.ev_exact - fit.explained_variance) <= 1e-12
     assert 0.5 < row.ev_exact < 1.0
     align = zeroshot.alignment(A.features, A.pairs)
     assert (row.zeroshot_pearson, row.zeroshot_spearman) == align["euclidean"]
     assert row.zeroshot_cosine_pearson == align["cosine"][0]
-    fits, (summ,) = null.run([A], K=K, seed=0, progress=False, solver="exact")
+    fits, (summ,) = null.fit([A], Exact(), K=K, seed=0, progress=False)
     assert fits[0][2] == 0 and abs(fits[0][3] - row.ev_exact) <= 1e-12  # problem 0: the true order
     assert row.null_median == summ.null_median and row.null_p == summ.p_value
     assert row.permutations == summ.permutations == K
     assert row.null_p == pytest.approx(1 / (K + 1), abs=1e-15)  # beats every relabelling
-    (cv,) = crossval.run([A], progress=False, solver="exact")
+    (cv,) = crossval.fit([A], Exact(), progress=False)
     assert abs(row.heldout_ev - cv.heldout_ev) <= 1e-12
     assert abs(cv.in_sample_ev - row.ev_exact) <= 1e-12
     assert 0 < row.heldout_ev < row.ev_exact
@@ -81,7 +82,7 @@ def test_one_row_per_set_in_the_order_given(rows):
     assert [(r.sounds, r.pairs, r.dims) for r in rows] == [(12, 65, 5), (6, 15, 20), (12, 65, 5)]
     assert {r.source for r in rows} == {"test"}
     # C was evaluated in the same batch as A: the same numbers as alone.
-    fit = learn_metric(C.features, C.ratings, solver="exact")
+    fit = learn_metric(C.features, C.ratings, solver=Exact())
     assert abs(rows[2].ev_exact - fit.explained_variance) <= 1e-12
 
 
@@ -97,29 +98,30 @@ def test_too_many_weights_are_flagged(rows):
 
 
 def test_an_optimum_at_chance_is_flagged():
-    (row,) = evaluate.run([NOISE], permutations=K, seed=0, progress=False)
+    (row,) = evaluate.evaluate([NOISE], permutations=K, seed=0, progress=False)
     assert row.certified and row.dims < row.pairs
     assert row.null_p > 0.05
     assert f"not above chance (p = {row.null_p:.3g})" in row.warnings.split("; ")
 
 
 def test_an_uncertified_optimum_is_flagged(monkeypatch):
-    monkeypatch.setattr(evaluate, "converged", lambda status, solver, iterations: np.False_)
-    (row,) = evaluate.run([A], permutations=K, seed=0, progress=False)
+    """An exact solver that stops at its iteration limit (one column entered; A's optimum needs 5)."""
+    monkeypatch.setattr(evaluate, "Exact", lambda: Exact(max_steps=1))
+    (row,) = evaluate.evaluate([A], permutations=K, seed=0, progress=False)
     assert not row.certified
     assert row.warnings.startswith("the optimum is not certified")
     assert any(line.split()[:3] == ["r1", "test", "A"] and f"{row.ev_exact:.3f}*" in line
-               for line in evaluate.summary([row]))
+               for line in evaluate.summary(evaluate.EvaluateResult([row])))
 
 
 def test_a_negative_zero_shot_correlation_is_flagged():
-    (row,) = evaluate.run([REVERSED], permutations=K, seed=0, progress=False)
+    (row,) = evaluate.evaluate([REVERSED], permutations=K, seed=0, progress=False)
     assert row.zeroshot_pearson < 0
     assert f"zero-shot correlation is negative (Pearson {row.zeroshot_pearson:.3f})" in row.warnings.split("; ")
 
 
-def test_write_outputs_reads_back(rows, tmp_path):
-    (path,) = evaluate.write_outputs(rows, tmp_path / "out")
+def test_write_reads_back(rows, tmp_path):
+    (path,) = evaluate.write(evaluate.EvaluateResult(rows), tmp_path / "out")
     assert path == tmp_path / "out" / "evaluate.csv"
     with open(path, newline="") as fh:
         header, *body = list(csv.reader(fh))
@@ -139,20 +141,27 @@ def test_write_outputs_reads_back(rows, tmp_path):
 
 
 def test_summary_prints_a_table_then_the_warnings(rows):
-    lines = evaluate.summary(rows)
+    lines = evaluate.summary(evaluate.EvaluateResult(rows))
     assert lines[0].split()[:6] == ["representation", "source", "dataset", "l", "pairs", "n"]
     assert [ln.split()[:3] for ln in lines[2:5]] == [["r1", "test", "A"], ["r2", "test", "B"], ["r1", "test", "C"]]
     assert f"{rows[0].ev_exact:.3f}" in lines[2].split()
-    assert lines[-1] == f"r2/B (test): {rows[1].warnings}"
+    assert lines[-2:] == [f"r2/B (test): {rows[1].warnings}", "wall time 0.0 s"]
     assert not any(ln.startswith("r1/A") for ln in lines)
 
 
-def test_chunks_are_saved_and_resumed(rows, tmp_path):
-    first = evaluate.run([A, B, C], permutations=K, seed=0, directory=tmp_path, progress=False)
+def test_chunks_are_saved_and_resumed(rows, tmp_path, monkeypatch):
+    first = evaluate.evaluate([A, B, C], permutations=K, seed=0, directory=tmp_path, progress=False)
     for rep in ("r1", "r2"):
         for what in ("null", "crossval"):
-            assert list((tmp_path / "chunks" / rep / what).glob("chunk_*.npz")), (rep, what)
-    again = evaluate.run([A, B, C], permutations=K, seed=0, directory=tmp_path, progress=False)
+            assert list((tmp_path / rep / what).glob("chunk-*.npz")), (rep, what)
+    saved = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.npz")}
+
+    def solve(solver, groups):
+        raise AssertionError("a saved chunk was solved again")
+
+    monkeypatch.setattr(Exact, "solve", solve)
+    again = evaluate.evaluate([A, B, C], permutations=K, seed=0, directory=tmp_path, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.npz")} == saved
     assert again == first
     for a, b in zip(first, rows):
         assert abs(a.ev_exact - b.ev_exact) <= 1e-12 and a.null_p == b.null_p

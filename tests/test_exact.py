@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 
 import timbre_jax
 from conftest import needs_mirror
-from timbre_jax import cli, datasets, exact, registry
-from timbre_jax.learn import FitError, learn_metric, learn_metrics
+from timbre_jax import cli, datasets, exact, registry, solvers
+from timbre_jax.errors import FitError, UsageError
+from timbre_jax.learn import learn_metric, learn_metrics
 from timbre_jax.pearson import pair_differences
+from timbre_jax.solvers import Exact, Lbfgsb
 
 jsolve = jax.jit(exact.solve)
 L, N = 8, 12  # fixed shapes for the property tests: one compilation
@@ -98,7 +100,8 @@ def test_no_weights_beat_the_optimum(seed, wseed):
     P = pearson_np(D, s, w ** -2.0)
     assert max(P, 0) ** 2 <= float(sol.pearson) ** 2 + 1e-12
     gap = timbre_jax.optimality_gap(*_features_ratings(seed), w)
-    assert gap >= 0
+    # the optimum by scipy's NNLS with an intercept, independently of the solver
+    assert gap == pytest.approx(reference_ev(D, s) - max(P, 0) ** 2, abs=1e-9)
     assert gap == pytest.approx(float(sol.pearson) ** 2 - max(P, 0) ** 2, abs=1e-9)
 
 
@@ -147,7 +150,7 @@ def test_no_positive_correlation_is_reported_with_the_best_single_feature():
     F = rng.random((L, 2))
     D = np.asarray(pair_differences(F))
     s = -(D[:, 0] + 2 * D[:, 1]) + 0.01 * rng.standard_normal(P_PAIRS)  # both features anti-correlate
-    res = learn_metric(F, s, solver="exact")
+    res = learn_metric(F, s, solver=Exact())
     singles = [np.corrcoef(D[:, j], s)[0, 1] for j in range(2)]
     assert max(singles) < 0
     assert res.status == exact.Status.NO_POSITIVE_CORRELATION and res.certified
@@ -164,7 +167,7 @@ def test_a_constant_feature_is_never_the_best_single_feature():
     F = np.column_stack([np.zeros(L), rng.random(L)])
     D = np.asarray(pair_differences(F))
     s = -D[:, 1] + 0.01 * rng.standard_normal(P_PAIRS)
-    res = learn_metric(F, s, solver="exact")
+    res = learn_metric(F, s, solver=Exact())
     assert res.status == exact.Status.NO_POSITIVE_CORRELATION
     assert res.pearson == pytest.approx(np.corrcoef(D[:, 1], s)[0, 1], abs=1e-9)
     assert res.weights[1] == 1.0 and res.weights[0] == 1e15
@@ -172,10 +175,17 @@ def test_a_constant_feature_is_never_the_best_single_feature():
 
 def test_starts_belong_to_lbfgsb_and_unknown_solvers_are_refused():
     F, _, s = problem(0)
-    with pytest.raises(ValueError, match="starts applies to the lbfgsb solver"):
-        learn_metric(F, s, solver="exact", starts=3)
-    with pytest.raises(ValueError, match="solver must be one of"):
-        learn_metric(F, s, solver="newton")
+    with pytest.raises(TypeError, match="starts"):
+        Exact(starts=3)  # not an option of the exact solver
+    for option in ("starts", "maxiter"):
+        with pytest.raises(UsageError, match=f"the exact solver has no option {option} \\(an option of lbfgsb\\)"):
+            solvers.named("exact", **{option: 3})
+    assert solvers.named("lbfgsb", starts=3) == Lbfgsb(starts=3)
+    with pytest.raises(UsageError, match="unknown solver 'newton'; choose from .*exact"):
+        solvers.named("newton")
+    for name in ("exact", "newton"):
+        with pytest.raises(TypeError, match="solver must be a timbre_jax.solvers object"):
+            learn_metric(F, s, solver=name)  # strings name solvers only at the command line
     with pytest.raises(FitError, match="positive finite"):
         timbre_jax.optimality_gap(F, s, -np.ones(N))
 
@@ -183,9 +193,9 @@ def test_starts_belong_to_lbfgsb_and_unknown_solvers_are_refused():
 def test_batch_of_unequal_problems_equals_one_by_one():
     probs = [problem(k, 0.2)[0::2] for k in range(3)]
     probs.append((np.random.default_rng(9).random((5, N)), np.random.default_rng(9).random(10)))  # 5 sounds
-    batch = learn_metrics(probs, solver="exact")
+    batch = learn_metrics(probs, solver=Exact())
     for (F, s), b in zip(probs, batch):
-        alone = learn_metric(F, s, solver="exact")
+        alone = learn_metric(F, s, solver=Exact())
         assert b.explained_variance == pytest.approx(reference_ev(np.asarray(pair_differences(F)), s), abs=1e-9)
         assert b.pearson == pytest.approx(alone.pearson, abs=1e-12)
         np.testing.assert_allclose(b.weights, alone.weights, rtol=1e-9)
@@ -197,7 +207,7 @@ def test_batch_of_unequal_problems_equals_one_by_one():
 def check_representation(rep):
     sets = [datasets.load(d, rep) for d in registry.DATASETS
             if rep != "stmf" or d.startswith(("Barthet", "Patil", "Sieden"))]
-    results = learn_metrics([(fs.features, fs.ratings) for fs in sets], solver="exact")
+    results = learn_metrics([(fs.features, fs.ratings) for fs in sets], solver=Exact())
     for fs, res in zip(sets, results):
         D = np.asarray(pair_differences(fs.features))
         assert res.certified, (rep, fs.dataset, res.message)
@@ -232,8 +242,8 @@ def test_every_upstream_problem_is_scipys_optimum_and_at_least_lbfgsb_large(rep)
 @needs_mirror
 def test_a_live_lbfgsb_fit_is_below_the_optimum_and_the_gap_says_by_how_much():
     fs = datasets.load("Grey1977", "encodec")
-    paper = learn_metric(fs.features, fs.ratings, maxiter=500)
-    best = learn_metric(fs.features, fs.ratings, solver="exact")
+    paper = learn_metric(fs.features, fs.ratings, solver=Lbfgsb(maxiter=500))
+    best = learn_metric(fs.features, fs.ratings, solver=Exact())
     gap = timbre_jax.optimality_gap(fs.features, fs.ratings, paper.weights)
     assert paper.explained_variance <= best.explained_variance + 1e-12
     assert gap == pytest.approx(best.explained_variance - paper.explained_variance, abs=1e-9)
@@ -244,7 +254,7 @@ def test_a_live_lbfgsb_fit_is_below_the_optimum_and_the_gap_says_by_how_much():
 def test_joint_metric_leaves_out_the_unrated_cross_pairs():
     a, b = datasets.load("Patil2012_A3", "encodec"), datasets.load("Patil2012_DX4", "encodec")
     F, R = datasets.joint_problem([a, b])
-    joint = learn_metric(F, R, solver="exact")
+    joint = learn_metric(F, R, solver=Exact())
     D = np.vstack([np.asarray(pair_differences(a.features)), np.asarray(pair_differences(b.features))])
     assert joint.explained_variance == pytest.approx(reference_ev(D, np.concatenate([a.pairs, b.pairs])), abs=1e-9)
 

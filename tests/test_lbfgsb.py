@@ -434,10 +434,10 @@ def test_both_formulations_iterate_as_scipy(monkeypatch, invariant, walk_steps, 
     sums), the latter also with limits so small that every fallback is taken: the first
     iterates are scipy's, and with every fallback taken so are the optima (the default
     plain run's are test_quadratic_matches_scipy's)."""
-    from timbre_jax import lbfgsb
+    from timbre_jax.lbfgsb import cauchy, subspace
 
-    monkeypatch.setattr(lbfgsb, "_WALK_STEPS", walk_steps)  # read when JAX traces
-    monkeypatch.setattr(lbfgsb, "_ACTIVE_CAP", active_cap)  # n = 20 >= 8 * 2: gathered
+    monkeypatch.setattr(cauchy, "_WALK_STEPS", walk_steps)  # read when JAX traces
+    monkeypatch.setattr(subspace, "_ACTIVE_CAP", active_cap)  # n = 20 >= 8 * 2: gathered
     solver = LBFGSB(quadratic, LBFGSBOptions(invariant_sums=invariant))
     update = jax.jit(lambda *a: solver.update(*a))  # new functions: traced with the patch
     run = jax.jit(lambda *a: solver.run(*a))

@@ -92,12 +92,14 @@ def test_all_datasets_match_scipy_large(rep):
 def test_host_start_is_the_jax_start(shape, seed):
     """Sequence mode starts from scipy's NNLS on the host: where the NNLS has one solution
     (full column rank) that start is the JAX active set's, in the weights' bounds."""
-    from timbre_jax.learn import DEFAULT, host_nnls_start
+    from timbre_jax.solvers import Lbfgsb
+    from timbre_jax.starts import host_nnls_start
 
+    lower, upper = Lbfgsb().bounds
     rng = np.random.default_rng(seed)
     D = rng.random(shape) ** 3 * 10 ** rng.uniform(-4, 1, shape[1])  # columns over five decades
     s = rng.random(shape[0])
-    host = host_nnls_start(D, s)
-    jax_start = np.clip(np.asarray(warm_start(D, s)), DEFAULT.lower, DEFAULT.upper)
+    host = host_nnls_start(D, s, lower, upper)
+    jax_start = np.clip(np.asarray(warm_start(D, s)), lower, upper)
     assert np.sum(host < 1 / np.sqrt(EPS) / 2) >= 3  # some features in the passive set
     np.testing.assert_allclose(host, jax_start, rtol=1e-6)

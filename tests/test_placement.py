@@ -20,7 +20,8 @@ import timbre_jax
 from timbre_jax import datasets
 a3 = datasets.load("Patil2012_A3", "encodec")
 dx4 = datasets.load("Patil2012_DX4", "cochlea")  # also 128 features, 55 pairs: one compiled shape
-fit = lambda sets: timbre_jax.learn_metrics([(s.features, s.ratings) for s in sets], maxiter=300, lockstep=False)
+solver = timbre_jax.Lbfgsb(maxiter=300, lockstep=False)
+fit = lambda sets: timbre_jax.learn_metrics([(s.features, s.ratings) for s in sets], solver=solver)
 both, swapped, alone = fit([a3, dx4]), fit([dx4, a3]), fit([a3])
 bits = lambda r: hashlib.sha256(r.weights.tobytes()).hexdigest()
 print(json.dumps({"devices": jax.device_count(), "a3": [bits(both[0]), bits(swapped[1]), bits(alone[0])],
@@ -51,7 +52,8 @@ from timbre_jax import datasets, registry
 bits, iterations = {}, []
 for rep in registry.REPRESENTATIONS:
     fs = datasets.load("Barthet2010", rep)  # a dataset that all 8 representations have
-    pair, alone = (timbre_jax.learn_metrics([(fs.features, fs.ratings)] * k, maxiter=300, lockstep=False)
+    pair, alone = (timbre_jax.learn_metrics([(fs.features, fs.ratings)] * k,
+                                            solver=timbre_jax.Lbfgsb(maxiter=300, lockstep=False))
                    for k in (2, 1))
     bits[rep] = [hashlib.sha256(f.weights.tobytes()).hexdigest() for f in (*pair, *alone)]
     iterations.append(alone[0].iterations)

@@ -6,13 +6,16 @@ import re
 
 import numpy as np
 import pytest
+import scipy.optimize as so
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from timbre_jax.datasets import DataError
-from timbre_jax.learn import FitError, as_pairs, check_problem, learn_metric
-from timbre_jax.pearson import condensed
+from timbre_jax.errors import DataError, FitError
+from timbre_jax.learn import learn_metric
+from timbre_jax.pearson import condensed, pair_differences
+from timbre_jax.problems import as_pairs, check_problem
 from timbre_jax.rating_files import read_matrix
+from timbre_jax.solvers import Exact
 
 FEATURES = np.random.default_rng(0).random((5, 3))
 
@@ -63,8 +66,15 @@ def test_a_lower_triangular_matrix_is_refused_not_read_as_constant():
     upper = np.triu(symmetric_ratings(5, 1, 0.0), 1)
     with pytest.raises(FitError, match=r"problem 0: ratings matrix is not symmetric: \(0, 1\) is 0.0 but \(1, 0\)"):
         learn_metric(FEATURES, upper.T)
-    full = upper + upper.T
-    assert learn_metric(FEATURES, full, solver="exact").explained_variance >= 0  # the same data, given whole
+    full = upper + upper.T  # the same data, given whole, is fitted: its optimum is scipy's
+    fit = learn_metric(FEATURES, full, solver=Exact())
+    D, s = np.asarray(pair_differences(FEATURES)), condensed(full)
+    intercept = np.ones((len(s), 1))
+    _, residual = so.nnls(np.hstack([D, intercept, -intercept]), s)  # NNLS with a free intercept
+    assert fit.certified
+    assert fit.explained_variance == pytest.approx(1 - residual ** 2 / np.sum((s - s.mean()) ** 2), abs=1e-9)
+    assert fit.explained_variance == pytest.approx(np.corrcoef(D @ fit.weights ** -2.0, s)[0, 1] ** 2, abs=1e-9)
+    assert fit.explained_variance == pytest.approx(0.0667548, abs=1e-7)
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf])

@@ -3,28 +3,62 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import fields, replace
+from dataclasses import fields
 
 import numpy as np
 import pytest
 
 import timbre_jax  # noqa: F401
 from conftest import needs_mirror
-from timbre_jax import cli, datasets, robustness, sweep
-from timbre_jax.learn import DEFAULT, learn_metric
+from timbre_jax import cli, datasets, resume, robustness, sweep
+from timbre_jax.batch import Group
+from timbre_jax.learn import learn_metric
 from timbre_jax.pearson import pearson
+from timbre_jax.solvers import Exact, Lbfgsb
 
 
-def test_the_sweep_fingerprint_holds_every_option():
-    """A resumed run must have the same settings: each field of the options changes the key."""
-    g = sweep.Group("x", np.arange(6.0).reshape(3, 2), np.ones((1, 3)), np.ones((1, 3)))
-    key = sweep.fingerprint([g], DEFAULT)
-    assert sweep.fingerprint([g], replace(DEFAULT)) == key != sweep.fingerprint([g], DEFAULT, "exact")
-    other = dict(maxiter=5, maxls=7, history=3, ftol=1e-9, gtol=1e-9, restart_on_stagnation=False,
-                 invariant_sums=True, lower=2.0, upper=1e3)
-    assert set(other) == {f.name for f in fields(DEFAULT)}
+class _Stop(Exception):
+    pass
+
+
+def _chunk_name(groups, solver, directory, monkeypatch) -> str:
+    """The file name :func:`sweep.solve` saves the first chunk of ``groups`` under, read
+    where it asks for the chunk (nothing is solved)."""
+    asked = []
+
+    def cached(file, compute):
+        asked.append(file.name)
+        raise _Stop
+
+    with monkeypatch.context() as m:
+        m.setattr(resume, "cached", cached)
+        with pytest.raises(_Stop):
+            sweep.solve(groups, solver, directory=directory, progress=False)
+    return asked[0]
+
+
+def test_the_chunk_file_name_holds_every_option_and_the_data(tmp_path, monkeypatch):
+    """A chunk is read back only by a run with the same settings and data: each option of
+    the solver, the solver itself, the group's name and each of its arrays changes the name."""
+    g = Group(np.arange(6.0).reshape(3, 2), np.ones((1, 3)), np.ones((1, 3)), "x")
+    key = _chunk_name([g], Lbfgsb(), tmp_path, monkeypatch)
+    assert key.startswith("chunk-") and key.endswith(".npz")
+    assert _chunk_name([g], Lbfgsb(maxiter=10_000), tmp_path, monkeypatch) == key
+    assert _chunk_name([g], Exact(), tmp_path, monkeypatch) != key
+    other = dict(maxiter=5, maxls=7, memory=3, ftol=1e-9, gtol=1e-9, bounds=(2.0, 1e3), restart_on_stagnation=False,
+                 invariant_sums=True, lockstep=True, init="random", seed=1, starts=2)
+    assert set(other) == {f.name for f in fields(Lbfgsb)}
     for name, value in other.items():
-        assert sweep.fingerprint([g], replace(DEFAULT, **{name: value})) != key, name
+        assert _chunk_name([g], Lbfgsb(**{name: value}), tmp_path, monkeypatch) != key, name
+    exact = _chunk_name([g], Exact(), tmp_path, monkeypatch)
+    other = dict(working_set=8, max_passes=3, max_steps=4, lockstep=True)
+    assert set(other) == {f.name for f in fields(Exact)}
+    for name, value in other.items():
+        assert _chunk_name([g], Exact(**{name: value}), tmp_path, monkeypatch) != exact, name
+    changed = [Group(g.D, g.ratings, g.mask, "y"), Group(g.D + 1, g.ratings, g.mask, "x"),
+               Group(g.D, g.ratings / 2, g.mask, "x"), Group(g.D, g.ratings, np.array([[1.0, 0.0, 1.0]]), "x")]
+    for h in changed:
+        assert _chunk_name([h], Lbfgsb(), tmp_path, monkeypatch) != key
 
 
 def test_levels_are_the_papers():
@@ -69,13 +103,13 @@ def test_sweep_batched_equals_one_problem_at_a_time():
     # 30 iterations: long enough to test the batching (shared D, padding, row order),
     # short enough that the last-bit rounding differences XLA still makes between batched
     # and solo small linear algebra have not been amplified by the optimizer (README).
-    rows = robustness.sweep(sets, n_levels=3, realizations=2, seed=0, maxiter=30, progress=False)
+    rows, _ = robustness.sweep(sets, Lbfgsb(maxiter=30), n_levels=3, realizations=2, seed=0, progress=False)
     assert len(rows) == 2 * 3 * 2
     deltas = robustness.levels(3)
     for fs in sets:
         group = robustness.make_group(fs, deltas, 2, 0)
         for k in range(group.K):
-            alone = learn_metric(fs.features, group.ratings[k], maxiter=30)
+            alone = learn_metric(fs.features, group.ratings[k], solver=Lbfgsb(maxiter=30))
             row = [r for r in rows if r.dataset == fs.dataset][k]
             assert row.ev_degraded == pytest.approx(alone.explained_variance, abs=1e-9)
             # explained variance is P^2 for P > 0 and 0 otherwise (anti-correlated distances,
@@ -87,7 +121,7 @@ def test_sweep_batched_equals_one_problem_at_a_time():
 @needs_mirror
 def test_more_noise_does_not_help():
     sets = _sets()
-    rows = robustness.sweep(sets, n_levels=3, realizations=2, seed=0, maxiter=500, progress=False)
+    rows, _ = robustness.sweep(sets, Lbfgsb(maxiter=500), n_levels=3, realizations=2, seed=0, progress=False)
     for fs in sets:
         ev = {d: np.mean([r.ev_human for r in rows if r.dataset == fs.dataset and r.delta == d])
               for d in robustness.levels(3)}
@@ -98,6 +132,10 @@ def _digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.csv"))}
 
 
+def _chunks(folder):
+    return sorted(p.name for p in folder.glob("chunk-*.npz"))
+
+
 @needs_mirror
 def test_interrupted_sweep_resumes_to_identical_files(tmp_path, monkeypatch, capsys):
     args = ["--quiet", "robustness", "--representations", "encodec", "--datasets",
@@ -105,33 +143,37 @@ def test_interrupted_sweep_resumes_to_identical_files(tmp_path, monkeypatch, cap
             "--maxiter", "200", "--chunk-groups", "1"]
     full = tmp_path / "full"
     assert cli.main(args + ["--out", str(full)]) == 0
+    saved = _chunks(full / "chunks" / "encodec")
+    assert len(saved) == 2  # one chunk per dataset
     # interrupt a second run after its first chunk
     part = tmp_path / "part"
-    real = sweep._solve_chunk
+    real = Lbfgsb.solve
     calls = {"n": 0}
 
-    def dying(groups, options, solver):
+    def dying(solver, groups):
         if calls["n"] == 1:
             raise KeyboardInterrupt
         calls["n"] += 1
-        return real(groups, options, solver)
+        return real(solver, groups)
 
-    monkeypatch.setattr(sweep, "_solve_chunk", dying)
+    monkeypatch.setattr(Lbfgsb, "solve", dying)
     assert cli.main(args + ["--out", str(part)]) == 130
-    assert sorted(p.name for p in (part / "chunks" / "encodec").glob("chunk_*.npz")) == ["chunk_0000.npz"]
+    first = _chunks(part / "chunks" / "encodec")
+    assert len(first) == 1 and first[0] in saved
     assert not list(part.rglob("*.part"))
     # resume: only the missing chunk is solved
     solved = []
-    monkeypatch.setattr(sweep, "_solve_chunk", lambda g, o, s: solved.append(g) or real(g, o, s))
+    monkeypatch.setattr(Lbfgsb, "solve", lambda solver, g: solved.append(g) or real(solver, g))
     assert cli.main(args + ["--out", str(part)]) == 0
     assert len(solved) == 1
     assert _digest(full) == _digest(part)
-    # the saved chunk holds the same arrays (the zip's timestamps may differ, not its contents)
-    with np.load(full / "chunks" / "encodec" / "chunk_0001.npz") as a, \
-            np.load(part / "chunks" / "encodec" / "chunk_0001.npz") as b:
-        assert sorted(a.files) == sorted(b.files)
-        for name in a.files:
-            np.testing.assert_array_equal(a[name], b[name])
+    # the same chunk files, holding the same arrays (the zip's timestamps may differ, not its contents)
+    assert _chunks(part / "chunks" / "encodec") == saved
+    for name in saved:
+        with np.load(full / "chunks" / "encodec" / name) as a, np.load(part / "chunks" / "encodec" / name) as b:
+            assert sorted(a.files) == sorted(b.files)
+            for field in a.files:
+                np.testing.assert_array_equal(a[field], b[field])
     for name in ["robustness.csv", "auc.csv", "fig1b.png", "fig1a_Grey1977.png"]:
         assert (part / name).exists()
     header = (part / "robustness.csv").read_text().splitlines()[0]
@@ -143,11 +185,32 @@ def test_interrupted_sweep_resumes_to_identical_files(tmp_path, monkeypatch, cap
 
 
 @needs_mirror
-def test_resume_refuses_a_different_run(tmp_path):
+def test_a_different_run_in_the_same_folder_keeps_its_chunks_apart(tmp_path, capsys):
+    """Another seed in the same --out computes its own chunks beside the first run's and
+    gives the numbers of a fresh folder; the same run again reads every chunk back and
+    writes the same files."""
     base = ["--quiet", "robustness", "--representations", "encodec", "--datasets", "Patil2012_A3",
-            "--levels", "2", "--realizations", "1", "--maxiter", "50", "--out", str(tmp_path)]
-    assert cli.main(base) == 0
-    assert cli.main(base[:-2] + ["--seed", "1", "--out", str(tmp_path)]) == 1
+            "--levels", "2", "--realizations", "1", "--maxiter", "50"]
+    shared, fresh = tmp_path / "shared", tmp_path / "fresh"
+    chunks = shared / "chunks" / "encodec"
+    assert cli.main(base + ["--out", str(shared)]) == 0
+    seed0 = _chunks(chunks)
+    assert len(seed0) == 1
+    assert cli.main(base + ["--seed", "1", "--out", str(shared)]) == 0
+    both = _chunks(chunks)
+    assert len(both) == 2 and set(seed0) < set(both)
+    assert cli.main(base + ["--seed", "1", "--out", str(fresh)]) == 0
+    assert _digest(shared) == _digest(fresh)
+    assert _chunks(fresh / "chunks" / "encodec") == sorted(set(both) - set(seed0))
+    capsys.readouterr()
+    # the same run again: nothing solved, no chunk rewritten, the same CSV bytes
+    mtimes = {p.name: p.stat().st_mtime_ns for p in chunks.glob("*.npz")}
+    before = _digest(shared)
+    assert cli.main(base + ["--seed", "1", "--out", str(shared)]) == 0
+    out = capsys.readouterr().out
+    assert "encodec: 2 fits" in out and "(2 resumed from saved chunks)" in out
+    assert {p.name: p.stat().st_mtime_ns for p in chunks.glob("*.npz")} == mtimes
+    assert _digest(shared) == before
 
 
 def test_area_heatmap_without_stmf_shows_areas_not_an_empty_figure(tmp_path):

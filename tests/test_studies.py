@@ -15,6 +15,7 @@ import soundfile as sf
 
 from conftest import SR_FILE
 from timbre_jax import cli, studies
+from timbre_jax.solvers import Exact
 
 SAITIS = Path(__file__).resolve().parents[1].parent / "shared" / "studies" / "Saitis2020_e2set1_general"
 needs_saitis = pytest.mark.skipif(not SAITIS.is_dir(), reason=f"{SAITIS} is absent")
@@ -289,7 +290,7 @@ def test_a_renamed_shuffled_study_with_a_labelled_csv_gives_the_same_optimum(tmp
         from timbre_jax import datasets, learn
 
         fs = datasets.load(name, "bands", "extracted")
-        ev[name] = learn.learn_metric(fs.features, fs.ratings, solver="exact").explained_variance
+        ev[name] = learn.learn_metric(fs.features, fs.ratings, solver=Exact()).explained_variance
     assert abs(ev["Orig"] - ev["Renamed"]) < 1e-9
     assert f"explained variance {ev['Orig']:.4f}" in out
     assert 0.05 < ev["Orig"] < 1.0  # a real fit, not a degenerate one

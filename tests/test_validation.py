@@ -105,15 +105,17 @@ import json, sys, numpy as np, jax
 import timbre_jax
 from timbre_jax.learn import learn_metrics
 from timbre_jax import sweep
+from timbre_jax.batch import Group
+from timbre_jax.solvers import Exact, Lbfgsb
 rng = np.random.default_rng(0)
 problems = [(rng.random((l, 20)) ** 2, rng.random(l * (l - 1) // 2)) for l in (6, 8, 7)]
-res = learn_metrics(problems, maxiter=30)
-vmapped = learn_metrics(problems, maxiter=30, lockstep=True)  # the GPU path, sharded too
+res = learn_metrics(problems, solver=Lbfgsb(maxiter=30))
+vmapped = learn_metrics(problems, solver=Lbfgsb(maxiter=30, lockstep=True))  # the GPU path, sharded too
 D = [np.asarray(timbre_jax.pearson.pair_differences(F)) for F, _ in problems]
-groups = [sweep.Group(str(k), D[k], rng.random((3, len(D[k]))), np.ones((3, len(D[k])))) for k in range(3)]
-out = sweep.solve(groups, maxiter=30, progress=False)
-exact = learn_metrics(problems, solver="exact") + learn_metrics(problems, solver="exact", lockstep=True)
-exact_sweep = sweep.solve(groups, progress=False, solver="exact")
+groups = [Group(D[k], rng.random((3, len(D[k]))), np.ones((3, len(D[k]))), str(k)) for k in range(3)]
+out, _ = sweep.solve(groups, Lbfgsb(maxiter=30), progress=False)
+exact = learn_metrics(problems, solver=Exact()) + learn_metrics(problems, solver=Exact(lockstep=True))
+exact_sweep, _ = sweep.solve(groups, Exact(), progress=False)
 print(json.dumps({"devices": jax.device_count(), "P": [r.pearson for r in res + vmapped],
                   "sweep": [o.pearson.tolist() for o in out],
                   "exact": [r.pearson for r in exact] + [x for o in exact_sweep for x in o.pearson.tolist()],

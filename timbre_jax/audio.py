@@ -14,7 +14,6 @@ anti-aliased and needs neither torchaudio nor librosa's optional backends.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from math import gcd
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from timbre_jax.errors import DataError
+from timbre_jax.store import sha256_file  # noqa: F401  (the stimuli's hashes)
 
 SILENCE_THRESHOLD = 1e-8
 """A file whose peak |sample| is below this (full scale = 1) counts as silent."""
@@ -29,14 +29,6 @@ SILENCE_THRESHOLD = 1e-8
 
 class AudioError(DataError):
     """A stimulus that cannot be used: the message names the file."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def extensions() -> frozenset[str]:

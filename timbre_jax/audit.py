@@ -19,8 +19,9 @@ pairing: see :data:`PROOF`.
 
 from __future__ import annotations
 
+import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +115,9 @@ def audit(sets: list[FeatureSet], source: str, *, K: int = 100, seed: int = 0, p
     columns."""
     if not sets:
         return []
-    _, summaries = null.run(sets, K=K, seed=seed, solver="exact", progress=progress)
+    from .solvers import Exact
+
+    _, summaries = null.fit(sets, Exact(), K=K, seed=seed, progress=progress)
     out = []
     for fs, s in zip(sets, summaries):
         z = zeroshot.alignment(fs.features, fs.pairs)
@@ -152,18 +155,31 @@ def match_extracted_stft(names, say=print) -> dict[str, StftMatch]:
     return {s.dataset: match_stft(upstream[s.dataset], s) for s in ours if s.dataset in upstream}
 
 
-def run(representations, names, *, K: int = 100, seed: int = 0, progress: bool = False,
-        say=print) -> tuple[list[dict], dict[str, StftMatch]]:
+@dataclass(frozen=True)
+class AuditResult:
+    """The audit.csv records, the stft matches by dataset, the relabellings per dataset,
+    the notes said on the way (what was skipped, time per representation) and the time."""
+
+    records: list[dict]
+    matches: dict[str, StftMatch]
+    permutations: int
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run(representations, datasets, *, permutations: int = 100, seed: int = 0, progress: bool = False) -> AuditResult:
     """The whole audit: records (:func:`audit`) of the upstream and the extracted features
-    of every representation in ``representations`` over the datasets ``names``, and the
-    stft matches (:func:`match_extracted_stft`).  ``say`` reports what is skipped and the
-    time per representation."""
-    matches = match_extracted_stft(names, say) if "stft" in representations else {}
+    of every representation in ``representations`` over ``datasets``, and the stft
+    matches (:func:`match_extracted_stft`)."""
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    say = notes.append
+    matches = match_extracted_stft(datasets, say) if "stft" in representations else {}
     records = []
     for r in representations:
         t = time.perf_counter()
         for source in ("upstream", "extracted"):
-            sets, skipped = load_available(r, names, source)
+            sets, skipped = load_available(r, datasets, source)
             if source == "upstream":
                 for _, d, why in skipped:
                     say(f"skipped {r}/{d}: {why}")
@@ -171,24 +187,25 @@ def run(representations, names, *, K: int = 100, seed: int = 0, progress: bool =
                 deep = "" if r in DSP else " --checkpoint PATH (see extract/README.md)"
                 say(f"{r}: no extracted features to compare with; `timbre-jax extract --representation {r}{deep}`")
             elif skipped:
-                say(f"{r}: extracted features for {len(sets)} of {len(names)} datasets")
-            records += audit(sets, source, K=K, seed=seed, progress=progress,
+                say(f"{r}: extracted features for {len(sets)} of {len(datasets)} datasets")
+            records += audit(sets, source, K=permutations, seed=seed, progress=progress,
                              matches=matches if (r, source) == ("stft", "upstream") else None)
         say(f"{r}: audited in {time.perf_counter() - t:.1f} s")
-    return records, matches
+    return AuditResult(records, matches, permutations, notes, time.perf_counter() - t0)
 
 
-def write_outputs(records: list[dict], matches: dict[str, StftMatch], out: Path) -> list[Path]:
+def write(result: AuditResult, out: Path) -> list[Path]:
     """OUT/audit.csv and, given stft matches, OUT/stft_matching.csv; returns the paths."""
-    written = [report.write_csv(Path(out) / "audit.csv", AUDIT_FIELDS, [[x[f] for f in AUDIT_FIELDS] for x in records])]
-    if matches:
+    written = [report.write_csv(Path(out) / "audit.csv", AUDIT_FIELDS,
+                                [[x[f] for f in AUDIT_FIELDS] for x in result.records])]
+    if result.matches:
         written.append(report.write_csv(Path(out) / "stft_matching.csv",
                                         ["dataset", "upstream_row", "matched_sound", "own_sound", "r"],
-                                        [row for m in matches.values() for row in m.rows()]))
+                                        [row for m in result.matches.values() for row in m.rows()]))
     return written
 
 
-def summary(records: list[dict]) -> list[tuple[str, str, int, float, float, float, float, int]]:
+def medians(records: list[dict]) -> list[tuple[str, str, int, float, float, float, float, int]]:
     """Per (representation, source): datasets, medians of zero-shot euclidean and cosine
     signed P^2, of observed EV and of the null median EV, and the datasets with p <= 0.05
     (with 19 relabellings the smallest p is 0.05: beating every one of them)."""
@@ -204,3 +221,35 @@ def summary(records: list[dict]) -> list[tuple[str, str, int, float, float, floa
         out.append((*key, len(xs), med("zeroshot_euclidean_p2"), med("zeroshot_cosine_p2"), med("observed_ev"),
                     med("null_median"), sum(x["p_value"] <= 0.05 for x in xs)))
     return out
+
+
+def summary(result: AuditResult) -> list[str]:
+    """The notes, the stft matching per dataset, the medians per (representation,
+    source) and what the audit does not prove."""
+    lines = list(result.notes)
+    matches, records = result.matches, result.records
+    if matches:
+        lines.append("\nstft: each upstream row matched one to one to our extracted stft of the sorted audio files "
+                     "(Pearson r between feature vectors):")
+        published = {x["dataset"]: x for x in records if (x["representation"], x["source"]) == ("stft", "upstream")}
+        for d, m in matches.items():
+            z = published.get(d, {}).get("zeroshot_cosine_p2")
+            lines.append(f"  {d:22s} {m.own_position:2d}/{len(m.perm)} rows at their own position, median r "
+                         f"{m.median_r:.4f}, min r {m.r.min():.4f}; zero-shot cosine P^2 "
+                         f"{z if z is None else f'{z:+.3f}'} as published, {m.repaired_cosine_p2:+.3f} re-paired")
+            lines.append(f"  {'':22s} upstream row i is sound: {' '.join(map(str, m.perm))}")
+        own = sum(m.own_position for m in matches.values())
+        lines.append(f"  in all {own} of {sum(len(m.perm) for m in matches.values())} rows at their own position; "
+                     f"median over datasets of the re-paired zero-shot cosine P^2 "
+                     f"{np.median([m.repaired_cosine_p2 for m in matches.values()]):+.3f} (euclidean "
+                     f"{np.median([m.repaired_euclidean_p2 for m in matches.values()]):+.3f})")
+    K = result.permutations
+    lines.append(f"\nmedians over datasets (zero-shot: signed P^2 = sign(P) P^2 of unweighted distances; EV: the "
+                 f"exact optimum; null: {K} relabellings, so p >= {1 / (K + 1):.3f}):")
+    lines.append(f"  {'representation':14s} {'source':9s} {'datasets':>8s} {'euclidean':>9s} {'cosine':>7s} "
+                 f"{'EV':>6s} {'null EV':>7s} {'p<=0.05':>7s}")
+    for r, source, n, eu, cos, ev, nm, sig in medians(records):
+        lines.append(f"  {r:14s} {source:9s} {n:8d} {eu:+9.3f} {cos:+7.3f} {ev:6.3f} {nm:7.3f} {f'{sig}/{n}':>7s}")
+    lines.append("\n" + textwrap.fill(PROOF, width=100))
+    lines.append(f"wall time {result.seconds:.1f} s")
+    return lines

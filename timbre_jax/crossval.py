@@ -17,15 +17,17 @@ Reported per dataset:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import analysis, sweep
+from .batch import Group
 from .datasets import FeatureSet
-from .learn import FitOptions
-from .pearson import pair_differences, pair_indices
-from .sweep import Group, solve
+from .pearson import pair_differences, pair_indices, pearson_of_vectors
+from .solvers import Lbfgsb, Solver
 
 
 def make_group(fs: FeatureSet) -> Group:
@@ -36,7 +38,7 @@ def make_group(fs: FeatureSet) -> Group:
     masks = [rated] + [rated & (i != k) & (j != k) for k in range(l)]
     mask = np.array(masks, dtype=float)
     ratings = np.broadcast_to(np.nan_to_num(fs.pairs), mask.shape).copy()
-    return Group(fs.dataset, np.asarray(pair_differences(fs.features)), ratings, mask)
+    return Group(np.asarray(pair_differences(fs.features)), ratings, mask, fs.dataset)
 
 
 @dataclass(frozen=True)
@@ -61,30 +63,61 @@ def score(fs: FeatureSet, distances: np.ndarray, in_sample_pearson: float) -> Cr
         z = (d - d.mean()) / d.std() if d.std() > 0 else np.zeros_like(d)
         pooled_d.append(z)
         pooled_s.append(s[held])
-        fold_ev.append(np.corrcoef(d, s[held])[0, 1] ** 2 if d.std() > 0 and s[held].std() > 0 else 0.0)
-    P = float(np.corrcoef(np.concatenate(pooled_d), np.concatenate(pooled_s))[0, 1])
+        fold_ev.append(pearson_of_vectors(d, s[held]) ** 2)
+    P = pearson_of_vectors(np.concatenate(pooled_d), np.concatenate(pooled_s))
     return CrossvalRow(fs.representation, fs.dataset, max(in_sample_pearson, 0.0) ** 2, P, max(P, 0.0) ** 2,
                        float(np.mean(fold_ev)), l)
 
 
-def run(sets: list[FeatureSet], *, maxiter: int | None = None, directory: Path | None = None,
-        progress: bool = True, solver: str = "lbfgsb", options: FitOptions | None = None) -> list[CrossvalRow]:
-    """Every fold of every dataset in one batched solve; ``solver``, ``maxiter``,
-    ``options``: see :func:`timbre_jax.learn_metrics`."""
+def fit(sets: list[FeatureSet], solver: Solver, *, directory: Path | None = None,
+        progress: bool = True) -> list[CrossvalRow]:
+    """Every fold of every dataset of one representation, in batched solves."""
     groups = [make_group(fs) for fs in sets]
     rep = sets[0].representation if sets else ""
-    results = solve(groups, maxiter=maxiter, directory=directory, label=f"crossval {rep}", progress=progress,
-                    solver=solver, options=options)
+    results, _ = sweep.solve(groups, solver, directory=directory, label=f"crossval {rep}", progress=progress)
     return [score(fs, res.distances, float(res.pearson[0])) for fs, res in zip(sets, results)]
 
 
-def write_outputs(rows: list[CrossvalRow], out: Path) -> list[Path]:
+@dataclass(frozen=True)
+class CrossvalResult:
+    """One :class:`CrossvalRow` per (representation, dataset), what was skipped, and
+    per representation (fits, seconds)."""
+
+    rows: list[CrossvalRow]
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    timings: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+
+def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None,
+        directory: Path | None = None, progress: bool = True) -> CrossvalResult:
+    """Cross-validation of every representation on every dataset it has (``solver``:
+    default :class:`~timbre_jax.solvers.Lbfgsb`); fits saved under ``directory/<representation>``."""
+    solver = Lbfgsb() if solver is None else solver
+    loaded = analysis.load(representations, datasets, source)
+    rows, timings = [], {}
+    for r, sets in loaded.sets.items():
+        t = time.perf_counter()
+        rows += fit(sets, solver, directory=None if directory is None else Path(directory) / r, progress=progress)
+        timings[r] = (sum(len(s.sounds) + 1 for s in sets), time.perf_counter() - t)
+    return CrossvalResult(rows, loaded.skipped, timings)
+
+
+def write(result: CrossvalResult, out: Path) -> list[Path]:
     """OUT/crossval.csv (one :class:`CrossvalRow` per dataset) and, with rows, its figure
     OUT/crossval.png."""
     from .report import plot_crossval, write_csv
 
     fields = list(CrossvalRow.__dataclass_fields__)
-    written = [write_csv(Path(out) / "crossval.csv", fields, [[getattr(x, f) for f in fields] for x in rows])]
-    if rows:
-        written.append(plot_crossval(rows, Path(out) / "crossval.png"))
+    written = [write_csv(Path(out) / "crossval.csv", fields, [[getattr(x, f) for f in fields] for x in result.rows])]
+    if result.rows:
+        written.append(plot_crossval(result.rows, Path(out) / "crossval.png"))
     return written
+
+
+def summary(result: CrossvalResult) -> list[str]:
+    """What was skipped, fits and time per representation, one line per dataset."""
+    lines = analysis.skipped_lines(result.skipped)
+    lines += [f"{r}: {fits} fits in {seconds:.1f} s" for r, (fits, seconds) in result.timings.items()]
+    lines += [f"{x.representation:10s} {x.dataset:22s} in-sample {x.in_sample_ev:.3f}  held-out {x.heldout_ev:.3f}"
+              f"  (pooled P {x.heldout_pearson:+.3f}, mean fold EV {x.fold_ev_mean:.3f})" for x in result.rows]
+    return lines

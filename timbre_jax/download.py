@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .checksums import SHA256
 from .errors import DownloadError
-from .store import atomic_write_bytes, home
+from .store import atomic_write_bytes, home, sha256_file
 
 DEFAULT_MIRROR = "https://raw.githubusercontent.com"
 MIRROR_FILE = "mirror.txt"
@@ -105,14 +105,6 @@ def remember_mirror(base: str) -> None:
 
 def local_path(relpath: str) -> Path:
     return home() / "upstream" / relpath
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def expected_sha256(relpath: str) -> str | None:

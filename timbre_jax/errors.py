@@ -11,7 +11,7 @@ exception that callers caught before it existed (``ValueError``, ``RuntimeError`
     │   ├── MissingFeatures   no features of that source for that dataset
     │   ├── StoreError        a store file that is unreadable or inconsistent (store.py)
     │   └── UnsafePickleError a pickle that is not plain arrays (safepickle.py)
-    ├── FitError          a problem with no meaningful fit (learn.py)
+    ├── FitError          a problem with no meaningful fit (problems.py)
     ├── WriteError        a file could not be written (disk full, permissions)
     └── DownloadError     fetching or verifying an upstream file (download.py)
 """

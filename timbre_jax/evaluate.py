@@ -3,10 +3,10 @@
 An in-sample explained variance alone says little: with as many weights as rated pairs a
 metric can fit any ratings, and the paper's solver stops short of the optimum.  For each
 :class:`~timbre_jax.datasets.FeatureSet` this module puts four numbers side by side, all
-at the exact optimum of the fit (``solver="exact"``, :mod:`timbre_jax.exact`):
+at the exact optimum of the fit (:class:`~timbre_jax.solvers.Exact`):
 
 - ``ev_exact``: the certified global maximum of the explained variance P^2 on every rated
-  pair, the in-sample fit of ``learn_metric(features, ratings, solver="exact")``;
+  pair, the in-sample fit of ``learn_metric(features, ratings, solver=Exact())``;
 - ``null_median``, ``null_p``: the same optimum with the sounds relabelled ``permutations``
   times (:mod:`timbre_jax.null`): what chance gives, and the permutation p-value of
   ``ev_exact`` against it;
@@ -22,15 +22,16 @@ it rather than fitted a second time (the tests check it against ``learn_metric``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from . import crossval, null, zeroshot
+from . import analysis, crossval, null, sweep, zeroshot
 from .datasets import FeatureSet
-from .learn import converged, explained_variance
-from .sweep import solve
+from .errors import UsageError
+from .learn import explained_variance
+from .solvers import Exact
 
 CHANCE = 0.05  # null_p above this: the optimum is not above chance
 
@@ -88,38 +89,39 @@ def _groups(sets: list[FeatureSet]) -> dict[tuple[str, str], list[int]]:
     return out
 
 
-def run(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, directory: Path | None = None,
-        progress: bool = True) -> list[EvaluateRow]:
+def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, directory: Path | None = None,
+             progress: bool = True) -> list[EvaluateRow]:
     """One :class:`EvaluateRow` per feature set, in the order of ``sets``.
 
     ``sets`` may hold several representations (and sources); each is evaluated in one
     batched null (``permutations`` relabellings per dataset, seeded by ``seed`` and the
     dataset name, as :func:`timbre_jax.null.run`) and one batched cross-validation
-    (:func:`timbre_jax.crossval.run`), both with ``solver="exact"``.  With ``directory``,
-    their chunks are saved under ``directory/chunks/REP/null`` and ``.../crossval``
-    (``directory/chunks/REP/SOURCE/...`` when one call holds several sources of REP), so
-    an interrupted run resumes; ``None`` keeps nothing.
+    (:func:`timbre_jax.crossval.fit`), both with :class:`~timbre_jax.solvers.Exact`.  With
+    ``directory``, their chunks are saved under ``directory/REP/null`` and
+    ``.../crossval`` (``directory/REP/SOURCE/...`` when one call holds several sources of
+    REP), so an interrupted run resumes; ``None`` keeps nothing.
 
-    The null is :func:`timbre_jax.null.run` taken apart (its groups, one solve, its
+    The null is :func:`timbre_jax.null.fit` taken apart (its groups, one solve, its
     summary) only to read the status of problem 0, the true order: that fit is
     ``ev_exact`` and its status says whether it is certified.
     """
     sets = list(sets)
+    solver = Exact()
     rows: list[EvaluateRow | None] = [None] * len(sets)
     groups = _groups(sets)
     for (rep, source), members in groups.items():
         group = [sets[k] for k in members]
         several = sum(r == rep for r, _ in groups) > 1
-        chunks = None if directory is None else Path(directory) / "chunks" / rep / (source if several else "")
-        results = solve([null.make_group(fs, permutations, seed) for fs in group],
-                        directory=None if chunks is None else chunks / "null", label=f"null {rep}",
-                        progress=progress, solver="exact")
-        folds = crossval.run(group, directory=None if chunks is None else chunks / "crossval", progress=progress,
-                             solver="exact")
+        chunks = None if directory is None else Path(directory) / rep / (source if several else "")
+        results, _ = sweep.solve([null.make_group(fs, permutations, seed) for fs in group], solver,
+                                 directory=None if chunks is None else chunks / "null", label=f"null {rep}",
+                                 progress=progress)
+        folds = crossval.fit(group, solver, directory=None if chunks is None else chunks / "crossval",
+                             progress=progress)
         for k, fs, res, cv in zip(members, group, results, folds):
             ev = explained_variance(res.pearson)
             summ = null.summarize(rep, fs.dataset, ev)
-            certified = bool(converged(res.status[0], "exact", res.iterations[0])) and bool(np.isfinite(res.pearson[0]))
+            certified = bool(res.certified[0])
             align = zeroshot.alignment(fs.features, fs.pairs)
             pairs = int(np.isfinite(fs.pairs).sum())
             dims = int(fs.features.shape[1])
@@ -133,21 +135,46 @@ def run(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, direc
     return rows  # type: ignore[return-value]
 
 
-def write_outputs(rows: list[EvaluateRow], out: Path) -> list[Path]:
+@dataclass(frozen=True)
+class EvaluateResult:
+    """One :class:`EvaluateRow` per (representation, dataset) with data, and what was skipped."""
+
+    rows: list[EvaluateRow]
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run(representations, datasets, *, source: str = "upstream", permutations: int = 100, seed: int = 0,
+        directory: Path | None = None, progress: bool = True) -> EvaluateResult:
+    """:func:`evaluate` on every (representation, dataset) that ``source`` has; an error
+    when none has data."""
+    import time
+
+    t0 = time.perf_counter()
+    loaded = analysis.load(representations, datasets, source)
+    sets = [fs for found in loaded.sets.values() for fs in found]
+    if not sets:
+        raise UsageError(f"no {source} features for any of these datasets and representations")
+    rows = evaluate(sets, permutations=permutations, seed=seed, directory=directory, progress=progress)
+    return EvaluateResult(rows, loaded.skipped, time.perf_counter() - t0)
+
+
+def write(result: EvaluateResult, out: Path) -> list[Path]:
     """OUT/evaluate.csv: one :class:`EvaluateRow` per line, its fields as columns in order
     (floats with 6 decimals, NaN empty; :func:`timbre_jax.report.write_csv`)."""
     from .report import write_csv
 
-    return [write_csv(Path(out) / "evaluate.csv", FIELDS, [[getattr(r, f) for f in FIELDS] for r in rows])]
+    return [write_csv(Path(out) / "evaluate.csv", FIELDS, [[getattr(r, f) for f in FIELDS] for r in result.rows])]
 
 
 def _num(x: float, spec: str) -> str:
     return "nan" if not np.isfinite(x) else format(x, spec)
 
 
-def summary(rows: list[EvaluateRow]) -> list[str]:
-    """The lines to print: a table (one line per row; ``*`` after an EV that is not
-    certified), a key to its columns, then each row's warnings."""
+def summary(result: EvaluateResult) -> list[str]:
+    """The lines to print: what was skipped, a table (one line per row; ``*`` after an EV
+    that is not certified), a key to its columns, then each row's warnings."""
+    rows = result.rows
     header = ["representation", "source", "dataset", "l", "pairs", "n", "EV opt", "null med", "p", "held-out",
               "zs P", "zs rho", "zs cos P"]
     body = [[r.representation, r.source, r.dataset, str(r.sounds), str(r.pairs), str(r.dims),
@@ -160,11 +187,13 @@ def summary(rows: list[EvaluateRow]) -> list[str]:
     def line(cells):
         return "  ".join(c.ljust(w) if i < text else c.rjust(w) for i, (c, w) in enumerate(zip(cells, width))).rstrip()
 
-    lines = [line(header), line(["-" * w for w in width]), *(line(b) for b in body)]
+    lines = [*analysis.skipped_lines(result.skipped), line(header), line(["-" * w for w in width]),
+             *(line(b) for b in body)]
     lines.append("EV opt: explained variance at the certified optimum (* not certified); null med, p: the optimum "
                  "with the sounds relabelled; held-out: leave-one-sound-out EV; zs: no fit, all weights 1 "
                  "(Pearson, Spearman; cosine distance's Pearson)")
     for r in rows:
         if r.warnings:
             lines.append(f"{r.representation}/{r.dataset} ({r.source}): {r.warnings}")
+    lines.append(f"wall time {result.seconds:.1f} s")
     return lines

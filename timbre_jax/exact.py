@@ -54,9 +54,9 @@ import numpy as np
 from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
 
+from .reductions import EPS
 from .status import StatusCode
 
-EPS = float(jnp.finfo(jnp.float64).eps)
 U_FLOOR = 1e-30  # u = w^-2 at the upper bound w = 1e15: the weight of an unused feature
 
 # Callers pad the pair axis to at least this many (the pairs of 23 sounds): the

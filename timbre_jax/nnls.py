@@ -25,9 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from .reductions import PLAIN, Sums, divide
-
-EPS = float(jnp.finfo(jnp.float64).eps)
+from .reductions import EPS, PLAIN, Sums, divide
 
 
 class NNLSState(NamedTuple):

@@ -14,16 +14,19 @@ ratings (EV = 1, mertcat), the optima differ only in the last bits.
 
 from __future__ import annotations
 
+import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import analysis, sweep
+from .batch import Group
 from .datasets import FeatureSet
-from .learn import FitOptions
+from .learn import explained_variance
 from .pearson import pair_differences, pair_indices
-from .sweep import Group, solve
+from .solvers import Lbfgsb, Solver
 
 
 def permutations(l: int, K: int, seed: int, dataset: str) -> np.ndarray:
@@ -49,7 +52,7 @@ def make_group(fs: FeatureSet, K: int, seed: int) -> Group:
     perms = np.vstack([np.arange(len(fs.sounds)), permutations(len(fs.sounds), K, seed, fs.dataset)])
     ratings = np.array([permuted_pairs(fs.ratings, p) for p in perms])
     mask = np.isfinite(ratings).astype(float)
-    return Group(fs.dataset, np.asarray(pair_differences(fs.features)), np.nan_to_num(ratings), mask)
+    return Group(np.asarray(pair_differences(fs.features)), np.nan_to_num(ratings), mask, fs.dataset)
 
 
 @dataclass(frozen=True)
@@ -75,18 +78,13 @@ def summarize(representation: str, dataset: str, ev: np.ndarray) -> NullSummary:
                        float((1 + np.sum(null >= obs - TIE)) / (len(null) + 1)), obs - med, len(null))
 
 
-def run(sets: list[FeatureSet], *, K: int = 100, seed: int = 0, maxiter: int | None = None,
-        directory: Path | None = None, progress: bool = True, solver: str = "lbfgsb",
-        options: FitOptions | None = None):
-    """Returns (per-fit rows [(dataset, permutation index, ev)], summaries); ``solver``,
-    ``maxiter``, ``options``: see :func:`timbre_jax.learn_metrics` (with ``"exact"`` the
-    null is of the optimum)."""
-    from .learn import explained_variance
-
+def fit(sets: list[FeatureSet], solver: Solver, *, K: int = 100, seed: int = 0, directory: Path | None = None,
+        progress: bool = True):
+    """The null of one representation: (per-fit rows [(representation, dataset,
+    permutation index, ev, iterations)], one :class:`NullSummary` per dataset)."""
     groups = [make_group(fs, K, seed) for fs in sets]
     rep = sets[0].representation if sets else ""
-    results = solve(groups, maxiter=maxiter, directory=directory, label=f"null {rep}", progress=progress,
-                    solver=solver, options=options)
+    results, _ = sweep.solve(groups, solver, directory=directory, label=f"null {rep}", progress=progress)
     rows, summaries = [], []
     for fs, res in zip(sets, results):
         ev = explained_variance(res.pearson)
@@ -95,12 +93,61 @@ def run(sets: list[FeatureSet], *, K: int = 100, seed: int = 0, maxiter: int | N
     return rows, summaries
 
 
-def write_outputs(rows, summaries: list[NullSummary], out: Path) -> list[Path]:
+@dataclass(frozen=True)
+class NullResult:
+    """Every fit (rows of :func:`fit`), one :class:`NullSummary` per (representation,
+    dataset), what was skipped, and the seconds per representation."""
+
+    rows: list[tuple]
+    summaries: list[NullSummary]
+    source: str = ""
+    solver: str = ""
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None,
+        permutations: int = 100, seed: int = 0, directory: Path | None = None, progress: bool = True) -> NullResult:
+    """The null of every representation on every dataset it has (``solver``: default
+    :class:`~timbre_jax.solvers.Lbfgsb`; with :class:`~timbre_jax.solvers.Exact` the null
+    is of the optimum); fits saved under ``directory/<representation>``."""
+    solver = Lbfgsb() if solver is None else solver
+    loaded = analysis.load(representations, datasets, source)
+    rows, summaries, timings = [], [], {}
+    for r, sets in loaded.sets.items():
+        t = time.perf_counter()
+        found, summarized = fit(sets, solver, K=permutations, seed=seed,
+                                directory=None if directory is None else Path(directory) / r, progress=progress)
+        rows += found
+        summaries += summarized
+        timings[r] = time.perf_counter() - t
+    return NullResult(rows, summaries, source, solver.name, loaded.skipped, timings)
+
+
+def write(result: NullResult, out: Path) -> list[Path]:
     """OUT/null.csv (one row per fit: representation, dataset, permutation (0 = the true
-    order), ev, iterations) and OUT/summary.csv (one :class:`NullSummary` per dataset)."""
-    from .report import write_csv
+    order), ev, iterations), OUT/summary.csv (one :class:`NullSummary` per dataset) and
+    OUT/null_<representation>.png."""
+    from .report import plot_null, write_csv
 
     fields = list(NullSummary.__dataclass_fields__)
-    return [write_csv(Path(out) / "null.csv", ["representation", "dataset", "permutation", "ev", "iterations"],
-                      [list(x) for x in rows]),
-            write_csv(Path(out) / "summary.csv", fields, [[getattr(x, f) for f in fields] for x in summaries])]
+    written = [write_csv(Path(out) / "null.csv", ["representation", "dataset", "permutation", "ev", "iterations"],
+                         [list(x) for x in result.rows]),
+               write_csv(Path(out) / "summary.csv", fields,
+                         [[getattr(x, f) for f in fields] for x in result.summaries])]
+    for r in result.timings:
+        written.append(plot_null([x for x in result.rows if x[0] == r], [x for x in result.summaries
+                                                                          if x.representation == r],
+                                 r, Path(out) / f"null_{r}.png"))
+    return written
+
+
+def summary(result: NullResult) -> list[str]:
+    """What was skipped, fits and time per representation, and one line per dataset."""
+    lines = analysis.skipped_lines(result.skipped)
+    for r, seconds in result.timings.items():
+        lines.append(f"{r}: {sum(x[0] == r for x in result.rows)} fits in {seconds:.1f} s")
+    for x in result.summaries:
+        lines.append(f"{x.representation:10s} {x.dataset:22s} observed {x.observed_ev:.3f}  null median "
+                     f"{x.null_median:.3f}  p95 {x.null_p95:.3f}  p = {x.p_value:.3f}")
+    return lines

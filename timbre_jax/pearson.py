@@ -98,3 +98,22 @@ def pearson_and_grad(D: Array, weights: Array, s_hat: Array, mask: Array,
     P = sums.vdot(dc, s_hat) / norm
     g_d = divide(s_hat - divide(P * dc, norm), norm)
     return P, -2.0 * sums.tmv(D, g_d) * weights ** -3.0
+
+
+# Host-side scoring (NumPy): the correlations of fitted distances with any ratings.
+
+def pearson_rows(d: np.ndarray, ratings: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """P of each row of ``d`` (K, p) with ``ratings`` (p,) over the pairs where ``mask``
+    (p,) is positive: (K,)."""
+    m = mask > 0
+    dc = d[:, m] - d[:, m].mean(axis=1, keepdims=True)
+    sc = ratings[m] - ratings[m].mean()
+    return (dc @ sc) / (np.linalg.norm(dc, axis=1) * np.linalg.norm(sc))
+
+
+def pearson_of_vectors(x: np.ndarray, y: np.ndarray) -> float:
+    """P of two vectors (p,), 0 where either is constant (no correlation to speak of)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])

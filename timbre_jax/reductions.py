@@ -13,8 +13,11 @@ run in lockstep (vmap); a solve that runs problems one after the other, each in 
 shape, can use plain ``dot``/``sum``.  The choice is explicit: code that sums takes a
 :class:`Sums` (:data:`INVARIANT` or :data:`PLAIN`, or ``sums(invariant)``) and calls its
 functions.  The solver's options carry it as a bool
-(:class:`timbre_jax.lbfgsb.LBFGSBOptions`), and :func:`timbre_jax.learn.solve_grouped`
-picks the trees exactly when it runs problems in lockstep.
+(:class:`timbre_jax.lbfgsb.LBFGSBOptions`), and :class:`timbre_jax.solvers.Lbfgsb` picks
+the trees exactly when it runs problems in lockstep.
+
+:data:`EPS`, float64's machine epsilon, and :func:`divide` are here too: the arithmetic
+every solver shares.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import Array
+
+EPS = float(jnp.finfo(jnp.float64).eps)  # float64 machine epsilon, 2**-52
 
 
 def _tree_sum(x: Array, axis: int = -1) -> Array:

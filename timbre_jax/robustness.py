@@ -18,17 +18,21 @@ batch layout, or on which other datasets are in the run.
 
 from __future__ import annotations
 
+import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import analysis
+from . import sweep as sweeps
+from .batch import Group
 from .datasets import FeatureSet
-from .learn import FitOptions
-from .pearson import pair_differences
-from .registry import DATASETS
-from .sweep import Group, solve
+from .learn import explained_variance
+from .pearson import pair_differences, pearson_rows
+from .registry import DATASETS, get_dataset
+from .solvers import Lbfgsb, Solver
 
 
 def levels(count: int = 9, low: float = 0.1, high: float = 10.0) -> np.ndarray:
@@ -56,14 +60,6 @@ def relative_db(area_r: float, area_ref: float) -> float:
     return float(10 * np.log10(area_r / area_ref))
 
 
-def _pearson_rows(d: np.ndarray, s: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Masked Pearson of each row of d (K, p) with s (p,) (host-side scoring)."""
-    m = mask > 0
-    dc = d[:, m] - d[:, m].mean(axis=1, keepdims=True)
-    sc = s[m] - s[m].mean()
-    return (dc @ sc) / (np.linalg.norm(dc, axis=1) * np.linalg.norm(sc))
-
-
 @dataclass(frozen=True)
 class SweepRow:
     representation: str
@@ -85,34 +81,62 @@ def make_group(fs: FeatureSet, deltas, realizations: int, seed: int, std_scale: 
           for li, dl in enumerate(deltas) for r in range(realizations)]
     ratings = np.where(rated, np.array(ys), 0.0)
     mask = np.broadcast_to(rated.astype(float), ratings.shape).copy()
-    return Group(fs.dataset, np.asarray(pair_differences(fs.features)), ratings, mask)
+    return Group(np.asarray(pair_differences(fs.features)), ratings, mask, fs.dataset)
 
 
-def sweep(sets: list[FeatureSet], *, n_levels: int = 9, realizations: int = 5, seed: int = 0,
-          std_scale: bool = False, maxiter: int | None = None, directory: Path | None = None,
-          chunk_groups: int | None = None, progress: bool = True, solver: str = "lbfgsb",
-          options: FitOptions | None = None) -> list[SweepRow]:
-    """Every (dataset x level x realization) problem of one representation, batched;
-    ``solver``, ``maxiter``, ``options``: see :func:`timbre_jax.learn_metrics`."""
-    from .learn import converged, explained_variance
-    from .registry import get_dataset
-
+def sweep(sets: list[FeatureSet], solver: Solver, *, n_levels: int = 9, realizations: int = 5, seed: int = 0,
+          std_scale: bool = False, directory: Path | None = None, chunk_groups: int | None = None,
+          progress: bool = True) -> tuple[list[SweepRow], int]:
+    """Every (dataset x level x realization) problem of one representation, batched:
+    (rows, fits read back from ``directory``)."""
     deltas = levels(n_levels)
     groups = [make_group(fs, deltas, realizations, seed, std_scale) for fs in sets]
     rep = sets[0].representation if sets else ""
-    results = solve(groups, maxiter=maxiter, chunk_groups=chunk_groups, directory=directory,
-                    label=f"robustness {rep}", progress=progress, solver=solver, options=options)
+    results, resumed = sweeps.solve(groups, solver, chunk_groups=chunk_groups, directory=directory,
+                                    label=f"robustness {rep}", progress=progress)
     rows = []
     for fs, g, res in zip(sets, groups, results):
-        ev_human = explained_variance(_pearson_rows(res.distances, np.nan_to_num(fs.pairs), g.mask[0]))
-        ok = converged(res.status, solver, res.iterations)
+        ev_human = explained_variance(pearson_rows(res.distances, np.nan_to_num(fs.pairs), g.mask[0]))
         bar_delta = get_dataset(fs.dataset).typical_noise if fs.dataset in DATASETS else np.nan
         for k in range(g.K):
             li, r = divmod(k, realizations)
             rows.append(SweepRow(rep, fs.dataset, float(deltas[li]), float(deltas[li] / bar_delta), r,
                                  float(ev_human[k]), float(explained_variance(res.pearson[k])),
-                                 int(res.iterations[k]), bool(ok[k])))
-    return rows
+                                 int(res.iterations[k]), bool(res.converged[k])))
+    return rows, resumed
+
+
+@dataclass(frozen=True)
+class RobustnessResult:
+    """The rows of a sweep, what was skipped, and per representation (fits, seconds,
+    fits read back from a saved run)."""
+
+    rows: list[SweepRow]
+    representations: list[str]
+    datasets: list[str]
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    timings: dict[str, tuple[int, float, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None, n_levels: int = 9,
+        realizations: int = 5, seed: int = 0, std_scale: bool = False, chunk_groups: int | None = None,
+        directory: Path | None = None, progress: bool = True) -> RobustnessResult:
+    """The sweep of every representation on every dataset it has (``solver``: default
+    :class:`~timbre_jax.solvers.Lbfgsb`); fits saved under ``directory/<representation>``."""
+    solver = Lbfgsb() if solver is None else solver
+    t0 = time.perf_counter()
+    loaded = analysis.load(representations, datasets, source)
+    rows, timings = [], {}
+    for r, sets in loaded.sets.items():
+        t = time.perf_counter()
+        found, resumed = sweep(sets, solver, n_levels=n_levels, realizations=realizations, seed=seed,
+                               std_scale=std_scale, directory=None if directory is None else Path(directory) / r,
+                               chunk_groups=chunk_groups, progress=progress)
+        rows += found
+        timings[r] = (len(found), time.perf_counter() - t, resumed)
+    return RobustnessResult(rows, list(representations), list(datasets), loaded.skipped, timings,
+                            time.perf_counter() - t0)
 
 
 def areas(rows: list[SweepRow]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -142,11 +166,11 @@ def auc_table(rows: list[SweepRow]) -> dict[tuple[str, str], dict]:
     return out
 
 
-def write_outputs(rows: list[SweepRow], out: Path, representations, datasets) -> list[Path]:
+def write(result: RobustnessResult, out: Path) -> list[Path]:
     """robustness.csv, auc.csv, fig1a_<dataset>.png and fig1b.png under ``out``."""
     from . import report
-    from .registry import get_dataset
 
+    rows, representations, datasets = result.rows, result.representations, result.datasets
     out = Path(out)
     written = [report.write_csv(out / "robustness.csv", list(SweepRow.__dataclass_fields__),
                                 [[getattr(r, f) for f in SweepRow.__dataclass_fields__] for r in rows])]
@@ -157,10 +181,26 @@ def write_outputs(rows: list[SweepRow], out: Path, representations, datasets) ->
                                      for r, d in keys]))
     present = [d for d in datasets if any((r, d) in auc for r in representations)]
     for d in present:
-        # An imported dataset has no known number of participants, hence no delta_bar line.
+        # A study of your own has no known number of participants, hence no delta_bar line.
         typical = get_dataset(d).typical_noise if d in DATASETS else np.nan
         written.append(report.plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png"))
     if present:
         shown = [r for r in representations if any((r, d) in auc for d in present)]
         written.append(report.plot_area_heatmap(auc, present, shown, out / "fig1b.png"))
     return written
+
+
+def summary(result: RobustnessResult) -> list[str]:
+    """Fits and time per representation, what was skipped, and a note where the
+    relative areas cannot be computed."""
+    lines = analysis.skipped_lines(result.skipped)
+    for r, (fits, seconds, resumed) in result.timings.items():
+        if resumed:  # saved chunks are read back, not solved: no rate to report
+            lines.append(f"{r}: {fits} fits, {seconds:.1f} s in this run ({resumed} resumed from saved chunks)")
+        else:
+            lines.append(f"{r}: {fits} fits in {seconds:.1f} s ({fits / seconds:.2f} fits/s)")
+    have = {(x.representation, x.dataset) for x in result.rows}
+    if "stmf" not in result.representations or any(("stmf", d) not in have for d in result.datasets):
+        lines.append("note: relative areas (dB) need stmf on the same dataset; those cells are left empty")
+    lines.append(f"wall time {result.seconds:.1f} s")
+    return lines

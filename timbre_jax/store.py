@@ -21,6 +21,7 @@ published features, a cache rebuilt from verified downloads), ``extracted`` (wha
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -136,6 +137,15 @@ def current_umask() -> int:
 
 
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, as 64 hex digits (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def atomic_write_bytes(path: Path, write) -> None:

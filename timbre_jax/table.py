@@ -1,156 +1,162 @@
 """Table I of Pascal & Lagrange (2024): the explained variance of the metric learned on
 each (dataset, representation), solved one representation at a time in batches.
 
-Given a directory, every call of :func:`timbre_jax.learn_metrics` saves its results there
-atomically, named by a hash of its inputs, so an interrupted table resumes where it stopped
-and a table over more representations reuses the fits of an earlier, smaller one."""
+Beside every fit the certified optimum of the same problem is solved
+(:class:`~timbre_jax.solvers.Exact`, milliseconds per fit), so each cell says how far
+the solver stopped from the best any weights can do.  Given a directory, every batch of
+fits is saved there (:mod:`timbre_jax.resume`), so an interrupted table resumes where it
+stopped and a table over more representations reuses the fits of an earlier one.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import asdict
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from .datasets import load_available
-from .learn import FitOptions, MetricResult, chunk_size, default_lockstep, fit_options, learn_metrics
+from . import analysis, resume
+from .batch import chunk_size, default_lockstep
+from .learn import MetricResult, learn_metrics
 from .progress import bar
-from .store import atomic_write_bytes
+from .solvers import Exact, Lbfgsb, Solver
+
+_TYPES = {"pearson": float, "iterations": int, "status": int, "message": str, "converged": bool, "certified": bool,
+          "start": int, "solver": str, "degenerate_start": bool}
 
 
-def fingerprint(sets, settings: dict) -> str:
-    """Hash of one call's inputs: ``settings`` (solver, options, ...), then the dataset
-    names, features and ratings of ``sets`` in order (so other data never matches)."""
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for s in sets:
-        h.update(s.dataset.encode() + b"\0" + s.representation.encode() + b"\0")
-        for a in (s.features, s.ratings):
-            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    return h.hexdigest()[:20]
+def _arrays(results: list[MetricResult], seconds: float) -> dict[str, np.ndarray]:
+    """One batch's results and its seconds per fit, as arrays (npz, no pickles)."""
+    arrays = {f.name: np.array([getattr(r, f.name) for r in results], dtype=np.str_ if _TYPES.get(f.name) is str
+                               else None) for f in fields(MetricResult)}
+    return {**arrays, "seconds": np.float64(seconds)}
 
 
-def _save(path: Path, results: list[MetricResult], seconds: float) -> None:
-    """One call's results and its seconds per fit, atomically (npz, no pickles)."""
-    arrays = dict(weights=np.stack([r.weights for r in results]),
-                  pearson=np.array([r.pearson for r in results], dtype=np.float64),
-                  iterations=np.array([r.iterations for r in results], dtype=np.int64),
-                  status=np.array([r.status for r in results], dtype=np.int64),
-                  start=np.array([r.start for r in results], dtype=np.int64),
-                  degenerate_start=np.array([r.degenerate_start for r in results], dtype=bool),
-                  message=np.array([r.message for r in results], dtype=np.str_),
-                  solver=np.array([r.solver for r in results], dtype=np.str_),
-                  seconds=np.float64(seconds))
-    atomic_write_bytes(path, lambda fh: np.savez(fh, **arrays))
+def _results(arrays: dict[str, np.ndarray]) -> tuple[list[MetricResult], float]:
+    """What :func:`_arrays` made: the results, bit for bit, and the seconds per fit."""
+    count = len(arrays["pearson"])
+    results = [MetricResult(weights=arrays["weights"][i], **{k: t(arrays[k][i]) for k, t in _TYPES.items()})
+               for i in range(count)]
+    return results, float(arrays["seconds"])
 
 
-def _load(path: Path) -> tuple[list[MetricResult], float]:
-    """What :func:`_save` wrote: the results, bit for bit, and the seconds per fit."""
-    with np.load(path, allow_pickle=False) as z:
-        results = [MetricResult(weights=z["weights"][i], pearson=float(z["pearson"][i]),
-                                iterations=int(z["iterations"][i]), status=int(z["status"][i]),
-                                message=str(z["message"][i]), start=int(z["start"][i]), solver=str(z["solver"][i]),
-                                degenerate_start=bool(z["degenerate_start"][i]))
-                   for i in range(len(z["pearson"]))]
-        return results, float(z["seconds"])
+def _solve(sets, solver: Solver, source: str, directory: Path | None) -> tuple[list[MetricResult], float, bool]:
+    """``learn_metrics`` on ``sets``: (results, seconds per fit, whether read back)."""
+    key = resume.fingerprint({**solver.settings, "source": source},
+                             [x for s in sets for x in (s.dataset, s.representation)],
+                             [a for s in sets for a in (s.features, s.ratings)])
+
+    def compute():
+        t0 = time.perf_counter()
+        results = learn_metrics([(s.features, s.ratings) for s in sets], solver=solver)
+        return _arrays(results, (time.perf_counter() - t0) / len(results))
+
+    arrays, resumed = resume.cached(resume.path(directory, solver.name, key), compute)
+    return *_results(arrays), resumed
 
 
-def _solve(sets, settings: dict, directory: Path | None, **kwargs) -> tuple[list[MetricResult], float, bool]:
-    """``learn_metrics`` on ``sets``: (results, seconds per fit, whether read back).
+@dataclass(frozen=True)
+class TableResult:
+    """Explained variance per (representation, dataset): ``ev`` of the solver, ``optimum``
+    the certified global optimum EV* of the same problem; one record per fit in
+    ``fits`` (iterations, convergence, the solver's message, winning start, the optimum
+    and the gap EV* - EV, the seconds of the batch that solved it divided among its fits
+    (the first batch of a shape includes compilation), ``resumed``: read back rather than
+    solved); what was skipped."""
 
-    With a directory, results saved there by an earlier call with the same fingerprint are
-    read back instead of solved; new ones are saved as soon as they are solved."""
-    path = None
-    if directory is not None:
-        path = Path(directory) / f"{settings['solver']}-{fingerprint(sets, settings)}.npz"
-        if path.exists():
-            return *_load(path), True
+    ev: dict[tuple[str, str], float]
+    optimum: dict[tuple[str, str], float]
+    fits: list[dict]
+    representations: list[str]
+    datasets: list[str]
+    solver: str
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def certified(self) -> bool:
+        """Whether every cell is itself a certified optimum (then ``optimum`` repeats ``ev``)."""
+        return all(f["solver_certified"] for f in self.fits)
+
+
+def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None,
+        directory: Path | None = None, progress: bool = True) -> TableResult:
+    """Table I with ``solver`` (default :class:`~timbre_jax.solvers.Lbfgsb`, the paper's);
+    batches saved under ``directory/<representation>``."""
+    solver = Lbfgsb() if solver is None else solver
+    reference = Exact()
     t0 = time.perf_counter()
-    results = learn_metrics([(s.features, s.ratings) for s in sets], **kwargs)
-    seconds = (time.perf_counter() - t0) / len(results)
-    if path is not None:
-        _save(path, results, seconds)
-    return results, seconds, False
-
-
-def table1(representations, names, *, source: str = "upstream", maxiter: int | None = None,
-           starts: int = 1, progress: bool = True, solver: str = "lbfgsb", directory: Path | None = None,
-           options: FitOptions | None = None):
-    """Explained variance per (representation, dataset).
-
-    Returns ``(ev, optimum, skipped, fits)``: ``ev[(representation, dataset)]`` from
-    ``solver``; ``optimum[...]``, the certified global optimum EV* of the same problem
-    (:mod:`timbre_jax.exact`; it is cheap, so it is solved beside every L-BFGS-B fit, and
-    equals ``ev`` with ``solver="exact"``); the (representation, dataset, reason) of
-    problems without data; and one record per fit (iterations, convergence, solver
-    message, winning start, the optimum and the gap EV* - EV, seconds of the call that
-    solved it divided among its problems; the first call of a shape includes
-    compilation; ``resumed``: read back from ``directory`` rather than solved, its
-    seconds are those of the run that solved it).  ``starts``: see
-    :func:`timbre_jax.learn_metrics`.  ``options``: the L-BFGS-B fit's
-    :class:`~timbre_jax.learn.FitOptions` (default the paper's), ``maxiter`` if given
-    replacing its iteration limit.
-
-    ``directory``: where each call's results are saved (``directory/<representation>/``)
-    and, on a re-run, read back (see the module docstring)."""
-    options = fit_options(options, maxiter)
-    ev: dict[tuple[str, str], float] = {}
-    optimum: dict[tuple[str, str], float] = {}
-    fits: list[dict] = []
-    skipped = []
-    loaded = []
-    for r in representations:
-        sets, sk = load_available(r, names, source)
-        loaded.append((r, sets))
-        skipped += sk
-    total = sum(len(s) for _, s in loaded)
-    with bar(progress, "Table I fits", total=total) as advance:
-        for r, sets in loaded:
-            if not sets:
-                continue
+    loaded = analysis.load(representations, datasets, source)
+    ev, optimum, fits = {}, {}, []
+    with bar(progress, "Table I fits", total=sum(len(s) for s in loaded.sets.values())) as advance:
+        for r, sets in loaded.sets.items():
             n = sets[0].features.shape[1]
             where = Path(directory) / r if directory is not None else None
             # The optimum of every problem first, in one batch (milliseconds per fit).
-            best, exact_seconds, best_resumed = _solve(sets, {"solver": "exact", "source": source}, where,
-                                                       solver="exact")
-            if solver == "exact":
+            best, exact_seconds, best_resumed = _solve(sets, reference, source, where)
+            if solver == reference:
                 per_fit = [(b, exact_seconds, best_resumed) for b in best]
                 advance(len(sets))
             else:
                 per_fit = []
-                settings = {"solver": "lbfgsb", "source": source, "options": asdict(options), "starts": starts}
-                # In lockstep, as many problems per call as fit memory; in sequence (CPU)
-                # one per call, so the bar moves per fit (compiled shapes are reused).
-                step = (chunk_size(max(len(s.pairs) for s in sets), n, 1, history=options.history)
-                        if default_lockstep() else 1)
+                # In lockstep, as many problems per batch as fit memory; in sequence (CPU)
+                # one per batch, so the bar moves per fit (compiled shapes are reused).
+                p = max(len(s.pairs) for s in sets)
+                step = chunk_size(p, n, 1, solver.per_problem_memory(p, n)) if default_lockstep() else 1
                 for i in range(0, len(sets), step):
-                    results, seconds, resumed = _solve(sets[i:i + step], settings, where,
-                                                       options=options, starts=starts)
+                    results, seconds, resumed = _solve(sets[i:i + step], solver, source, where)
                     per_fit += [(res, seconds, resumed) for res in results]
                     advance(len(results))
             for s, b, (res, seconds, resumed) in zip(sets, best, per_fit):
                 key = (r, s.dataset)
                 ev[key], optimum[key] = res.explained_variance, b.explained_variance
-                fits.append(dict(representation=r, dataset=s.dataset, n=n, pairs=len(s.pairs), solver=solver,
+                fits.append(dict(representation=r, dataset=s.dataset, n=n, pairs=len(s.pairs), solver=solver.name,
                                  explained_variance=res.explained_variance, optimum=b.explained_variance,
                                  gap=b.explained_variance - res.explained_variance,
                                  certified=b.certified, iterations=res.iterations, converged=res.converged,
                                  message=res.message, start=res.start, degenerate_start=res.degenerate_start,
-                                 seconds=seconds, exact_seconds=exact_seconds, resumed=resumed))
-    return ev, optimum, skipped, fits
+                                 seconds=seconds, exact_seconds=exact_seconds, resumed=resumed,
+                                 solver_certified=res.certified))
+    return TableResult(ev, optimum, fits, list(representations), list(datasets), solver.name, loaded.skipped,
+                       time.perf_counter() - t0)
 
 
-def write_outputs(out: Path, ev: dict, optimum: dict | None, fits: list[dict], representations, names) -> list[Path]:
-    """OUT/table1.csv, OUT/table1_optimum.csv (given the optimum of each cell, i.e. for
-    L-BFGS-B fits) and OUT/fits.csv (one row per fit); returns the paths written."""
+def _records(result: TableResult) -> list[dict]:
+    return [{k: v for k, v in f.items() if k != "solver_certified"} for f in result.fits]
+
+
+def write(result: TableResult, out: Path) -> list[Path]:
+    """OUT/table1.csv, OUT/table1_optimum.csv (unless every cell is itself certified) and
+    OUT/fits.csv (one row per fit); returns the paths written."""
     from . import report
 
     out = Path(out)
-    written = [report.write_table1(out / "table1.csv", ev, representations, names)]
-    if optimum is not None:
-        written.append(report.write_table1(out / "table1_optimum.csv", optimum, representations, names))
-    if fits:
-        written.append(report.write_csv(out / "fits.csv", list(fits[0]), [list(f.values()) for f in fits]))
+    reps, names = result.representations, result.datasets
+    written = [report.write_table1(out / "table1.csv", result.ev, reps, names)]
+    if not result.certified:
+        written.append(report.write_table1(out / "table1_optimum.csv", result.optimum, reps, names))
+    records = _records(result)
+    if records:
+        written.append(report.write_csv(out / "fits.csv", list(records[0]), [list(f.values()) for f in records]))
     return written
+
+
+def summary(result: TableResult) -> list[str]:
+    """The table in markdown with the paper's values, a key, what was skipped, and the count."""
+    from . import report
+
+    optimum = None if result.certified else result.optimum
+    lines = [report.markdown_table1(result.ev, result.representations, result.datasets, optimum)]
+    certified = sum(f["certified"] for f in result.fits)
+    if optimum is not None:
+        lines.append(f"cells: our explained variance, {result.solver} (the paper's value) [the global optimum, "
+                     f"certified by the KKT conditions for {certified} of {len(result.fits)}]")
+    else:
+        lines.append(f"cells: our explained variance at the global optimum (the paper's value); "
+                     f"{certified} of {len(result.fits)} certified by the KKT conditions")
+    lines += analysis.skipped_lines(result.skipped)
+    resumed = sum(f["resumed"] for f in result.fits)
+    lines.append(f"\n{len(result.ev)} fits ({result.solver}{f', {resumed} resumed' if resumed else ''}) "
+                 f"in {result.seconds:.1f} s")
+    return lines

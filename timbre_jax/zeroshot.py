@@ -15,11 +15,15 @@ sounds scores near 0 here, whatever its in-sample explained variance.
 
 from __future__ import annotations
 
+import time
 import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
+from . import analysis
 from .datasets import FeatureSet
 from .errors import DataError
 from .pearson import pair_differences, pair_indices
@@ -70,13 +74,50 @@ def signed_p2(p: float) -> float:
     return float(np.sign(p) * p * p)
 
 
-def run(sets: list[FeatureSet]) -> list[tuple[str, str, str, float, float]]:
+def alignments(sets: list[FeatureSet]) -> list[tuple[str, str, str, float, float]]:
     """Rows (representation, dataset, distance, pearson, spearman), one per set and distance."""
     rows = []
     for fs in sets:
         for name, (p, rho) in alignment(fs.features, fs.pairs).items():
             rows.append((fs.representation, fs.dataset, name, p, rho))
     return rows
+
+
+@dataclass(frozen=True)
+class ZeroshotResult:
+    """Rows of :func:`alignments` over every representation with data, what was skipped,
+    and the time."""
+
+    rows: list[tuple[str, str, str, float, float]]
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run(representations, datasets, *, source: str = "upstream", progress: bool = True) -> ZeroshotResult:
+    """The alignment of every representation on every dataset it has (no fit: it takes
+    well under a second, and ``progress`` shows nothing)."""
+    t0 = time.perf_counter()
+    loaded = analysis.load(representations, datasets, source)
+    rows = [row for sets in loaded.sets.values() for row in alignments(sets)]
+    return ZeroshotResult(rows, loaded.skipped, time.perf_counter() - t0)
+
+
+def write(result: ZeroshotResult, out: Path) -> list[Path]:
+    """OUT/zeroshot.csv: representation, dataset, distance, pearson, spearman."""
+    from .report import write_csv
+
+    return [write_csv(Path(out) / "zeroshot.csv", ["representation", "dataset", "distance", "pearson", "spearman"],
+                      [list(x) for x in result.rows])]
+
+
+def summary(result: ZeroshotResult) -> list[str]:
+    """What was skipped, then the medians over datasets per representation and distance."""
+    lines = analysis.skipped_lines(result.skipped)
+    lines.append("median over datasets (no fit: all weights 1; signed P^2 = sign(P) P^2):")
+    for (r, d), (p, p2, rho, n) in medians(result.rows).items():
+        lines.append(f"  {r:10s} {d:9s} P {p:+.3f}  signed P^2 {p2:+.3f}  Spearman {rho:+.3f}  ({n} datasets)")
+    lines.append(f"[{result.seconds:.1f} s]")
+    return lines
 
 
 def medians(rows) -> dict[tuple[str, str], tuple[float, float, float, int]]:

@@ -1,0 +1,47 @@
+"""The contract every analysis keeps, and the loading they share.
+
+An analysis (:mod:`~timbre_jax.table`, :mod:`~timbre_jax.robustness`,
+:mod:`~timbre_jax.null`, :mod:`~timbre_jax.crossval`, :mod:`~timbre_jax.zeroshot`,
+:mod:`~timbre_jax.evaluate`, :mod:`~timbre_jax.audit`) is a module with three functions:
+
+- ``run(representations, datasets, *, source, ..., directory=None, progress=True) ->
+  Result``: computes everything, a frozen dataclass of rows (and what was skipped, and
+  the time it took); with ``directory``, its fits are saved there and read back on a
+  re-run (:mod:`timbre_jax.resume`);
+- ``write(result, out) -> list[Path]``: the CSV files and figures under the folder
+  ``out``;
+- ``summary(result) -> list[str]``: the lines the command line prints.
+
+The command line only parses arguments, maps them to a solver object and calls these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .datasets import FeatureSet, load_available
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The feature sets of each representation that has data, in the order asked, and
+    (representation, dataset, reason) for each (representation, dataset) without."""
+
+    sets: dict[str, list[FeatureSet]]
+    skipped: list[tuple[str, str, str]]
+
+
+def load(representations, datasets, source: str = "upstream") -> Loaded:
+    """Load every (representation, dataset) that ``source`` has."""
+    sets, skipped = {}, []
+    for r in representations:
+        found, missing = load_available(r, datasets, source)
+        skipped += missing
+        if found:
+            sets[r] = found
+    return Loaded(sets, skipped)
+
+
+def skipped_lines(skipped) -> list[str]:
+    """One line per (representation, dataset) without data, saying why."""
+    return [f"skipped {r}/{d}: {why}" for r, d, why in skipped]

@@ -1,0 +1,82 @@
+"""The ``timbre-jax`` command line.
+
+:mod:`~timbre_jax.cli.parser` declares the subcommands, :mod:`~timbre_jax.cli.names`
+checks names and paths, :mod:`~timbre_jax.cli.commands` and :mod:`~timbre_jax.cli.data`
+call the library; strings become solver objects there, and only there.  Errors the user
+can fix (unknown names, missing files, no network, bad data, an ``--out`` that cannot be
+written) end with a one-line message and exit status 1 or 2, never a traceback, and the
+output paths are checked before any fit.  Ctrl-C exits with status 130 and leaves only
+whole files (every write is atomic).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import TimbreJaxError
+from .names import resolve_source
+from .parser import build_parser
+
+EXIT_FAIL = 1
+
+__all__ = ["EXIT_FAIL", "build_parser", "main", "resolve_source"]
+
+
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` at once: flush stdout and stderr, then ``os._exit``.
+
+    Ctrl-C during an XLA compilation surfaces as KeyboardInterrupt in the main thread
+    while XLA's compiler thread keeps running; the interpreter's normal shutdown then
+    tears the runtime down under it and the process dies of SIGSEGV (exit 139).
+    Skipping that shutdown loses nothing: every file is written atomically, and a
+    partial one was already removed as the exception passed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing more to say
+            pass
+    os._exit(code)
+
+
+def _keep_compiled_programs() -> None:
+    """Keep XLA's compiled programs under ``$TIMBRE_JAX_HOME/xla-cache`` (JAX's persistent
+    compilation cache), so that only the first process to fit a shape compiles it.
+
+    Why: a new number of features costs 40–100 s of compilation on a CPU, every run.
+    Where the user set ``JAX_COMPILATION_CACHE_DIR``, that is kept;
+    ``JAX_ENABLE_COMPILATION_CACHE=false`` turns the cache off (JAX's own switches)."""
+    import jax
+
+    from ..store import home
+
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(home() / "xla-cache"))
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status.
+
+    Run as the program (``argv`` None) an interrupt ends the process with status 130 on
+    the spot (see :func:`_exit_now`), and compiled programs are kept for the next run
+    (:func:`_keep_compiled_programs`); called with ``argv`` from Python it returns 130
+    and leaves JAX's configuration alone."""
+    args = build_parser().parse_args(argv)
+    if argv is None:
+        _keep_compiled_programs()
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
+    except TimbreJaxError as e:  # anything else is a bug: its traceback is wanted
+        print(f"timbre-jax: error: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except BrokenPipeError:  # the reader went away (`timbre-jax data list | head`): stop quietly
+        sys.stdout = open(os.devnull, "w")  # so that the interpreter's final flush cannot fail again
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("timbre-jax: interrupted", file=sys.stderr)
+        if argv is None:
+            _exit_now(130)
+        return 130
+

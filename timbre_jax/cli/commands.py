@@ -1,0 +1,161 @@
+"""The commands that compute: learn, extract and the analyses.  Each maps its arguments
+to names and a solver object, calls the library and prints what it returns; an analysis
+is ``run``, ``summary`` and ``write`` of its module (:mod:`timbre_jax.analysis`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .. import solvers
+from ..errors import UsageError
+from . import names
+
+# The options of each command that become the solver's own (flag dest -> solver field).
+SOLVER_OPTIONS = {"maxiter": "maxiter", "starts": "starts", "init": "init", "solver_seed": "seed"}
+
+
+def solver_of(args) -> solvers.Solver:
+    """The solver object that ``--solver`` and the solver options given ask for; an
+    option the solver does not have is an error."""
+    given = {field: getattr(args, dest) for dest, field in SOLVER_OPTIONS.items()
+             if getattr(args, dest, None) is not None}
+    return solvers.named(args.solver, **given)
+
+
+def _analysis(module, args, **options) -> int:
+    """Run the analysis ``module`` into ``--out``: run, print its summary, write its files."""
+    out, reps, datasets = names.start(args)
+    if hasattr(args, "solver"):
+        options["solver"] = solver_of(args)
+    if hasattr(args, "source"):
+        options["source"] = args.source
+    result = module.run(reps, datasets, progress=not args.quiet, **options)
+    for line in module.summary(result):
+        print(line)
+    for path in module.write(result, out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_table(args) -> int:
+    from .. import table
+
+    return _analysis(table, args, directory=Path(args.out) / "chunks" / "table")
+
+
+def cmd_robustness(args) -> int:
+    from .. import robustness
+
+    return _analysis(robustness, args, n_levels=args.levels, realizations=args.realizations, seed=args.seed,
+                     std_scale=args.std_scale, chunk_groups=args.chunk_groups, directory=Path(args.out) / "chunks")
+
+
+def cmd_null(args) -> int:
+    from .. import null
+
+    return _analysis(null, args, permutations=args.permutations, seed=args.seed, directory=Path(args.out) / "chunks")
+
+
+def cmd_crossval(args) -> int:
+    from .. import crossval
+
+    return _analysis(crossval, args, directory=Path(args.out) / "chunks")
+
+
+def cmd_zeroshot(args) -> int:
+    from .. import zeroshot
+
+    return _analysis(zeroshot, args)
+
+
+def cmd_evaluate(args) -> int:
+    from .. import evaluate
+
+    return _analysis(evaluate, args, permutations=args.permutations, seed=args.seed,
+                     directory=Path(args.out) / "chunks")
+
+
+def cmd_data_audit(args) -> int:
+    from .. import audit
+
+    return _analysis(audit, args, permutations=args.permutations, seed=args.seed)
+
+
+def cmd_learn(args) -> int:
+    from .. import datasets, learn, store
+
+    # Neither given must not mean every dataset (one metric over all 17 is rarely meant).
+    chosen = names.datasets(args.datasets or args.dataset, args.source) if (args.dataset or args.datasets) else []
+    if not chosen or (args.dataset and args.datasets):
+        raise UsageError("give --dataset D, or --datasets A,B,... for one metric across datasets")
+    args.source = names.resolve_source(args.source, [names.representation(args.representation)], chosen)
+    for path, option in ((args.out, "--out"), (args.plot, "--plot")):
+        if path:
+            names.check_out_file(path, option)
+    solver = solver_of(args)
+    sets = [datasets.load(d, args.representation, args.source, progress=True) for d in chosen]
+    features, ratings = datasets.joint_problem(sets)
+    t0 = time.perf_counter()
+    res = learn.learn_metric(features, ratings, solver=solver)
+    dt = time.perf_counter() - t0
+    label = "+".join(chosen)
+    starts = getattr(solver, "starts", 1)
+    print(f"{args.representation} on {label} ({solver.name}): explained variance {res.explained_variance:.4f} "
+          f"(P = {res.pearson:.4f}), {res.iterations} iterations, {res.message}"
+          f"{f', from start {res.start} of {starts}' if starts > 1 else ''} [{dt:.1f} s]")
+    if res.degenerate_start:
+        print("warning: the NNLS start is x = 0 (every weight equal): no non-negative combination of the "
+              "features fits these ratings without an intercept, as when they are shifted below 0; the "
+              "paper's solver depends on the offset of the ratings, `--solver exact` does not")
+    if not res.converged:
+        print(f"warning: not converged ({res.message}"
+              f"{', no step was accepted: the weights are the start' if res.iterations == 0 else ''})")
+    if not res.certified:
+        gap = learn.optimality_gap(features, ratings, res.weights)
+        print(f"global optimum {res.explained_variance + gap:.4f} (gap {gap:.4f}; `--solver exact` gives it)")
+    if args.out:
+        meta = {"representation": args.representation, "datasets": chosen, "source": args.source,
+                "solver": solver.name, "certified": res.certified, "pearson": res.pearson,
+                "iterations": res.iterations, "message": res.message, "converged": res.converged,
+                "degenerate_start": res.degenerate_start, "starts": starts, "start": res.start}
+        print(f"weights -> {store.save_weights(Path(args.out), res.weights, res.explained_variance, meta)}")
+    if args.plot:
+        from ..report import plot_weights
+        out = plot_weights(res.weights, args.representation, Path(args.plot), title=f"{args.representation}: {label}")
+        print(f"weight map -> {out}")
+    return 0
+
+
+def cmd_extract(args) -> int:
+    try:
+        import timbre_jax_extract
+    except ImportError as e:
+        raise UsageError("extraction needs the 'extract' extra (torch, kymatio, transformers): "
+                         f"{e}") from None
+    chosen = [o for o, v in (("--representation", args.representation), ("--embedder", args.embedder),
+                             ("--hear", args.hear)) if v]
+    if len(chosen) != 1:
+        raise UsageError("give one of --representation NAME, --embedder SPEC or --hear MODULE"
+                         + (f", not {' and '.join(chosen)}" if chosen else ""))
+    if (args.embedder or args.hear) and not args.name:
+        raise UsageError("--embedder and --hear need --name REP: the representation name its features are saved under")
+    if args.name and args.representation:
+        raise UsageError("--name goes with --embedder or --hear; --representation extracts under its own name")
+    if args.datasets in (None, ""):
+        raise UsageError("give --datasets: comma list of dataset names, or 'all'")
+    chosen = names.datasets(args.datasets)
+    extractor = None
+    if args.embedder or args.hear:
+        from timbre_jax_extract import embedder
+
+        name = args.name
+        if name in timbre_jax_extract.EXTRACTABLE:
+            raise UsageError(f"--name {name}: that is a built-in representation; name your embedder otherwise")
+        extractor = (embedder.Embedder(embedder.load_function(args.embedder), name, spec=args.embedder)
+                     if args.embedder else embedder.hear_embedder(args.hear, name))
+    written = timbre_jax_extract.run(args.representation, chosen, checkpoint=args.checkpoint, device=args.device,
+                                     progress=not args.quiet, extractor=extractor)
+    for p in written:
+        print(f"wrote {p}")
+    return 0

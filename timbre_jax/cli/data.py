@@ -1,0 +1,128 @@
+"""The ``data`` subcommands: fetch, list, verify, add, remove and import the files the
+fits read.  Each prints what it did and returns the exit status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import registry
+
+EXIT_FAIL = 1
+
+
+def cmd_data_fetch(args) -> int:
+    from .. import datasets, download
+
+    what = registry.parse_list(args.what, ("ratings", "audio", "features"), "kind(s) of file")
+    reps = registry.parse_list(args.representation, registry.REPRESENTATIONS, "representation(s)")
+    paths = [p for w in what for p in registry.files(w, reps)]
+    if args.mirror:  # a mistyped mirror is an error even when everything is cached
+        download.check_mirror(download.mirror(args.mirror))
+    report = download.fetch(paths, mirror_url=args.mirror, progress=not args.quiet)
+    print(f"fetched {len(report.fetched)}, already verified {len(report.skipped)}, "
+          f"missing upstream {len(report.missing)}, failed {len(report.failed)}")
+    for rel in report.missing:
+        print(f"  missing upstream: {rel}")
+    for _, msg in report.failed:
+        print(f"  FAILED: {msg}")
+    # Upstream store files are derived from the downloads: rebuild damaged or stale ones.
+    rebuilt, unrepaired = datasets.repair_upstream_store(mirror_url=args.mirror, progress=not args.quiet)
+    for path in rebuilt:
+        print(f"  rebuilt store file {path}")
+    for _, msg in unrepaired:
+        print(f"  FAILED: {msg}")
+    return EXIT_FAIL if report.failed or unrepaired else 0
+
+
+def cmd_data_list(args) -> int:
+    from .. import datasets, store, studies
+
+    reps = registry.parse_list(args.representation, registry.REPRESENTATIONS, "representation(s)")
+    header, rows, missing = datasets.inventory(reps)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print()
+    for r in reps:
+        n = sum(row[header.index(r)] == "yes" for row in rows)
+        print(f"{r}: features for {n}/{len(rows)} datasets")
+    if missing:
+        print("missing upstream features: " + ", ".join(missing))
+    added = studies.names()
+    if added:
+        print("\nyour studies (`timbre-jax data add`):")
+        for name in added:
+            study = studies.load(name)
+            feats = [f"{src} {r}" for src in store.stored_sources() for r in store.stored_representations(src)
+                     if store.feature_file(src, r, name).exists()]
+            print(f"  {name}: {len(study.sounds)} sounds, {study.rated_pairs} rated pairs; features: "
+                  f"{', '.join(feats) or 'none yet (`timbre-jax extract --representation R --datasets ' + name + '`)'}")
+    others = [s for s in store.stored_sources() if s != "upstream"]
+    if others:
+        print("\nother sources (use with --source NAME):")
+        for source in others:
+            for r in store.stored_representations(source):
+                names = store.stored_datasets(source, r)
+                if names:
+                    print(f"  {source} {r}: {', '.join(names)}")
+    print(f"cache: {store.home()}")
+    return 0
+
+
+def cmd_data_verify(args) -> int:
+    from .. import datasets, download, store, studies
+
+    paths = [p for w in ("ratings", "audio", "features") for p in registry.files(w)]
+    good, bad, absent = download.verify(paths)
+    print(f"verified {len(good)} files, {len(bad)} corrupted, {len(absent)} not cached")
+    for rel in bad:
+        print(f"  CORRUPTED: {download.local_path(rel)} (re-run `timbre-jax data fetch` to replace it)")
+    files = store.stored_files()
+    problems = [(p, why) for p in files if (why := datasets.store_file_problem(p))]
+    print(f"feature store: checked {len(files)} files, {len(problems)} corrupted or stale")
+    for path, why in problems:
+        source, r, d = store.parts(path)
+        print(f"  CORRUPTED: {why} (to redo it: `{datasets.redo_command(source, r, d)}`)")
+    added = studies.names()
+    damaged = {name: studies.verify(name) for name in added}
+    if added:
+        print(f"your studies: checked {len(added)}, {sum(bool(v) for v in damaged.values())} damaged")
+    for name, found in damaged.items():
+        for why in found:
+            print(f"  CORRUPTED: study {name}: {why} (`timbre-jax data remove {name}`, then add it again)")
+    return EXIT_FAIL if bad or problems or any(damaged.values()) else 0
+
+
+def cmd_data_add(args) -> int:
+    from .. import studies
+
+    study = studies.add(args.name, Path(args.audio), Path(args.ratings), progress=not args.quiet)
+    l = len(study.sounds)
+    print(f"added study {study.name}: {l} sounds, {study.rated_pairs} of {l * (l - 1) // 2} pairs rated -> "
+          f"{studies.folder(study.name)}")
+    print(f"next: timbre-jax extract --representation stmf --datasets {study.name}\n"
+          f"      timbre-jax evaluate --datasets {study.name} --representations stmf")
+    return 0
+
+
+def cmd_data_remove(args) -> int:
+    from .. import studies
+
+    for path in studies.remove(args.name):
+        print(f"removed {path}")
+    return 0
+
+
+def cmd_data_import(args) -> int:
+    from .. import datasets, store
+
+    store.check_name(args.representation, "representation")
+    replaced = store.feature_file(datasets.check_import_source(args.source), args.representation, args.dataset).exists()
+    out = datasets.import_features(Path(args.file), args.dataset, args.representation, source=args.source,
+                                 ratings_file=Path(args.ratings) if args.ratings else None)
+    print(f"imported {args.file} as {args.source} {args.representation}/{args.dataset} -> {out}"
+          f"{' (replaced the previous import)' if replaced else ''}")
+    print(f"fit it with: timbre-jax learn --dataset {args.dataset} --representation {args.representation} "
+          f"--source {args.source}")
+    return 0

@@ -1,0 +1,132 @@
+"""What the command line's names and paths mean: representation, dataset and source
+names given as strings, and the output paths, checked before anything is computed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .. import registry
+from ..errors import UsageError
+
+
+def known_representations() -> list[str]:
+    """The paper's 8, crepe, and every other representation in the store (a user's embedder or import)."""
+    from .. import store
+
+    extra = ["crepe", *store.stored_representations()]
+    return [*registry.REPRESENTATIONS, *dict.fromkeys(r for r in extra if r not in registry.REPRESENTATIONS)]
+
+
+def representations(value):
+    """Representation names; 'all' (or nothing) means the paper's 8: others are named."""
+    if value is None or value in ("", "all"):
+        return list(registry.REPRESENTATIONS)
+    return registry.parse_list(value, known_representations(), "representation(s)")
+
+
+def representation(value) -> str:
+    """One representation name (learn, extract, data import)."""
+    reps = [] if value in (None, "", "all") else representations(value)
+    if len(reps) != 1:
+        raise UsageError(f"give one representation, not {value!r}")
+    return reps[0]
+
+
+def datasets(value, source="auto"):
+    """Dataset names: the built-in ones, the studies added with `data add`, and for an
+    imported source those in the store; ``all`` is the 17 built-in datasets (for an
+    imported source: what was imported into it)."""
+    from .. import store, studies
+
+    builtin = source in (*store.SOURCES, "auto")
+    stored = [] if source in ("upstream", "auto") else store.stored_datasets(source)
+    if not builtin and value in (None, "", "all"):
+        return stored
+    if value in (None, "", "all"):
+        return list(registry.DATASETS)
+    known = [*registry.DATASETS, *studies.names()]
+    try:
+        return registry.parse_list(value, [*known, *(d for d in stored if d not in known)], "dataset(s)")
+    except UsageError as e:
+        choices = {*known, *stored}
+        asked = {v.strip() for v in (value or "").split(",")} - choices
+        elsewhere = [s for s in store.stored_sources() if s != source and asked & set(store.stored_datasets(s))]
+        hint = f" (found in source {', '.join(elsewhere)}: pass --source)" if elsewhere else ""
+        raise UsageError(f"{e}{hint}") from None
+
+
+def source(value):
+    """--source: auto, upstream, extracted, or an imported source that exists in the store."""
+    from .. import store
+
+    known = ["auto", *store.SOURCES, *(s for s in store.stored_sources() if s not in store.SOURCES)]
+    if value not in known:
+        hint = ("" if len(known) > len(store.SOURCES) + 1 else
+                "; import one with `timbre-jax data import FILE --dataset D --representation R --source NAME`")
+        raise argparse.ArgumentTypeError(f"unknown feature source {value!r}; choose from {', '.join(known)}{hint}")
+    return value
+
+
+def resolve_source(value: str, reps, names) -> str:
+    """``--source auto``: upstream where the paper published every asked (representation,
+    dataset), extracted where it published none of them; a mix is refused (one table must
+    not mix the published features with your own)."""
+    if value != "auto":
+        return value
+    published = {(r in registry.N_FEATURES and d in registry.DATASETS) for r in reps for d in names}
+    if published != {True, False}:
+        return "upstream" if published == {True} else "extracted"
+    ours = sorted({r for r in reps if r not in registry.N_FEATURES} | {d for d in names if d not in registry.DATASETS})
+    raise UsageError(f"the paper published features for some of these and not for {', '.join(ours)}: pass "
+                     "--source upstream (the published features; the others are skipped) or --source extracted "
+                     "(computed by `timbre-jax extract`)")
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def writable_dir(path: Path, option: str) -> None:
+    """Raise UsageError unless ``path`` is, or can be created as, a writable directory.
+
+    The nearest existing ancestor must be a writable directory (the missing part is
+    created later, by the atomic writes)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: exists and is not a directory")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {existing} is not writable")
+
+
+def check_out_dir(path) -> Path:
+    """``--out`` of table, robustness, null and crossval: a writable directory, checked
+    before any fit so that a long run never ends on an unwritable path."""
+    writable_dir(Path(path), "--out")
+    return Path(path)
+
+
+def check_out_file(path, option: str) -> Path:
+    """A file that ``option`` will write (learn's ``--out``, ``--plot``): not a directory,
+    in a directory that is, or can be created, writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a directory; give a file name")
+    writable_dir(path.parent, option)
+    return path
+
+
+def start(args):
+    """The preamble of the commands that write a folder: check ``--out`` before loading
+    anything, parse the names, resolve ``--source auto``.  Returns (out,
+    representations, datasets)."""
+    out = check_out_dir(args.out)
+    reps, names = representations(args.representations), datasets(args.datasets, getattr(args, "source", "upstream"))
+    if hasattr(args, "source"):
+        args.source = resolve_source(args.source, reps, names)
+    return out, reps, names
+
+

@@ -1,0 +1,237 @@
+"""The ``timbre-jax`` argument parser: every subcommand, its options and their help."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+from .. import registry, solvers
+from ..solvers import Lbfgsb
+from . import commands, names
+from . import data as data_commands
+
+DESCRIPTION = (
+    "Learn weighted Euclidean timbre metrics from human dissimilarity ratings and reproduce "
+    "Pascal & Lagrange (2024). The usual order: `timbre-jax data fetch` downloads the ratings, "
+    "audio and the paper's precomputed features (sha256-verified; `table` and `learn` also fetch "
+    "the features they lack); `table` fits one metric per dataset and representation (the paper's "
+    "Table I) and `learn` fits one; `robustness` (rater-noise sweep), `null` (permutation test) "
+    "and `crossval` (leave-one-sound-out) then test the metrics. Commands that write a folder "
+    "(--out) resume an interrupted run when given the same folder. Files are cached under "
+    "$TIMBRE_JAX_HOME (default ~/.cache/timbre-jax); `timbre-jax data list` shows what is there."
+)
+QUIET_HELP = "no progress bars (before or after the subcommand)"
+STARTS_HELP = ("solve from this many starts (the first, then log-normal perturbations of it) and keep the best "
+               f"(default {Lbfgsb.starts}; lbfgsb only)")
+SOLVER_HELP = ("lbfgsb: the paper's L-BFGS-B fit (default); exact: the certified global optimum "
+               "(a non-negative least squares, milliseconds per fit); an option another solver has is an error")
+REPS_HELP = "comma list of representations, or 'all' (default); names below"
+DATASETS_HELP = "comma list of datasets, or 'all' (default); names below"
+SOURCE_HELP = ("features to fit: upstream (the paper's published features), extracted (computed by `timbre-jax "
+               "extract`), a source made by `timbre-jax data import --source`, or auto (default: upstream for the "
+               "built-in datasets in the paper's 8 representations, extracted for your own studies and embedders)")
+MAXITER_HELP = f"L-BFGS-B iteration limit per fit (default {Lbfgsb.maxiter}; lbfgsb only)"
+OUT_DIR_HELP = ("output folder (created); re-running with the same folder resumes from the fits saved "
+                "under OUT/chunks")
+
+
+def _positive(value: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: give at least 1")
+    return n
+
+
+def _options(*groups: str) -> argparse.ArgumentParser:
+    """A parent parser with the options several subcommands share, one definition each:
+    ``names`` (--representations, --datasets), ``source``, ``fit`` (--maxiter, --solver),
+    ``starts``, ``sweep-out`` (the --out of a resumable per-representation sweep)."""
+    p = argparse.ArgumentParser(add_help=False)
+    if "names" in groups:
+        p.add_argument("--representations", default="all", help=REPS_HELP)
+        p.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    if "source" in groups:
+        p.add_argument("--source", default="auto", type=names.source, help=SOURCE_HELP)
+    if "fit" in groups:
+        p.add_argument("--maxiter", type=_positive, default=None, help=MAXITER_HELP)
+        p.add_argument("--solver", default=Lbfgsb.name, choices=list(solvers.available()), help=SOLVER_HELP)
+    if "starts" in groups:
+        p.add_argument("--starts", type=_positive, default=None, help=STARTS_HELP)
+    if "sweep-out" in groups:
+        p.add_argument("--out", required=True,
+                       help=OUT_DIR_HELP + "/<representation> (fits of other settings are kept apart)")
+    return p
+
+
+def version() -> str:
+    """The installed distribution's version, else the package's own (a source checkout)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("timbre-jax")
+    except metadata.PackageNotFoundError:
+        from .. import __version__
+
+        return __version__
+
+
+def _names_epilog() -> str:
+    """The dataset and representation names, for the help of subcommands that take them."""
+    from .. import studies
+
+    lists = [("datasets", registry.DATASETS), ("your studies", studies.names() or ["none (`timbre-jax data add`)"]),
+             ("representations", names.known_representations())]
+    return "\n".join(textwrap.fill(", ".join(items), width=88, initial_indent=f"{what}: ", subsequent_indent="  ")
+                     for what, items in lists)
+
+
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand ``--quiet`` and, where it takes dataset or representation
+    names, an epilog listing them.
+
+    The subcommands' ``--quiet`` defaults to SUPPRESS, so that when absent it does not
+    overwrite one given before the subcommand: either position works."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in action.choices.values():
+            sub.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+            if {a.dest for a in sub._actions} & {"dataset", "datasets", "representation", "representations"}:
+                sub.epilog = _names_epilog()
+                sub.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the epilog's lines
+            _finish(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="timbre-jax", description=DESCRIPTION)
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    p.add_argument("--version", action="version", version=f"timbre-jax {version()}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="fetch, list, verify and import upstream files")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="download ratings, audio and precomputed features (sha256-verified)")
+    f.add_argument("--what", default="ratings,audio,features", help="comma list of ratings,audio,features")
+    f.add_argument("--representation", "--representations", default="all", help="comma list (default all)")
+    f.add_argument("--mirror", default=None, help="base URL or folder instead of https://raw.githubusercontent.com "
+                   "(also $TIMBRE_JAX_MIRROR), e.g. file:///path/to/timbre-data or /path/to/timbre-data; "
+                   "remembered for later commands")
+    f.set_defaults(func=data_commands.cmd_data_fetch)
+    ls = dsub.add_parser("list", help="what is cached and what is missing")
+    ls.add_argument("--representation", "--representations", default="all", help=REPS_HELP)
+    ls.set_defaults(func=data_commands.cmd_data_list)
+    v = dsub.add_parser("verify", help="re-hash every cached file")
+    v.set_defaults(func=data_commands.cmd_data_verify)
+    im = dsub.add_parser("import", help="import features computed elsewhere (.pkl read safely, .npy, .npz, .csv)")
+    im.add_argument("file", help="the features: an upstream-layout pickle (dict with 'representations', n_features x "
+                    "l_sounds), a .npy (l_sounds x n_features, rows in sound order), a .npz ('features' and optional "
+                    "'sounds') or a .csv (sound name, then the features, one row per sound); any number of features")
+    im.add_argument("--dataset", required=True, help="the dataset whose sounds it describes: built-in (below), "
+                    "added with `data add`, or a new name")
+    im.add_argument("--representation", required=True, help="the name to store it under (any plain name)")
+    im.add_argument("--source", default="imported",
+                    help="store the features under this source name (default imported; never upstream or extracted)")
+    im.add_argument("--ratings", help="for a new dataset name only: its ratings (the formats of `data add "
+                    "--ratings`, in the order of the file's rows); default: the pickle's 'dissimilarities'")
+    im.set_defaults(func=data_commands.cmd_data_import)
+    ad = dsub.add_parser("add", help="add your own study: a folder of sounds and a ratings file (copied to the cache)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ad.add_argument("name", help="the study's name (letters, digits, '_', '.', '+', '-'; not a built-in dataset)")
+    ad.add_argument("--audio", required=True, help="folder of audio files (wav, aiff, flac, ogg, ...); each file's "
+                    "stem is a sound name")
+    ad.add_argument("--ratings", required=True, help="dissimilarities in [0, 1]: a whitespace matrix (.txt) in the "
+                    "sorted order of the file names (full symmetric or upper-triangular; diagonal ignored; nan = "
+                    "unrated), a labelled square .csv (sound names in the first row and column), or a long .csv "
+                    "with the header sound_a,sound_b,dissimilarity")
+    ad.set_defaults(func=data_commands.cmd_data_add)
+    rm = dsub.add_parser("remove", help="remove a study added with `data add`, and every feature file made for it")
+    rm.add_argument("name", help="the study's name")
+    rm.set_defaults(func=data_commands.cmd_data_remove)
+    au = dsub.add_parser("audit", parents=[_options("names")],
+                         help="evidence that each upstream representation's rows are paired with the right sounds "
+                         "(stft row matching, zero-shot alignment, permutation null)")
+    au.add_argument("--permutations", type=_positive, default=100,
+                    help="relabellings per dataset of the exact permutation null (default 100)")
+    au.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
+    au.add_argument("--out", required=True, help="output folder (created); writes OUT/audit.csv and, with "
+                    "extracted stft in the store, OUT/stft_matching.csv")
+    au.set_defaults(func=commands.cmd_data_audit)
+
+    listed, source, fit = _options("names"), _options("source"), _options("fit")
+    starts, sweep_out = _options("starts"), _options("sweep-out")
+
+    le = sub.add_parser("learn", parents=[source, fit, starts],
+                        help="learn one metric and print its explained variance")
+    le.add_argument("--dataset", help="the dataset to fit (names below)")
+    le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated)")
+    le.add_argument("--representation", required=True,
+                    help="the features to weigh (names below, or one you extracted or imported)")
+    le.add_argument("--init", default=None, choices=("nnls", "random"),
+                    help="L-BFGS-B start: nnls (the paper's warm start, default) or random (Thoret et al. 2021)")
+    le.add_argument("--seed", dest="solver_seed", type=int, default=None,
+                    help=f"seed of the random start and of extra --starts (default {Lbfgsb.seed}; lbfgsb only)")
+    le.add_argument("--out", help="save weights to this .npz")
+    le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG")
+    le.set_defaults(func=commands.cmd_learn)
+
+    t = sub.add_parser("table", parents=[listed, source, fit, starts],
+                       help="Table I: explained variance for every dataset x representation")
+    t.add_argument("--out", required=True, help=OUT_DIR_HELP + "/table (fits of other settings are kept apart)")
+    t.set_defaults(func=commands.cmd_table)
+
+    zs = sub.add_parser("zeroshot", parents=[listed],
+                        help="no fit: correlate unweighted feature distances with the ratings")
+    zs.add_argument("--source", default="auto", type=names.source, help=SOURCE_HELP.replace("to fit", "to compare"))
+    zs.add_argument("--out", required=True, help="output folder (created); writes OUT/zeroshot.csv")
+    zs.set_defaults(func=commands.cmd_zeroshot)
+
+    ex = sub.add_parser("extract", help="compute a representation from the audio (needs the extract extra)")
+    ex.add_argument("--representation", help="a built-in representation to compute (names below, and crepe)")
+    ex.add_argument("--embedder", metavar="SPEC", help="your own embedder: package.module:function or "
+                    "path/to/file.py:function, called as function(audio float32 (samples,), sample_rate) -> "
+                    "(dims,) or (frames, dims); audio at the file's rate unless function.sample_rate is set")
+    ex.add_argument("--hear", metavar="MODULE", help="a HEAR-API package (load_model, get_scene_embeddings)")
+    ex.add_argument("--name", help="with --embedder or --hear: the representation name to save the features under")
+    ex.add_argument("--datasets", "--dataset", dest="datasets", default="all", help=DATASETS_HELP)
+    ex.add_argument("--checkpoint", default=None, help="local checkpoint (deep models); 'random-init' for tests")
+    ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where torch runs (default cpu)")
+    ex.set_defaults(func=commands.cmd_extract)
+
+    ro = sub.add_parser("robustness", parents=[listed, source, fit, sweep_out],
+                        help="noise sweep: refit on degraded ratings, score on human ratings")
+    ro.add_argument("--levels", type=_positive, default=9, help="number of levels delta in logspace(-1, 1)")
+    ro.add_argument("--realizations", type=_positive, default=5, help="noise draws per level (default 5)")
+    ro.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    ro.add_argument("--std-scale", action="store_true", help="scale the noise by std(s) (upstream notebook)")
+    ro.add_argument("--chunk-groups", type=_positive, default=None,
+                    help="datasets per batched solve (default: fit memory)")
+    ro.set_defaults(func=commands.cmd_robustness)
+
+    nu = sub.add_parser("null", parents=[listed, source, fit, sweep_out],
+                        help="permutation null: refit on randomly relabelled sounds")
+    nu.add_argument("--permutations", type=_positive, default=100, help="relabellings per dataset (default 100)")
+    nu.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
+    nu.set_defaults(func=commands.cmd_null)
+
+    cv = sub.add_parser("crossval", parents=[listed, source, fit, sweep_out],
+                        help="leave-one-sound-out cross-validation")
+    cv.set_defaults(func=commands.cmd_crossval)
+
+    ev = sub.add_parser("evaluate", parents=[listed, source],
+                        help="one honest row per dataset x representation: the exact optimum beside its permutation "
+                        "null, its held-out value and the zero-shot alignment")
+    ev.add_argument("--permutations", type=_positive, default=100, help="relabellings per dataset (default 100)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
+    ev.add_argument("--out", default="results-evaluate",
+                    help="output folder (created; default results-evaluate); writes OUT/evaluate.csv")
+    ev.set_defaults(func=commands.cmd_evaluate)
+
+    _finish(p)
+    return p
+
+

@@ -1,0 +1,82 @@
+"""The protocol every solver follows, and the register of solvers by name.
+
+A solver is a frozen dataclass whose fields are its options (hashable: it can be a
+static argument of ``jax.jit`` and part of the fingerprint of a saved run).  It has
+
+- ``name``: the word that selects it at the command line (``--solver NAME``);
+- ``Status``: its results enum (a :class:`~timbre_jax.status.StatusCode`: a message per
+  member and ``converged(status, iterations)``);
+- ``solve(batch) -> list[Results]``: fit every problem of every group of the batch
+  (:mod:`timbre_jax.batch`), one :class:`~timbre_jax.batch.Results` per group;
+- ``per_problem_memory(p, n)``: float64 numbers of working memory one problem needs,
+  for sizing chunks.
+
+Subclassing :class:`Solver` registers the class under its ``name``; a module in this
+package is imported with the package, so a new solver is one new file here.  Strings
+become solvers only at the command line, through :func:`named`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+from ..errors import UsageError
+
+_REGISTER: dict[str, type[Solver]] = {}
+
+
+@dataclass(frozen=True)
+class Solver:
+    """Base of the solvers: subclasses are frozen dataclasses with ``name``, ``Status``
+    and ``solve``."""
+
+    name: ClassVar[str] = ""
+    Status: ClassVar[type]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            _REGISTER[cls.name] = cls
+
+    def solve(self, batch) -> list:
+        """One :class:`~timbre_jax.batch.Results` per group of ``batch``."""
+        raise NotImplementedError
+
+    def per_problem_memory(self, p: int, n: int) -> float:
+        """float64 numbers of working memory per problem of p pairs and n features."""
+        return 40.0 * n + 4.0 * p
+
+    @property
+    def settings(self) -> dict:
+        """The name and every option: what a saved result must match to be reused."""
+        return {"solver": self.name, **asdict(self)}
+
+
+def available() -> dict[str, type[Solver]]:
+    """Every registered solver class by name."""
+    return dict(_REGISTER)
+
+
+def options_of(name: str) -> list[str]:
+    """The option names (dataclass fields) of the solver ``name``."""
+    return [f.name for f in fields(_class(name))]
+
+
+def _class(name: str) -> type[Solver]:
+    if name not in _REGISTER:
+        raise UsageError(f"unknown solver {name!r}; choose from {', '.join(_REGISTER)}")
+    return _REGISTER[name]
+
+
+def named(name: str, **options) -> Solver:
+    """The solver ``name`` with ``options``; an option it does not have is an error
+    naming the solvers that have it."""
+    cls = _class(name)
+    own = {f.name for f in fields(cls)}
+    for option in options:
+        if option not in own:
+            others = [n for n, c in _REGISTER.items() if option in {f.name for f in fields(c)}]
+            where = f" (an option of {', '.join(others)})" if others else ""
+            raise UsageError(f"the {name} solver has no option {option}{where}")
+    return cls(**options)
