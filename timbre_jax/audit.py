@@ -108,16 +108,16 @@ AUDIT_FIELDS = ["representation", "dataset", "source", "zeroshot_euclidean_p2", 
 
 
 def audit(sets: list[FeatureSet], source: str, *, K: int = 100, seed: int = 0, progress: bool = False,
-          matches: dict[str, StftMatch] | None = None) -> list[dict]:
+          matches: dict[str, StftMatch] | None = None, directory: Path | None = None) -> list[dict]:
     """One audit.csv record (:data:`AUDIT_FIELDS`) per feature set of one representation
     and source: zero-shot signed P^2 of both distances, and the exact permutation null
-    with ``K`` relabellings; ``matches`` (dataset -> :class:`StftMatch`) fills the stft
-    columns."""
+    with ``K`` relabellings (its fits saved under ``directory`` if given); ``matches``
+    (dataset -> :class:`StftMatch`) fills the stft columns."""
     if not sets:
         return []
     from .solvers import Exact
 
-    _, summaries = null.fit(sets, Exact(), K=K, seed=seed, progress=progress)
+    _, summaries = null.fit(sets, Exact(), K=K, seed=seed, directory=directory, progress=progress)
     out = []
     for fs, s in zip(sets, summaries):
         z = zeroshot.alignment(fs.features, fs.pairs)
@@ -167,10 +167,12 @@ class AuditResult:
     seconds: float = 0.0
 
 
-def run(representations, datasets, *, permutations: int = 100, seed: int = 0, progress: bool = False) -> AuditResult:
+def run(representations, datasets, *, permutations: int = 100, seed: int = 0, directory: Path | None = None,
+        progress: bool = False) -> AuditResult:
     """The whole audit: records (:func:`audit`) of the upstream and the extracted features
     of every representation in ``representations`` over ``datasets``, and the stft
-    matches (:func:`match_extracted_stft`)."""
+    matches (:func:`match_extracted_stft`); the nulls' fits saved under
+    ``directory/<representation>/<source>`` if given."""
     t0 = time.perf_counter()
     notes: list[str] = []
     say = notes.append
@@ -189,7 +191,8 @@ def run(representations, datasets, *, permutations: int = 100, seed: int = 0, pr
             elif skipped:
                 say(f"{r}: extracted features for {len(sets)} of {len(datasets)} datasets")
             records += audit(sets, source, K=permutations, seed=seed, progress=progress,
-                             matches=matches if (r, source) == ("stft", "upstream") else None)
+                             matches=matches if (r, source) == ("stft", "upstream") else None,
+                             directory=None if directory is None else Path(directory) / r / source)
         say(f"{r}: audited in {time.perf_counter() - t:.1f} s")
     return AuditResult(records, matches, permutations, notes, time.perf_counter() - t0)
 

@@ -79,7 +79,8 @@ def cmd_evaluate(args) -> int:
 def cmd_data_audit(args) -> int:
     from .. import audit
 
-    return _analysis(audit, args, permutations=args.permutations, seed=args.seed)
+    return _analysis(audit, args, permutations=args.permutations, seed=args.seed,
+                     directory=Path(args.out) / "chunks")
 
 
 def cmd_learn(args) -> int:
