@@ -159,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="relabellings per dataset of the exact permutation null (default 100)")
     au.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
     au.add_argument("--out", required=True, help="output folder (created); writes OUT/audit.csv and, with "
-                    "extracted stft in the store, OUT/stft_matching.csv; re-running with the same folder resumes from the "
-                    "fits saved under OUT/chunks")
+                    "extracted stft in the store, OUT/stft_matching.csv; re-running with the same folder "
+                    "resumes from the fits saved under OUT/chunks")
     au.set_defaults(func=commands.cmd_data_audit)
 
     listed, source, fit = _options("names"), _options("source"), _options("fit")
