@@ -52,30 +52,52 @@ class CrossvalRow:
     sounds: int
 
 
-def score(fs: FeatureSet, distances: np.ndarray, in_sample_pearson: float) -> CrossvalRow:
+def folds(fs: FeatureSet, distances: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per held-out sound k: (d, z, s) over its rated pairs: the predicted squared
+    distances of fold k, the same standardized (zero mean, unit variance; zeros when
+    constant), and their ratings.  ``distances`` (l + 1, p): the group's fits (row 0 the
+    in-sample one)."""
     l = len(fs.sounds)
     i, j = pair_indices(l)
     s = fs.pairs
-    pooled_d, pooled_s, fold_ev = [], [], []
+    out = []
     for k in range(l):
         held = ((i == k) | (j == k)) & np.isfinite(s)
         d = distances[k + 1, held]
         z = (d - d.mean()) / d.std() if d.std() > 0 else np.zeros_like(d)
-        pooled_d.append(z)
-        pooled_s.append(s[held])
-        fold_ev.append(pearson_of_vectors(d, s[held]) ** 2)
-    P = pearson_of_vectors(np.concatenate(pooled_d), np.concatenate(pooled_s))
+        out.append((d, z, s[held]))
+    return out
+
+
+def pooled_pearson(fold_list, which=None) -> float:
+    """The pooled held-out P of the folds ``which`` (indices, repeats allowed; default all)."""
+    which = range(len(fold_list)) if which is None else which
+    return pearson_of_vectors(np.concatenate([fold_list[k][1] for k in which]),
+                              np.concatenate([fold_list[k][2] for k in which]))
+
+
+def score(fs: FeatureSet, distances: np.ndarray, in_sample_pearson: float) -> CrossvalRow:
+    found = folds(fs, distances)
+    fold_ev = [pearson_of_vectors(d, s) ** 2 for d, _, s in found]
+    P = pooled_pearson(found)
     return CrossvalRow(fs.representation, fs.dataset, max(in_sample_pearson, 0.0) ** 2, P, max(P, 0.0) ** 2,
-                       float(np.mean(fold_ev)), l)
+                       float(np.mean(fold_ev)), len(fs.sounds))
 
 
 def fit(sets: list[FeatureSet], solver: Solver, *, directory: Path | None = None,
         progress: bool = True) -> list[CrossvalRow]:
     """Every fold of every dataset of one representation, in batched solves."""
-    groups = [make_group(fs) for fs in sets]
+    return [score(fs, res.distances, float(res.pearson[0]))
+            for fs, res in zip(sets, solve_folds(sets, solver, directory=directory, progress=progress))]
+
+
+def solve_folds(sets: list[FeatureSet], solver: Solver, *, directory: Path | None = None, progress: bool = True):
+    """The fits of every fold of every dataset: one :class:`~timbre_jax.batch.Results`
+    per set (problem 0 on all pairs, problem k + 1 without sound k)."""
     rep = sets[0].representation if sets else ""
-    results, _ = sweep.solve(groups, solver, directory=directory, label=f"crossval {rep}", progress=progress)
-    return [score(fs, res.distances, float(res.pearson[0])) for fs, res in zip(sets, results)]
+    results, _ = sweep.solve([make_group(fs) for fs in sets], solver, directory=directory,
+                             label=f"crossval {rep}", progress=progress)
+    return results
 
 
 @dataclass(frozen=True)
