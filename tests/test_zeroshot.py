@@ -70,7 +70,9 @@ def test_cli_writes_the_exact_header_and_real_correlations(tmp_path, capsys):
                      "--out", str(tmp_path)]) == 0
     with open(tmp_path / "zeroshot.csv") as fh:
         lines = list(csv.reader(fh))
-    assert lines[0] == ["representation", "dataset", "distance", "pearson", "spearman"]
+    assert lines[0][:10] == ["representation", "dataset", "distance", "pearson", "spearman", "anchor_spearman",
+                             "anchor_kendall", "triplet_agreement", "ndcg", "mae"]
+    assert lines[0][10:12] == ["pearson_low", "pearson_high"] and len(lines[0]) == 24
     assert [row[:3] for row in lines[1:]] == [["clap", "Grey1977", "euclidean"], ["clap", "Grey1977", "cosine"]]
     from timbre_jax import datasets
 

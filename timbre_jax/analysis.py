@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import registry
 from .datasets import FeatureSet, load_available
 
 
@@ -31,12 +32,22 @@ class Loaded:
     skipped: list[tuple[str, str, str]]
 
 
+def published_source(representation: str, dataset: str) -> str:
+    """Where the features of one cell come from under ``auto``: upstream where the paper
+    published them (a built-in dataset in one of its 8 representations), else extracted."""
+    return "upstream" if representation in registry.N_FEATURES and dataset in registry.DATASETS else "extracted"
+
+
 def load(representations, datasets, source: str = "upstream") -> Loaded:
-    """Load every (representation, dataset) that ``source`` has."""
+    """Load every (representation, dataset) that ``source`` has; ``"auto"`` chooses per
+    cell (:func:`published_source`), for the analyses that pool every study."""
     sets, skipped = {}, []
     for r in representations:
-        found, missing = load_available(r, datasets, source)
-        skipped += missing
+        found = []
+        for d in datasets:
+            have, missing = load_available(r, [d], published_source(r, d) if source == "auto" else source)
+            found += have
+            skipped += missing
         if found:
             sets[r] = found
     return Loaded(sets, skipped)

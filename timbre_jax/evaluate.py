@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import analysis, crossval, null, sweep, zeroshot
+from . import analysis, crossval, null, rank_metrics, scores, sweep, zeroshot
 from .datasets import FeatureSet
 from .errors import UsageError
 from .learn import explained_variance
@@ -55,10 +55,22 @@ class EvaluateRow:
     null_p: float                   # (1 + #{null EV >= ev_exact - null.TIE}) / (permutations + 1)
     permutations: int               # relabellings in the null
     heldout_ev: float               # leave-one-sound-out held-out EV at the optimum (crossval.heldout_ev)
+    anchor_spearman: float          # the timbre benchmark's rank metrics of the learned metric
+    anchor_kendall: float           # (in-sample optimum, distances not squared; :mod:`timbre_jax.rank_metrics`)
+    triplet_agreement: float
+    ndcg: float
+    mae: float
     warnings: str                   # "; "-joined plain-words warnings, "" when none
+    intervals: dict = field(default_factory=dict, compare=False)  # number -> (low, high), bootstrap over sounds
 
 
-FIELDS = [f.name for f in fields(EvaluateRow)]
+# The numbers that get a bootstrap interval, and where :func:`timbre_jax.scores.scores` keeps them.
+INTERVALS = {"ev_exact": ("learned", "ev"), "heldout_ev": ("learned", "heldout_ev"),
+             "zeroshot_pearson": ("euclidean", "pearson"), "zeroshot_spearman": ("euclidean", "spearman"),
+             "zeroshot_cosine_pearson": ("cosine", "pearson"),
+             **{m: ("learned", m) for m in ("anchor_spearman", "anchor_kendall", "triplet_agreement", "ndcg", "mae")}}
+FIELDS = [f.name for f in fields(EvaluateRow) if f.name != "intervals"]
+INTERVAL_FIELDS = [f"{name}_{end}" for name in INTERVALS for end in ("low", "high")]
 
 
 def row_warnings(dims: int, pairs: int, certified: bool, null_p: float, zeroshot_pearson: float) -> list[str]:
@@ -89,7 +101,8 @@ def _groups(sets: list[FeatureSet]) -> dict[tuple[str, str], list[int]]:
     return out
 
 
-def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, directory: Path | None = None,
+def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, samples: int = 1000,
+             margin: float = 0.1, directory: Path | None = None,
              progress: bool = True) -> list[EvaluateRow]:
     """One :class:`EvaluateRow` per feature set, in the order of ``sets``.
 
@@ -99,7 +112,11 @@ def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, 
     (:func:`timbre_jax.crossval.fit`), both with :class:`~timbre_jax.solvers.Exact`.  With
     ``directory``, their chunks are saved under ``directory/REP/null`` and
     ``.../crossval`` (``directory/REP/SOURCE/...`` when one call holds several sources of
-    REP), so an interrupted run resumes; ``None`` keeps nothing.
+    REP), so an interrupted run resumes; ``None`` keeps nothing.  ``samples`` bootstrap
+    samples of the sounds (seeded by ``seed`` and the dataset name, the same for every
+    representation; 0: none) give a 95% interval for every number of :data:`INTERVALS`
+    (:mod:`timbre_jax.scores`: the fitted metric held fixed); ``margin``: the rating
+    difference above which a triplet counts.
 
     The null is :func:`timbre_jax.null.fit` taken apart (its groups, one solve, its
     summary) only to read the status of problem 0, the true order: that fit is
@@ -116,9 +133,17 @@ def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, 
         results, _ = sweep.solve([null.make_group(fs, permutations, seed) for fs in group], solver,
                                  directory=None if chunks is None else chunks / "null", label=f"null {rep}",
                                  progress=progress)
-        folds = crossval.fit(group, solver, directory=None if chunks is None else chunks / "crossval",
-                             progress=progress)
-        for k, fs, res, cv in zip(members, group, results, folds):
+        fits = crossval.solve_folds(group, solver, directory=None if chunks is None else chunks / "crossval",
+                                    progress=progress)
+        for k, fs, res, fit in zip(members, group, results, fits):
+            cv = crossval.score(fs, fit.distances, float(fit.pearson[0]))
+            study = scores.study(fs, fit.distances)
+            point = scores.scores(study, margin=margin)
+            bounds = {}
+            if samples:
+                drawn = scores.samples_of(fs.dataset, len(fs.sounds), samples, seed)
+                found, _ = scores.intervals(study, drawn, margin=margin)
+                bounds = {name: found[key] for name, key in INTERVALS.items()}
             ev = explained_variance(res.pearson)
             summ = null.summarize(rep, fs.dataset, ev)
             certified = bool(res.certified[0])
@@ -131,7 +156,8 @@ def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, 
                 dims=dims, ev_exact=summ.observed_ev, certified=certified, zeroshot_pearson=zp,
                 zeroshot_spearman=align["euclidean"][1], zeroshot_cosine_pearson=align["cosine"][0],
                 null_median=summ.null_median, null_p=summ.p_value, permutations=summ.permutations,
-                heldout_ev=cv.heldout_ev, warnings="; ".join(row_warnings(dims, pairs, certified, summ.p_value, zp)))
+                heldout_ev=cv.heldout_ev, **{m: point[("learned", m)] for m in rank_metrics.METRICS},
+                warnings="; ".join(row_warnings(dims, pairs, certified, summ.p_value, zp)), intervals=bounds)
     return rows  # type: ignore[return-value]
 
 
@@ -145,6 +171,7 @@ class EvaluateResult:
 
 
 def run(representations, datasets, *, source: str = "upstream", permutations: int = 100, seed: int = 0,
+        samples: int = 1000, margin: float = 0.1,
         directory: Path | None = None, progress: bool = True) -> EvaluateResult:
     """:func:`evaluate` on every (representation, dataset) that ``source`` has; an error
     when none has data."""
@@ -155,16 +182,22 @@ def run(representations, datasets, *, source: str = "upstream", permutations: in
     sets = [fs for found in loaded.sets.values() for fs in found]
     if not sets:
         raise UsageError(f"no {source} features for any of these datasets and representations")
-    rows = evaluate(sets, permutations=permutations, seed=seed, directory=directory, progress=progress)
+    rows = evaluate(sets, permutations=permutations, seed=seed, samples=samples, margin=margin, directory=directory,
+                    progress=progress)
     return EvaluateResult(rows, loaded.skipped, time.perf_counter() - t0)
 
 
 def write(result: EvaluateResult, out: Path) -> list[Path]:
-    """OUT/evaluate.csv: one :class:`EvaluateRow` per line, its fields as columns in order
-    (floats with 6 decimals, NaN empty; :func:`timbre_jax.report.write_csv`)."""
+    """OUT/evaluate.csv: one :class:`EvaluateRow` per line, its fields as columns in order,
+    then the bounds of each interval (``<number>_low``, ``<number>_high``; empty without a
+    bootstrap) (floats with 6 decimals, NaN empty; :func:`timbre_jax.report.write_csv`)."""
     from .report import write_csv
 
-    return [write_csv(Path(out) / "evaluate.csv", FIELDS, [[getattr(r, f) for f in FIELDS] for r in result.rows])]
+    def bounds(r):
+        return [r.intervals.get(name, (np.nan, np.nan))[end] for name in INTERVALS for end in (0, 1)]
+
+    return [write_csv(Path(out) / "evaluate.csv", FIELDS + INTERVAL_FIELDS,
+                      [[getattr(r, f) for f in FIELDS] + bounds(r) for r in result.rows])]
 
 
 def _num(x: float, spec: str) -> str:

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from . import analysis
+from . import analysis, rank_metrics, scores
 from .datasets import FeatureSet
 from .errors import DataError
 from .pearson import pair_differences, pair_indices
+from .progress import bar
 
 DISTANCES = ("euclidean", "cosine")
 
@@ -74,12 +75,29 @@ def signed_p2(p: float) -> float:
     return float(np.sign(p) * p * p)
 
 
-def alignments(sets: list[FeatureSet]) -> list[tuple[str, str, str, float, float]]:
-    """Rows (representation, dataset, distance, pearson, spearman), one per set and distance."""
+COLUMNS = ["representation", "dataset", "distance", "pearson", "spearman", *rank_metrics.METRICS]
+INTERVALS = ("pearson", "spearman", *rank_metrics.METRICS)  # the numbers with a bootstrap interval
+INTERVAL_COLUMNS = [f"{name}_{end}" for name in INTERVALS for end in ("low", "high")]
+
+
+def alignments(sets: list[FeatureSet], *, samples: int = 0, seed: int = 0, margin: float = 0.1) -> list[tuple]:
+    """Rows of :data:`COLUMNS` then :data:`INTERVAL_COLUMNS`, one per set and distance:
+    Pearson and Spearman over the pairs (:func:`alignment`), the timbre benchmark's rank
+    metrics (:mod:`timbre_jax.rank_metrics`, the Euclidean distance not squared), and the
+    95% interval of each from ``samples`` bootstrap samples of the sounds (seeded by
+    ``seed`` and the dataset name; NaN without)."""
     rows = []
     for fs in sets:
+        study = scores.study(fs)
+        point = scores.scores(study, margin=margin)
+        bounds = {}
+        if samples:
+            bounds, _ = scores.intervals(study, scores.samples_of(fs.dataset, len(fs.sounds), samples, seed),
+                                         margin=margin)
         for name, (p, rho) in alignment(fs.features, fs.pairs).items():
-            rows.append((fs.representation, fs.dataset, name, p, rho))
+            rows.append((fs.representation, fs.dataset, name, p, rho,
+                         *(point[(name, m)] for m in rank_metrics.METRICS),
+                         *(bounds.get((name, n), (np.nan, np.nan))[end] for n in INTERVALS for end in (0, 1))))
     return rows
 
 
@@ -88,26 +106,31 @@ class ZeroshotResult:
     """Rows of :func:`alignments` over every representation with data, what was skipped,
     and the time."""
 
-    rows: list[tuple[str, str, str, float, float]]
+    rows: list[tuple]
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
 
-def run(representations, datasets, *, source: str = "upstream", progress: bool = True) -> ZeroshotResult:
-    """The alignment of every representation on every dataset it has (no fit: it takes
-    well under a second, and ``progress`` shows nothing)."""
+def run(representations, datasets, *, source: str = "upstream", samples: int = 1000, seed: int = 0,
+        margin: float = 0.1, progress: bool = True) -> ZeroshotResult:
+    """The alignment of every representation on every dataset it has (no fit), with
+    ``samples`` bootstrap samples per dataset (0: no intervals)."""
     t0 = time.perf_counter()
     loaded = analysis.load(representations, datasets, source)
-    rows = [row for sets in loaded.sets.values() for row in alignments(sets)]
+    rows = []
+    with bar(progress and samples > 0, "zero-shot bootstrap", total=sum(map(len, loaded.sets.values()))) as advance:
+        for sets in loaded.sets.values():
+            for fs in sets:
+                rows += alignments([fs], samples=samples, seed=seed, margin=margin)
+                advance(1)
     return ZeroshotResult(rows, loaded.skipped, time.perf_counter() - t0)
 
 
 def write(result: ZeroshotResult, out: Path) -> list[Path]:
-    """OUT/zeroshot.csv: representation, dataset, distance, pearson, spearman."""
+    """OUT/zeroshot.csv: :data:`COLUMNS`, then :data:`INTERVAL_COLUMNS`."""
     from .report import write_csv
 
-    return [write_csv(Path(out) / "zeroshot.csv", ["representation", "dataset", "distance", "pearson", "spearman"],
-                      [list(x) for x in result.rows])]
+    return [write_csv(Path(out) / "zeroshot.csv", COLUMNS + INTERVAL_COLUMNS, [list(x) for x in result.rows])]
 
 
 def summary(result: ZeroshotResult) -> list[str]:
@@ -124,7 +147,7 @@ def medians(rows) -> dict[tuple[str, str], tuple[float, float, float, int]]:
     """Per (representation, distance): the medians over datasets of Pearson, signed P^2
     and Spearman, and the number of datasets (NaN correlations left out)."""
     out = {}
-    for key in dict.fromkeys((r, d) for r, _, d, _, _ in rows):
+    for key in dict.fromkeys((x[0], x[2]) for x in rows):
         p = np.array([x[3] for x in rows if (x[0], x[2]) == key], dtype=np.float64)
         rho = np.array([x[4] for x in rows if (x[0], x[2]) == key], dtype=np.float64)
         p, rho = p[np.isfinite(p)], rho[np.isfinite(rho)]
