@@ -384,3 +384,94 @@ def plot_weights(weights: np.ndarray, representation: str, path: Path, title: st
                           "gets in the learned squared distance; larger = the metric relies on it more, "
                           "near 0 = ignored.")
     return save_figure(fig, path)
+
+
+def plot_leaderboard(rows: list[dict], path: Path) -> Path:
+    """The leaderboard in two panels: the pooled per-anchor Spearman of each representation
+    for the three distances (euclidean, cosine, learned), and the median EV over studies
+    (zero-shot euclidean, in-sample and held-out of the learned metric)."""
+    plt = _pyplot()
+    reps = list(dict.fromkeys(x["representation"] for x in rows))
+    cell = {(x["representation"], x["distance"]): x for x in rows}
+    kinds = [k for k in ("euclidean", "cosine", "learned") if any((r, k) in cell for r in reps)]
+    x = np.arange(len(reps))
+    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(reps) + 4), 4.2))
+    width = 0.8 / max(len(kinds), 1)
+    for i, kind in enumerate(kinds):
+        values = [cell[(r, kind)]["anchor_spearman"] if (r, kind) in cell else np.nan for r in reps]
+        axes[0].bar(x + (i - (len(kinds) - 1) / 2) * width, values, width, label=kind)
+    style_axes(axes[0], "pooled per-anchor Spearman (timbre benchmark)", "representation",
+               "mean over anchors of Spearman's rho")
+    bars = [("zero-shot (euclidean)", lambda r: cell.get((r, "euclidean"), {}).get("ev_median", np.nan)),
+            ("in-sample optimum", lambda r: cell.get((r, "learned"), {}).get("ev_median", np.nan)),
+            ("held-out", lambda r: cell.get((r, "learned"), {}).get("heldout_ev_median", np.nan))]
+    width = 0.8 / len(bars)
+    for i, (label, get) in enumerate(bars):
+        axes[1].bar(x + (i - (len(bars) - 1) / 2) * width, [get(r) for r in reps], width, label=label)
+    style_axes(axes[1], "median explained variance over studies", "representation", "EV (P^2)")
+    for ax in axes:
+        ax.set_xticks(x, reps, rotation=30, ha="right")
+        ax.axhline(0, color="0.5", lw=0.6)
+        ax.legend(fontsize=TICK_SIZE, frameon=False)
+    studies = max(x_["studies"] for x_ in rows)
+    fig.suptitle(f"Leaderboard over {studies} studies (learned: exact solver)", fontsize=TITLE_SIZE)
+    fig.tight_layout()
+    caption(fig, "Left: rank metric of the field's benchmark, distances not squared, pooled over every anchor "
+            "sound of every study. Right: medians over studies; held-out is leave-one-sound-out cross-validation. "
+            "A missing bar: no data for that representation and distance.")
+    return save_figure(fig, path)
+
+
+def plot_comparison(names, points, lows, highs, significant_pairs, path: Path, title: str, ylabel: str) -> Path:
+    """Representations side by side, in the style of representational similarity
+    analysis: a bar per representation (its point estimate) with whiskers from ``lows`` to
+    ``highs`` (its bootstrap interval; none where NaN), and above the bars a line for each
+    pair (i, j) of ``significant_pairs`` whose difference is significant."""
+    plt = _pyplot()
+    points = np.asarray(points, dtype=np.float64)
+    lows, highs = np.asarray(lows, dtype=np.float64), np.asarray(highs, dtype=np.float64)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names) + 2), 4.0))
+    ax.bar(x, np.nan_to_num(points), color="0.6")
+    has = np.isfinite(lows) & np.isfinite(highs)
+    ax.errorbar(x[has], points[has], yerr=[points[has] - lows[has], highs[has] - points[has]], fmt="none",
+                ecolor="k", capsize=3, lw=1)
+    top = float(np.nanmax(np.r_[highs[has], points, 0.0])) if len(points) else 1.0
+    step = 0.06 * max(top, 0.1)
+    for level, (i, j) in enumerate(sorted(significant_pairs, key=lambda p: abs(p[1] - p[0]))):
+        y = top + step * (level + 1)
+        ax.plot([i, i, j, j], [y - step / 4, y, y, y - step / 4], color="k", lw=0.8)
+    style_axes(ax, title, "representation", ylabel)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.axhline(0, color="0.5", lw=0.6)
+    fig.tight_layout()
+    caption(fig, "Bars: point estimate; whiskers: 95% bootstrap interval over sounds (the metric held fixed); "
+            "lines: pairs whose difference is significant (paired bootstrap, Holm-corrected p < 0.05).")
+    return save_figure(fig, path)
+
+
+def plot_transfer(result, path: Path) -> Path:
+    """The transfer matrix of :mod:`timbre_jax.transfer`: rows learned on, columns scored
+    on, EV in each cell; the diagonal (in-sample) framed."""
+    from matplotlib.patches import Rectangle
+
+    plt = _pyplot()
+    names, ev = result.datasets, result.ev
+    m = len(names)
+    fig, ax = plt.subplots(figsize=(0.45 * m + 3.2, 0.42 * m + 2.4))
+    im = ax.imshow(ev, cmap="viridis", vmin=0.0, vmax=1.0)
+    for i in range(m):
+        for j in range(m):
+            ax.text(j, i, f"{ev[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                    color="k" if ev[i, j] > 0.6 else "w")
+        ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=1))
+    ax.set_xticks(range(m), names, rotation=60, ha="right", fontsize=6)
+    ax.set_yticks(range(m), names, fontsize=6)
+    style_axes(ax, f"{result.representation} ({result.source}, exact solver): in-sample median "
+               f"{result.in_sample_median:.2f}, transferred median {result.transfer_median:.2f}",
+               "scored on (study)", "learned on (study)")
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02).set_label("explained variance (P^2)", fontsize=LABEL_SIZE)
+    fig.tight_layout()
+    caption(fig, "Each cell: the metric learned on the row's study (certified optimum) scored on the column's "
+            "study's ratings. Red frames: the in-sample fits.")
+    return save_figure(fig, path)

@@ -66,14 +66,36 @@ def cmd_crossval(args) -> int:
 def cmd_zeroshot(args) -> int:
     from .. import zeroshot
 
-    return _analysis(zeroshot, args)
+    return _analysis(zeroshot, args, samples=args.bootstrap, seed=args.seed)
 
 
 def cmd_evaluate(args) -> int:
     from .. import evaluate
 
-    return _analysis(evaluate, args, permutations=args.permutations, seed=args.seed,
+    return _analysis(evaluate, args, permutations=args.permutations, seed=args.seed, samples=args.bootstrap,
                      directory=Path(args.out) / "chunks")
+
+
+def cmd_transfer(args) -> int:
+    from .. import transfer
+
+    return _analysis(transfer, args)
+
+
+def cmd_leaderboard(args) -> int:
+    from .. import leaderboard, studies
+
+    out = names.check_out_dir(args.out)
+    reps = names.representations(args.representations)
+    chosen = ([*names.datasets("all"), *studies.names()] if args.datasets in (None, "", "all")
+              else names.datasets(args.datasets))
+    result = leaderboard.run(reps, chosen, source=args.source, samples=args.bootstrap, seed=args.seed,
+                             margin=args.margin, directory=out / "chunks", progress=not args.quiet)
+    for line in leaderboard.summary(result):
+        print(line)
+    for path in leaderboard.write(result, out):
+        print(f"wrote {path}")
+    return 0
 
 
 def cmd_data_audit(args) -> int:

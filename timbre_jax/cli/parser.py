@@ -46,6 +46,17 @@ def _positive(value: str) -> int:
     return n
 
 
+def _count(value: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n}: give 0 or more")
+    return n
+
+
 def _options(*groups: str) -> argparse.ArgumentParser:
     """A parent parser with the options several subcommands share, one definition each:
     ``names`` (--representations, --datasets), ``source``, ``fit`` (--maxiter, --solver),
@@ -188,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     zs = sub.add_parser("zeroshot", parents=[listed],
                         help="no fit: correlate unweighted feature distances with the ratings")
     zs.add_argument("--source", default="auto", type=names.source, help=SOURCE_HELP.replace("to fit", "to compare"))
+    zs.add_argument("--bootstrap", type=_count, default=1000,
+                    help="bootstrap samples of the sounds per dataset for the 95%% intervals (default 1000; 0: none)")
+    zs.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     zs.add_argument("--out", required=True, help="output folder (created); writes OUT/zeroshot.csv")
     zs.set_defaults(func=commands.cmd_zeroshot)
 
@@ -227,10 +241,35 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one honest row per dataset x representation: the exact optimum beside its permutation "
                         "null, its held-out value and the zero-shot alignment")
     ev.add_argument("--permutations", type=_positive, default=100, help="relabellings per dataset (default 100)")
-    ev.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
+    ev.add_argument("--bootstrap", type=_count, default=1000,
+                    help="bootstrap samples of the sounds per dataset for the 95%% intervals (default 1000; 0: none)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the permutations and of the bootstrap (default 0)")
     ev.add_argument("--out", default="results-evaluate",
                     help="output folder (created; default results-evaluate); writes OUT/evaluate.csv")
     ev.set_defaults(func=commands.cmd_evaluate)
+
+    tr = sub.add_parser("transfer", parents=[listed, source],
+                        help="learn the metric on one study, score it on another: a studies x studies matrix of EV "
+                        "for one representation")
+    tr.add_argument("--out", required=True, help="output folder (created); writes OUT/transfer_<representation>.csv "
+                    "and OUT/transfer_<representation>.png")
+    tr.set_defaults(func=commands.cmd_transfer)
+
+    lb = sub.add_parser("leaderboard", parents=[listed],
+                        help="the timbre benchmark's rank metrics pooled over every study, beside the EV numbers, "
+                        "with bootstrap intervals per study and paired comparisons")
+    lb.add_argument("--source", default="auto", type=names.source,
+                    help="features: auto (default: upstream where the paper published them, extracted elsewhere, "
+                    "per study), upstream, extracted or an imported source")
+    lb.add_argument("--bootstrap", type=_count, default=1000,
+                    help="bootstrap samples of the sounds per study (default 1000; 0: no intervals)")
+    lb.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    lb.add_argument("--margin", type=float, default=0.1,
+                    help="triplet agreement: rating differences above this count (default 0.1)")
+    lb.add_argument("--out", required=True, help="output folder (created); writes OUT/leaderboard.csv, "
+                    "OUT/leaderboard_studies.csv, OUT/comparisons.csv and figures; 'all' datasets means the "
+                    "built-in ones and your studies")
+    lb.set_defaults(func=commands.cmd_leaderboard)
 
     _finish(p)
     return p
