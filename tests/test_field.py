@@ -132,3 +132,14 @@ def test_the_leaderboard_pools_as_the_benchmark_pools(tmp_path):
     written = leaderboard.write(result, tmp_path)
     assert {p.name for p in written} >= {"leaderboard.csv", "leaderboard_studies.csv", "comparisons.csv",
                                          "leaderboard.png", "compare_Grey1977.png"}
+
+
+def test_the_leaderboard_command_writes_its_files(tmp_path, capsys):
+    assert cli.main(["--quiet", "leaderboard", "--representations", "cochlea", "--datasets", "Grey1977,Barthet2010",
+                     "--bootstrap", "20", "--out", str(tmp_path)]) == 0
+    rows = _rows(tmp_path / "leaderboard.csv")
+    assert [(r["representation"], r["distance"], r["studies"]) for r in rows] == [
+        ("cochlea", "euclidean", "2"), ("cochlea", "cosine", "2"), ("cochlea", "learned", "2")]
+    studies = _rows(tmp_path / "leaderboard_studies.csv")
+    assert len(studies) == 6 and all(float(r["ev_low"]) <= float(r["ev_high"]) for r in studies)
+    assert "per study: 95% intervals from 20 bootstrap samples" in capsys.readouterr().out
