@@ -30,7 +30,11 @@ def _analysis(module, args, **options) -> int:
         options["solver"] = solver_of(args)
     if hasattr(args, "source"):
         options["source"] = args.source
-    result = module.run(reps, datasets, progress=not args.quiet, **options)
+    return _report(module, module.run(reps, datasets, progress=not args.quiet, **options), out)
+
+
+def _report(module, result, out: Path) -> int:
+    """Print the analysis's summary, write its files into ``out`` and say where."""
     for line in module.summary(result):
         print(line)
     for path in module.write(result, out):
@@ -89,13 +93,9 @@ def cmd_leaderboard(args) -> int:
     reps = names.representations(args.representations)
     chosen = ([*names.datasets("all"), *studies.names()] if args.datasets in (None, "", "all")
               else names.datasets(args.datasets))
-    result = leaderboard.run(reps, chosen, source=args.source, samples=args.bootstrap, seed=args.seed,
-                             margin=args.margin, directory=out / "chunks", progress=not args.quiet)
-    for line in leaderboard.summary(result):
-        print(line)
-    for path in leaderboard.write(result, out):
-        print(f"wrote {path}")
-    return 0
+    return _report(leaderboard, leaderboard.run(reps, chosen, source=args.source, samples=args.bootstrap,
+                                                seed=args.seed, margin=args.margin, directory=out / "chunks",
+                                                progress=not args.quiet), out)
 
 
 def cmd_data_audit(args) -> int:

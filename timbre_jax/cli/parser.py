@@ -35,26 +35,22 @@ OUT_DIR_HELP = ("output folder (created); re-running with the same folder resume
                 "under OUT/chunks")
 
 
-def _positive(value: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n}: give at least 1")
-    return n
+def _at_least(minimum: int):
+    """argparse type: an integer >= ``minimum``."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"{n}: give at least {minimum}")
+        return n
+
+    return parse
 
 
-def _count(value: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{n}: give 0 or more")
-    return n
+_positive, _count = _at_least(1), _at_least(0)
 
 
 def _options(*groups: str) -> argparse.ArgumentParser:
