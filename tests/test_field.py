@@ -111,7 +111,7 @@ def test_the_transfer_diagonal_is_the_exact_fit_of_each_study(tmp_path, capsys):
                      "--out", str(tmp_path)]) == 0
     assert len(_rows(tmp_path / "transfer_cochlea.csv")) == 9 and (tmp_path / "transfer_cochlea.png").stat().st_size
     assert cli.main(["--quiet", "transfer", "--representations", "cochlea,encodec", "--out", str(tmp_path)]) == 1
-    assert "give one, not 2" in capsys.readouterr().err
+    assert "give exactly one, got 2" in capsys.readouterr().err
 
 
 def test_the_leaderboard_pools_as_the_benchmark_pools(tmp_path):

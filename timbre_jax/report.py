@@ -448,30 +448,3 @@ def plot_comparison(names, points, lows, highs, significant_pairs, path: Path, t
     caption(fig, "Bars: point estimate; whiskers: 95% bootstrap interval over sounds (the metric held fixed); "
             "lines: pairs whose difference is significant (paired bootstrap, Holm-corrected p < 0.05).")
     return save_figure(fig, path)
-
-
-def plot_transfer(result, path: Path) -> Path:
-    """The transfer matrix of :mod:`timbre_jax.transfer`: rows learned on, columns scored
-    on, EV in each cell; the diagonal (in-sample) framed."""
-    from matplotlib.patches import Rectangle
-
-    plt = _pyplot()
-    names, ev = result.datasets, result.ev
-    m = len(names)
-    fig, ax = plt.subplots(figsize=(0.45 * m + 3.2, 0.42 * m + 2.4))
-    im = ax.imshow(ev, cmap="viridis", vmin=0.0, vmax=1.0)
-    for i in range(m):
-        for j in range(m):
-            ax.text(j, i, f"{ev[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                    color="k" if ev[i, j] > 0.6 else "w")
-        ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=1))
-    ax.set_xticks(range(m), names, rotation=60, ha="right", fontsize=6)
-    ax.set_yticks(range(m), names, fontsize=6)
-    style_axes(ax, f"{result.representation} ({result.source}, exact solver): in-sample median "
-               f"{result.in_sample_median:.2f}, transferred median {result.transfer_median:.2f}",
-               "scored on (study)", "learned on (study)")
-    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02).set_label("explained variance (P^2)", fontsize=LABEL_SIZE)
-    fig.tight_layout()
-    caption(fig, "Each cell: the metric learned on the row's study (certified optimum) scored on the column's "
-            "study's ratings. Red frames: the in-sample fits.")
-    return save_figure(fig, path)
