@@ -111,6 +111,39 @@ def bench_sweep(reps, dataset: str, realizations: int) -> list[dict]:
     return rows
 
 
+def bench_sweeps(reps, names, permutations: int) -> list[dict]:
+    """The three sweeps of the exact solver over every (representation, dataset) with
+    data: robustness (9 levels x 5 realizations), the permutation null and
+    leave-one-sound-out cross-validation, each timed per representation."""
+    from timbre_jax import Exact, analysis, crossval, null, robustness
+
+    solver = Exact()
+    rows = []
+    for rep in reps:
+        sets = analysis.load([rep], names, "upstream").sets.get(rep, [])
+        if not sets:
+            continue
+        for kind, run in (("robustness", lambda sets=sets: robustness.sweep(sets, solver, progress=False)[0]),
+                          ("null", lambda sets=sets: null.fit(sets, solver, K=permutations, progress=False)[0]),
+                          ("crossval", lambda sets=sets: crossval.solve_folds(sets, solver, progress=False))):
+            t0 = time.perf_counter()
+            out = run()
+            seconds = time.perf_counter() - t0
+            if kind == "crossval":
+                fits, certified = sum(len(r.pearson) for r in out), sum(int(r.certified.sum()) for r in out)
+            elif kind == "robustness":
+                fits, certified = len(out), sum(r.converged for r in out)
+            else:
+                fits, certified = len(out), len(out)  # the null's rows keep the EV only
+            rows.append(dict(kind=kind, representation=rep, datasets=len(sets), fits=fits, certified=certified,
+                             seconds=seconds))
+            print(f"{kind:10s} {rep:10s} {len(sets):2d} datasets {fits:6d} fits {seconds:7.2f} s", flush=True)
+    return rows
+
+
+GOALS = {"robustness": 60.0, "null": 120.0, "crossval": 30.0}  # seconds, all representations (issue #26)
+
+
 def markdown(result: dict) -> str:
     t = result["table"]
     tot = {k: sum(r[k] for r in t) for k in ("scipy_s", "cold_s", "warm_s", "problems", "certified", "at_one")}
@@ -129,6 +162,16 @@ def markdown(result: dict) -> str:
         lines += [f"| {r['representation']} | {r['n']} | {r['problems']} | {r['scipy_s']:.3f} | {r['cold_s']:.2f} | "
                   f"{r['warm_s']:.3f} | {r['scipy_s'] / r['cold_s']:.2f} | {r['scipy_s'] / r['warm_s']:.1f} | "
                   f"{r['max_abs_ev_diff']:.1e} |" for r in result["sweep"]]
+    if result.get("sweeps"):
+        lines += ["", "Sweeps with the exact solver, every representation on every dataset it has:", "",
+                  "| sweep | representation | datasets | fits | certified | seconds |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['kind']} | {r['representation']} | {r['datasets']} | {r['fits']} | {r['certified']} | "
+                  f"{r['seconds']:.1f} |" for r in result["sweeps"]]
+        lines += ["", "| sweep | fits | seconds | goal s |", "|---|---|---|---|"]
+        for kind, goal in GOALS.items():
+            rows = [r for r in result["sweeps"] if r["kind"] == kind]
+            lines.append(f"| **{kind}** | {sum(r['fits'] for r in rows)} | {sum(r['seconds'] for r in rows):.1f} | "
+                         f"< {goal:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +188,8 @@ def main(argv=None):
     ap.add_argument("--datasets", default="all")
     ap.add_argument("--sweep-dataset", default="Grey1977", help="dataset of the robustness sub-sweep ('none': skip)")
     ap.add_argument("--realizations", type=int, default=5)
+    ap.add_argument("--sweeps", action="store_true", help="also time the robustness, null and crossval sweeps")
+    ap.add_argument("--permutations", type=int, default=100, help="relabellings per dataset in the null sweep")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     reps = registry.parse_list(args.representations, registry.REPRESENTATIONS, "representation(s)")
@@ -155,7 +200,9 @@ def main(argv=None):
     result = dict(machine=f"{jax.devices()[0].platform}, {os.cpu_count()} cores visible, "
                           f"affinity {sorted(os.sched_getaffinity(0))}",
                   command="python benchmarks/exact.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                  table=table, sweep=sweep_rows, wall_s=time.perf_counter() - t0)
+                  table=table, sweep=sweep_rows,
+                  sweeps=bench_sweeps(reps, names, args.permutations) if args.sweeps else [],
+                  wall_s=time.perf_counter() - t0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "exact.json", lambda fh: fh.write(json.dumps(result, indent=1).encode()))

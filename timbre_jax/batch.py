@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -96,9 +95,10 @@ def pack(groups, pairs: int, starts=None):
     return D, s, m, w0
 
 
-@jax.jit
-def _distances(D, weights):
-    return jnp.einsum("gpn,gkn->gkp", D, weights ** -2.0)
+def _distances(D: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """d = D w^-2 for every problem: D (G, P, n), weights (G, K, n) -> (G, K, P).  NumPy:
+    a compiled einsum would cost a compilation per shape for one product."""
+    return np.matmul(weights ** -2.0, np.swapaxes(D, 1, 2))
 
 
 def unpack(groups, D, weights, pearson, iterations, status, Status, **extra) -> list[Results]:
@@ -110,7 +110,7 @@ def unpack(groups, D, weights, pearson, iterations, status, Status, **extra) -> 
     ``extra``: further (G, K) arrays for :class:`Results` (``certified``, ``start``,
     ``degenerate_start``)."""
     weights, pearson, iterations, status = (np.array(a) for a in (weights, pearson, iterations, status))
-    d = np.array(_distances(D, weights))
+    d = _distances(np.asarray(D), weights)
     known = Status._value2member_map_
     messages = np.array([Status(int(c)).message if int(c) in known else "UNKNOWN" for c in status.ravel()],
                         dtype=object).reshape(status.shape)

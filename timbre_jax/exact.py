@@ -33,22 +33,19 @@ The centred, unit-norm matrix is never formed: products go through ``D`` itself
 (``A^T r = (D^T r - mu sum r) / scale``), so problems that share ``D`` (noisy
 realizations, permutations, folds) share its products under ``vmap``.
 
-On the CPU the cost is mostly XLA's: compilation (about 20 ms per fused kernel, so the
-loop is one flat sequence of steps with few kernels) and copies of the large arrays
-(updated in place only, see :class:`_Active`).  The active-set state has shapes (p,
-working set) only, the working set padded with zero columns when n is smaller, so the
-costly loop compiles once for every n: :func:`solve_problems` drives the passes from
-Python and compiles only the simple n-dependent kernels per representation.
+The loop is one flat sequence of steps with few fused kernels, and the large arrays are
+updated in place only (see :class:`_Active`).  The active-set state has shapes (p,
+working set) only, the working set padded with zero columns when n is smaller.
 
-:func:`solve` is pure JAX (``jit``, ``vmap``, ``lax.map``); float64 is required.
+:func:`solve` is pure JAX (``jit``, ``vmap``, ``lax.map``): the accelerator path, where
+every problem of a batch runs in lockstep.  On the CPU the same method runs in NumPy,
+without compilation (:mod:`timbre_jax.exact_host`).  float64 is required.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
@@ -381,7 +378,7 @@ def solve(D: Array, ratings: Array, mask: Array, *, working_set: int = 1024, max
     Shapes: D (p, n), ratings (p,), mask (p,) -> :class:`ExactSolution`.  Needs at least
     two rated pairs with different ratings (callers check, see
     :func:`timbre_jax.learn.check_problem`).  Pure (``jit``, ``vmap``); on the CPU,
-    :func:`solve_problems` gives the same numbers and compiles far less.
+    :func:`timbre_jax.exact_host.solve_group` gives the same optimum without compiling.
     ``working_set``: columns per active-set run (n < working_set is padded to it);
     ``max_passes``: full-gradient passes; ``max_steps``: columns entered (default 3 n).
     """
@@ -390,73 +387,8 @@ def solve(D: Array, ratings: Array, mask: Array, *, working_set: int = 1024, max
     return _solution(op, st, out, g, _tolerance(*D.shape))
 
 
-# The host-driven driver: the same steps as :func:`solve`, its outer loop in Python.  Two
-# small programs depend on n: the operator, and the pass with the solution (a scatter,
-# cheap next to the gradient; only the last one is kept).  The costly one, the active-set
-# loop, compiles once per (p, working set).  The active-set state is donated: updated in
-# place.
-@partial(jax.jit, static_argnames="w")
-def _host_start(ratings, mask, w):
-    b = _extend(_unit_ratings(ratings, mask))
-    return b, *_start(b, w)
-
-
-@partial(jax.jit, donate_argnums=0)
-def _host_pass(st, out, op, tol, max_passes, max_steps):
-    st, out, g = _pass(st, out, op, tol, max_passes, max_steps)
-    return st, out, _solution(op, st, out, g, tol)
-
-
-@jax.jit
-def _host_operator(D, mask):
-    op = _rated_operator(D, mask)
-    return op.mu, op.scale  # not D: a jitted function would return a copy
-
-
-_host_loop = jax.jit(_active_loop, donate_argnums=0)
-
-
-def _solve_host(op: _Operator, ratings, working_set: int, max_passes: int, max_steps: int | None) -> ExactSolution:
-    tol, max_steps = _budget(*op.D.shape, max_steps)
-    b, st, out = _host_start(ratings, op.mask, w=working_set)
-    while True:
-        st, out, sol = _host_pass(st, out, op, tol, max_passes, max_steps)
-        if out.done:
-            return sol
-        st = _host_loop(st, b, tol, max_steps)
-
-
-def solve_problems(D, ratings, mask, *, working_set: int = 1024, max_passes: int = 100,
-                   max_steps: int | None = None) -> ExactSolution:
-    """:func:`solve` over groups of problems that share D, one problem after the other,
-    driven from Python (the CPU path).
-
-    Shapes: D (G, p, n), ratings and mask (G, K, p) -> :class:`ExactSolution` of numpy
-    arrays with leading axes (G, K).  Equal to ``vmap(vmap(solve))`` (the rounding of
-    fused sums aside), but the batch size never enters a compiled shape and the
-    active-set loop (about 2 s to compile on one core) compiles once for every n with
-    the same p; each new n costs about 1.3 s of small programs (the operator, the pass).
-    """
-    D = np.asarray(D)
-    if D.dtype != np.float64:
-        raise TypeError("the exact solver needs float64")
-    ratings, mask = np.asarray(ratings, np.float64), np.asarray(mask, np.float64)
-    G, K, _ = ratings.shape
-    sols = []
-    for g in range(G):
-        Dg = jnp.asarray(D[g])  # on the device once, shared by the group's problems
-        ops = {}  # and so is the operator, by mask
-        for k in range(K):
-            key = mask[g, k].tobytes()
-            if key not in ops:
-                mg = jnp.asarray(mask[g, k])
-                ops[key] = _Operator(Dg, mg, *_host_operator(Dg, mg))
-            sols.append(_solve_host(ops[key], ratings[g, k], working_set, max_passes, max_steps))
-    return ExactSolution(*(np.stack(f).reshape(G, K, *f[0].shape) for f in zip(*jax.device_get(sols))))
-
-
 def weights(u):
     """w = u^-1/2 in [1, 1e15] from :attr:`ExactSolution.u`; numpy in, numpy out (the
-    results of :func:`solve_problems` need no compilation)."""
+    host path's results need no compilation)."""
     xp = np if isinstance(u, np.ndarray) else jnp
     return xp.clip(u ** -0.5, 1.0, 1e15)

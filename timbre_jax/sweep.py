@@ -5,7 +5,9 @@ dataset, ``K`` problems on the *same* ``D`` that differ only in their ratings or
 :class:`~timbre_jax.batch.Group`.  :func:`solve` packs groups into chunks that fit
 memory, solves each chunk with one call of the solver, and (given a directory) saves
 every chunk as it is solved (:mod:`timbre_jax.resume`), so an interrupted run resumes
-where it stopped and ends with the same files.
+where it stopped and ends with the same files.  Run as several processes
+(:mod:`timbre_jax.processes`), each solves its share of the chunks and all get every
+result.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import resume
+from . import processes, resume
 from .batch import Group, Results, chunk_size, default_lockstep
 from .progress import bar
 from .solvers import Solver
@@ -55,10 +57,11 @@ def solve(groups: list[Group], solver: Solver, *, chunk_groups: int | None = Non
         return [], 0
     chunks = plan_chunks(groups, solver, chunk_groups)
     results: list[Results | None] = [None] * len(groups)
-    total = sum(g.K for g in groups)
+    mine = [c for c in range(len(chunks)) if processes.owns(c)]  # all of them in one process
+    total = sum(groups[i].K for c in mine for i in chunks[c])
     solved, solving_time, read_back = 0, 0.0, 0
     with bar(progress, label, total=total) as advance:
-        for members in chunks:
+        for members in (chunks[c] for c in mine):
             todo = [groups[i] for i in members]
             key = resume.fingerprint(solver.settings, [g.name for g in todo],
                                      [a for g in todo for a in (g.D, g.ratings, g.mask)])
@@ -74,4 +77,4 @@ def solve(groups: list[Group], solver: Solver, *, chunk_groups: int | None = Non
             for i, r in zip(members, _results(arrays, len(members))):
                 results[i] = r
             advance(k, rate=f"{solved / solving_time:.2f} fits/s" if solved else "resumed")
-    return results, read_back  # type: ignore[return-value]
+    return processes.share(groups, results, solver.Status), read_back

@@ -14,7 +14,7 @@ from functools import partial
 import jax
 import numpy as np
 
-from .. import exact
+from .. import exact, exact_host
 from ..batch import default_lockstep, over, pack, padded_pairs, require_float64, unpack
 from ..errors import UsageError
 from ..sharding import pad_to_devices, per_device, place
@@ -23,14 +23,16 @@ from .solver import Solver
 
 @dataclass(frozen=True)
 class Exact(Solver):
-    """Lawson & Hanson's active set with working sets and an updated QR
-    (:func:`timbre_jax.exact.solve`).
+    """Lawson & Hanson's active set, certified on every feature.
 
-    working_set: columns per active-set run; max_passes: full-gradient passes;
-    max_steps: columns entered (None: 3 n); lockstep: vmap the problems in one compiled
-    program (True) or drive them one after the other from Python (False, which compiles
-    the costly loop once for every n); None, the default, means lockstep on accelerators
-    only.  The two give the same optimum up to the rounding of fused sums."""
+    Two paths to the same optimum (equal up to rounding): ``lockstep`` True vmaps every
+    problem in one compiled JAX program (:func:`timbre_jax.exact.solve`, working sets and
+    an updated QR: the accelerator path); False solves each group on the host in NumPy
+    (:func:`timbre_jax.exact_host.solve_group`, the products of a group shared, no
+    compilation: the CPU path); None, the default, means lockstep on accelerators only.
+
+    working_set: columns per active-set run (lockstep only); max_passes: full-gradient
+    passes; max_steps: columns entered (None: 3 n)."""
 
     name = "exact"
     Status = exact.Status
@@ -53,18 +55,28 @@ class Exact(Solver):
         require_float64()
         groups = list(batch)
         lockstep = default_lockstep() if self.lockstep is None else bool(self.lockstep)
+        if not lockstep:
+            return self._solve_host(groups)
         # Not chaotic (the optimum does not hang on the last bits of a sum): every group
         # shares the largest shape, at least exact.MIN_PAIRS pairs: one compilation.
         D, s, m, _ = pack(groups, max(padded_pairs(max(g.D.shape[0] for g in groups)), exact.MIN_PAIRS))
         options = dict(working_set=self.working_set, max_passes=self.max_passes, max_steps=self.max_steps)
-        if lockstep:
-            arrays, _ = pad_to_devices(D, s, m)
-            out = [np.asarray(o)[:len(groups)] for o in _solve_lockstep(*place(*arrays), **options)]
-        else:
-            sol = exact.solve_problems(D, s, m, **options)
-            out = [exact.weights(sol.u), sol.pearson, sol.iterations, sol.status]
+        arrays, _ = pad_to_devices(D, s, m)
+        out = [np.asarray(o)[:len(groups)] for o in _solve_lockstep(*place(*arrays), **options)]
         certified = np.ones(out[3].shape, dtype=bool)  # where converged: every end but the iteration limit
         return unpack(groups, D, *out, exact.Status, certified=certified)
+
+    def _solve_host(self, groups) -> list:
+        """Each group on the host, its outputs padded to the shapes of :func:`unpack`."""
+        D, _, _, _ = pack(groups, max(g.D.shape[0] for g in groups))
+        G, K, n = len(groups), max(g.K for g in groups), D.shape[2]
+        out = [np.ones((G, K, n)), np.zeros((G, K)), np.zeros((G, K), np.int64), np.zeros((G, K), np.int64)]
+        for i, g in enumerate(groups):
+            sol = exact_host.solve_group(g.D, g.ratings, g.mask, max_passes=self.max_passes,
+                                         max_steps=self.max_steps)
+            for o, value in zip(out, (exact.weights(sol.u), sol.pearson, sol.iterations, sol.status)):
+                o[i, :g.K] = value
+        return unpack(groups, D, *out, exact.Status, certified=np.ones((G, K), dtype=bool))
 
 
 @partial(jax.jit, static_argnames=("working_set", "max_passes", "max_steps"))
