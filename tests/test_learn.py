@@ -158,7 +158,7 @@ def test_a_line_search_failure_before_any_step_is_not_convergence():
     # what a fit reports: its code's message ("UNKNOWN" for a code the enum lacks) and
     # the enum's verdict on convergence
     groups = [Group(np.ones((3, 2)), np.zeros((1, 3)), np.ones((1, 3))) for _ in range(3)]
-    fits = unpack(groups, np.ones((3, 3, 2)), np.ones((3, 1, 2)), np.full((3, 1), 0.5), np.array([[0], [3], [5]]),
+    fits = unpack(groups, np.ones((3, 1, 2)), np.full((3, 1), 0.5), np.array([[0], [3], [5]]),
                   np.array([[Status.ABNORMAL_LINE_SEARCH], [Status.ABNORMAL_LINE_SEARCH], [9]]), Status)
     stuck, moved, unknown = learn.results_of(fits, "lbfgsb")
     assert stuck.message == Status.ABNORMAL_LINE_SEARCH.message and stuck.iterations == 0

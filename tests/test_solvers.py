@@ -46,7 +46,7 @@ def unweighted():
             P = np.array([[pearson_rows((Dg @ wk)[None], sk, mk)[0] for wk, sk, mk in zip(wg, sg, mg)]
                           for Dg, wg, sg, mg in zip(D, w, s, m)])
             zeros = np.zeros(P.shape, dtype=np.int64)
-            return batch.unpack(groups, D, w, P, zeros, zeros, Done)
+            return batch.unpack(groups, w, P, zeros, zeros, Done)
 
     yield Unweighted
     solvers.solver._REGISTER.pop("unweighted", None)

@@ -95,22 +95,16 @@ def pack(groups, pairs: int, starts=None):
     return D, s, m, w0
 
 
-def _distances(D: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """d = D w^-2 for every problem: D (G, P, n), weights (G, K, n) -> (G, K, P).  NumPy:
-    a compiled einsum would cost a compilation per shape for one product."""
-    return np.matmul(weights ** -2.0, np.swapaxes(D, 1, 2))
-
-
-def unpack(groups, D, weights, pearson, iterations, status, Status, **extra) -> list[Results]:
+def unpack(groups, weights, pearson, iterations, status, Status, **extra) -> list[Results]:
     """One :class:`Results` per group from the padded outputs of a solve.
 
-    ``D`` (G, P, n) is the packed matrix the solve ran on; ``weights`` (G, K, n) and
-    ``pearson``, ``iterations``, ``status`` (G, K) its outputs (padding included);
+    ``weights`` (G, K, n) and ``pearson``, ``iterations``, ``status`` (G, K): the
+    outputs of the solve (padding included); the distances ``D w^-2`` come from each
+    group's own D;
     ``Status``: the solver's status enum (``message`` per member, ``converged``);
     ``extra``: further (G, K) arrays for :class:`Results` (``certified``, ``start``,
     ``degenerate_start``)."""
     weights, pearson, iterations, status = (np.array(a) for a in (weights, pearson, iterations, status))
-    d = _distances(np.asarray(D), weights)
     known = Status._value2member_map_
     messages = np.array([Status(int(c)).message if int(c) in known else "UNKNOWN" for c in status.ravel()],
                         dtype=object).reshape(status.shape)
@@ -118,8 +112,9 @@ def unpack(groups, D, weights, pearson, iterations, status, Status, **extra) -> 
     certified = extra.pop("certified", np.zeros(status.shape, dtype=bool))
     out = []
     for i, g in enumerate(groups):
-        k, p = g.K, g.D.shape[0]
-        out.append(Results(weights[i, :k], d[i, :k, :p], pearson[i, :k], iterations[i, :k], status[i, :k],
+        k = g.K
+        d = weights[i, :k] ** -2.0 @ np.asarray(g.D).T  # (k, p)
+        out.append(Results(weights[i, :k], d, pearson[i, :k], iterations[i, :k], status[i, :k],
                            messages[i, :k], converged[i, :k], np.asarray(certified)[i, :k] & converged[i, :k],
                            **{name: np.asarray(a)[i, :k] for name, a in extra.items()}))
     return out

@@ -64,19 +64,18 @@ class Exact(Solver):
         arrays, _ = pad_to_devices(D, s, m)
         out = [np.asarray(o)[:len(groups)] for o in _solve_lockstep(*place(*arrays), **options)]
         certified = np.ones(out[3].shape, dtype=bool)  # where converged: every end but the iteration limit
-        return unpack(groups, D, *out, exact.Status, certified=certified)
+        return unpack(groups, *out, exact.Status, certified=certified)
 
     def _solve_host(self, groups) -> list:
         """Each group on the host, its outputs padded to the shapes of :func:`unpack`."""
-        D, _, _, _ = pack(groups, max(g.D.shape[0] for g in groups))
-        G, K, n = len(groups), max(g.K for g in groups), D.shape[2]
+        G, K, n = len(groups), max(g.K for g in groups), groups[0].D.shape[1]
         out = [np.ones((G, K, n)), np.zeros((G, K)), np.zeros((G, K), np.int64), np.zeros((G, K), np.int64)]
         for i, g in enumerate(groups):
             sol = exact_host.solve_group(g.D, g.ratings, g.mask, max_passes=self.max_passes,
                                          max_steps=self.max_steps)
             for o, value in zip(out, (exact.weights(sol.u), sol.pearson, sol.iterations, sol.status)):
                 o[i, :g.K] = value
-        return unpack(groups, D, *out, exact.Status, certified=np.ones((G, K), dtype=bool))
+        return unpack(groups, *out, exact.Status, certified=np.ones((G, K), dtype=bool))
 
 
 @partial(jax.jit, static_argnames=("working_set", "max_passes", "max_steps"))

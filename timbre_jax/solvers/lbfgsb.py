@@ -161,7 +161,7 @@ class Lbfgsb(Solver):
         out = solve_padded(*place(*arrays), options=self.options(lockstep), bounds=self.bounds,
                            init="nnls" if w0 is None else "given", lockstep=lockstep)
         G = len(groups)
-        return unpack(groups, D, *(np.asarray(o)[:G] for o in out), Status)
+        return unpack(groups, *(np.asarray(o)[:G] for o in out), Status)
 
 
 def _objective(w, D, s_hat, mask, sums):
