@@ -383,7 +383,7 @@ def test_import_a_new_dataset_with_a_ratings_file_and_fit_it(fresh_home, tmp_pat
     assert "unknown feature source 'lba'; choose from auto, upstream, extracted, lab" in capsys.readouterr().err
     # the upstream source only has the built-in datasets, and says where this one is
     code, out, err = run_cli("learn", "--dataset", "MyStudy", "--representation", "encodec", capsys=capsys)
-    assert code == 1 and "unknown dataset(s) MyStudy" in err and "found in source lab: pass --source" in err
+    assert code == 2 and "unknown dataset(s) MyStudy" in err and "found in source lab: pass --source" in err
 
 
 def test_import_takes_any_width_under_any_name(fresh_home, tmp_path):
@@ -429,7 +429,7 @@ def test_import_refuses_reserved_sources_and_unsafe_names(fresh_home, tmp_path, 
     args = {"--dataset": "MyStudy", "--source": "imported", option: value}
     code, out, err = run_cli("data", "import", str(path), "--representation", "encodec",
                              "--dataset", args["--dataset"], "--source", args["--source"], capsys=capsys)
-    assert code == 1 and message in err and "Traceback" not in err
+    assert code == 2 and message in err and "Traceback" not in err  # usage errors
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p != path]
     assert written == []
 

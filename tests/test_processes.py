@@ -74,3 +74,27 @@ def test_a_partial_environment_is_refused(monkeypatch):
     monkeypatch.delenv("TIMBRE_JAX_PROCESS_ID", raising=False)
     with pytest.raises(UsageError, match="missing TIMBRE_JAX_PROCESSES, TIMBRE_JAX_PROCESS_ID"):
         processes.initialize_from_environment()
+
+
+@needs_mirror
+def test_two_command_line_processes_write_one_folder(tmp_path):
+    """`timbre-jax null` started twice, the same command with the TIMBRE_JAX_* variables:
+    each saves its own chunks in the folder, process 0 writes the files with every
+    dataset's fits, and they equal one process's."""
+    coordinator = f"127.0.0.1:{_free_port()}"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", TIMBRE_JAX_COORDINATOR=coordinator, TIMBRE_JAX_PROCESSES="2")
+    command = [sys.executable, "-m", "timbre_jax.cli", "--quiet", "null", "--solver", "exact", "--representations",
+               "cochlea", "--datasets", ",".join(NAMES), "--permutations", "4", "--out"]
+    procs = [subprocess.Popen(command + [str(tmp_path / "two")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=dict(env, TIMBRE_JAX_PROCESS_ID=str(i)))
+             for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
+    assert "wrote" in outs[0][0] and "wrote" not in outs[1][0]
+    one = subprocess.run(command + [str(tmp_path / "one")], capture_output=True, text=True,
+                         env={k: v for k, v in env.items() if not k.startswith("TIMBRE_JAX_PRO")
+                              and k != "TIMBRE_JAX_COORDINATOR"})
+    assert one.returncode == 0, one.stderr[-2000:]
+    rows = (tmp_path / "two" / "null.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(NAMES) * 5 and {r.split(",")[1] for r in rows[1:]} == set(NAMES)
+    assert rows == (tmp_path / "one" / "null.csv").read_text().splitlines()

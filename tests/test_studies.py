@@ -144,7 +144,7 @@ def test_add_list_verify_remove_the_saitis_study(fresh_home, capsys):
     code, out, _ = run_cli(capsys, "data", "remove", "Saitis2020")
     assert code == 0 and nothing_left(fresh_home)
     code, _, err = run_cli(capsys, "data", "remove", "Saitis2020")
-    assert code == 1 and "no study named 'Saitis2020'" in err
+    assert code == 2 and "no study named 'Saitis2020'" in err  # a usage error
 
 
 def _study_with(tmp_path, mutate=None, names=("a1", "b2", "c3", "d4")):
@@ -214,7 +214,7 @@ def test_bad_input_is_one_line_exit_1_and_nothing_written(tmp_path, fresh_home, 
 def test_a_name_that_is_built_in_or_not_plain_is_refused(tmp_path, fresh_home, capsys, name, expected):
     audio, ratings = _study_with(tmp_path)
     code, _, err = run_cli(capsys, "data", "add", name, "--audio", str(audio), "--ratings", str(ratings))
-    assert code == 1 and expected in err
+    assert code == 2 and expected in err  # the name is to change: a usage error
     assert nothing_left(fresh_home) and not (tmp_path / "escape").exists()
 
 
@@ -225,7 +225,7 @@ def test_too_few_sounds_and_a_second_add_are_refused(tmp_path, fresh_home, capsy
     audio, ratings = _study_with(tmp_path / "ok")
     assert run_cli(capsys, "data", "add", "Mine", "--audio", str(audio), "--ratings", str(ratings))[0] == 0
     code, _, err = run_cli(capsys, "data", "add", "Mine", "--audio", str(audio), "--ratings", str(ratings))
-    assert code == 1 and "already added" in err and "data remove Mine" in err
+    assert code == 2 and "already added" in err and "data remove Mine" in err  # a usage error
 
 
 def test_an_interrupted_add_leaves_nothing(tmp_path, fresh_home, monkeypatch):
@@ -395,7 +395,7 @@ def test_an_embedder_that_breaks_names_the_sound(tmp_path, fresh_home, capsys):
         assert code == 1 and expected in err, err
     code, _, err = run_cli(capsys, "extract", "--embedder", f"{tmp_path / 'nothere.py'}:f", "--name", "bad",
                            "--datasets", "Mine")
-    assert code == 1 and "nothere.py" in err
+    assert code == 2 and "nothere.py" in err  # --embedder names no file: a usage error
     assert not (fresh_home / "features" / "extracted" / "bad").exists()
 
 

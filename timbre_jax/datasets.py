@@ -139,7 +139,7 @@ def check_import_source(source: str) -> str:
     """
     store.check_name(source, "feature source")
     if source in store.SOURCES:
-        raise DataError(f"cannot import into the {source!r} source: it holds "
+        raise UsageError(f"cannot import into the {source!r} source: it holds "
                         f"{'the verified published features' if source == 'upstream' else 'extracted features'}; "
                         f"import under another --source name (default {store.DEFAULT_IMPORT_SOURCE!r})")
     return source
@@ -171,7 +171,7 @@ def imported_record(path: Path, dataset: str, representation: str, source: str,
     builtin = DATASETS.get(dataset)
     if builtin is not None or studies.is_added(dataset):
         if ratings_file is not None:
-            raise DataError(f"{dataset} has its ratings already ({'published' if builtin else 'added'}); to fit other "
+            raise UsageError(f"{dataset} has its ratings already ({'published' if builtin else 'added'}); to fit other "
                             "ratings, import them under a new dataset name")
         study = None if builtin else studies.load(dataset)
         sounds, ratings = (builtin.sounds, load_ratings(dataset)) if builtin else (study.sounds, study.ratings)

@@ -1,12 +1,15 @@
 """The package's exceptions: one root, :class:`TimbreJaxError`, for every error a user can fix.
 
-The command line prints any :class:`TimbreJaxError` as one line and exits with status 1;
-anything else is a bug and keeps its traceback.  Each class also derives from the builtin
+The command line prints any :class:`TimbreJaxError` as one line and exits with status 2
+for a :class:`UsageError` (fix the command: a name, an option, an output path) and 1 for
+every other (fix the data, the files or the machine); the mapping is
+:func:`timbre_jax.cli.exit_status`, the one place that makes it.  Anything else is a bug
+and keeps its traceback.  Each class also derives from the builtin
 exception that callers caught before it existed (``ValueError``, ``RuntimeError``,
 ``FileNotFoundError``, ...), so ``except ValueError`` still works.
 
     TimbreJaxError
-    ├── UsageError        unknown names, bad options, an output that cannot be written
+    ├── UsageError        unknown names, bad options, an output that cannot be written  (exit 2)
     ├── DataError         ratings, features or files that cannot be used
     │   ├── MissingFeatures   no features of that source for that dataset
     │   ├── StoreError        a store file that is unreadable or inconsistent (store.py)
@@ -14,6 +17,8 @@ exception that callers caught before it existed (``ValueError``, ``RuntimeError`
     ├── FitError          a problem with no meaningful fit (problems.py)
     ├── WriteError        a file could not be written (disk full, permissions)
     └── DownloadError     fetching or verifying an upstream file (download.py)
+
+Every class but UsageError exits with status 1.
 """
 
 from __future__ import annotations

@@ -78,15 +78,12 @@ def is_added(name: str) -> bool:
 def check_new_name(name: str) -> str:
     """``name`` if a new study may take it: a plain name, not a built-in dataset, not added yet.
 
-    Raises DataError (the study is refused as data: exit 1)."""
-    try:
-        store.check_name(name, "study")
-    except UsageError as e:
-        raise DataError(str(e)) from None
+    Raises UsageError (the name on the command line is to change: exit 2)."""
+    store.check_name(name, "study")
     if name in DATASETS:
-        raise DataError(f"{name!r} is a built-in dataset; give your study another name")
+        raise UsageError(f"{name!r} is a built-in dataset; give your study another name")
     if is_added(name):
-        raise DataError(f"a study named {name!r} was already added ({folder(name)}); "
+        raise UsageError(f"a study named {name!r} was already added ({folder(name)}); "
                         f"`timbre-jax data remove {name}` first to replace it")
     return name
 

@@ -63,7 +63,8 @@ class TableResult:
     ``fits`` (iterations, convergence, the solver's message, winning start, the optimum
     and the gap EV* - EV, the seconds of the batch that solved it divided among its fits
     (the first batch of a shape includes compilation), ``resumed``: read back rather than
-    solved); what was skipped."""
+    solved); what was skipped; ``rated``: the rated pairs of each (representation,
+    dataset), beside the fit's n weights (not a column of fits.csv)."""
 
     ev: dict[tuple[str, str], float]
     optimum: dict[tuple[str, str], float]
@@ -73,6 +74,7 @@ class TableResult:
     solver: str
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    rated: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def certified(self) -> bool:
@@ -88,7 +90,7 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
     reference = Exact()
     t0 = time.perf_counter()
     loaded = analysis.load(representations, datasets, source)
-    ev, optimum, fits = {}, {}, []
+    ev, optimum, fits, rated = {}, {}, [], {}
     with bar(progress, "Table I fits", total=sum(len(s) for s in loaded.sets.values())) as advance:
         for r, sets in loaded.sets.items():
             n = sets[0].features.shape[1]
@@ -111,6 +113,7 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
             for s, b, (res, seconds, resumed) in zip(sets, best, per_fit):
                 key = (r, s.dataset)
                 ev[key], optimum[key] = res.explained_variance, b.explained_variance
+                rated[key] = int(np.isfinite(s.pairs).sum())
                 fits.append(dict(representation=r, dataset=s.dataset, n=n, pairs=len(s.pairs), solver=solver.name,
                                  explained_variance=res.explained_variance, optimum=b.explained_variance,
                                  gap=b.explained_variance - res.explained_variance,
@@ -119,7 +122,7 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
                                  seconds=seconds, exact_seconds=exact_seconds, resumed=resumed,
                                  solver_certified=res.certified))
     return TableResult(ev, optimum, fits, list(representations), list(datasets), solver.name, loaded.skipped,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, rated)
 
 
 def _records(result: TableResult) -> list[dict]:
@@ -140,6 +143,17 @@ def write(result: TableResult, out: Path) -> list[Path]:
     if records:
         written.append(report.write_csv(out / "fits.csv", list(records[0]), [list(f.values()) for f in records]))
     return written
+
+
+def warning_lines(result: TableResult) -> list[str]:
+    """What a reader must know before trusting the table, one line each (the command line
+    prints them on stderr): the cells with at least as many weights as rated pairs."""
+    from .messages import too_many_weights
+
+    line = too_many_weights([(f"{f['representation']}/{f['dataset']}", f["n"],
+                              result.rated.get((f["representation"], f["dataset"]), f["pairs"]))
+                             for f in result.fits])
+    return [line] if line else []
 
 
 def summary(result: TableResult) -> list[str]:

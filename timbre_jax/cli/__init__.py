@@ -3,10 +3,18 @@
 :mod:`~timbre_jax.cli.parser` declares the subcommands, :mod:`~timbre_jax.cli.names`
 checks names and paths, :mod:`~timbre_jax.cli.commands` and :mod:`~timbre_jax.cli.data`
 call the library; strings become solver objects there, and only there.  Errors the user
-can fix (unknown names, missing files, no network, bad data, an ``--out`` that cannot be
-written) end with a one-line message and exit status 1 or 2, never a traceback, and the
-output paths are checked before any fit.  Ctrl-C exits with status 130 and leaves only
-whole files (every write is atomic).
+can fix end with a one-line message, never a traceback, and the output paths are checked
+before any fit.  Exit statuses, decided here and only here (:func:`exit_status`):
+
+    0    done
+    1    the data: a file unreadable or malformed, ratings out of range, features
+         missing that cannot be fetched, a failed download or checksum, a write that
+         failed (every :class:`~timbre_jax.errors.TimbreJaxError` but UsageError), and
+         `data fetch` / `data verify` when a file failed
+    2    the command: an unknown name, a bad or empty option, an option the solver lacks,
+         an ``--out`` that cannot be written (:class:`~timbre_jax.errors.UsageError`, and
+         argparse's own errors)
+    130  interrupted (Ctrl-C); only whole files are left (every write is atomic)
 """
 
 from __future__ import annotations
@@ -14,13 +22,20 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import TimbreJaxError
+from ..errors import TimbreJaxError, UsageError
+from .exits import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .names import resolve_source
 from .parser import build_parser
 
-EXIT_FAIL = 1
+__all__ = ["EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "exit_status", "main",
+           "resolve_source"]
 
-__all__ = ["EXIT_FAIL", "build_parser", "main", "resolve_source"]
+
+def exit_status(error: TimbreJaxError) -> int:
+    """The exit status of a user's error: 2 (:data:`EXIT_USAGE`) for a
+    :class:`~timbre_jax.errors.UsageError`, the command to change; 1 (:data:`EXIT_FAIL`)
+    for any other, the data or files to fix.  The one place that maps errors to statuses."""
+    return EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAIL
 
 
 def _exit_now(code: int) -> None:
@@ -59,24 +74,29 @@ def main(argv=None) -> int:
 
     Run as the program (``argv`` None) an interrupt ends the process with status 130 on
     the spot (see :func:`_exit_now`), and compiled programs are kept for the next run
-    (:func:`_keep_compiled_programs`); called with ``argv`` from Python it returns 130
-    and leaves JAX's configuration alone."""
+    (:func:`_keep_compiled_programs`) and the ``TIMBRE_JAX_*`` variables of
+    :mod:`timbre_jax.processes` make it one of several processes; called with ``argv``
+    from Python it returns 130 and leaves JAX's configuration alone."""
     args = build_parser().parse_args(argv)
     if argv is None:
         _keep_compiled_programs()
     try:
+        if argv is None:
+            from .. import processes
+
+            processes.initialize_from_environment()  # TIMBRE_JAX_PROCESSES & co: one of several processes
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
         return code
     except TimbreJaxError as e:  # anything else is a bug: its traceback is wanted
         print(f"timbre-jax: error: {e}", file=sys.stderr)
-        return EXIT_FAIL
+        return exit_status(e)
     except BrokenPipeError:  # the reader went away (`timbre-jax data list | head`): stop quietly
         sys.stdout = open(os.devnull, "w")  # so that the interpreter's final flush cannot fail again
         return EXIT_FAIL
     except KeyboardInterrupt:
         print("timbre-jax: interrupted", file=sys.stderr)
         if argv is None:
-            _exit_now(130)
-        return 130
+            _exit_now(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
 

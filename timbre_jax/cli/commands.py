@@ -4,11 +4,14 @@ is ``run``, ``summary`` and ``write`` of its module (:mod:`timbre_jax.analysis`)
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
-from .. import solvers
-from ..errors import UsageError
+import numpy as np
+
+from .. import processes, solvers
+from ..errors import TimbreJaxError, UsageError
 from . import names
 
 # The options of each command that become the solver's own (flag dest -> solver field).
@@ -33,10 +36,21 @@ def _analysis(module, args, **options) -> int:
     return _report(module, module.run(reps, datasets, progress=not args.quiet, **options), out)
 
 
+def warn(line: str) -> None:
+    """One warning line on stderr."""
+    print(f"timbre-jax: warning: {line}", file=sys.stderr)
+
+
 def _report(module, result, out: Path) -> int:
-    """Print the analysis's summary, write its files into ``out`` and say where."""
+    """Print the analysis's summary and its warnings (stderr, where the module has
+    ``warning_lines(result)``), write its files into ``out`` and say where: in process 0
+    only, when several share the run (each has every result)."""
+    if processes.index() != 0:
+        return 0
     for line in module.summary(result):
         print(line)
+    for line in getattr(module, "warning_lines", lambda result: [])(result):
+        warn(line)
     for path in module.write(result, out):
         print(f"wrote {path}")
     return 0
@@ -91,7 +105,7 @@ def cmd_leaderboard(args) -> int:
 
     out = names.check_out_dir(args.out)
     reps = names.representations(args.representations)
-    chosen = ([*names.datasets("all"), *studies.names()] if args.datasets in (None, "", "all")
+    chosen = ([*names.datasets("all"), *studies.names()] if args.datasets in (None, "all")
               else names.datasets(args.datasets))
     return _report(leaderboard, leaderboard.run(reps, chosen, source=args.source, samples=args.bootstrap,
                                                 seed=args.seed, margin=args.margin, directory=out / "chunks",
@@ -107,17 +121,20 @@ def cmd_data_audit(args) -> int:
 
 def cmd_learn(args) -> int:
     from .. import datasets, learn, store
+    from ..messages import too_many_weights, verdict_of
 
     # Neither given must not mean every dataset (one metric over all 17 is rarely meant).
-    chosen = names.datasets(args.datasets or args.dataset, args.source) if (args.dataset or args.datasets) else []
-    if not chosen or (args.dataset and args.datasets):
+    if (args.dataset is None) == (args.datasets is None):
         raise UsageError("give --dataset D, or --datasets A,B,... for one metric across datasets")
+    option, value = ("--dataset", args.dataset) if args.dataset is not None else ("--datasets", args.datasets)
+    names.given(value, option, "a dataset name" if option == "--dataset" else "a comma list of dataset names")
+    chosen = names.datasets(value, args.source, option)
     args.source = names.resolve_source(args.source, [names.representation(args.representation)], chosen)
     for path, option in ((args.out, "--out"), (args.plot, "--plot")):
         if path:
             names.check_out_file(path, option)
     solver = solver_of(args)
-    sets = [datasets.load(d, args.representation, args.source, progress=True) for d in chosen]
+    sets = [datasets.load(d, args.representation, args.source, progress=not args.quiet) for d in chosen]
     features, ratings = datasets.joint_problem(sets)
     t0 = time.perf_counter()
     res = learn.learn_metric(features, ratings, solver=solver)
@@ -125,15 +142,17 @@ def cmd_learn(args) -> int:
     label = "+".join(chosen)
     starts = getattr(solver, "starts", 1)
     print(f"{args.representation} on {label} ({solver.name}): explained variance {res.explained_variance:.4f} "
-          f"(P = {res.pearson:.4f}), {res.iterations} iterations, {res.message}"
+          f"(P = {res.pearson:.4f}), {res.iterations} iterations"
           f"{f', from start {res.start} of {starts}' if starts > 1 else ''} [{dt:.1f} s]")
+    print(f"solver: {verdict_of(res).text} (its code: {res.message})")
+    rated = int(np.isfinite(ratings[np.triu_indices(len(ratings), 1)]).sum())
+    crowded = too_many_weights([(f"{args.representation} on {label}", features.shape[1], rated)])
+    if crowded:
+        warn(crowded)
     if res.degenerate_start:
-        print("warning: the NNLS start is x = 0 (every weight equal): no non-negative combination of the "
-              "features fits these ratings without an intercept, as when they are shifted below 0; the "
-              "paper's solver depends on the offset of the ratings, `--solver exact` does not")
-    if not res.converged:
-        print(f"warning: not converged ({res.message}"
-              f"{', no step was accepted: the weights are the start' if res.iterations == 0 else ''})")
+        warn("the NNLS start is x = 0 (every weight equal): no non-negative combination of the "
+             "features fits these ratings without an intercept, as when they are shifted below 0; the "
+             "paper's solver depends on the offset of the ratings, `--solver exact` does not")
     if not res.certified:
         gap = learn.optimality_gap(features, ratings, res.weights)
         print(f"global optimum {res.explained_variance + gap:.4f} (gap {gap:.4f}; `--solver exact` gives it)")
@@ -145,7 +164,8 @@ def cmd_learn(args) -> int:
         print(f"weights -> {store.save_weights(Path(args.out), res.weights, res.explained_variance, meta)}")
     if args.plot:
         from ..report import plot_weights
-        out = plot_weights(res.weights, args.representation, Path(args.plot), title=f"{args.representation}: {label}")
+        out = plot_weights(res.weights, args.representation, Path(args.plot), title=f"{args.representation}: {label}",
+                           ev=res.explained_variance, solver=solver.name, source=args.source, datasets=chosen)
         print(f"weight map -> {out}")
     return 0
 
@@ -153,21 +173,23 @@ def cmd_learn(args) -> int:
 def cmd_extract(args) -> int:
     try:
         import timbre_jax_extract
-    except ImportError as e:
-        raise UsageError("extraction needs the 'extract' extra (torch, kymatio, transformers): "
-                         f"{e}") from None
+    except ImportError as e:  # the installation, not the command: exit 1
+        raise TimbreJaxError("extraction needs the 'extract' extra (torch, kymatio, transformers; "
+                             f"`pip install -e '.[extract]'`): {e}") from None
     chosen = [o for o, v in (("--representation", args.representation), ("--embedder", args.embedder),
-                             ("--hear", args.hear)) if v]
+                             ("--hear", args.hear)) if v is not None]
     if len(chosen) != 1:
         raise UsageError("give one of --representation NAME, --embedder SPEC or --hear MODULE"
                          + (f", not {' and '.join(chosen)}" if chosen else ""))
+    for option, value in (("--representation", args.representation), ("--embedder", args.embedder),
+                          ("--hear", args.hear), ("--name", args.name)):
+        if value is not None and not value.strip():
+            raise UsageError(f"{option} is empty: give a name")
     if (args.embedder or args.hear) and not args.name:
         raise UsageError("--embedder and --hear need --name REP: the representation name its features are saved under")
     if args.name and args.representation:
         raise UsageError("--name goes with --embedder or --hear; --representation extracts under its own name")
-    if args.datasets in (None, ""):
-        raise UsageError("give --datasets: comma list of dataset names, or 'all'")
-    chosen = names.datasets(args.datasets)
+    chosen = names.datasets(args.datasets, option=names.option_of(args, "datasets", "--datasets"))
     extractor = None
     if args.embedder or args.hear:
         from timbre_jax_extract import embedder

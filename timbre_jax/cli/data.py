@@ -6,15 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import registry
+from . import names as cli_names
+from .exits import EXIT_FAIL
 
-EXIT_FAIL = 1
+
+def _representations(args) -> list[str]:
+    """--representation(s) of fetch and list: the paper's names, 'all', never an empty list."""
+    option = cli_names.option_of(args, "representation", "--representation")
+    return registry.parse_list(cli_names.given(args.representation, option), registry.REPRESENTATIONS,
+                               "representation(s)")
 
 
 def cmd_data_fetch(args) -> int:
     from .. import datasets, download
 
-    what = registry.parse_list(args.what, ("ratings", "audio", "features"), "kind(s) of file")
-    reps = registry.parse_list(args.representation, registry.REPRESENTATIONS, "representation(s)")
+    what = registry.parse_list(cli_names.given(args.what, "--what"), ("ratings", "audio", "features"),
+                               "kind(s) of file")
+    reps = _representations(args)
     paths = [p for w in what for p in registry.files(w, reps)]
     if args.mirror:  # a mistyped mirror is an error even when everything is cached
         download.check_mirror(download.mirror(args.mirror))
@@ -37,7 +45,7 @@ def cmd_data_fetch(args) -> int:
 def cmd_data_list(args) -> int:
     from .. import datasets, store, studies
 
-    reps = registry.parse_list(args.representation, registry.REPRESENTATIONS, "representation(s)")
+    reps = _representations(args)
     header, rows, missing = datasets.inventory(reps)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))

@@ -19,32 +19,48 @@ def known_representations() -> list[str]:
     return [*registry.REPRESENTATIONS, *dict.fromkeys(r for r in extra if r not in registry.REPRESENTATIONS)]
 
 
-def representations(value):
-    """Representation names; 'all' (or nothing) means the paper's 8: others are named."""
-    if value is None or value in ("", "all"):
+def given(value, option: str, what: str = "a comma list of names, or 'all'"):
+    """``value`` of a name-list option, refused when it names nothing: ``""``, ``","``
+    or blanks are a usage error naming ``option`` (never "every name").  None (the option
+    not given) passes through."""
+    if value is not None and not [v for v in str(value).split(",") if v.strip()]:
+        raise UsageError(f"{option} {value!r} names nothing: give {what}")
+    return value
+
+
+def option_of(args, dest: str, default: str) -> str:
+    """The option string the user typed for ``dest`` (an option with aliases records it,
+    see :class:`timbre_jax.cli.parser.Aliased`), else ``default``."""
+    return getattr(args, f"{dest}_option", None) or default
+
+
+def representations(value, option: str = "--representations"):
+    """Representation names; 'all' (or not given) means the paper's 8: others are named."""
+    if value is None or value == "all":
         return list(registry.REPRESENTATIONS)
-    return registry.parse_list(value, known_representations(), "representation(s)")
+    return registry.parse_list(given(value, option), known_representations(), "representation(s)")
 
 
-def representation(value) -> str:
+def representation(value, option: str = "--representation") -> str:
     """One representation name (learn, extract, data import)."""
-    reps = [] if value in (None, "", "all") else representations(value)
+    reps = [] if value in (None, "all") else representations(value, option)
     if len(reps) != 1:
-        raise UsageError(f"give one representation, not {value!r}")
+        raise UsageError(f"{option}: give one representation, not {value!r}")
     return reps[0]
 
 
-def datasets(value, source="auto"):
+def datasets(value, source="auto", option: str = "--datasets"):
     """Dataset names: the built-in ones, the studies added with `data add`, and for an
-    imported source those in the store; ``all`` is the 17 built-in datasets (for an
-    imported source: what was imported into it)."""
+    imported source those in the store; ``all`` (or not given) is the 17 built-in datasets
+    (for an imported source: what was imported into it).  An empty list is refused."""
     from .. import store, studies
 
+    given(value, option)
     builtin = source in (*store.SOURCES, "auto")
     stored = [] if source in ("upstream", "auto") else store.stored_datasets(source)
-    if not builtin and value in (None, "", "all"):
+    if not builtin and value in (None, "all"):
         return stored
-    if value in (None, "", "all"):
+    if value in (None, "all"):
         return list(registry.DATASETS)
     known = [*registry.DATASETS, *studies.names()]
     try:
@@ -124,7 +140,8 @@ def start(args):
     anything, parse the names, resolve ``--source auto``.  Returns (out,
     representations, datasets)."""
     out = check_out_dir(args.out)
-    reps, names = representations(args.representations), datasets(args.datasets, getattr(args, "source", "upstream"))
+    reps = representations(args.representations)
+    names = datasets(args.datasets, getattr(args, "source", "upstream"))
     if hasattr(args, "source"):
         args.source = resolve_source(args.source, reps, names)
     return out, reps, names

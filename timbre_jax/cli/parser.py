@@ -9,6 +9,7 @@ from .. import registry, solvers
 from ..solvers import Lbfgsb
 from . import commands, names
 from . import data as data_commands
+from .exits import EXIT_HELP
 
 DESCRIPTION = (
     "Learn weighted Euclidean timbre metrics from human dissimilarity ratings and reproduce "
@@ -18,8 +19,92 @@ DESCRIPTION = (
     "Table I) and `learn` fits one; `robustness` (rater-noise sweep), `null` (permutation test) "
     "and `crossval` (leave-one-sound-out) then test the metrics. Commands that write a folder "
     "(--out) resume an interrupted run when given the same folder. Files are cached under "
-    "$TIMBRE_JAX_HOME (default ~/.cache/timbre-jax); `timbre-jax data list` shows what is there."
+    "$TIMBRE_JAX_HOME (default ~/.cache/timbre-jax); `timbre-jax data list` shows what is there. "
+    "`timbre-jax COMMAND --help` lists each command's options with their defaults and the files it writes."
 )
+OUT_RULE = ("--out rule (every command): results are written only where --out says; the commands whose "
+            "results are files require --out FOLDER (none picks a folder itself), re-running with the same "
+            "folder resumes from the fits saved under OUT/chunks; learn writes a file only when given --out "
+            "or --plot; extract and data fetch, add and import write into the cache ($TIMBRE_JAX_HOME) and take "
+            "no --out.")
+
+# What each command writes: the description's last paragraph (`timbre-jax COMMAND --help`).
+WRITES = {
+    "learn": "prints the explained variance and the solver's verdict in plain words; writes only what you name: "
+             "--out FILE.npz (weights, explained_variance and a JSON 'metadata': datasets, source, solver, "
+             "iterations, message, ...) and --plot FILE.png (the learned 1/w^2); fetches missing upstream "
+             "features into the cache",
+    "table": "OUT/table1.csv (explained variance per dataset x representation), OUT/table1_optimum.csv (the "
+             "certified optimum of each cell; left out when every cell is itself certified), OUT/fits.csv (one "
+             "row per fit: iterations, solver message, gap to the optimum, seconds, ...) and the saved fits "
+             "under OUT/chunks/table/<representation>/",
+    "zeroshot": "OUT/zeroshot.csv (one row per dataset x representation x distance, with 95% bootstrap "
+                "intervals)",
+    "extract": "one feature file per dataset, $TIMBRE_JAX_HOME/features/extracted/<representation>/<dataset>.npz "
+               "(the representation is --representation or --name); no --out: the fits read the features "
+               "from there (--source extracted)",
+    "robustness": "OUT/robustness.csv (one row per fit), OUT/auc.csv (area under each curve), "
+                  "OUT/fig1a_<dataset>.png, OUT/fig1b.png and the saved fits under OUT/chunks/<representation>/",
+    "null": "OUT/null.csv (one row per fit; permutation 0 is the true order), OUT/summary.csv (per dataset: the "
+            "true EV, the null's quantiles, p), OUT/null_<representation>.png and the saved fits under "
+            "OUT/chunks/<representation>/",
+    "crossval": "OUT/crossval.csv (one row per dataset: in-sample and held-out EV), OUT/crossval.png and the "
+                "saved fits under OUT/chunks/<representation>/",
+    "evaluate": "OUT/evaluate.csv (one row per dataset x representation; its columns are listed in the README) "
+                "and the saved fits under OUT/chunks/",
+    "transfer": "OUT/transfer_<representation>.csv (one row per (learned on, scored on) pair of studies) and "
+                "OUT/transfer_<representation>.png (the matrix)",
+    "leaderboard": "OUT/leaderboard.csv, OUT/leaderboard_studies.csv, OUT/comparisons.csv (paired bootstrap "
+                   "comparisons), OUT/leaderboard.png, OUT/compare_<dataset>.png and the saved fits under "
+                   "OUT/chunks/",
+    "data fetch": "the verified upstream files under $TIMBRE_JAX_HOME/upstream/, the feature store files built "
+                  "from them under $TIMBRE_JAX_HOME/features/upstream/<representation>/<dataset>.npz, and the "
+                  "mirror in $TIMBRE_JAX_HOME/mirror.txt; no --out",
+    "data list": "nothing: it prints what the cache holds",
+    "data verify": "nothing: it re-hashes the cached files and prints which are damaged (exit status 1 if any)",
+    "data import": "$TIMBRE_JAX_HOME/features/<source>/<representation>/<dataset>.npz (replacing an earlier "
+                   "import of the same names); no --out",
+    "data add": "$TIMBRE_JAX_HOME/studies/NAME/: a copy of the audio files and of the ratings, and study.json "
+                "(the sounds and their sha256); no --out",
+    "data remove": "nothing: it deletes $TIMBRE_JAX_HOME/studies/NAME/ and every feature file made for it",
+    "data audit": "OUT/audit.csv (one row per representation x source x dataset), OUT/stft_matching.csv (with "
+                  "extracted stft features in the store) and the saved fits under OUT/chunks/",
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help says its default: "(default: X)" is added unless the help
+    already says "default"; a required option says "(required)", a flag "(default: off)",
+    and an option whose default is nothing says what that means in its help (else
+    "(default: not set)").  Descriptions and epilogs are wrapped here, keeping paragraphs."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            return text
+        if "default" in text.lower():
+            return text
+        if action.required:
+            return f"{text} (required)"
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)) or action.nargs == 0:
+            return f"{text} (default: off)"
+        if action.default is None or action.default is argparse.SUPPRESS:
+            return f"{text} (default: not set)"
+        return f"{text} (default: %(default)s)"
+
+
+def _paragraphs(*parts: str) -> str:
+    """Text for a raw description or epilog: each part a wrapped paragraph."""
+    return "\n\n".join(textwrap.fill(" ".join(x.split()), width=88) for x in parts if x)
+
+
+class Aliased(argparse._StoreAction):
+    """Store the value and which of the option's spellings was typed (``<dest>_option``),
+    so that an error names the option the user wrote (``--dataset`` or ``--datasets``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_option", option_string)
 QUIET_HELP = "no progress bars (before or after the subcommand)"
 STARTS_HELP = ("solve from this many starts (the first, then log-normal perturbations of it) and keep the best "
                f"(default {Lbfgsb.starts}; lbfgsb only)")
@@ -31,8 +116,8 @@ SOURCE_HELP = ("features to fit: upstream (the paper's published features), extr
                "extract`), a source made by `timbre-jax data import --source`, or auto (default: upstream for the "
                "built-in datasets in the paper's 8 representations, extracted for your own studies and embedders)")
 MAXITER_HELP = f"L-BFGS-B iteration limit per fit (default {Lbfgsb.maxiter}; lbfgsb only)"
-OUT_DIR_HELP = ("output folder (created); re-running with the same folder resumes from the fits saved "
-                "under OUT/chunks")
+OUT_DIR_HELP = ("output folder (created; no default, see the --out rule above); re-running with the same "
+                "folder resumes from the fits saved under OUT/chunks")
 
 
 def _at_least(minimum: int):
@@ -96,25 +181,34 @@ def _names_epilog() -> str:
                      for what, items in lists)
 
 
-def _finish(parser: argparse.ArgumentParser) -> None:
-    """Give every subcommand ``--quiet`` and, where it takes dataset or representation
-    names, an epilog listing them.
+def _finish(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Give every subcommand ``--quiet``, the help formatter that shows defaults, a
+    description that says what it writes (:data:`WRITES`), the --out rule and the exit
+    statuses, and, where it takes dataset or representation names, an epilog listing them.
 
     The subcommands' ``--quiet`` defaults to SUPPRESS, so that when absent it does not
     overwrite one given before the subcommand: either position works."""
     for action in parser._actions:
         if not isinstance(action, argparse._SubParsersAction):
             continue
-        for sub in action.choices.values():
+        helps = {a.dest: a.help for a in action._choices_actions}
+        for name, sub in action.choices.items():
+            command = f"{prefix}{name}"
             sub.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+            sub.formatter_class = HelpFormatter
+            if command in WRITES:
+                sub.description = _paragraphs(helps.get(name, ""), f"Writes: {WRITES[command]}.", OUT_RULE, EXIT_HELP)
+            else:  # a group (`data`): its commands say what they write
+                sub.description = _paragraphs(helps.get(name, ""), f"`timbre-jax {command} COMMAND --help` says "
+                                              "what each command writes.", EXIT_HELP)
             if {a.dest for a in sub._actions} & {"dataset", "datasets", "representation", "representations"}:
                 sub.epilog = _names_epilog()
-                sub.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the epilog's lines
-            _finish(sub)
+            _finish(sub, f"{command} ")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="timbre-jax", description=DESCRIPTION)
+    p = argparse.ArgumentParser(prog="timbre-jax", description=_paragraphs(DESCRIPTION), formatter_class=HelpFormatter,
+                                epilog=_paragraphs(OUT_RULE, EXIT_HELP))
     p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     p.add_argument("--version", action="version", version=f"timbre-jax {version()}",
                    help="print the version and exit")
@@ -123,14 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="fetch, list, verify and import upstream files")
     dsub = data.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="download ratings, audio and precomputed features (sha256-verified)")
-    f.add_argument("--what", default="ratings,audio,features", help="comma list of ratings,audio,features")
-    f.add_argument("--representation", "--representations", default="all", help="comma list (default all)")
-    f.add_argument("--mirror", default=None, help="base URL or folder instead of https://raw.githubusercontent.com "
-                   "(also $TIMBRE_JAX_MIRROR), e.g. file:///path/to/timbre-data or /path/to/timbre-data; "
-                   "remembered for later commands")
+    f.add_argument("--what", default="ratings,audio,features", help="comma list of ratings, audio, features")
+    f.add_argument("--representation", "--representations", action=Aliased, default="all",
+                   help="comma list of the paper's representations whose features to fetch, or 'all'")
+    f.add_argument("--mirror", default=None, help="base URL or folder instead of https://raw.githubusercontent.com, "
+                   "e.g. file:///path/to/timbre-data or /path/to/timbre-data; remembered for later commands "
+                   "(default: $TIMBRE_JAX_MIRROR, else the remembered mirror, else GitHub)")
     f.set_defaults(func=data_commands.cmd_data_fetch)
     ls = dsub.add_parser("list", help="what is cached and what is missing")
-    ls.add_argument("--representation", "--representations", default="all", help=REPS_HELP)
+    ls.add_argument("--representation", "--representations", action=Aliased, default="all", help=REPS_HELP)
     ls.set_defaults(func=data_commands.cmd_data_list)
     v = dsub.add_parser("verify", help="re-hash every cached file")
     v.set_defaults(func=data_commands.cmd_data_verify)
@@ -142,12 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "added with `data add`, or a new name")
     im.add_argument("--representation", required=True, help="the name to store it under (any plain name)")
     im.add_argument("--source", default="imported",
-                    help="store the features under this source name (default imported; never upstream or extracted)")
+                    help="store the features under this source name (default imported; never upstream or extracted: "
+                    "naming those is a usage error)")
     im.add_argument("--ratings", help="for a new dataset name only: its ratings (the formats of `data add "
                     "--ratings`, in the order of the file's rows); default: the pickle's 'dissimilarities'")
     im.set_defaults(func=data_commands.cmd_data_import)
-    ad = dsub.add_parser("add", help="add your own study: a folder of sounds and a ratings file (copied to the cache)",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ad = dsub.add_parser("add", help="add your own study: a folder of sounds and a ratings file (copied to the cache)")
     ad.add_argument("name", help="the study's name (letters, digits, '_', '.', '+', '-'; not a built-in dataset)")
     ad.add_argument("--audio", required=True, help="folder of audio files (wav, aiff, flac, ogg, ...); each file's "
                     "stem is a sound name")
@@ -165,9 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--permutations", type=_positive, default=100,
                     help="relabellings per dataset of the exact permutation null (default 100)")
     au.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
-    au.add_argument("--out", required=True, help="output folder (created); writes OUT/audit.csv and, with "
-                    "extracted stft in the store, OUT/stft_matching.csv; re-running with the same folder "
-                    "resumes from the fits saved under OUT/chunks")
+    au.add_argument("--out", required=True, help=OUT_DIR_HELP)
     au.set_defaults(func=commands.cmd_data_audit)
 
     listed, source, fit = _options("names"), _options("source"), _options("fit")
@@ -175,16 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     le = sub.add_parser("learn", parents=[source, fit, starts],
                         help="learn one metric and print its explained variance")
-    le.add_argument("--dataset", help="the dataset to fit (names below)")
-    le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated)")
+    le.add_argument("--dataset", help="the dataset to fit (names below); no default: give --dataset or --datasets")
+    le.add_argument("--datasets", help="comma list: one metric across datasets (cross pairs unrated); no default: "
+                    "give --dataset or --datasets")
     le.add_argument("--representation", required=True,
                     help="the features to weigh (names below, or one you extracted or imported)")
     le.add_argument("--init", default=None, choices=("nnls", "random"),
                     help="L-BFGS-B start: nnls (the paper's warm start, default) or random (Thoret et al. 2021)")
     le.add_argument("--seed", dest="solver_seed", type=int, default=None,
                     help=f"seed of the random start and of extra --starts (default {Lbfgsb.seed}; lbfgsb only)")
-    le.add_argument("--out", help="save weights to this .npz")
-    le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG")
+    le.add_argument("--out", help="save the weights, explained variance and metadata to this .npz file "
+                    "(default: not saved)")
+    le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG (default: not drawn)")
     le.set_defaults(func=commands.cmd_learn)
 
     t = sub.add_parser("table", parents=[listed, source, fit, starts],
@@ -198,27 +293,34 @@ def build_parser() -> argparse.ArgumentParser:
     zs.add_argument("--bootstrap", type=_count, default=1000,
                     help="bootstrap samples of the sounds per dataset for the 95%% intervals (default 1000; 0: none)")
     zs.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    zs.add_argument("--out", required=True, help="output folder (created); writes OUT/zeroshot.csv")
+    zs.add_argument("--out", required=True, help="output folder (created; no default, see the --out rule above)")
     zs.set_defaults(func=commands.cmd_zeroshot)
 
     ex = sub.add_parser("extract", help="compute a representation from the audio (needs the extract extra)")
-    ex.add_argument("--representation", help="a built-in representation to compute (names below, and crepe)")
+    ex.add_argument("--representation", help="a built-in representation to compute (names below, and crepe); "
+                    "no default: give one of --representation, --embedder, --hear")
     ex.add_argument("--embedder", metavar="SPEC", help="your own embedder: package.module:function or "
                     "path/to/file.py:function, called as function(audio float32 (samples,), sample_rate) -> "
-                    "(dims,) or (frames, dims); audio at the file's rate unless function.sample_rate is set")
-    ex.add_argument("--hear", metavar="MODULE", help="a HEAR-API package (load_model, get_scene_embeddings)")
-    ex.add_argument("--name", help="with --embedder or --hear: the representation name to save the features under")
-    ex.add_argument("--datasets", "--dataset", dest="datasets", default="all", help=DATASETS_HELP)
-    ex.add_argument("--checkpoint", default=None, help="local checkpoint (deep models); 'random-init' for tests")
+                    "(dims,) or (frames, dims); audio at the file's rate unless function.sample_rate is set "
+                    "(default: not set)")
+    ex.add_argument("--hear", metavar="MODULE", help="a HEAR-API package (load_model, get_scene_embeddings) "
+                    "(default: not set)")
+    ex.add_argument("--name", help="with --embedder or --hear: the representation name to save the features under "
+                    "(no default: required with them)")
+    ex.add_argument("--datasets", "--dataset", dest="datasets", action=Aliased, default="all", help=DATASETS_HELP)
+    ex.add_argument("--checkpoint", default=None, help="local checkpoint (deep models); 'random-init' for tests "
+                    "(default: the model's published weights from the local Hugging Face cache)")
     ex.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where torch runs (default cpu)")
     ex.set_defaults(func=commands.cmd_extract)
 
     ro = sub.add_parser("robustness", parents=[listed, source, fit, sweep_out],
                         help="noise sweep: refit on degraded ratings, score on human ratings")
-    ro.add_argument("--levels", type=_positive, default=9, help="number of levels delta in logspace(-1, 1)")
+    ro.add_argument("--levels", type=_positive, default=9,
+                    help="number of levels delta in logspace(-1, 1) (default 9)")
     ro.add_argument("--realizations", type=_positive, default=5, help="noise draws per level (default 5)")
     ro.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
-    ro.add_argument("--std-scale", action="store_true", help="scale the noise by std(s) (upstream notebook)")
+    ro.add_argument("--std-scale", action="store_true",
+                    help="scale the noise by std(s) (upstream notebook; default: off, unscaled)")
     ro.add_argument("--chunk-groups", type=_positive, default=None,
                     help="datasets per batched solve (default: fit memory)")
     ro.set_defaults(func=commands.cmd_robustness)
@@ -240,15 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--bootstrap", type=_count, default=1000,
                     help="bootstrap samples of the sounds per dataset for the 95%% intervals (default 1000; 0: none)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the permutations and of the bootstrap (default 0)")
-    ev.add_argument("--out", default="results-evaluate",
-                    help="output folder (created; default results-evaluate); writes OUT/evaluate.csv")
+    ev.add_argument("--out", required=True, help=OUT_DIR_HELP)
     ev.set_defaults(func=commands.cmd_evaluate)
 
     tr = sub.add_parser("transfer", parents=[listed, source],
                         help="learn the metric on one study, score it on another: a studies x studies matrix of EV "
                         "for one representation")
-    tr.add_argument("--out", required=True, help="output folder (created); writes OUT/transfer_<representation>.csv "
-                    "and OUT/transfer_<representation>.png")
+    tr.add_argument("--out", required=True, help="output folder (created; no default, see the --out rule above)")
     tr.set_defaults(func=commands.cmd_transfer)
 
     lb = sub.add_parser("leaderboard", parents=[listed],
@@ -262,9 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     lb.add_argument("--margin", type=float, default=0.1,
                     help="triplet agreement: rating differences above this count (default 0.1)")
-    lb.add_argument("--out", required=True, help="output folder (created); writes OUT/leaderboard.csv, "
-                    "OUT/leaderboard_studies.csv, OUT/comparisons.csv and figures; 'all' datasets means the "
-                    "built-in ones and your studies")
+    lb.add_argument("--out", required=True, help=OUT_DIR_HELP + "; 'all' datasets means the built-in ones and "
+                    "your studies")
     lb.set_defaults(func=commands.cmd_leaderboard)
 
     _finish(p)
