@@ -1,14 +1,19 @@
-"""Every figure is readable on its own: a PNG is written, with a plain-words title, axis
-labels, a colour bar where colours carry numbers, and a legend or caption saying what the
-marks mean.  The figure object is captured just before it is saved."""
+"""Every figure is readable on its own: a PNG is written, with a plain-words title that
+names the representation, the source, the solver and the dataset where they apply (and
+the explained variance where there is one), axis labels with their units, a colour bar
+where colours carry numbers, a legend or caption saying what the marks mean, and words
+where a representation or dataset has no data.  The figure object is captured just
+before it is saved; the second half of the file checks this on small real data."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from conftest import needs_mirror
 from timbre_jax import crossval, null, report
 from timbre_jax.robustness import SweepRow, auc_table
+from timbre_jax.solvers import Exact
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -91,11 +96,11 @@ def test_fig1a_legend_says_what_the_dashed_line_and_error_bars_are(tmp_path, cap
     legend = ax.get_legend()
     entries = [t.get_text() for t in legend.get_texts()]
     assert any("δ̄ = 0.1·√22" in e and "typical noise of the human ratings" in e for e in entries)
-    assert {"stmf", "encodec"} <= set(entries)
+    assert {"stmf", "encodec"} <= {e.split(":")[0] for e in entries}
     title = legend.get_title().get_text()
     assert "± one standard deviation" in title and "3 noise realizations" in title
-    assert ax.get_xlabel() == "noise level δ (log10)"
-    assert ax.get_ylabel() == "explained variance of the human ratings"
+    assert ax.get_xlabel() == "noise level δ (noise std, rating units; log scale)"
+    assert ax.get_ylabel() == "explained variance P² of the human ratings\n(unitless)"
     # an explicit count wins over the one read from the rows
     report.plot_robustness_curves(rows(), "Grey1977", 0.47, tmp_path / "fig1a.png", realizations=5)
     assert "5 noise realizations" in captured[1].axes[0].get_legend().get_title().get_text()
@@ -117,3 +122,116 @@ def test_null_crossval_and_weight_figures_say_what_they_show(tmp_path, captured)
     assert "in-sample explained variance" in t and "held-out explained variance" in t and "leave one sound out" in t
     t = texts(fig_w)
     assert "1/w²" in t and "feature index" in t
+
+
+def titles(fig) -> str:
+    """The figure's suptitle and every axes' title."""
+    own = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    return "\n".join([own] + [ax.get_title() for ax in fig.axes])
+
+
+def assert_axes_labelled(fig) -> None:
+    """Every axes that is not a colour bar has both axis labels, and every colour bar has one."""
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            assert ax.get_ylabel() or ax.get_xlabel(), "colour bar without a label"
+        else:
+            assert ax.get_xlabel() and ax.get_ylabel(), f"unlabelled axes {ax.get_title()!r}"
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+@needs_mirror
+def test_robustness_figures_name_what_is_missing_and_where_they_come_from(tmp_path, captured):
+    """stmf has no upstream features for Grey1977: Fig. 1b says so in the cell (and shows
+    encodec's area there) instead of leaving the row blank, and Fig. 1a's legend says so."""
+    from timbre_jax import robustness
+
+    result = robustness.run(["stmf", "encodec"], ["Grey1977", "Barthet2010"], source="upstream", solver=Exact(),
+                            n_levels=2, realizations=1, progress=False)
+    robustness.write(result, tmp_path)
+    by_name = dict(zip(["Grey1977", "Barthet2010", "fig1b"], captured))
+    heat = by_name["fig1b"]
+    cells = [t.get_text() for t in heat.axes[0].texts]
+    assert "no stmf\nfeatures" in cells
+    assert any(c.startswith("area ") and "no stmf here" in c for c in cells)  # encodec on Grey1977
+    assert "relative to stmf" in heat.axes[0].get_title()
+    assert_axes_labelled(by_name["Grey1977"])
+    legend = [t.get_text() for t in by_name["Grey1977"].axes[0].get_legend().get_texts()]
+    assert any(e.startswith("stmf: no features for Grey1977") for e in legend)
+    assert any(e.startswith("encodec: P² ") for e in legend)  # the EV at the smallest and largest delta
+    # given the source and solver, both figures name them with the dataset and representations
+    report.plot_robustness_curves(result.rows, "Barthet2010", 0.5, tmp_path / "a.png", source="upstream",
+                                  solver="exact", skipped=result.skipped)
+    t = titles(captured[-1])
+    assert all(w in t for w in ("Barthet2010", "stmf", "encodec", "upstream features", "exact solver"))
+    report.plot_area_heatmap(auc_table(result.rows), ["Grey1977", "Barthet2010"], ["stmf", "encodec"],
+                             tmp_path / "b.png", source="upstream", solver="exact")
+    assert "upstream features, exact solver" in titles(captured[-1])
+
+
+@needs_mirror
+def test_null_figures_of_two_sources_have_different_titles(tmp_path, captured):
+    from timbre_jax import datasets
+
+    fs = datasets.load("Grey1977", "cochlea", "upstream")
+    np.save(tmp_path / "mine.npy", fs.features[:, ::-1].copy())
+    datasets.import_features(tmp_path / "mine.npy", "Grey1977", "cochlea", source="mine")
+    for src in ("upstream", "mine"):
+        result = null.run(["cochlea", "stmf"], ["Grey1977"], source=src, solver=Exact(), permutations=4,
+                          progress=False)
+        null.write(result, tmp_path / src)
+    up, mine = captured
+    assert titles(up) != titles(mine)
+    for fig, src in ((up, "upstream"), (mine, "mine")):
+        t = titles(fig)
+        assert all(w in t for w in ("cochlea", f"{src} features", "exact solver", "Grey1977: observed P² "))
+        assert_axes_labelled(fig)
+        assert any(x.get_text().startswith("P² ") for x in fig.axes[0].texts)  # the observed EV by its diamond
+
+
+@needs_mirror
+def test_crossval_transfer_and_weight_map_titles(tmp_path, captured):
+    from timbre_jax import datasets, learn, transfer
+
+    cv = crossval.run(["cochlea"], ["Grey1977", "Barthet2010"], source="upstream", solver=Exact(), progress=False)
+    report.plot_crossval(cv.rows, tmp_path / "cv.png", source="upstream", solver="exact", skipped=cv.skipped)
+    tr = transfer.run(["cochlea"], ["Grey1977", "Grey1978"], source="upstream")
+    transfer.write(tr, tmp_path)
+    fs = datasets.load("Barthet2010", "stmf", "upstream")
+    res = learn.learn_metric(fs.features, fs.ratings, solver=Exact())
+    report.plot_weights(res.weights, "stmf", tmp_path / "map_stmf.png", ev=res.explained_variance, solver="exact",
+                        source="upstream", datasets=["Barthet2010"])
+    fig_cv, fig_tr, fig_w = captured
+    t = titles(fig_cv)
+    assert all(w in t for w in ("cochlea", "upstream features", "exact solver", "median P²: in-sample"))
+    assert {x.get_text() for x in fig_cv.axes[0].texts} >= {"Grey1977", "Barthet2010"}  # the points are named
+    t = titles(fig_tr)
+    assert all(w in t for w in ("cochlea", "upstream features", "exact solver", "median in-sample EV"))
+    assert fig_tr.axes[0].get_xlabel() == "scored on (study)"
+    t = titles(fig_w)
+    assert all(w in t for w in ("stmf: Barthet2010", "upstream features", "exact solver",
+                                f"explained variance P² = {res.explained_variance:.3f}"))
+    for fig in (fig_cv, fig_tr, fig_w):
+        assert_axes_labelled(fig)
+    labels = " ".join(ax.get_xlabel() + " " + ax.get_ylabel() for ax in fig_w.axes)
+    assert "(Hz)" in labels and "(cycles/octave)" in labels and "frequency channel (index" in labels
+    assert "arbitrary units" in labels  # the colour bars
+
+
+@needs_mirror
+def test_leaderboard_figures_say_which_representation_has_no_features(tmp_path, captured):
+    from timbre_jax import leaderboard
+
+    result = leaderboard.run(["cochlea", "stmf"], ["Grey1977", "Barthet2010"], source="upstream", samples=20,
+                             progress=False)
+    leaderboard.write(result, tmp_path)
+    board, *compare = captured
+    t = titles(board)
+    assert all(w in t for w in ("cochlea, stmf", "2 studies", "upstream features", "exact solver"))
+    assert_axes_labelled(board)
+    grey = next(f for f in compare if "Grey1977" in titles(f))
+    assert "upstream features, exact solver" in titles(grey)
+    assert "no stmf features" in texts(grey)
+    assert_axes_labelled(grey)

@@ -108,6 +108,8 @@ class CrossvalResult:
     rows: list[CrossvalRow]
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     timings: dict[str, tuple[int, float]] = field(default_factory=dict)
+    source: str = ""
+    solver: str = ""
 
 
 def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None,
@@ -121,7 +123,7 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
         t = time.perf_counter()
         rows += fit(sets, solver, directory=None if directory is None else Path(directory) / r, progress=progress)
         timings[r] = (sum(len(s.sounds) + 1 for s in sets), time.perf_counter() - t)
-    return CrossvalResult(rows, loaded.skipped, timings)
+    return CrossvalResult(rows, loaded.skipped, timings, source, solver.name)
 
 
 def write(result: CrossvalResult, out: Path) -> list[Path]:
@@ -132,7 +134,8 @@ def write(result: CrossvalResult, out: Path) -> list[Path]:
     fields = list(CrossvalRow.__dataclass_fields__)
     written = [write_csv(Path(out) / "crossval.csv", fields, [[getattr(x, f) for f in fields] for x in result.rows])]
     if result.rows:
-        written.append(plot_crossval(result.rows, Path(out) / "crossval.png"))
+        written.append(plot_crossval(result.rows, Path(out) / "crossval.png", source=result.source,
+                                     solver=result.solver, skipped=result.skipped))
     return written
 
 

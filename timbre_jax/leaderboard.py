@@ -137,21 +137,25 @@ def write(result: LeaderboardResult, out: Path) -> list[Path]:
             header = list(dict.fromkeys(k for row in rows for k in row))
             written.append(report.write_csv(out / name, header, [[row.get(k, "") for k in header] for row in rows]))
     if result.rows:
-        written.append(report.plot_leaderboard(result.rows, out / "leaderboard.png"))
+        written.append(report.plot_leaderboard(result.rows, out / "leaderboard.png",
+                                               source=" + ".join(dict.fromkeys(x["source"] for x in result.studies))))
     kind, number = COMPARED
     for d in dict.fromkeys(x["dataset"] for x in result.studies):
         cells = [x for x in result.studies if x["dataset"] == d and x["distance"] == kind and number in x]
         if len(cells) < 1 or not result.bootstrap_samples:
             continue
         names = [x["representation"] for x in cells]
+        absent = [r for r, d_, *_ in result.skipped if d_ == d and r not in names]  # said in words on the figure
         significant = [(names.index(c["representation_a"]), names.index(c["representation_b"]))
                        for c in result.comparisons if c["dataset"] == d and (c["distance"], c["number"]) == COMPARED
                        and c["p_holm"] < 0.05]
+        nan = [np.nan] * len(absent)
         written.append(report.plot_comparison(
-            names, [x[number] for x in cells], [x[f"{number}_low"] for x in cells],
-            [x[f"{number}_high"] for x in cells], significant, out / f"compare_{d}.png",
-            title=f"{d}: held-out EV of the learned metric (exact solver, {cells[0]['source']} features)",
-            ylabel="leave-one-sound-out EV (P^2)"))
+            names + absent, [x[number] for x in cells] + nan, [x[f"{number}_low"] for x in cells] + nan,
+            [x[f"{number}_high"] for x in cells] + nan, significant, out / f"compare_{d}.png",
+            title=f"{d}: held-out EV of the learned metric per representation\n"
+                  f"({cells[0]['source']} features, exact solver, {result.bootstrap_samples} bootstrap samples)",
+            ylabel="held-out explained variance P² (unitless)\n(leave one sound out)", absent=absent))
     return written
 
 

@@ -138,7 +138,8 @@ def write(result: NullResult, out: Path) -> list[Path]:
     for r in result.timings:
         written.append(plot_null([x for x in result.rows if x[0] == r], [x for x in result.summaries
                                                                           if x.representation == r],
-                                 r, Path(out) / f"null_{r}.png"))
+                                 r, Path(out) / f"null_{r}.png", source=result.source, solver=result.solver,
+                                 skipped=result.skipped))
     return written
 
 

@@ -117,6 +117,8 @@ class RobustnessResult:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     timings: dict[str, tuple[int, float, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    source: str = ""
+    solver: str = ""
 
 
 def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None, n_levels: int = 9,
@@ -136,7 +138,7 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
         rows += found
         timings[r] = (len(found), time.perf_counter() - t, resumed)
     return RobustnessResult(rows, list(representations), list(datasets), loaded.skipped, timings,
-                            time.perf_counter() - t0)
+                            time.perf_counter() - t0, source, solver.name)
 
 
 def areas(rows: list[SweepRow]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -180,13 +182,15 @@ def write(result: RobustnessResult, out: Path) -> list[Path]:
                                     [[r, d, auc[(r, d)]["auc"], auc[(r, d)]["auc_std"], auc[(r, d)]["rel_auc_db"]]
                                      for r, d in keys]))
     present = [d for d in datasets if any((r, d) in auc for r in representations)]
+    # what the figures' titles name (source and solver where the result records them) and say is missing
+    figure = dict(source=result.source, solver=result.solver, skipped=result.skipped)
     for d in present:
         # A study of your own has no known number of participants, hence no delta_bar line.
         typical = get_dataset(d).typical_noise if d in DATASETS else np.nan
-        written.append(report.plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png"))
+        written.append(report.plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png", **figure))
     if present:
         shown = [r for r in representations if any((r, d) in auc for d in present)]
-        written.append(report.plot_area_heatmap(auc, present, shown, out / "fig1b.png"))
+        written.append(report.plot_area_heatmap(auc, present, shown, out / "fig1b.png", **figure))
     return written
 
 

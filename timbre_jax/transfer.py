@@ -138,7 +138,7 @@ def plot(result: TransferResult, path: Path) -> Path:
     and under it a row with each scored study's zero-shot EV (the baseline)."""
     from matplotlib.patches import Rectangle
 
-    from .report import LABEL_SIZE, TICK_SIZE, _pyplot, caption, save_figure, style_axes
+    from .report import LABEL_SIZE, TICK_SIZE, _pyplot, caption, missing_caption, save_figure, skipped_pairs, style_axes
 
     plt = _pyplot()
     names, m = result.datasets, len(result.datasets)
@@ -152,23 +152,25 @@ def plot(result: TransferResult, path: Path) -> Path:
         for j in range(m):
             r, g, b, _ = cmap(float(np.clip(table[i, j], 0.0, 1.0)))
             color = "w" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "k"  # white on dark cells
-            ax.text(j, i, f"{table[i, j]:.2f}", ha="center", va="center", fontsize=cell_size, color=color)
+            ax.text(j, i, f"{table[i, j]:.2f}" if np.isfinite(table[i, j]) else "n/a", ha="center", va="center",
+                    fontsize=cell_size, color=color)
     for i in range(m):
         ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=1.2))
     ax.axhline(m - 0.5, color="w", lw=3)
     style_axes(ax, f"Transfer across studies: {result.representation} ({result.source} features, exact solver)\n"
                f"median in-sample EV {result.in_sample_median:.3f}, median transferred EV "
-               f"{result.transfer_median:.3f}", "scored on", "learned on")
+               f"{result.transfer_median:.3f}", "scored on (study)", "learned on (study)")
     ax.set_xticks(range(m), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=label_size)
     ax.set_yticks(range(m + 1), [*names, "zero-shot (w = 1)"], fontsize=label_size)
     cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    cbar.set_label("explained variance max(P, 0)²", fontsize=LABEL_SIZE)
+    cbar.set_label("explained variance max(P, 0)² (unitless)", fontsize=LABEL_SIZE)
     cbar.ax.tick_params(labelsize=TICK_SIZE)
     fig.tight_layout()
     caption(fig, "Each cell: the metric learned on the row's study (the certified optimum of the fit, "
             "weights w) scored on the column's study: max(P, 0)² of Pearson's P between the squared distances "
             "Σ_k (Ψ_ik − Ψ_jk)² / w_k² and the ratings, over that study's rated pairs. Red frames: the in-sample "
-            "fits. Bottom row: every weight 1 (no fit), the baseline a transferred metric should beat.")
+            "fits. Bottom row: every weight 1 (no fit), the baseline a transferred metric should beat."
+            + missing_caption(skipped_pairs(result.skipped), result.source))
     return save_figure(fig, path)
 
 
