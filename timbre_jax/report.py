@@ -541,6 +541,7 @@ def plot_weights(weights: np.ndarray, representation: str, path: Path, title: st
     details = ", ".join(x for x in details if x)
     fig.suptitle(f"{head} — where the learned metric looks" + (f"\n{details}" if details else ""),
                  fontsize=TITLE_SIZE + 1)
+    fig.subplots_adjust(top=1 - (0.75 if details else 0.45) / fig.get_figheight())  # room for the title's lines
     caption(fig, layout + "Importance of a feature = 1/w², the factor its squared difference between two sounds "
                           "gets in the learned squared distance; larger = the metric relies on it more, "
                           "near 0 = ignored. Its scale is arbitrary (the fit's correlation does not change when "
