@@ -1,6 +1,6 @@
 """The bootstrap over sounds (:mod:`timbre_jax.bootstrap`) against direct computations:
 explicit lists of resampled pairs built with loops, literal percentiles, p-values and Holm
-adjustments worked out by hand, and the comparison figure of :mod:`timbre_jax.report`."""
+adjustments worked out by hand, and the comparison figure of :mod:`timbre_jax.leaderboard`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_mirror
-from timbre_jax import bootstrap, report
+from timbre_jax import bootstrap, leaderboard
 
 
 def test_resample_is_deterministic_per_seed_and_differs_across_seeds():
@@ -159,10 +159,10 @@ def test_statistics_applies_the_statistic_to_every_sample():
 
 
 def test_plot_comparison_writes_a_png(tmp_path):
-    path = report.plot_comparison(["a", "b", "c"], [0.6, 0.4, 0.1], [0.5, 0.25, -0.05], [0.7, 0.5, 0.3],
+    path = leaderboard.plot_comparison(["a", "b", "c"], [0.6, 0.4, 0.1], [0.5, 0.25, -0.05], [0.7, 0.5, 0.3],
                                   [(0, 2)], tmp_path / "three.png", "Grey1977: explained variance", "EV")
     assert path == tmp_path / "three.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    one = report.plot_comparison(["a"], [0.5], [np.nan], [np.nan], [], tmp_path / "one.png", "one", "EV")
+    one = leaderboard.plot_comparison(["a"], [0.5], [np.nan], [np.nan], [], tmp_path / "one.png", "one", "EV")
     assert one.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

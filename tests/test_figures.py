@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_mirror
-from timbre_jax import crossval, null, report
+from timbre_jax import crossval, figures, leaderboard, null, weightmaps
 from timbre_jax.robustness import SweepRow, auc_table
 from timbre_jax.solvers import Exact
 
@@ -20,15 +20,16 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 def captured(monkeypatch):
-    """The figures handed to report.save_figure (still saved), in call order."""
+    """The figures handed to save_figure (still saved), in call order."""
     figs = []
-    save = report.save_figure
+    save = figures.save_figure
 
     def spy(fig, path):
         figs.append(fig)
         return save(fig, path)
 
-    monkeypatch.setattr(report, "save_figure", spy)
+    monkeypatch.setattr(figures, "save_figure", spy)
+    monkeypatch.setattr(leaderboard, "save_figure", spy)  # imported by name there
     return figs
 
 
@@ -61,7 +62,7 @@ def rows(reps=("stmf", "encodec"), datasets=("Grey1977", "Grey1978"), realizatio
 
 def test_fig1b_with_stmf_has_a_db_colour_bar_and_a_mean_row(tmp_path, captured):
     datasets = ["Grey1977", "Grey1978"]
-    path = report.plot_area_heatmap(auc_table(rows()), datasets, ["encodec", "stmf"], tmp_path / "fig1b.png")
+    path = figures.plot_area_heatmap(auc_table(rows()), datasets, ["encodec", "stmf"], tmp_path / "fig1b.png")
     assert is_png(path)
     fig, = captured
     # the reference column first, as in the paper
@@ -76,7 +77,7 @@ def test_fig1b_with_stmf_has_a_db_colour_bar_and_a_mean_row(tmp_path, captured):
 
 def test_fig1b_one_cell_without_stmf_is_readable(tmp_path, captured):
     auc = auc_table(rows(reps=("encodec",), datasets=("Grey1977",)))
-    path = report.plot_area_heatmap(auc, ["Grey1977"], ["encodec"], tmp_path / "fig1b.png")
+    path = figures.plot_area_heatmap(auc, ["Grey1977"], ["encodec"], tmp_path / "fig1b.png")
     assert is_png(path)
     fig, = captured
     (cbar,) = colorbars(fig)
@@ -89,7 +90,7 @@ def test_fig1b_one_cell_without_stmf_is_readable(tmp_path, captured):
 
 
 def test_fig1a_legend_says_what_the_dashed_line_and_error_bars_are(tmp_path, captured):
-    path = report.plot_robustness_curves(rows(), "Grey1977", 0.1 * 22 ** 0.5, tmp_path / "fig1a.png")
+    path = figures.plot_robustness_curves(rows(), "Grey1977", 0.1 * 22 ** 0.5, tmp_path / "fig1a.png")
     assert is_png(path)
     fig, = captured
     ax = fig.axes[0]
@@ -102,18 +103,18 @@ def test_fig1a_legend_says_what_the_dashed_line_and_error_bars_are(tmp_path, cap
     assert ax.get_xlabel() == "noise level δ (noise std, rating units; log scale)"
     assert ax.get_ylabel() == "explained variance P² of the human ratings\n(unitless)"
     # an explicit count wins over the one read from the rows
-    report.plot_robustness_curves(rows(), "Grey1977", 0.47, tmp_path / "fig1a.png", realizations=5)
+    figures.plot_robustness_curves(rows(), "Grey1977", 0.47, tmp_path / "fig1a.png", realizations=5)
     assert "5 noise realizations" in captured[1].axes[0].get_legend().get_title().get_text()
 
 
 def test_null_crossval_and_weight_figures_say_what_they_show(tmp_path, captured):
     ev = np.r_[0.6, np.linspace(0.0, 0.4, 20)]
     s = null.summarize("cochlea", "Grey1977", ev)
-    assert is_png(report.plot_null([("cochlea", "Grey1977", k, float(e), 1) for k, e in enumerate(ev)], [s], "cochlea",
+    assert is_png(figures.plot_null([("cochlea", "Grey1977", k, float(e), 1) for k, e in enumerate(ev)], [s], "cochlea",
                             tmp_path / "null.png"))
     cv = [crossval.CrossvalRow("cochlea", "Grey1977", 0.5, 0.4, 0.16, 0.2, 16)]
-    assert is_png(report.plot_crossval(cv, tmp_path / "crossval.png"))
-    assert is_png(report.plot_weights(np.linspace(1, 2, 8), "encodec", tmp_path / "w.png"))
+    assert is_png(figures.plot_crossval(cv, tmp_path / "crossval.png"))
+    assert is_png(weightmaps.plot_weights(np.linspace(1, 2, 8), "encodec", tmp_path / "w.png"))
     fig_null, fig_cv, fig_w = captured
     t = texts(fig_null)
     assert "randomly relabelled" in t and "true sound labels" in t and "20 relabellings" in t
@@ -162,11 +163,11 @@ def test_robustness_figures_name_what_is_missing_and_where_they_come_from(tmp_pa
     assert any(e.startswith("stmf: no features for Grey1977") for e in legend)
     assert any(e.startswith("encodec: P² ") for e in legend)  # the EV at the smallest and largest delta
     # given the source and solver, both figures name them with the dataset and representations
-    report.plot_robustness_curves(result.rows, "Barthet2010", 0.5, tmp_path / "a.png", source="upstream",
+    figures.plot_robustness_curves(result.rows, "Barthet2010", 0.5, tmp_path / "a.png", source="upstream",
                                   solver="exact", skipped=result.skipped)
     t = titles(captured[-1])
     assert all(w in t for w in ("Barthet2010", "stmf", "encodec", "upstream features", "exact solver"))
-    report.plot_area_heatmap(auc_table(result.rows), ["Grey1977", "Barthet2010"], ["stmf", "encodec"],
+    figures.plot_area_heatmap(auc_table(result.rows), ["Grey1977", "Barthet2010"], ["stmf", "encodec"],
                              tmp_path / "b.png", source="upstream", solver="exact")
     assert "upstream features, exact solver" in titles(captured[-1])
 
@@ -196,12 +197,12 @@ def test_crossval_transfer_and_weight_map_titles(tmp_path, captured):
     from timbre_jax import datasets, learn, transfer
 
     cv = crossval.run(["cochlea"], ["Grey1977", "Barthet2010"], source="upstream", solver=Exact(), progress=False)
-    report.plot_crossval(cv.rows, tmp_path / "cv.png", source="upstream", solver="exact", skipped=cv.skipped)
+    figures.plot_crossval(cv.rows, tmp_path / "cv.png", source="upstream", solver="exact", skipped=cv.skipped)
     tr = transfer.run(["cochlea"], ["Grey1977", "Grey1978"], source="upstream")
     transfer.write(tr, tmp_path)
     fs = datasets.load("Barthet2010", "stmf", "upstream")
     res = learn.learn_metric(fs.features, fs.ratings, solver=Exact())
-    report.plot_weights(res.weights, "stmf", tmp_path / "map_stmf.png", ev=res.explained_variance, solver="exact",
+    weightmaps.plot_weights(res.weights, "stmf", tmp_path / "map_stmf.png", ev=res.explained_variance, solver="exact",
                         source="upstream", datasets=["Barthet2010"])
     fig_cv, fig_tr, fig_w = captured
     t = titles(fig_cv)

@@ -216,11 +216,11 @@ def test_a_different_run_in_the_same_folder_keeps_its_chunks_apart(tmp_path, cap
 def test_area_heatmap_without_stmf_shows_areas_not_an_empty_figure(tmp_path):
     import matplotlib.image as mpimg
 
-    from timbre_jax import report
+    from timbre_jax import figures
 
     auc = {("encodec", "A"): {"auc": 0.5, "rel_auc_db": float("nan")},
            ("cochlea", "A"): {"auc": 1.5, "rel_auc_db": float("nan")}}
-    path = report.plot_area_heatmap(auc, ["A"], ["encodec", "cochlea"], tmp_path / "fig1b.png")
+    path = figures.plot_area_heatmap(auc, ["A"], ["encodec", "cochlea"], tmp_path / "fig1b.png")
     img = mpimg.imread(path)[..., :3]
     # the two area cells are coloured (viridis), not left white as NaN dB cells would be
     assert (img.std(axis=-1) > 0.1).mean() > 0.05

@@ -129,7 +129,8 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
 def write(result: CrossvalResult, out: Path) -> list[Path]:
     """OUT/crossval.csv (one :class:`CrossvalRow` per dataset) and, with rows, its figure
     OUT/crossval.png."""
-    from .report import plot_crossval, write_csv
+    from .figures import plot_crossval
+    from .report import write_csv
 
     fields = list(CrossvalRow.__dataclass_fields__)
     written = [write_csv(Path(out) / "crossval.csv", fields, [[getattr(x, f) for f in fields] for x in result.rows])]

@@ -128,7 +128,8 @@ def write(result: NullResult, out: Path) -> list[Path]:
     """OUT/null.csv (one row per fit: representation, dataset, permutation (0 = the true
     order), ev, iterations), OUT/summary.csv (one :class:`NullSummary` per dataset) and
     OUT/null_<representation>.png."""
-    from .report import plot_null, write_csv
+    from .figures import plot_null
+    from .report import write_csv
 
     fields = list(NullSummary.__dataclass_fields__)
     written = [write_csv(Path(out) / "null.csv", ["representation", "dataset", "permutation", "ev", "iterations"],

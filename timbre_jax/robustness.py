@@ -170,7 +170,7 @@ def auc_table(rows: list[SweepRow]) -> dict[tuple[str, str], dict]:
 
 def write(result: RobustnessResult, out: Path) -> list[Path]:
     """robustness.csv, auc.csv, fig1a_<dataset>.png and fig1b.png under ``out``."""
-    from . import report
+    from . import figures, report
 
     rows, representations, datasets = result.rows, result.representations, result.datasets
     out = Path(out)
@@ -187,10 +187,10 @@ def write(result: RobustnessResult, out: Path) -> list[Path]:
     for d in present:
         # A study of your own has no known number of participants, hence no delta_bar line.
         typical = get_dataset(d).typical_noise if d in DATASETS else np.nan
-        written.append(report.plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png", **figure))
+        written.append(figures.plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png", **figure))
     if present:
         shown = [r for r in representations if any((r, d) in auc for d in present)]
-        written.append(report.plot_area_heatmap(auc, present, shown, out / "fig1b.png", **figure))
+        written.append(figures.plot_area_heatmap(auc, present, shown, out / "fig1b.png", **figure))
     return written
 
 

@@ -138,7 +138,16 @@ def plot(result: TransferResult, path: Path) -> Path:
     and under it a row with each scored study's zero-shot EV (the baseline)."""
     from matplotlib.patches import Rectangle
 
-    from .report import LABEL_SIZE, TICK_SIZE, _pyplot, caption, missing_caption, save_figure, skipped_pairs, style_axes
+    from .figures import (
+        LABEL_SIZE,
+        TICK_SIZE,
+        _pyplot,
+        caption,
+        missing_caption,
+        save_figure,
+        skipped_pairs,
+        style_axes,
+    )
 
     plt = _pyplot()
     names, m = result.datasets, len(result.datasets)

@@ -163,7 +163,7 @@ def cmd_learn(args) -> int:
                 "degenerate_start": res.degenerate_start, "starts": starts, "start": res.start}
         print(f"weights -> {store.save_weights(Path(args.out), res.weights, res.explained_variance, meta)}")
     if args.plot:
-        from ..report import plot_weights
+        from ..weightmaps import plot_weights
         out = plot_weights(res.weights, args.representation, Path(args.plot), title=f"{args.representation}: {label}",
                            ev=res.explained_variance, solver=solver.name, source=args.source, datasets=chosen)
         print(f"weight map -> {out}")
