@@ -168,7 +168,6 @@ def _lawson_hanson(AW: np.ndarray, b: np.ndarray, passive: np.ndarray, tol: floa
             h2 = st.solve(v @ AP)
             v, h = v - AP @ h2, h + h2
             d2 = v @ v
-            l = st.lower(a @ AP)
         if not d2 > tol * tol:
             out[j] = True
             continue
@@ -281,7 +280,7 @@ def _violation(g: np.ndarray, P: list[int]) -> float:
 
 
 def _write(out, k, cols: Columns, P, x, g, b, steps, tol) -> None:
-    n = cols.A.shape[1]
+    """Row k of ``out`` from the passive set P, its values x, the gradient g (n,) and b."""
     certified = out["kkt"][k] <= tol
     if len(P):
         fitted = cols.A[:, P] @ x
@@ -296,4 +295,3 @@ def _write(out, k, cols: Columns, P, x, g, b, steps, tol) -> None:
         status = Status.NO_POSITIVE_CORRELATION
     out["iterations"][k] = steps
     out["status"][k] = int(status if certified else Status.ITERATION_LIMIT)
-    del n

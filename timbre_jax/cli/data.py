@@ -110,7 +110,7 @@ def cmd_data_add(args) -> int:
     print(f"added study {study.name}: {l} sounds, {study.rated_pairs} of {l * (l - 1) // 2} pairs rated -> "
           f"{studies.folder(study.name)}")
     print(f"next: timbre-jax extract --representation stmf --datasets {study.name}\n"
-          f"      timbre-jax evaluate --datasets {study.name} --representations stmf")
+          f"      timbre-jax evaluate --datasets {study.name} --representations stmf --out results-evaluate")
     return 0
 
 
