@@ -15,7 +15,7 @@ import numpy as np
 from .batch import Group
 from .errors import FitError
 from .pearson import pair_differences, pearson_of_vectors
-from .problems import check_problem
+from .problems import check_problem, checked_problem
 from .solvers import Exact, Lbfgsb, Solver
 
 
@@ -84,14 +84,14 @@ def learn_metrics(problems: Sequence[tuple], *, solver: Solver | None = None) ->
     problems = list(problems)
     if not problems:
         raise FitError("no problems given: pass a list of (features, ratings) pairs")
-    checked = [check_problem(F, r, name=f"problem {i}") for i, (F, r) in enumerate(problems)]
-    ns = {F.shape[1] for F, _, _ in checked}
+    checked = [checked_problem(F, r, name=f"problem {i}") for i, (F, r) in enumerate(problems)]
+    ns = {F.shape[1] for F, _, _, _ in checked}
     if len(ns) != 1:
         raise FitError(f"all problems in a batch must share the number of features; got {sorted(ns)}")
     groups = []
-    for F, s, m in checked:
+    for F, s, m, D in checked:
         rated = m > 0  # a joint metric over several datasets would otherwise carry every cross pair
-        D = np.asarray(pair_differences(F))[rated]
+        D = D if rated.all() else D[rated]
         groups.append(Group(D, s[rated][None], np.ones((1, int(rated.sum())))))
     return results_of(solver.solve(groups), solver.name)
 

@@ -18,6 +18,8 @@ where a problem must round the same alone, padded, or inside a vmapped batch.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,9 +28,14 @@ from jax import Array
 from .reductions import PLAIN, Sums, divide
 
 
+@lru_cache(maxsize=64)
 def pair_indices(l: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each unordered pair, condensed order (i < j, row-major)."""
-    return np.triu_indices(l, k=1)
+    """Row and column of each unordered pair, condensed order (i < j, row-major).
+
+    Cached per l (read-only arrays): every fit, fold and relabelling asks again."""
+    i, j = np.triu_indices(l, k=1)
+    i.flags.writeable = j.flags.writeable = False
+    return i, j
 
 
 def pair_differences(features):

@@ -45,6 +45,11 @@ def as_pairs(ratings, l: int, name: str | None = None) -> np.ndarray:
 
 def check_problem(features, ratings, name: str = "problem") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate one problem; returns features (l, n), pair ratings (p,) and mask (p,)."""
+    return checked_problem(features, ratings, name)[:3]
+
+
+def checked_problem(features, ratings, name: str = "problem"):
+    """:func:`check_problem`, and the pair differences D (p, n) it computed to check them."""
     F = np.asarray(features, dtype=np.float64)
     if F.ndim != 2:
         raise FitError(f"{name}: features must be (sounds, features), got shape {F.shape}")
@@ -65,4 +70,4 @@ def check_problem(features, ratings, name: str = "problem") -> tuple[np.ndarray,
     D = np.asarray(pair_differences(F))
     if np.all(np.ptp(D[mask], axis=0) == 0):
         raise FitError(f"{name}: distances are constant over the rated pairs for every weight (zero variance)")
-    return F, np.where(mask, s, 0.0), mask.astype(np.float64)
+    return F, np.where(mask, s, 0.0), mask.astype(np.float64), D
