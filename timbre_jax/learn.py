@@ -89,7 +89,7 @@ def learn_metrics(problems: Sequence[tuple], *, solver: Solver | None = None) ->
     if len(ns) != 1:
         raise FitError(f"all problems in a batch must share the number of features; got {sorted(ns)}")
     groups = []
-    for F, s, m, D in checked:
+    for _, s, m, D in checked:
         rated = m > 0  # a joint metric over several datasets would otherwise carry every cross pair
         D = D if rated.all() else D[rated]
         groups.append(Group(D, s[rated][None], np.ones((1, int(rated.sum())))))
