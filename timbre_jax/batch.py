@@ -95,6 +95,14 @@ def pack(groups, pairs: int, starts=None):
     return D, s, m, w0
 
 
+def messages_of(status: np.ndarray, Status) -> np.ndarray:
+    """The message of each code of ``status`` (any shape) in the solver's enum ``Status``
+    ("UNKNOWN" for a code it lacks), as an object array of the same shape."""
+    known = Status._value2member_map_
+    return np.array([Status(int(c)).message if int(c) in known else "UNKNOWN" for c in np.ravel(status)],
+                    dtype=object).reshape(np.shape(status))
+
+
 def unpack(groups, weights, pearson, iterations, status, Status, **extra) -> list[Results]:
     """One :class:`Results` per group from the padded outputs of a solve.
 
@@ -105,9 +113,7 @@ def unpack(groups, weights, pearson, iterations, status, Status, **extra) -> lis
     ``extra``: further (G, K) arrays for :class:`Results` (``certified``, ``start``,
     ``degenerate_start``)."""
     weights, pearson, iterations, status = (np.array(a) for a in (weights, pearson, iterations, status))
-    known = Status._value2member_map_
-    messages = np.array([Status(int(c)).message if int(c) in known else "UNKNOWN" for c in status.ravel()],
-                        dtype=object).reshape(status.shape)
+    messages = messages_of(status, Status)
     converged = np.asarray(Status.converged(status, iterations)) & np.isfinite(pearson)
     certified = extra.pop("certified", np.zeros(status.shape, dtype=bool))
     out = []

@@ -19,7 +19,7 @@ import os
 import jax
 import numpy as np
 
-from .batch import Results
+from .batch import Results, messages_of
 from .errors import UsageError
 
 ENVIRONMENT = ("TIMBRE_JAX_COORDINATOR", "TIMBRE_JAX_PROCESSES", "TIMBRE_JAX_PROCESS_ID")
@@ -96,9 +96,7 @@ def share(groups, results: list[Results | None], Status) -> list[Results]:
         numbers = part[K * (n + p):].reshape(len(_NUMBERS), K)
         fields = dict(zip(_NUMBERS, numbers))
         status = fields["status"].astype(np.int64)
-        known = Status._value2member_map_
-        messages = np.array([Status(int(c)).message if int(c) in known else "UNKNOWN" for c in status], dtype=object)
         out.append(Results(weights, distances, fields["pearson"], fields["iterations"].astype(np.int64), status,
-                           messages, fields["converged"] > 0, fields["certified"] > 0, fields["start"].astype(np.int64),
-                           fields["degenerate_start"] > 0))
+                           messages_of(status, Status), fields["converged"] > 0, fields["certified"] > 0,
+                           fields["start"].astype(np.int64), fields["degenerate_start"] > 0))
     return out

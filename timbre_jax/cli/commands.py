@@ -122,6 +122,7 @@ def cmd_data_audit(args) -> int:
 def cmd_learn(args) -> int:
     from .. import datasets, learn, store
     from ..messages import too_many_weights, verdict_of
+    from ..pearson import condensed
 
     # Neither given must not mean every dataset (one metric over all 17 is rarely meant).
     if (args.dataset is None) == (args.datasets is None):
@@ -145,7 +146,7 @@ def cmd_learn(args) -> int:
           f"(P = {res.pearson:.4f}), {res.iterations} iterations"
           f"{f', from start {res.start} of {starts}' if starts > 1 else ''} [{dt:.1f} s]")
     print(f"solver: {verdict_of(res).text} (its code: {res.message})")
-    rated = int(np.isfinite(ratings[np.triu_indices(len(ratings), 1)]).sum())
+    rated = int(np.isfinite(condensed(ratings)).sum())
     crowded = too_many_weights([(f"{args.representation} on {label}", features.shape[1], rated)])
     if crowded:
         warn(crowded)
