@@ -29,7 +29,7 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
     """``rows`` (dicts with the same keys) through the package's CSV writer, floats with
     every digit (repr): the scipy cache is read back, and EV differences of 1e-12 are
     the quality check."""
-    from timbre_jax.report import write_csv
+    from timbre_jax.plots.tables import write_csv
 
     def cell(v):
         return repr(float(v)) if isinstance(v, (float, np.floating)) else v

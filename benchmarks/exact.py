@@ -45,14 +45,14 @@ def scipy_ev(D: np.ndarray, s: np.ndarray) -> float:
 
 
 def table_problems(reps, names):
-    from timbre_jax.datasets import load_available
+    from timbre_jax.data.datasets import load_available
 
     return {r: load_available(r, names)[0] for r in reps}
 
 
 def bench_table(sets_by_rep) -> list[dict]:
     import timbre_jax
-    from timbre_jax.pearson import pair_differences
+    from timbre_jax.core.pearson import pair_differences
 
     solver = timbre_jax.Exact()
     rows = []
@@ -82,7 +82,10 @@ def bench_table(sets_by_rep) -> list[dict]:
 
 
 def bench_sweep(reps, dataset: str, realizations: int) -> list[dict]:
-    from timbre_jax import Exact, datasets, robustness, sweep
+    from timbre_jax import Exact
+    from timbre_jax.analyses import robustness
+    from timbre_jax.data import datasets
+    from timbre_jax.fit import sweep
 
     solver = Exact()
     rows = []
@@ -115,7 +118,9 @@ def bench_sweeps(reps, names, permutations: int) -> list[dict]:
     """The three sweeps of the exact solver over every (representation, dataset) with
     data: robustness (9 levels x 5 realizations), the permutation null and
     leave-one-sound-out cross-validation, each timed per representation."""
-    from timbre_jax import Exact, analysis, crossval, null, robustness
+    from timbre_jax import Exact
+    from timbre_jax.analyses import base as analysis
+    from timbre_jax.analyses import crossval, null, robustness
 
     solver = Exact()
     rows = []
@@ -180,8 +185,8 @@ def main(argv=None):
 
     import jax
 
-    from timbre_jax import registry
-    from timbre_jax.store import atomic_write_bytes
+    from timbre_jax.data import registry
+    from timbre_jax.data.store import atomic_write_bytes
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--representations", default="all")

@@ -24,7 +24,7 @@ def main() -> int:
     p.add_argument("--datasets", default=None, help="comma list of studies (default: the 17 built-in ones)")
     args = p.parse_args()
     if args.datasets is None:
-        from timbre_jax import registry
+        from timbre_jax.data import registry
 
         args.datasets = ",".join(registry.DATASETS)
     command = [sys.executable, "-m", "timbre_jax.cli", "--quiet", "leaderboard", "--out", args.out,

@@ -43,12 +43,13 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from timbre_jax import datasets, lbfgsb  # noqa: E402
-from timbre_jax.batch import padded_pairs  # noqa: E402
-from timbre_jax.pearson import pair_differences, standardize_ratings  # noqa: E402
-from timbre_jax.problems import check_problem  # noqa: E402
-from timbre_jax.reductions import PLAIN  # noqa: E402
+from timbre_jax.core.pearson import pair_differences, standardize_ratings  # noqa: E402
+from timbre_jax.core.problems import check_problem  # noqa: E402
+from timbre_jax.core.reductions import PLAIN  # noqa: E402
+from timbre_jax.data import datasets  # noqa: E402
+from timbre_jax.optim import lbfgsb  # noqa: E402
 from timbre_jax.solvers import Lbfgsb  # noqa: E402
+from timbre_jax.solvers.batch import padded_pairs  # noqa: E402
 from timbre_jax.solvers.lbfgsb import _objective  # noqa: E402
 
 # benchmarks/ is a folder of scripts, not a package: the shared fit is found beside it.

@@ -44,7 +44,7 @@ def markdown(result: dict) -> str:
             lines += [f"| {r['size']} | {r['run_s']:.2f} | {r['compile_s']:.1f} | {r['fits_per_s']:.2f} | "
                       f"{r['max_iterations']} | {r['peak_bytes'] / 2**20:.0f} ({r['memory']}) |" for r in result[kind]]
     if result.get("features") and "floor_bytes_per_iteration" in result["features"][0]:
-        from timbre_jax.batch import padded_pairs
+        from timbre_jax.solvers.batch import padded_pairs
 
         lines += ["", "| features n | pairs (padded) | floor MB / iteration | ms / iteration | "
                   "floor GB/s (floor bytes / time) |", "|---|---|---|---|---|"]

@@ -20,7 +20,7 @@ from scipy_reference import scipy_fit
 
 def table_problems(rep: str, names) -> list:
     """The FeatureSets of ``rep`` that can be had among the datasets ``names``."""
-    from timbre_jax.datasets import load_available
+    from timbre_jax.data.datasets import load_available
 
     sets, _ = load_available(rep, names)
     return sets
@@ -30,7 +30,7 @@ def scipy_reference(rep: str, sets, maxiter: int, cache: Path | None = None) -> 
     """(EV, iterations, seconds) of the scipy loop for each feature set.  With ``cache`` (a
     CSV), finished problems are read back and each new one is appended as it ends, so an
     interrupted multi-hour reference run resumes where it stopped."""
-    from timbre_jax.pearson import pair_differences
+    from timbre_jax.core.pearson import pair_differences
 
     done = {}
     if cache is not None and cache.exists():

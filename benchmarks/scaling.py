@@ -23,7 +23,7 @@ def bytes_per_iteration(pairs: int, n: int, history: int = 10) -> int:
     (Cauchy point, subspace step, memory update), and about 20 n-vectors are streamed
     (x, g, bounds, breakpoints and their sorted order, the step).  Line searches that
     need more than one evaluation add 2 p n each, so the true traffic is higher."""
-    from timbre_jax.batch import padded_pairs
+    from timbre_jax.solvers.batch import padded_pairs
 
     return 8 * (2 * padded_pairs(pairs) * n + 3 * 2 * history * n + 20 * n)
 
@@ -44,10 +44,12 @@ def scaling_point(kind: str, size: int, maxiter: int) -> dict:
     import jax
     from timing import timed_twice  # here, so that the floor above loads without benchmarks/ on sys.path
 
-    from timbre_jax import datasets, robustness, sweep
-    from timbre_jax.batch import Group
-    from timbre_jax.pearson import pair_differences
+    from timbre_jax.analyses import robustness
+    from timbre_jax.core.pearson import pair_differences
+    from timbre_jax.data import datasets
+    from timbre_jax.fit import sweep
     from timbre_jax.solvers import Lbfgsb
+    from timbre_jax.solvers.batch import Group
 
     fs = datasets.load("Grey1977", "encodec")
     if kind == "batch":

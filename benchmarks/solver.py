@@ -67,7 +67,7 @@ def main(argv=None):
     p.add_argument("--reference-only", action="store_true",
                    help="only compute (and cache in OUT/scipy.csv) the scipy reference")
     args = p.parse_args(argv)
-    from timbre_jax.registry import DATASETS
+    from timbre_jax.data.registry import DATASETS
 
     sweep_reps, realizations = [r for r in args.sweep.split(",") if r and r != "none"], 5
     if args.quick:

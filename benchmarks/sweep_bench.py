@@ -13,7 +13,9 @@ def bench_sweep(rep: str, dataset: str, realizations: int, maxiter: int) -> dict
     """A robustness sub-sweep: the 9 noise levels x ``realizations`` noisy rating sets of
     one dataset (what ``timbre-jax robustness`` solves), by the scipy loop and by one
     batched ``sweep.solve``; quality is EV on the ratings each fit was given."""
-    from timbre_jax import datasets, robustness, sweep
+    from timbre_jax.analyses import robustness
+    from timbre_jax.data import datasets
+    from timbre_jax.fit import sweep
     from timbre_jax.solvers import Lbfgsb
 
     g = robustness.make_group(datasets.load(dataset, rep), robustness.levels(9), realizations, 0)

@@ -9,7 +9,7 @@ See extract/README.md for every representation's sample rate, dimension, layout,
 checkpoint and layer.  This package imports torch; ``timbre_jax`` never imports it.
 """
 
-from timbre_jax.audio import AudioError
+from timbre_jax.data.audio import AudioError
 
 from .pipeline import (
     DEEP,

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from timbre_jax.data.store import sha256_file
 from timbre_jax.errors import DataError, UsageError
-from timbre_jax.store import sha256_file
 
 from .base import Extractor
 

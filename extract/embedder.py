@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.data.store import check_name
 from timbre_jax.errors import DataError, UsageError
-from timbre_jax.store import check_name
 
 from .base import Extractor
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre_jax import audio as audio_io
+from timbre_jax.data import audio as audio_io
+from timbre_jax.data.registry import REPRESENTATIONS as _REGISTRY_REPRESENTATIONS
 from timbre_jax.errors import DataError, TimbreJaxError, UsageError
-from timbre_jax.registry import REPRESENTATIONS as _REGISTRY_REPRESENTATIONS
 
 from .base import Extractor
 
@@ -79,7 +79,7 @@ def make_extractor(representation: str, *, checkpoint: str | None = None, device
 
 # -- per-sound cache ---------------------------------------------------------------------------
 def cache_root() -> Path:
-    from timbre_jax.store import home
+    from timbre_jax.data.store import home
 
     return home() / "extract-cache"
 
@@ -109,7 +109,7 @@ def cache_load(key: str, representation: str, n_features: int | None = None) -> 
 
 
 def cache_save(key: str, representation: str, vector: np.ndarray) -> None:
-    from timbre_jax.store import atomic_write_bytes
+    from timbre_jax.data.store import atomic_write_bytes
 
     buf = io.BytesIO()
     np.save(buf, np.asarray(vector, dtype=np.float64), allow_pickle=False)
@@ -221,7 +221,7 @@ def _check_widths(extractor: Extractor, sounds, vectors, files, result: DatasetR
 def extract_dataset(extractor: Extractor, dataset: str, *, progress: bool = True) -> DatasetResult:
     """Extract one dataset (built-in or added with `timbre-jax data add`); write its store
     file unless a sound failed."""
-    from timbre_jax import store, studies
+    from timbre_jax.data import store, studies
 
     t0 = time.perf_counter()
     study = studies.stimuli(dataset, progress=progress)
@@ -279,8 +279,8 @@ def run(representation: str | None, datasets: list[str], *, checkpoint: str | No
     file, the other datasets go on, and an :class:`ExtractionError` naming every failed
     file is raised at the end.
     """
-    from timbre_jax import studies
-    from timbre_jax.registry import DATASETS
+    from timbre_jax.data import studies
+    from timbre_jax.data.registry import DATASETS
 
     datasets = list(datasets)
     for d in datasets:  # an unknown name is an error before any work

@@ -69,8 +69,8 @@ def fake_data(tmp_path, monkeypatch):
     seeded symmetric ratings, in an empty cache.  ``fake_data(dataset)`` writes one
     dataset's tones (sound i at 220 Hz * 2**(i/4), shifted per dataset so that no two
     datasets share audio) and returns their folder, also ``fake_data.root``."""
-    from timbre_jax import datasets, download
-    from timbre_jax.registry import DATASETS
+    from timbre_jax.data import datasets, download
+    from timbre_jax.data.registry import DATASETS
 
     monkeypatch.setenv("TIMBRE_JAX_HOME", str(tmp_path / "home"))
     root = tmp_path / "audio"

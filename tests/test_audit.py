@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import needs_mirror
-from timbre_jax import audit, cli, zeroshot
-from timbre_jax.datasets import FeatureSet
-from timbre_jax.pearson import pair_indices
+from timbre_jax import cli
+from timbre_jax.analyses import audit, zeroshot
+from timbre_jax.core.pearson import pair_indices
+from timbre_jax.data.datasets import FeatureSet
 
 # A known relabelling of 12 sounds with exactly 3 fixed points (rows 0, 5 and 9).
 PERM = np.array([0, 3, 7, 1, 11, 5, 2, 10, 4, 9, 6, 8])
@@ -89,7 +90,7 @@ def test_cli_audit_writes_the_header_and_real_numbers(tmp_path, capsys):
                           "observed_ev", "null_median", "p_value"]
     (row,) = lines  # no extracted encodec in the store: upstream only
     assert (row["representation"], row["dataset"], row["source"]) == ("encodec", "Grey1977", "upstream")
-    from timbre_jax import datasets
+    from timbre_jax.data import datasets
 
     fs = datasets.load("Grey1977", "encodec")
     keep = np.isfinite(fs.pairs)

@@ -1,6 +1,6 @@
-"""The bootstrap over sounds (:mod:`timbre_jax.bootstrap`) against direct computations:
+"""The bootstrap over sounds (:mod:`timbre_jax.stats.bootstrap`) against direct computations:
 explicit lists of resampled pairs built with loops, literal percentiles, p-values and Holm
-adjustments worked out by hand, and the comparison figure of :mod:`timbre_jax.leaderboard`."""
+adjustments worked out by hand, and the comparison figure of :mod:`timbre_jax.analyses.leaderboard`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import needs_mirror
-from timbre_jax import bootstrap, leaderboard
+from timbre_jax.analyses import leaderboard
+from timbre_jax.stats import bootstrap
 
 
 def test_resample_is_deterministic_per_seed_and_differs_across_seeds():
@@ -168,8 +169,8 @@ def test_plot_comparison_writes_a_png(tmp_path):
 
 @needs_mirror
 def test_the_interval_of_the_zero_shot_pearson_holds_the_point_and_repeats_with_its_seed():
-    from timbre_jax import datasets
-    from timbre_jax.pearson import pair_differences
+    from timbre_jax.core.pearson import pair_differences
+    from timbre_jax.data import datasets
 
     fs = datasets.load("Grey1977", "cochlea", "upstream")
     d = pair_differences(fs.features).sum(axis=1)

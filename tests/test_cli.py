@@ -15,8 +15,10 @@ import pytest
 
 import timbre_jax
 from conftest import needs_mirror
-from timbre_jax import cli, datasets, registry, store, table
-from timbre_jax.learn import MetricResult
+from timbre_jax import cli
+from timbre_jax.analyses import table
+from timbre_jax.data import datasets, registry, store
+from timbre_jax.fit.learn import MetricResult
 from timbre_jax.solvers import Exact, Lbfgsb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -352,7 +354,7 @@ def test_a_closed_pipe_ends_quietly():
 def test_a_full_disk_is_a_one_line_error_that_names_the_file(tmp_path, monkeypatch):
     import errno
 
-    from timbre_jax import store
+    from timbre_jax.data import store
     from timbre_jax.errors import WriteError
 
     def full(src, dst):

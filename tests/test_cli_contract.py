@@ -14,12 +14,16 @@ import numpy as np
 import pytest
 
 from conftest import needs_mirror, write_tone
-from timbre_jax import cli, datasets, learn, messages, store, studies, table
+from timbre_jax import cli
+from timbre_jax.analyses import table
 from timbre_jax.cli.parser import WRITES
+from timbre_jax.data import datasets, store, studies
 from timbre_jax.errors import DataError, DownloadError, FitError, MissingFeatures, TimbreJaxError, UsageError
-from timbre_jax.exact import Status as ExactStatus
-from timbre_jax.lbfgsb import Status as LbfgsbStatus
-from timbre_jax.learn import MetricResult
+from timbre_jax.fit import learn
+from timbre_jax.fit.learn import MetricResult
+from timbre_jax.optim.exact_lockstep import Status as ExactStatus
+from timbre_jax.optim.lbfgsb import Status as LbfgsbStatus
+from timbre_jax.solvers import messages
 
 
 def _run(capsys, *argv) -> tuple[int, str, str]:
@@ -130,7 +134,7 @@ def _prepare(command, tmp_path):
         pytest.importorskip("timbre_jax_extract")
         (studies.folder("Mine") / "audio" / "b2.wav").write_bytes(b"RIFF garbage")
     elif command == "data fetch":
-        from timbre_jax.registry import DATASETS
+        from timbre_jax.data.registry import DATASETS
 
         path = tmp_path / "mirror" / DATASETS["Grey1977"].ratings_path
         path.parent.mkdir(parents=True)

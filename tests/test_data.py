@@ -21,8 +21,10 @@ import pytest
 import scipy.optimize
 
 from conftest import MIRROR_DIR, needs_mirror
-from timbre_jax import cli, datasets, download, registry, report, safepickle, store
-from timbre_jax.datasets import DataError
+from timbre_jax import cli
+from timbre_jax.data import datasets, download, registry, safepickle, store
+from timbre_jax.data.datasets import DataError
+from timbre_jax.plots import tables as report
 
 RATINGS = registry.files("ratings")
 GREY = registry.get_dataset("Grey1977")
@@ -279,7 +281,7 @@ def test_validation_names_dataset_and_sound(bad, message):
 
 
 def test_core_never_imports_torch():
-    code = ("import sys, timbre_jax, timbre_jax.cli, timbre_jax.learn, timbre_jax.datasets; "
+    code = ("import sys, timbre_jax, timbre_jax.cli, timbre_jax.fit.learn, timbre_jax.data.datasets; "
             "timbre_jax.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

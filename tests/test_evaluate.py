@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from timbre_jax import crossval, evaluate, learn_metric, null, zeroshot
-from timbre_jax.datasets import FeatureSet
-from timbre_jax.pearson import pair_differences, pair_indices
+from timbre_jax import learn_metric
+from timbre_jax.analyses import crossval, evaluate, null, zeroshot
+from timbre_jax.core.pearson import pair_differences, pair_indices
+from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.solvers import Exact
 
 K = 40  # relabellings: p = 1/41 ~ 0.024 when the true order beats all of them

@@ -16,10 +16,12 @@ from hypothesis import strategies as st
 
 import timbre_jax
 from conftest import needs_mirror
-from timbre_jax import cli, datasets, exact, registry, solvers
+from timbre_jax import cli, solvers
+from timbre_jax.core.pearson import pair_differences
+from timbre_jax.data import datasets, registry
 from timbre_jax.errors import FitError, UsageError
-from timbre_jax.learn import learn_metric, learn_metrics
-from timbre_jax.pearson import pair_differences
+from timbre_jax.fit.learn import learn_metric, learn_metrics
+from timbre_jax.optim import exact_lockstep as exact
 from timbre_jax.solvers import Exact, Lbfgsb
 
 jsolve = jax.jit(exact.solve)

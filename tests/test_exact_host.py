@@ -1,5 +1,5 @@
-"""The exact solver's host path (NumPy, timbre_jax.exact_host) against the JAX path that
-runs on accelerators (timbre_jax.exact, in lockstep), scipy's NNLS and the optimality
+"""The exact solver's host path (NumPy, timbre_jax.optim.exact_host) against the JAX path that
+runs on accelerators (timbre_jax.optim.exact_lockstep, in lockstep), scipy's NNLS and the optimality
 conditions: the same optimum on every fit, to 1e-9 in EV."""
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ import pytest
 import scipy.optimize as so
 
 from conftest import needs_mirror
-from timbre_jax import analysis, crossval, exact, exact_host, null, robustness
-from timbre_jax.pearson import pair_differences
+from timbre_jax.analyses import base as analysis
+from timbre_jax.analyses import crossval, null, robustness
+from timbre_jax.core.pearson import pair_differences
+from timbre_jax.optim import exact_host
+from timbre_jax.optim import exact_lockstep as exact
 from timbre_jax.solvers import Exact
 
 HOST, LOCKSTEP = Exact(lockstep=False), Exact(lockstep=True)

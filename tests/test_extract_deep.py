@@ -14,7 +14,7 @@ transformers = pytest.importorskip("transformers", reason="the deep embedders ne
 pytest.importorskip("soundfile")  # the fake_data fixture writes audio
 
 import timbre_jax_extract as tje  # noqa: E402
-from timbre_jax import store  # noqa: E402
+from timbre_jax.data import store  # noqa: E402
 from timbre_jax_extract import deep  # noqa: E402
 
 

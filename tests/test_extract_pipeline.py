@@ -11,13 +11,13 @@ sf = pytest.importorskip("soundfile")
 
 import timbre_jax_extract as tje  # noqa: E402
 from conftest import SR_FILE, write_tone  # noqa: E402
-from timbre_jax import audio, store  # noqa: E402
-from timbre_jax.registry import DATASETS  # noqa: E402
+from timbre_jax.data import audio, store  # noqa: E402
+from timbre_jax.data.registry import DATASETS  # noqa: E402
 
 
 def test_public_api():
     assert tje.REPRESENTATIONS == ("stft", "cochlea", "scattering", "stmf", "clap", "encodec", "mertav", "mertcat")
-    from timbre_jax.registry import REPRESENTATIONS
+    from timbre_jax.data.registry import REPRESENTATIONS
 
     assert set(tje.REPRESENTATIONS) == set(REPRESENTATIONS)
     with pytest.raises(ValueError, match="unknown representation 'mfcc'.*choose from stft"):

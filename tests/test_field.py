@@ -11,7 +11,10 @@ import pytest
 from scipy import stats
 
 from conftest import needs_mirror
-from timbre_jax import Exact, bootstrap, cli, datasets, leaderboard, learn_metric, rank_metrics, scores, transfer
+from timbre_jax import Exact, cli, learn_metric
+from timbre_jax.analyses import leaderboard, transfer
+from timbre_jax.data import datasets
+from timbre_jax.stats import bootstrap, rank_metrics, scores
 
 pytestmark = needs_mirror
 

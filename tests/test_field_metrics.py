@@ -1,4 +1,4 @@
-"""The timbre benchmark's rank metrics (:mod:`timbre_jax.rank_metrics`) against direct
+"""The timbre benchmark's rank metrics (:mod:`timbre_jax.stats.rank_metrics`) against direct
 computations written out here: explicit loops over anchors and pairs, scipy for the
 correlations, on random data with ties and unrated pairs."""
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from timbre_jax import bootstrap, rank_metrics
+from timbre_jax.stats import bootstrap, rank_metrics
 
 
 def _study(l=9, seed=0, unrated=((0, 3), (2, 7))):

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from conftest import needs_mirror
-from timbre_jax import crossval, figures, leaderboard, null, weightmaps
-from timbre_jax.robustness import SweepRow, auc_table
+from timbre_jax.analyses import crossval, leaderboard, null
+from timbre_jax.analyses.robustness import SweepRow, auc_table
+from timbre_jax.plots import figures
+from timbre_jax.plots import weights as weightmaps
 from timbre_jax.solvers import Exact
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -147,7 +149,7 @@ def assert_axes_labelled(fig) -> None:
 def test_robustness_figures_name_what_is_missing_and_where_they_come_from(tmp_path, captured):
     """stmf has no upstream features for Grey1977: Fig. 1b says so in the cell (and shows
     encodec's area there) instead of leaving the row blank, and Fig. 1a's legend says so."""
-    from timbre_jax import robustness
+    from timbre_jax.analyses import robustness
 
     result = robustness.run(["stmf", "encodec"], ["Grey1977", "Barthet2010"], source="upstream", solver=Exact(),
                             n_levels=2, realizations=1, progress=False)
@@ -174,7 +176,7 @@ def test_robustness_figures_name_what_is_missing_and_where_they_come_from(tmp_pa
 
 @needs_mirror
 def test_null_figures_of_two_sources_have_different_titles(tmp_path, captured):
-    from timbre_jax import datasets
+    from timbre_jax.data import datasets
 
     fs = datasets.load("Grey1977", "cochlea", "upstream")
     np.save(tmp_path / "mine.npy", fs.features[:, ::-1].copy())
@@ -194,7 +196,9 @@ def test_null_figures_of_two_sources_have_different_titles(tmp_path, captured):
 
 @needs_mirror
 def test_crossval_transfer_and_weight_map_titles(tmp_path, captured):
-    from timbre_jax import datasets, learn, transfer
+    from timbre_jax.analyses import transfer
+    from timbre_jax.data import datasets
+    from timbre_jax.fit import learn
 
     cv = crossval.run(["cochlea"], ["Grey1977", "Barthet2010"], source="upstream", solver=Exact(), progress=False)
     figures.plot_crossval(cv.rows, tmp_path / "cv.png", source="upstream", solver="exact", skipped=cv.skipped)
@@ -223,7 +227,7 @@ def test_crossval_transfer_and_weight_map_titles(tmp_path, captured):
 
 @needs_mirror
 def test_leaderboard_figures_say_which_representation_has_no_features(tmp_path, captured):
-    from timbre_jax import leaderboard
+    from timbre_jax.analyses import leaderboard
 
     result = leaderboard.run(["cochlea", "stmf"], ["Grey1977", "Barthet2010"], source="upstream", samples=20,
                              progress=False)

@@ -1,4 +1,4 @@
-"""timbre_jax.lbfgsb against scipy's L-BFGS-B (the independent reference).
+"""timbre_jax.optim.lbfgsb against scipy's L-BFGS-B (the independent reference).
 
 Compilation dominates the cost here (seconds per compiled configuration), so every
 solve goes through :func:`compiled`, one jitted function per (objective, options,
@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, nnls
 
-from timbre_jax import pearson as tp
-from timbre_jax.lbfgsb import (
+from timbre_jax.core import pearson as tp
+from timbre_jax.core.reductions import INVARIANT, PLAIN
+from timbre_jax.optim.lbfgsb import (
     LBFGSB,
     LBFGSBOptions,
     Status,
@@ -25,7 +26,6 @@ from timbre_jax.lbfgsb import (
     pairs_oldest_first,
     update_memory,
 )
-from timbre_jax.reductions import INVARIANT, PLAIN
 
 RUNNING = Status.RUNNING
 DEFAULTS = LBFGSBOptions()
@@ -178,7 +178,7 @@ def test_vmap_equals_solving_each_alone():
         for before, after in zip(jax.tree.leaves(out), jax.tree.leaves(twins)):
             np.testing.assert_array_equal(before[i], after[i])
         # Alone, unbatched: another program, whose plain sums round differently (the
-        # default; see timbre_jax.reductions), and rounding run to stagnation moves the
+        # default; see timbre_jax.core.reductions), and rounding run to stagnation moves the
         # end point slightly.
         alone = QUAD_RUN(*problem)
         np.testing.assert_allclose(out.x[i], alone.x, atol=1e-6)
@@ -380,7 +380,7 @@ def random_path(rng, n, ties):
 
 
 def test_cauchy_walk_equals_the_sort_of_all_breakpoints():
-    from timbre_jax.lbfgsb import _cauchy_walk, _compact_W, _generalized_cauchy_point
+    from timbre_jax.optim.lbfgsb import _cauchy_walk, _compact_W, _generalized_cauchy_point
 
     n, m = 24, 4
     full = jax.jit(cauchy_point, static_argnames="sums")
@@ -409,7 +409,7 @@ def test_cauchy_walk_equals_the_sort_of_all_breakpoints():
 
 
 def test_free_active_sums_by_gathering_equal_the_products():
-    from timbre_jax import lbfgsb
+    from timbre_jax.optim import lbfgsb
 
     m, cap = 5, lbfgsb._ACTIVE_CAP
     rng = np.random.default_rng(1)
@@ -434,7 +434,7 @@ def test_both_formulations_iterate_as_scipy(monkeypatch, invariant, walk_steps, 
     sums), the latter also with limits so small that every fallback is taken: the first
     iterates are scipy's, and with every fallback taken so are the optima (the default
     plain run's are test_quadratic_matches_scipy's)."""
-    from timbre_jax.lbfgsb import cauchy, subspace
+    from timbre_jax.optim.lbfgsb import cauchy, subspace
 
     monkeypatch.setattr(cauchy, "_WALK_STEPS", walk_steps)  # read when JAX traces
     monkeypatch.setattr(subspace, "_ACTIVE_CAP", active_cap)  # n = 20 >= 8 * 2: gathered
@@ -462,7 +462,7 @@ def test_both_formulations_iterate_as_scipy(monkeypatch, invariant, walk_steps, 
 def test_memory_keeps_the_products_of_its_pairs(sums):
     """S Y^T, S S^T and Y Y^T stay those of the pairs, oldest first, once the ring has
     wrapped (6 pairs in 4 rows), and a skipped pair or a reset does what it says."""
-    from timbre_jax.lbfgsb import _next_memory
+    from timbre_jax.optim.lbfgsb import _next_memory
 
     rng = np.random.default_rng(2)
     n, m = 30, 4

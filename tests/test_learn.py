@@ -11,14 +11,17 @@ import scipy.optimize as so
 from scipy_reference import scipy_fit
 
 from conftest import needs_mirror
-from timbre_jax import cli, datasets, learn, starts
-from timbre_jax.batch import Group, default_lockstep, unpack
+from timbre_jax import cli
+from timbre_jax.core.pearson import pair_differences, pearson_and_grad, standardize_ratings
+from timbre_jax.data import datasets
 from timbre_jax.errors import FitError, UsageError
-from timbre_jax.lbfgsb import LBFGSBOptions
-from timbre_jax.learn import learn_metric, learn_metrics
-from timbre_jax.nnls import warm_start
-from timbre_jax.pearson import pair_differences, pearson_and_grad, standardize_ratings
+from timbre_jax.fit import learn
+from timbre_jax.fit.learn import learn_metric, learn_metrics
+from timbre_jax.optim import starts
+from timbre_jax.optim.lbfgsb import LBFGSBOptions
+from timbre_jax.optim.nnls import warm_start
 from timbre_jax.solvers import Exact, Lbfgsb
+from timbre_jax.solvers.batch import Group, default_lockstep, unpack
 from timbre_jax.solvers.lbfgsb import solve_padded
 
 
@@ -145,7 +148,7 @@ def test_the_paper_start_depends_on_the_offset_of_the_ratings_the_optimum_does_n
 
 
 def test_a_line_search_failure_before_any_step_is_not_convergence():
-    from timbre_jax import exact
+    from timbre_jax.optim import exact_lockstep as exact
 
     Status = Lbfgsb.Status
     status = np.array([Status.ABNORMAL_LINE_SEARCH, Status.ABNORMAL_LINE_SEARCH, Status.CONVERGED_FTOL,

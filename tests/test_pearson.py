@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import timbre_jax  # noqa: F401  (float64)
-from timbre_jax.pearson import condensed, pair_differences, pearson, pearson_and_grad, standardize_ratings
+from timbre_jax.core.pearson import condensed, pair_differences, pearson, pearson_and_grad, standardize_ratings
 
 
 def plain_pearson(D, w, s, mask):
-    """Textbook masked Pearson, written independently of timbre_jax.pearson."""
+    """Textbook masked Pearson, written independently of timbre_jax.core.pearson."""
     d = D @ (1.0 / w ** 2)
     N = mask.sum()
     md, ms = (mask * d).sum() / N, (mask * s).sum() / N

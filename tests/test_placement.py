@@ -67,7 +67,7 @@ def test_every_representation_gives_the_same_bits_on_one_or_four_devices():
     """Barthet2010 in each representation, 300 iterations: the same weights on 1 and 4
     host devices, first or second in a batch of two (on four devices: device 0 or 1) or
     alone."""
-    from timbre_jax.registry import REPRESENTATIONS
+    from timbre_jax.data.registry import REPRESENTATIONS
 
     one, four = run_on_host_devices(_EVERY_REPRESENTATION, (1, 4))
     assert one["devices"] == 1 and four["devices"] == 4

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from conftest import needs_mirror
-from timbre_jax import analysis, null, processes, robustness
+from timbre_jax.analyses import base as analysis
+from timbre_jax.analyses import null, robustness
 from timbre_jax.errors import UsageError
+from timbre_jax.fit import processes
 from timbre_jax.solvers import Exact
 
 NAMES = ["Grey1977", "Grey1978", "McAdams1995"]

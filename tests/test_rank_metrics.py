@@ -1,4 +1,4 @@
-"""The benchmark's rank metrics (:mod:`timbre_jax.rank_metrics`) against computations
+"""The benchmark's rank metrics (:mod:`timbre_jax.stats.rank_metrics`) against computations
 written out here independently: explicit loops over anchors and pairs, scipy on the explicit
 rows, a hand-written triplet loop and NDCG loop; studies small enough to do on paper; the
 laws the metrics obey; the pooling rule; the ``valid`` matrix of a bootstrap resample."""
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from timbre_jax import rank_metrics as rm
 from timbre_jax.errors import DataError
+from timbre_jax.stats import rank_metrics as rm
 
 ANCHOR = ("anchor_spearman", "anchor_kendall", "triplet_agreement", "ndcg")
 LOG3 = math.log2(3)

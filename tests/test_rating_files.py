@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from timbre_jax.data.rating_files import read_matrix, read_ratings
 from timbre_jax.errors import DataError
-from timbre_jax.rating_files import read_matrix, read_ratings
 
 STUDIES = Path(__file__).resolve().parents[1].parent / "shared" / "studies"
 SOUNDS = ("Sim01_BCL", "Sim02_BSN", "Sim03_FLT", "Sim04_HRN", "Sim05_OBO")

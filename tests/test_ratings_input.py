@@ -10,11 +10,11 @@ import scipy.optimize as so
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from timbre_jax.core.pearson import condensed, pair_differences
+from timbre_jax.core.problems import as_pairs, check_problem
+from timbre_jax.data.rating_files import read_matrix
 from timbre_jax.errors import DataError, FitError
-from timbre_jax.learn import learn_metric
-from timbre_jax.pearson import condensed, pair_differences
-from timbre_jax.problems import as_pairs, check_problem
-from timbre_jax.rating_files import read_matrix
+from timbre_jax.fit.learn import learn_metric
 from timbre_jax.solvers import Exact
 
 FEATURES = np.random.default_rng(0).random((5, 3))

@@ -10,11 +10,14 @@ import pytest
 
 import timbre_jax  # noqa: F401
 from conftest import needs_mirror
-from timbre_jax import cli, datasets, resume, robustness, sweep
-from timbre_jax.batch import Group
-from timbre_jax.learn import learn_metric
-from timbre_jax.pearson import pearson
+from timbre_jax import cli
+from timbre_jax.analyses import robustness
+from timbre_jax.core.pearson import pearson
+from timbre_jax.data import datasets
+from timbre_jax.fit import resume, sweep
+from timbre_jax.fit.learn import learn_metric
 from timbre_jax.solvers import Exact, Lbfgsb
+from timbre_jax.solvers.batch import Group
 
 
 class _Stop(Exception):
@@ -216,7 +219,7 @@ def test_a_different_run_in_the_same_folder_keeps_its_chunks_apart(tmp_path, cap
 def test_area_heatmap_without_stmf_shows_areas_not_an_empty_figure(tmp_path):
     import matplotlib.image as mpimg
 
-    from timbre_jax import figures
+    from timbre_jax.plots import figures
 
     auc = {("encodec", "A"): {"auc": 0.5, "rel_auc_db": float("nan")},
            ("cochlea", "A"): {"auc": 1.5, "rel_auc_db": float("nan")}}

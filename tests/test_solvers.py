@@ -14,12 +14,13 @@ import pytest
 from scipy import stats
 
 from conftest import needs_mirror
-from timbre_jax import batch, learn_metric, learn_metrics, null, solvers
-from timbre_jax.datasets import FeatureSet
+from timbre_jax import learn_metric, learn_metrics, solvers
+from timbre_jax.analyses import null
+from timbre_jax.core.pearson import pair_differences, pearson_rows
+from timbre_jax.core.status import StatusCode
+from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.errors import UsageError
-from timbre_jax.pearson import pair_differences, pearson_rows
-from timbre_jax.solvers import Exact, Lbfgsb
-from timbre_jax.status import StatusCode
+from timbre_jax.solvers import Exact, Lbfgsb, batch
 
 
 class Done(StatusCode):
@@ -103,7 +104,8 @@ def test_the_register_and_the_command_line_know_a_new_solver(unweighted):
 
 @needs_mirror
 def test_the_command_line_fits_with_a_new_solver(unweighted, capsys):
-    from timbre_jax import cli, datasets
+    from timbre_jax import cli
+    from timbre_jax.data import datasets
 
     assert cli.main(["--quiet", "learn", "--solver", "unweighted", "--dataset", "Grey1977",
                      "--representation", "cochlea"]) == 0

@@ -14,7 +14,8 @@ import scipy.optimize
 import soundfile as sf
 
 from conftest import SR_FILE
-from timbre_jax import cli, studies
+from timbre_jax import cli
+from timbre_jax.data import studies
 from timbre_jax.solvers import Exact
 
 SAITIS = Path(__file__).resolve().parents[1].parent / "shared" / "studies" / "Saitis2020_e2set1_general"
@@ -287,7 +288,8 @@ def test_a_renamed_shuffled_study_with_a_labelled_csv_gives_the_same_optimum(tmp
     assert code == 0, err
     ev = {}
     for name in ("Orig", "Renamed"):
-        from timbre_jax import datasets, learn
+        from timbre_jax.data import datasets
+        from timbre_jax.fit import learn
 
         fs = datasets.load(name, "bands", "extracted")
         ev[name] = learn.learn_metric(fs.features, fs.ratings, solver=Exact()).explained_variance
@@ -339,7 +341,7 @@ def test_an_embedder_module_and_a_hear_module_run_through_extract_and_evaluate(t
     rows = _evaluate_rows(out)
     assert [r["representation"] for r in rows] == ["bands", "hearbands"]
     assert [r["dims"] for r in rows] == ["8", "8"]
-    from timbre_jax import datasets
+    from timbre_jax.data import datasets
 
     stored = datasets.load("Tiny", "bands", "extracted")
     expected = np.stack([band_energies_reference(audio / f"{n}.wav") for n in names])
@@ -426,7 +428,7 @@ def test_import_any_width_in_every_layout_matched_by_name(tmp_path, fresh_home, 
         w.writerow(["sound", *(f"f{k}" for k in range(features.shape[1]))])
         for k in order:
             w.writerow([names[k], *(repr(float(v)) for v in features[k])])
-    from timbre_jax import datasets
+    from timbre_jax.data import datasets
 
     for suffix in ("npy", "npz", "csv"):
         code, out, err = run_cli(capsys, "data", "import", str(tmp_path / f"f.{suffix}"), "--dataset", "Mine",

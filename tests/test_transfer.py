@@ -1,4 +1,4 @@
-"""Transfer across studies (timbre_jax.transfer): the matrix against direct computations,
+"""Transfer across studies (timbre_jax.analyses.transfer): the matrix against direct computations,
 a metric that transfers against one that cannot, unrated pairs, and the mirror's data."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 
 import timbre_jax
 from conftest import needs_mirror
-from timbre_jax import transfer
-from timbre_jax.datasets import FeatureSet
+from timbre_jax.analyses import transfer
+from timbre_jax.core.pearson import pair_differences, pair_indices
+from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.errors import UsageError
-from timbre_jax.pearson import pair_differences, pair_indices
 
 
 def study(name: str, features: np.ndarray, pairs: np.ndarray) -> FeatureSet:
@@ -121,7 +121,7 @@ def test_run_on_the_mirror(tmp_path):
     assert result.representation == "cochlea" and result.datasets == studies and result.skipped == []
     assert result.ev.shape == (3, 3) and result.zeroshot.shape == (3,)
     for k, name in enumerate(studies):
-        fs = timbre_jax.datasets.load(name, "cochlea", "upstream")
+        fs = timbre_jax.data.datasets.load(name, "cochlea", "upstream")
         fit = timbre_jax.learn_metric(fs.features, fs.ratings, solver=timbre_jax.Exact())
         assert result.ev[k, k] == pytest.approx(fit.explained_variance, abs=1e-12)
     assert np.all((result.ev >= 0) & (result.ev <= 1))

@@ -7,8 +7,9 @@ import pytest
 
 import timbre_jax  # noqa: F401
 from conftest import needs_mirror, run_on_host_devices
-from timbre_jax import cli, crossval, null
-from timbre_jax.datasets import FeatureSet
+from timbre_jax import cli
+from timbre_jax.analyses import crossval, null
+from timbre_jax.data.datasets import FeatureSet
 
 
 def test_permutations_are_seeded_and_never_the_identity():
@@ -103,15 +104,15 @@ def test_null_and_crossval_commands_write_their_files(tmp_path, capsys):
 _DEVICE_SCRIPT = r"""
 import json, sys, numpy as np, jax
 import timbre_jax
-from timbre_jax.learn import learn_metrics
+from timbre_jax.fit.learn import learn_metrics
 from timbre_jax import sweep
-from timbre_jax.batch import Group
+from timbre_jax.solvers.batch import Group
 from timbre_jax.solvers import Exact, Lbfgsb
 rng = np.random.default_rng(0)
 problems = [(rng.random((l, 20)) ** 2, rng.random(l * (l - 1) // 2)) for l in (6, 8, 7)]
 res = learn_metrics(problems, solver=Lbfgsb(maxiter=30))
 vmapped = learn_metrics(problems, solver=Lbfgsb(maxiter=30, lockstep=True))  # the GPU path, sharded too
-D = [np.asarray(timbre_jax.pearson.pair_differences(F)) for F, _ in problems]
+D = [np.asarray(timbre_jax.core.pearson.pair_differences(F)) for F, _ in problems]
 groups = [Group(D[k], rng.random((3, len(D[k]))), np.ones((3, len(D[k]))), str(k)) for k in range(3)]
 out, _ = sweep.solve(groups, Lbfgsb(maxiter=30), progress=False)
 exact = learn_metrics(problems, solver=Exact()) + learn_metrics(problems, solver=Exact(lockstep=True))

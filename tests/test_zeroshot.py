@@ -9,7 +9,8 @@ import pytest
 from scipy import stats
 
 from conftest import needs_mirror
-from timbre_jax import cli, zeroshot
+from timbre_jax import cli
+from timbre_jax.analyses import zeroshot
 
 # Four sounds, three features; pairs in condensed order (0,1) (0,2) (0,3) (1,2) (1,3) (2,3).
 F = np.array([[1.0, 0.0, 2.0],
@@ -74,7 +75,7 @@ def test_cli_writes_the_exact_header_and_real_correlations(tmp_path, capsys):
                              "anchor_kendall", "triplet_agreement", "ndcg", "mae"]
     assert lines[0][10:12] == ["pearson_low", "pearson_high"] and len(lines[0]) == 24
     assert [row[:3] for row in lines[1:]] == [["clap", "Grey1977", "euclidean"], ["clap", "Grey1977", "cosine"]]
-    from timbre_jax import datasets
+    from timbre_jax.data import datasets
 
     fs = datasets.load("Grey1977", "clap")
     eu, s = zeroshot.distances(fs.features)["euclidean"], fs.pairs

@@ -22,10 +22,10 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import TimbreJaxError, UsageError
-from .exits import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from .names import resolve_source
-from .parser import build_parser
+from timbre_jax.cli.exits import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from timbre_jax.cli.names import resolve_source
+from timbre_jax.cli.parser import build_parser
+from timbre_jax.errors import TimbreJaxError, UsageError
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "exit_status", "main",
            "resolve_source"]
@@ -63,7 +63,7 @@ def _keep_compiled_programs() -> None:
     ``JAX_ENABLE_COMPILATION_CACHE=false`` turns the cache off (JAX's own switches)."""
     import jax
 
-    from ..store import home
+    from timbre_jax.data.store import home
 
     if jax.config.jax_compilation_cache_dir is None:
         jax.config.update("jax_compilation_cache_dir", str(home() / "xla-cache"))
@@ -75,14 +75,14 @@ def main(argv=None) -> int:
     Run as the program (``argv`` None) an interrupt ends the process with status 130 on
     the spot (see :func:`_exit_now`), and compiled programs are kept for the next run
     (:func:`_keep_compiled_programs`) and the ``TIMBRE_JAX_*`` variables of
-    :mod:`timbre_jax.processes` make it one of several processes; called with ``argv``
+    :mod:`timbre_jax.fit.processes` make it one of several processes; called with ``argv``
     from Python it returns 130 and leaves JAX's configuration alone."""
     args = build_parser().parse_args(argv)
     if argv is None:
         _keep_compiled_programs()
     try:
         if argv is None:
-            from .. import processes
+            from timbre_jax.fit import processes
 
             processes.initialize_from_environment()  # TIMBRE_JAX_PROCESSES & co: one of several processes
         code = args.func(args)

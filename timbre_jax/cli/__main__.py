@@ -2,6 +2,6 @@
 
 import sys
 
-from . import main
+from timbre_jax.cli import main
 
 sys.exit(main())

@@ -1,6 +1,6 @@
 """The commands that compute: learn, extract and the analyses.  Each maps its arguments
 to names and a solver object, calls the library and prints what it returns; an analysis
-is ``run``, ``summary`` and ``write`` of its module (:mod:`timbre_jax.analysis`)."""
+is ``run``, ``summary`` and ``write`` of its module (:mod:`timbre_jax.analyses.base`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import processes, solvers
-from ..errors import TimbreJaxError, UsageError
-from . import names
+from timbre_jax import solvers
+from timbre_jax.cli import names
+from timbre_jax.errors import TimbreJaxError, UsageError
+from timbre_jax.fit import processes
 
 # The options of each command that become the solver's own (flag dest -> solver field).
 SOLVER_OPTIONS = {"maxiter": "maxiter", "starts": "starts", "init": "init", "solver_seed": "seed"}
@@ -57,51 +58,52 @@ def _report(module, result, out: Path) -> int:
 
 
 def cmd_table(args) -> int:
-    from .. import table
+    from timbre_jax.analyses import table
 
     return _analysis(table, args, directory=Path(args.out) / "chunks" / "table")
 
 
 def cmd_robustness(args) -> int:
-    from .. import robustness
+    from timbre_jax.analyses import robustness
 
     return _analysis(robustness, args, n_levels=args.levels, realizations=args.realizations, seed=args.seed,
                      std_scale=args.std_scale, chunk_groups=args.chunk_groups, directory=Path(args.out) / "chunks")
 
 
 def cmd_null(args) -> int:
-    from .. import null
+    from timbre_jax.analyses import null
 
     return _analysis(null, args, permutations=args.permutations, seed=args.seed, directory=Path(args.out) / "chunks")
 
 
 def cmd_crossval(args) -> int:
-    from .. import crossval
+    from timbre_jax.analyses import crossval
 
     return _analysis(crossval, args, directory=Path(args.out) / "chunks")
 
 
 def cmd_zeroshot(args) -> int:
-    from .. import zeroshot
+    from timbre_jax.analyses import zeroshot
 
     return _analysis(zeroshot, args, samples=args.bootstrap, seed=args.seed)
 
 
 def cmd_evaluate(args) -> int:
-    from .. import evaluate
+    from timbre_jax.analyses import evaluate
 
     return _analysis(evaluate, args, permutations=args.permutations, seed=args.seed, samples=args.bootstrap,
                      directory=Path(args.out) / "chunks")
 
 
 def cmd_transfer(args) -> int:
-    from .. import transfer
+    from timbre_jax.analyses import transfer
 
     return _analysis(transfer, args)
 
 
 def cmd_leaderboard(args) -> int:
-    from .. import leaderboard, studies
+    from timbre_jax.analyses import leaderboard
+    from timbre_jax.data import studies
 
     out = names.check_out_dir(args.out)
     reps = names.representations(args.representations)
@@ -113,16 +115,17 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_data_audit(args) -> int:
-    from .. import audit
+    from timbre_jax.analyses import audit
 
     return _analysis(audit, args, permutations=args.permutations, seed=args.seed,
                      directory=Path(args.out) / "chunks")
 
 
 def cmd_learn(args) -> int:
-    from .. import datasets, learn, store
-    from ..messages import too_many_weights, verdict_of
-    from ..pearson import condensed
+    from timbre_jax.core.pearson import condensed
+    from timbre_jax.data import datasets, store
+    from timbre_jax.fit import learn
+    from timbre_jax.solvers.messages import too_many_weights, verdict_of
 
     # Neither given must not mean every dataset (one metric over all 17 is rarely meant).
     if (args.dataset is None) == (args.datasets is None):
@@ -164,7 +167,7 @@ def cmd_learn(args) -> int:
                 "degenerate_start": res.degenerate_start, "starts": starts, "start": res.start}
         print(f"weights -> {store.save_weights(Path(args.out), res.weights, res.explained_variance, meta)}")
     if args.plot:
-        from ..weightmaps import plot_weights
+        from timbre_jax.plots.weights import plot_weights
         out = plot_weights(res.weights, args.representation, Path(args.plot), title=f"{args.representation}: {label}",
                            ev=res.explained_variance, solver=solver.name, source=args.source, datasets=chosen)
         print(f"weight map -> {out}")

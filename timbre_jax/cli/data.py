@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import registry
-from . import names as cli_names
-from .exits import EXIT_FAIL
+from timbre_jax.cli import names as cli_names
+from timbre_jax.cli.exits import EXIT_FAIL
+from timbre_jax.data import registry
 
 
 def _representations(args) -> list[str]:
@@ -18,7 +18,7 @@ def _representations(args) -> list[str]:
 
 
 def cmd_data_fetch(args) -> int:
-    from .. import datasets, download
+    from timbre_jax.data import datasets, download
 
     what = registry.parse_list(cli_names.given(args.what, "--what"), ("ratings", "audio", "features"),
                                "kind(s) of file")
@@ -43,7 +43,7 @@ def cmd_data_fetch(args) -> int:
 
 
 def cmd_data_list(args) -> int:
-    from .. import datasets, store, studies
+    from timbre_jax.data import datasets, store, studies
 
     reps = _representations(args)
     header, rows, missing = datasets.inventory(reps)
@@ -79,7 +79,7 @@ def cmd_data_list(args) -> int:
 
 
 def cmd_data_verify(args) -> int:
-    from .. import datasets, download, store, studies
+    from timbre_jax.data import datasets, download, store, studies
 
     paths = [p for w in ("ratings", "audio", "features") for p in registry.files(w)]
     good, bad, absent = download.verify(paths)
@@ -103,7 +103,7 @@ def cmd_data_verify(args) -> int:
 
 
 def cmd_data_add(args) -> int:
-    from .. import studies
+    from timbre_jax.data import studies
 
     study = studies.add(args.name, Path(args.audio), Path(args.ratings), progress=not args.quiet)
     l = len(study.sounds)
@@ -115,7 +115,7 @@ def cmd_data_add(args) -> int:
 
 
 def cmd_data_remove(args) -> int:
-    from .. import studies
+    from timbre_jax.data import studies
 
     for path in studies.remove(args.name):
         print(f"removed {path}")
@@ -123,7 +123,7 @@ def cmd_data_remove(args) -> int:
 
 
 def cmd_data_import(args) -> int:
-    from .. import datasets, store
+    from timbre_jax.data import datasets, store
 
     store.check_name(args.representation, "representation")
     replaced = store.feature_file(datasets.check_import_source(args.source), args.representation, args.dataset).exists()

@@ -7,13 +7,13 @@ import argparse
 import os
 from pathlib import Path
 
-from .. import registry
-from ..errors import UsageError
+from timbre_jax.data import registry
+from timbre_jax.errors import UsageError
 
 
 def known_representations() -> list[str]:
     """The paper's 8, crepe, and every other representation in the store (a user's embedder or import)."""
-    from .. import store
+    from timbre_jax.data import store
 
     extra = ["crepe", *store.stored_representations()]
     return [*registry.REPRESENTATIONS, *dict.fromkeys(r for r in extra if r not in registry.REPRESENTATIONS)]
@@ -53,7 +53,7 @@ def datasets(value, source="auto", option: str = "--datasets"):
     """Dataset names: the built-in ones, the studies added with `data add`, and for an
     imported source those in the store; ``all`` (or not given) is the 17 built-in datasets
     (for an imported source: what was imported into it).  An empty list is refused."""
-    from .. import store, studies
+    from timbre_jax.data import store, studies
 
     given(value, option)
     builtin = source in (*store.SOURCES, "auto")
@@ -75,7 +75,7 @@ def datasets(value, source="auto", option: str = "--datasets"):
 
 def source(value):
     """--source: auto, upstream, extracted, or an imported source that exists in the store."""
-    from .. import store
+    from timbre_jax.data import store
 
     known = ["auto", *store.SOURCES, *(s for s in store.stored_sources() if s not in store.SOURCES)]
     if value not in known:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from .. import registry, solvers
-from ..solvers import Lbfgsb
-from . import commands, names
-from . import data as data_commands
-from .exits import EXIT_HELP
+from timbre_jax import solvers
+from timbre_jax.cli import commands, names
+from timbre_jax.cli import data as data_commands
+from timbre_jax.cli.exits import EXIT_HELP
+from timbre_jax.data import registry
+from timbre_jax.solvers import Lbfgsb
 
 DESCRIPTION = (
     "Learn weighted Euclidean timbre metrics from human dissimilarity ratings and reproduce "
@@ -166,14 +167,14 @@ def version() -> str:
     try:
         return metadata.version("timbre-jax")
     except metadata.PackageNotFoundError:
-        from .. import __version__
+        from timbre_jax import __version__
 
         return __version__
 
 
 def _names_epilog() -> str:
     """The dataset and representation names, for the help of subcommands that take them."""
-    from .. import studies
+    from timbre_jax.data import studies
 
     lists = [("datasets", registry.DATASETS), ("your studies", studies.names() or ["none (`timbre-jax data add`)"]),
              ("representations", names.known_representations())]

@@ -6,9 +6,9 @@ registered by name for the command line."""
 import importlib
 import pkgutil
 
-from .exact import Exact
-from .lbfgsb import Lbfgsb
-from .solver import Solver, available, named, options_of
+from timbre_jax.solvers.exact import Exact
+from timbre_jax.solvers.lbfgsb import Lbfgsb
+from timbre_jax.solvers.solver import Solver, available, named, options_of
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")

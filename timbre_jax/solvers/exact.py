@@ -1,4 +1,4 @@
-"""The certified global optimum of the fit, as a solver (:mod:`timbre_jax.exact`).
+"""The certified global optimum of the fit, as a solver (:mod:`timbre_jax.optim.exact_lockstep`).
 
 :class:`Exact` has no start, no tolerance and no box to choose: its weights are the
 optimum u* = w^-2 of a non-negative least squares with a free intercept, mapped into
@@ -14,11 +14,12 @@ from functools import partial
 import jax
 import numpy as np
 
-from .. import exact, exact_host
-from ..batch import default_lockstep, over, pack, padded_pairs, require_float64, unpack
-from ..errors import UsageError
-from ..sharding import pad_to_devices, per_device, place
-from .solver import Solver
+from timbre_jax.errors import UsageError
+from timbre_jax.optim import exact_host
+from timbre_jax.optim import exact_lockstep as exact
+from timbre_jax.solvers.batch import default_lockstep, over, pack, padded_pairs, require_float64, unpack
+from timbre_jax.solvers.sharding import pad_to_devices, per_device, place
+from timbre_jax.solvers.solver import Solver
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,9 @@ class Exact(Solver):
     """Lawson & Hanson's active set, certified on every feature.
 
     Two paths to the same optimum (equal up to rounding): ``lockstep`` True vmaps every
-    problem in one compiled JAX program (:func:`timbre_jax.exact.solve`, working sets and
+    problem in one compiled JAX program (:func:`timbre_jax.optim.exact_lockstep.solve`, working sets and
     an updated QR: the accelerator path); False solves each group on the host in NumPy
-    (:func:`timbre_jax.exact_host.solve_group`, the products of a group shared, no
+    (:func:`timbre_jax.optim.exact_host.solve_group`, the products of a group shared, no
     compilation: the CPU path); None, the default, means lockstep on accelerators only.
 
     working_set: columns per active-set run (lockstep only); max_passes: full-gradient

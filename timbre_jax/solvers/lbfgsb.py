@@ -1,7 +1,7 @@
 """The paper's fit: L-BFGS-B on -P(d_w^2, s) from the NNLS warm start.
 
 :class:`Lbfgsb` holds every option of the fit and solves batches of groups
-(:mod:`timbre_jax.batch`) with the pure-JAX L-BFGS-B of :mod:`timbre_jax.lbfgsb`.  Two
+(:mod:`timbre_jax.solvers.batch`) with the pure-JAX L-BFGS-B of :mod:`timbre_jax.optim.lbfgsb`.  Two
 ways to run a batch, chosen by ``lockstep``:
 
 - *lockstep* (``vmap``, the default on accelerators): every problem advances together;
@@ -25,14 +25,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import starts as starting
-from ..batch import Group, default_lockstep, over, pack, padded_pairs, require_float64, unpack
-from ..errors import UsageError
-from ..lbfgsb import LBFGSB, LBFGSBOptions, Status
-from ..nnls import warm_start
-from ..pearson import pearson_and_grad, standardize_ratings
-from ..sharding import pad_to_devices, per_device, place
-from .solver import Solver
+from timbre_jax.core.pearson import pearson_and_grad, standardize_ratings
+from timbre_jax.errors import UsageError
+from timbre_jax.optim import starts as starting
+from timbre_jax.optim.lbfgsb import LBFGSB, LBFGSBOptions, Status
+from timbre_jax.optim.nnls import warm_start
+from timbre_jax.solvers.batch import Group, default_lockstep, over, pack, padded_pairs, require_float64, unpack
+from timbre_jax.solvers.sharding import pad_to_devices, per_device, place
+from timbre_jax.solvers.solver import Solver
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,14 @@ class Lbfgsb(Solver):
     memory: stored correction pairs [maxcor]; ftol, gtol: relative decrease of f and
     projected-gradient tolerances [ftol, pgtol] (1e-36: run to stagnation, as the paper
     does); bounds: the box (lower, upper) of the weights; restart_on_stagnation: see
-    :mod:`timbre_jax.lbfgsb` (False stops where scipy stops); invariant_sums: fixed-tree
+    :mod:`timbre_jax.optim.lbfgsb` (False stops where scipy stops); invariant_sums: fixed-tree
     sums (True), plain ones (False), or None, the default: trees exactly in lockstep;
     lockstep: vmap the problems (True) or solve them in sequence (False); None, the
-    default, means lockstep on accelerators only (:func:`timbre_jax.batch.default_lockstep`);
+    default, means lockstep on accelerators only (:func:`timbre_jax.solvers.batch.default_lockstep`);
     init: ``"nnls"`` (the paper's warm start) or ``"random"`` (Thoret et al. 2021, seeded
     by ``seed`` + problem index); starts: also solve from ``starts - 1`` log-normal
     perturbations of the first start (seeded by (seed, problem index)) and keep the fit
-    with the highest P on the fitted ratings (:func:`timbre_jax.starts.extra_starts`).
+    with the highest P on the fitted ratings (:func:`timbre_jax.optim.starts.extra_starts`).
     """
 
     name = "lbfgsb"
@@ -179,7 +179,7 @@ def solve_padded(D, s, mask, w0=None, *, options: LBFGSBOptions, bounds: tuple[f
     ``options`` (static) sets the iteration and its sums; ``bounds`` the box; ``lockstep``
     vmaps the problems, else they run one after the other.  With several devices the G
     axis is split over them (G a multiple of the device count, see
-    :func:`timbre_jax.sharding.pad_to_devices`), each device solving its own groups.
+    :func:`timbre_jax.solvers.sharding.pad_to_devices`), each device solving its own groups.
     Returns weights (G, K, n), pearson, iterations, status (G, K)."""
     local = partial(_solve_local, options=options, bounds=bounds, init=init, lockstep=lockstep)
     args = (D, s, mask) if w0 is None else (D, s, mask, w0)

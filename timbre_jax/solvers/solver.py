@@ -4,10 +4,10 @@ A solver is a frozen dataclass whose fields are its options (hashable: it can be
 static argument of ``jax.jit`` and part of the fingerprint of a saved run).  It has
 
 - ``name``: the word that selects it at the command line (``--solver NAME``);
-- ``Status``: its results enum (a :class:`~timbre_jax.status.StatusCode`: a message per
+- ``Status``: its results enum (a :class:`~timbre_jax.core.status.StatusCode`: a message per
   member and ``converged(status, iterations)``);
 - ``solve(batch) -> list[Results]``: fit every problem of every group of the batch
-  (:mod:`timbre_jax.batch`), one :class:`~timbre_jax.batch.Results` per group;
+  (:mod:`timbre_jax.solvers.batch`), one :class:`~timbre_jax.solvers.batch.Results` per group;
 - ``per_problem_memory(p, n)``: float64 numbers of working memory one problem needs,
   for sizing chunks.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
-from ..errors import UsageError
+from timbre_jax.errors import UsageError
 
 _REGISTER: dict[str, type[Solver]] = {}
 
@@ -40,7 +40,7 @@ class Solver:
             _REGISTER[cls.name] = cls
 
     def solve(self, batch) -> list:
-        """One :class:`~timbre_jax.batch.Results` per group of ``batch``."""
+        """One :class:`~timbre_jax.solvers.batch.Results` per group of ``batch``."""
         raise NotImplementedError
 
     def per_problem_memory(self, p: int, n: int) -> float:

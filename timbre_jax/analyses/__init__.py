@@ -1,0 +1,1 @@
+"""The analyses: run -> Result, write, summary."""

@@ -1,0 +1,235 @@
+"""One honest row per dataset x representation: the optimum beside chance, generalization and no learning.
+
+An in-sample explained variance alone says little: with as many weights as rated pairs a
+metric can fit any ratings, and the paper's solver stops short of the optimum.  For each
+:class:`~timbre_jax.data.datasets.FeatureSet` this module puts four numbers side by side, all
+at the exact optimum of the fit (:class:`~timbre_jax.solvers.Exact`):
+
+- ``ev_exact``: the certified global maximum of the explained variance P^2 on every rated
+  pair, the in-sample fit of ``learn_metric(features, ratings, solver=Exact())``;
+- ``null_median``, ``null_p``: the same optimum with the sounds relabelled ``permutations``
+  times (:mod:`timbre_jax.analyses.null`): what chance gives, and the permutation p-value of
+  ``ev_exact`` against it;
+- ``heldout_ev``: leave-one-sound-out cross-validation at the optimum
+  (:mod:`timbre_jax.analyses.crossval`): what generalizes to sounds the fit has not seen;
+- ``zeroshot_*``: the correlations of the unweighted distances with the ratings
+  (:mod:`timbre_jax.analyses.zeroshot`): what no learning gives.
+
+The null's problem 0 is the true order of the sounds, fitted exactly as
+:func:`timbre_jax.learn_metric` fits it, so ``ev_exact`` and its certificate are read from
+it rather than fitted a second time (the tests check it against ``learn_metric``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from timbre_jax.analyses import base as analysis
+from timbre_jax.analyses import crossval, null, zeroshot
+from timbre_jax.data.datasets import FeatureSet
+from timbre_jax.errors import UsageError
+from timbre_jax.fit import sweep
+from timbre_jax.fit.learn import explained_variance
+from timbre_jax.solvers import Exact
+from timbre_jax.stats import rank_metrics, scores
+
+CHANCE = 0.05  # null_p above this: the optimum is not above chance
+
+
+@dataclass(frozen=True)
+class EvaluateRow:
+    """One dataset in one representation; EV = explained variance of the ratings (P^2, 0 for P <= 0)."""
+
+    representation: str
+    dataset: str
+    source: str                     # where the features come from (``FeatureSet.source``)
+    sounds: int                     # l, the sounds of the dataset
+    pairs: int                      # the rated pairs (unrated ones are left out of every fit)
+    dims: int                       # n, the features: one weight each
+    ev_exact: float                 # EV at the global optimum of the fit on every rated pair
+    certified: bool                 # the optimality (KKT) conditions of ev_exact's fit were verified
+    zeroshot_pearson: float         # Pearson of the squared Euclidean distance, all weights 1, with the ratings
+    zeroshot_spearman: float        # Spearman of the same
+    zeroshot_cosine_pearson: float  # Pearson of the cosine distance with the ratings
+    null_median: float              # median EV of the optimum over the relabellings of the sounds
+    null_p: float                   # (1 + #{null EV >= ev_exact - null.TIE}) / (permutations + 1)
+    permutations: int               # relabellings in the null
+    heldout_ev: float               # leave-one-sound-out held-out EV at the optimum (crossval.heldout_ev)
+    anchor_spearman: float          # the timbre benchmark's rank metrics of the learned metric
+    anchor_kendall: float           # (in-sample optimum, distances not squared; :mod:`timbre_jax.stats.rank_metrics`)
+    triplet_agreement: float
+    ndcg: float
+    mae: float
+    warnings: str                   # "; "-joined plain-words warnings, "" when none
+    intervals: dict = field(default_factory=dict, compare=False)  # number -> (low, high), bootstrap over sounds
+
+
+# The numbers that get a bootstrap interval, and where :func:`timbre_jax.stats.scores.scores` keeps them.
+INTERVALS = {"ev_exact": ("learned", "ev"), "heldout_ev": ("learned", "heldout_ev"),
+             "zeroshot_pearson": ("euclidean", "pearson"), "zeroshot_spearman": ("euclidean", "spearman"),
+             "zeroshot_cosine_pearson": ("cosine", "pearson"),
+             **{m: ("learned", m) for m in ("anchor_spearman", "anchor_kendall", "triplet_agreement", "ndcg", "mae")}}
+FIELDS = [f.name for f in fields(EvaluateRow) if f.name != "intervals"]
+INTERVAL_FIELDS = [f"{name}_{end}" for name in INTERVALS for end in ("low", "high")]
+
+
+def row_warnings(dims: int, pairs: int, certified: bool, null_p: float, zeroshot_pearson: float) -> list[str]:
+    """What a reader must know before trusting the row, in plain words (a short list on purpose):
+    at least as many weights as rated pairs, an optimum not certified, an optimum not
+    above chance, a negative zero-shot correlation."""
+    out = []
+    if dims >= pairs:
+        out.append(f"{dims} weights for {pairs} rated pairs: enough to fit almost any ratings (EV near 1 whatever "
+                   "the sounds), so judge it by null_p and heldout_ev")
+    if not certified:
+        out.append("the optimum is not certified (the exact solver stopped at its iteration limit): "
+                   "ev_exact may be below the true maximum")
+    if null_p > CHANCE:
+        out.append(f"not above chance (p = {null_p:.3g})")
+    if zeroshot_pearson < 0:
+        out.append(f"zero-shot correlation is negative (Pearson {zeroshot_pearson:.3f})")
+    return out
+
+
+def _groups(sets: list[FeatureSet]) -> dict[tuple[str, str], list[int]]:
+    """Indices of ``sets`` by (representation, source), in the order first seen: each group
+    is one call of the null and of the cross-validation (one representation per call, and
+    one source, whose feature count may differ)."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for k, fs in enumerate(sets):
+        out.setdefault((fs.representation, fs.source), []).append(k)
+    return out
+
+
+def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, samples: int = 1000,
+             margin: float = 0.1, directory: Path | None = None,
+             progress: bool = True) -> list[EvaluateRow]:
+    """One :class:`EvaluateRow` per feature set, in the order of ``sets``.
+
+    ``sets`` may hold several representations (and sources); each is evaluated in one
+    batched null (``permutations`` relabellings per dataset, seeded by ``seed`` and the
+    dataset name, as :func:`timbre_jax.analyses.null.run`) and one batched cross-validation
+    (:func:`timbre_jax.analyses.crossval.fit`), both with :class:`~timbre_jax.solvers.Exact`.  With
+    ``directory``, their chunks are saved under ``directory/REP/null`` and
+    ``.../crossval`` (``directory/REP/SOURCE/...`` when one call holds several sources of
+    REP), so an interrupted run resumes; ``None`` keeps nothing.  ``samples`` bootstrap
+    samples of the sounds (seeded by ``seed`` and the dataset name, the same for every
+    representation; 0: none) give a 95% interval for every number of :data:`INTERVALS`
+    (:mod:`timbre_jax.stats.scores`: the fitted metric held fixed); ``margin``: the rating
+    difference above which a triplet counts.
+
+    The null is :func:`timbre_jax.analyses.null.fit` taken apart (its groups, one solve, its
+    summary) only to read the status of problem 0, the true order: that fit is
+    ``ev_exact`` and its status says whether it is certified.
+    """
+    sets = list(sets)
+    solver = Exact()
+    rows: list[EvaluateRow | None] = [None] * len(sets)
+    groups = _groups(sets)
+    for (rep, source), members in groups.items():
+        group = [sets[k] for k in members]
+        several = sum(r == rep for r, _ in groups) > 1
+        chunks = None if directory is None else Path(directory) / rep / (source if several else "")
+        results, _ = sweep.solve([null.make_group(fs, permutations, seed) for fs in group], solver,
+                                 directory=None if chunks is None else chunks / "null", label=f"null {rep}",
+                                 progress=progress)
+        fits = crossval.solve_folds(group, solver, directory=None if chunks is None else chunks / "crossval",
+                                    progress=progress)
+        for k, fs, res, fit in zip(members, group, results, fits):
+            cv = crossval.score(fs, fit.distances, float(fit.pearson[0]))
+            study = scores.study(fs, fit.distances)
+            point = scores.scores(study, margin=margin)
+            bounds = {}
+            if samples:
+                drawn = scores.samples_of(fs.dataset, len(fs.sounds), samples, seed)
+                found, _ = scores.intervals(study, drawn, margin=margin)
+                bounds = {name: found[key] for name, key in INTERVALS.items()}
+            ev = explained_variance(res.pearson)
+            summ = null.summarize(rep, fs.dataset, ev)
+            certified = bool(res.certified[0])
+            align = zeroshot.alignment(fs.features, fs.pairs)
+            pairs = int(np.isfinite(fs.pairs).sum())
+            dims = int(fs.features.shape[1])
+            zp = align["euclidean"][0]
+            rows[k] = EvaluateRow(
+                representation=rep, dataset=fs.dataset, source=source, sounds=len(fs.sounds), pairs=pairs,
+                dims=dims, ev_exact=summ.observed_ev, certified=certified, zeroshot_pearson=zp,
+                zeroshot_spearman=align["euclidean"][1], zeroshot_cosine_pearson=align["cosine"][0],
+                null_median=summ.null_median, null_p=summ.p_value, permutations=summ.permutations,
+                heldout_ev=cv.heldout_ev, **{m: point[("learned", m)] for m in rank_metrics.METRICS},
+                warnings="; ".join(row_warnings(dims, pairs, certified, summ.p_value, zp)), intervals=bounds)
+    return rows  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """One :class:`EvaluateRow` per (representation, dataset) with data, and what was skipped."""
+
+    rows: list[EvaluateRow]
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run(representations, datasets, *, source: str = "upstream", permutations: int = 100, seed: int = 0,
+        samples: int = 1000, margin: float = 0.1,
+        directory: Path | None = None, progress: bool = True) -> EvaluateResult:
+    """:func:`evaluate` on every (representation, dataset) that ``source`` has; an error
+    when none has data."""
+    import time
+
+    t0 = time.perf_counter()
+    loaded = analysis.load(representations, datasets, source)
+    sets = [fs for found in loaded.sets.values() for fs in found]
+    if not sets:
+        raise UsageError(f"no {source} features for any of these datasets and representations")
+    rows = evaluate(sets, permutations=permutations, seed=seed, samples=samples, margin=margin, directory=directory,
+                    progress=progress)
+    return EvaluateResult(rows, loaded.skipped, time.perf_counter() - t0)
+
+
+def write(result: EvaluateResult, out: Path) -> list[Path]:
+    """OUT/evaluate.csv: one :class:`EvaluateRow` per line, its fields as columns in order,
+    then the bounds of each interval (``<number>_low``, ``<number>_high``; empty without a
+    bootstrap) (floats with 6 decimals, NaN empty; :func:`timbre_jax.plots.tables.write_csv`)."""
+    from timbre_jax.plots.tables import write_csv
+
+    def bounds(r):
+        return [r.intervals.get(name, (np.nan, np.nan))[end] for name in INTERVALS for end in (0, 1)]
+
+    return [write_csv(Path(out) / "evaluate.csv", FIELDS + INTERVAL_FIELDS,
+                      [[getattr(r, f) for f in FIELDS] + bounds(r) for r in result.rows])]
+
+
+def _num(x: float, spec: str) -> str:
+    return "nan" if not np.isfinite(x) else format(x, spec)
+
+
+def summary(result: EvaluateResult) -> list[str]:
+    """The lines to print: what was skipped, a table (one line per row; ``*`` after an EV
+    that is not certified), a key to its columns, then each row's warnings."""
+    rows = result.rows
+    header = ["representation", "source", "dataset", "l", "pairs", "n", "EV opt", "null med", "p", "held-out",
+              "zs P", "zs rho", "zs cos P"]
+    body = [[r.representation, r.source, r.dataset, str(r.sounds), str(r.pairs), str(r.dims),
+             _num(r.ev_exact, ".3f") + ("" if r.certified else "*"), _num(r.null_median, ".3f"),
+             _num(r.null_p, ".3f"), _num(r.heldout_ev, ".3f"), _num(r.zeroshot_pearson, "+.3f"),
+             _num(r.zeroshot_spearman, "+.3f"), _num(r.zeroshot_cosine_pearson, "+.3f")] for r in rows]
+    width = [max(len(x) for x in col) for col in zip(header, *body)]
+    text = 3  # the first three columns are words: left-aligned; numbers right-aligned
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i < text else c.rjust(w) for i, (c, w) in enumerate(zip(cells, width))).rstrip()
+
+    lines = [*analysis.skipped_lines(result.skipped), line(header), line(["-" * w for w in width]),
+             *(line(b) for b in body)]
+    lines.append("EV opt: explained variance at the certified optimum (* not certified); null med, p: the optimum "
+                 "with the sounds relabelled; held-out: leave-one-sound-out EV; zs: no fit, all weights 1 "
+                 "(Pearson, Spearman; cosine distance's Pearson)")
+    for r in rows:
+        if r.warnings:
+            lines.append(f"{r.representation}/{r.dataset} ({r.source}): {r.warnings}")
+    lines.append(f"wall time {result.seconds:.1f} s")
+    return lines

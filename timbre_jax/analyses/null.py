@@ -1,0 +1,156 @@
+"""Permutation null: what explained variance does chance give?
+
+With thousands of weights and at most 190 rated pairs, a metric can fit ratings whose
+sounds were randomly relabelled.  For each dataset we refit on ``K`` relabellings (rows
+and columns of the rating matrix permuted together; identity excluded), exactly as the
+true order is fitted, all in batched solves that share the dataset's ``D``.
+
+Reported per (representation, dataset): the observed EV, the null median and 95th
+percentile, the permutation p-value ``(1 + #{null >= observed - TIE}) / (K + 1)`` and
+the excess of the observed EV over the null median.  ``TIE`` counts a relabelling that
+reaches the observed EV up to rounding as reaching it: where every fit interpolates the
+ratings (EV = 1, mertcat), the optima differ only in the last bits.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from timbre_jax.analyses import base as analysis
+from timbre_jax.core.pearson import pair_differences, pair_indices
+from timbre_jax.data.datasets import FeatureSet
+from timbre_jax.fit import sweep
+from timbre_jax.fit.learn import explained_variance
+from timbre_jax.solvers import Lbfgsb, Solver
+from timbre_jax.solvers.batch import Group
+
+
+def permutations(l: int, K: int, seed: int, dataset: str) -> np.ndarray:
+    """K relabellings (K, l) of l sounds, none the identity; PCG64 seeded by
+    (seed, CRC-32 of the dataset name)."""
+    rng = np.random.Generator(np.random.PCG64([seed, zlib.crc32(dataset.encode())]))
+    out = []
+    while len(out) < K:
+        perm = rng.permutation(l)
+        if np.any(perm != np.arange(l)):
+            out.append(perm)
+    return np.array(out)
+
+
+def permuted_pairs(ratings: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """Condensed ratings after relabelling sound i as perm[i]: (l, l), (l,) -> (p,)."""
+    i, j = pair_indices(len(perm))
+    return ratings[perm[i], perm[j]]
+
+
+def make_group(fs: FeatureSet, K: int, seed: int) -> Group:
+    """Problem 0: the true order; problems 1..K: relabellings."""
+    perms = np.vstack([np.arange(len(fs.sounds)), permutations(len(fs.sounds), K, seed, fs.dataset)])
+    ratings = np.array([permuted_pairs(fs.ratings, p) for p in perms])
+    mask = np.isfinite(ratings).astype(float)
+    return Group(np.asarray(pair_differences(fs.features)), np.nan_to_num(ratings), mask, fs.dataset)
+
+
+@dataclass(frozen=True)
+class NullSummary:
+    representation: str
+    dataset: str
+    observed_ev: float
+    null_median: float
+    null_p95: float
+    p_value: float
+    excess_over_median: float
+    permutations: int
+
+
+TIE = 1e-9
+
+
+def summarize(representation: str, dataset: str, ev: np.ndarray) -> NullSummary:
+    """ev[0] observed, ev[1:] null."""
+    obs, null = float(ev[0]), np.asarray(ev[1:])
+    med = float(np.median(null))
+    return NullSummary(representation, dataset, obs, med, float(np.percentile(null, 95)),
+                       float((1 + np.sum(null >= obs - TIE)) / (len(null) + 1)), obs - med, len(null))
+
+
+def fit(sets: list[FeatureSet], solver: Solver, *, K: int = 100, seed: int = 0, directory: Path | None = None,
+        progress: bool = True):
+    """The null of one representation: (per-fit rows [(representation, dataset,
+    permutation index, ev, iterations)], one :class:`NullSummary` per dataset)."""
+    groups = [make_group(fs, K, seed) for fs in sets]
+    rep = sets[0].representation if sets else ""
+    results, _ = sweep.solve(groups, solver, directory=directory, label=f"null {rep}", progress=progress)
+    rows, summaries = [], []
+    for fs, res in zip(sets, results):
+        ev = explained_variance(res.pearson)
+        rows += [(rep, fs.dataset, k, float(e), int(it)) for k, (e, it) in enumerate(zip(ev, res.iterations))]
+        summaries.append(summarize(rep, fs.dataset, ev))
+    return rows, summaries
+
+
+@dataclass(frozen=True)
+class NullResult:
+    """Every fit (rows of :func:`fit`), one :class:`NullSummary` per (representation,
+    dataset), what was skipped, and the seconds per representation."""
+
+    rows: list[tuple]
+    summaries: list[NullSummary]
+    source: str = ""
+    solver: str = ""
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None,
+        permutations: int = 100, seed: int = 0, directory: Path | None = None, progress: bool = True) -> NullResult:
+    """The null of every representation on every dataset it has (``solver``: default
+    :class:`~timbre_jax.solvers.Lbfgsb`; with :class:`~timbre_jax.solvers.Exact` the null
+    is of the optimum); fits saved under ``directory/<representation>``."""
+    solver = Lbfgsb() if solver is None else solver
+    loaded = analysis.load(representations, datasets, source)
+    rows, summaries, timings = [], [], {}
+    for r, sets in loaded.sets.items():
+        t = time.perf_counter()
+        found, summarized = fit(sets, solver, K=permutations, seed=seed,
+                                directory=None if directory is None else Path(directory) / r, progress=progress)
+        rows += found
+        summaries += summarized
+        timings[r] = time.perf_counter() - t
+    return NullResult(rows, summaries, source, solver.name, loaded.skipped, timings)
+
+
+def write(result: NullResult, out: Path) -> list[Path]:
+    """OUT/null.csv (one row per fit: representation, dataset, permutation (0 = the true
+    order), ev, iterations), OUT/summary.csv (one :class:`NullSummary` per dataset) and
+    OUT/null_<representation>.png."""
+    from timbre_jax.plots.figures import plot_null
+    from timbre_jax.plots.tables import write_csv
+
+    fields = list(NullSummary.__dataclass_fields__)
+    written = [write_csv(Path(out) / "null.csv", ["representation", "dataset", "permutation", "ev", "iterations"],
+                         [list(x) for x in result.rows]),
+               write_csv(Path(out) / "summary.csv", fields,
+                         [[getattr(x, f) for f in fields] for x in result.summaries])]
+    for r in result.timings:
+        written.append(plot_null([x for x in result.rows if x[0] == r], [x for x in result.summaries
+                                                                          if x.representation == r],
+                                 r, Path(out) / f"null_{r}.png", source=result.source, solver=result.solver,
+                                 skipped=result.skipped))
+    return written
+
+
+def summary(result: NullResult) -> list[str]:
+    """What was skipped, fits and time per representation, and one line per dataset."""
+    lines = analysis.skipped_lines(result.skipped)
+    for r, seconds in result.timings.items():
+        lines.append(f"{r}: {sum(x[0] == r for x in result.rows)} fits in {seconds:.1f} s")
+    for x in result.summaries:
+        lines.append(f"{x.representation:10s} {x.dataset:22s} observed {x.observed_ev:.3f}  null median "
+                     f"{x.null_median:.3f}  p95 {x.null_p95:.3f}  p = {x.p_value:.3f}")
+    return lines

@@ -1,0 +1,196 @@
+"""Transfer across studies: is a learned metric about timbre, or about one study's sounds?
+
+For one representation (the same feature space, n features, in every study), the metric
+is learned on study A, the certified optimum (:class:`~timbre_jax.solvers.Exact`), and
+scored on study B, other sounds rated by other listeners:
+
+    EV_AB = max(P(D_B u_A, s_B), 0)^2   over B's rated pairs,   u_A = w_A^-2 (n,),
+
+with D_B (p_B, n) the squared feature differences of B's pairs (``D_q = (Psi_i - Psi_j)^2``
+for pair q = (i, j)), s_B (p_B,) its ratings and P Pearson's correlation; unrated pairs
+(NaN) are left out.  Over m studies this is an (m, m) matrix, rows learned on, columns
+scored on.  Its diagonal is the in-sample fit of each study (what ``learn --solver exact``
+reports); its median off the diagonal beside the median on it says how much of a fit
+carries over to other sounds: a metric that captures timbre keeps its EV, one fitted to
+one study's sounds (n weights for a few hundred pairs) loses it.  The baseline a
+transferred metric should beat is each column study's zero-shot EV, every weight 1
+(u = 1, no fit at all).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from timbre_jax.analyses import base as analysis
+from timbre_jax.core.pearson import pair_differences, pearson_rows
+from timbre_jax.data.datasets import FeatureSet
+from timbre_jax.errors import DataError, UsageError
+from timbre_jax.fit.learn import explained_variance, learn_metrics
+from timbre_jax.solvers import Exact
+
+COLUMNS = ["learned_on", "scored_on", "ev", "zeroshot_ev_of_scored", "in_sample"]
+
+
+def scores(U: np.ndarray, fs: FeatureSet) -> np.ndarray:
+    """EV on the study ``fs`` of each metric u = w^-2 in the rows of ``U`` (K, n): (K,).
+
+    Only the rated pairs count; a metric whose distances are constant over them (every
+    weight it keeps on features constant in ``fs``) has no correlation: EV 0."""
+    D = pair_differences(fs.features)  # (p, n)
+    rated = np.isfinite(fs.pairs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        P = pearson_rows(U @ D.T, np.nan_to_num(fs.pairs), rated.astype(float))
+    return explained_variance(P)  # NaN (no correlation) -> 0
+
+
+def matrix(sets: list[FeatureSet]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The transfer matrix of m studies in one representation.
+
+    ``sets``: m feature sets, each features (l_b, n) with the same n.  Returns (names (m,),
+    ev (m, m), zeroshot (m,)): ``ev[a, b]`` the EV on study b of the metric learned on
+    study a (one batched exact solve over the m studies, then one (m, n) @ (n, p_b)
+    product per scored study); the diagonal is each fit's own EV, to its last digit;
+    ``zeroshot[b]`` the EV on b of every weight 1."""
+    ns = {fs.dataset: fs.features.shape[1] for fs in sets}
+    if len(set(ns.values())) > 1:
+        raise DataError("transfer needs the same feature space in every study; numbers of features: "
+                        + ", ".join(f"{d} {n}" for d, n in ns.items()))
+    fits = learn_metrics([(fs.features, fs.ratings) for fs in sets], solver=Exact())
+    U = np.stack([f.weights ** -2.0 for f in fits])  # (m, n): each study's learned u = w^-2
+    ev = np.stack([scores(U, fs) for fs in sets], axis=1)  # column b: every metric scored on study b
+    zeroshot = np.array([scores(np.ones((1, U.shape[1])), fs)[0] for fs in sets])
+    ev[np.diag_indices(len(sets))] = [f.explained_variance for f in fits]
+    return [fs.dataset for fs in sets], ev, zeroshot
+
+
+def off_diagonal(ev: np.ndarray) -> np.ndarray:
+    """The transfers of an (m, m) matrix, row by row: (m, m - 1)."""
+    m = len(ev)
+    return ev[~np.eye(m, dtype=bool)].reshape(m, m - 1)
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """The transfer matrix of one representation over its studies.
+
+    ``ev`` (m, m): ``ev[a, b]`` learned on ``datasets[a]``, scored on ``datasets[b]``;
+    ``zeroshot`` (m,): the EV of every weight 1 on each study; ``in_sample_median``: the
+    median of the diagonal; ``transfer_median``: the median of the m (m - 1) entries off
+    it; ``row_transfer_median`` (m,): per learned-on study, the median over the others."""
+
+    representation: str
+    datasets: list[str]
+    ev: np.ndarray
+    zeroshot: np.ndarray
+    in_sample_median: float
+    transfer_median: float
+    row_transfer_median: np.ndarray
+    source: str = "upstream"
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def result_of(representation: str, names: list[str], ev: np.ndarray, zeroshot: np.ndarray, *,
+              source: str = "upstream", skipped=(), seconds: float = 0.0) -> TransferResult:
+    """A :class:`TransferResult` with its medians computed from ``ev`` (m, m), m >= 2."""
+    off = off_diagonal(ev)
+    return TransferResult(representation, list(names), ev, zeroshot, float(np.median(np.diag(ev))),
+                          float(np.median(off)), np.median(off, axis=1), source, list(skipped), seconds)
+
+
+def run(representations, datasets, *, source: str = "upstream", progress: bool = True) -> TransferResult:
+    """The transfer matrix of exactly one representation over ``datasets`` (at least two
+    with data in ``source``; the others are listed in ``skipped``).  ``progress`` is
+    accepted for the contract: the one exact solve has no bar."""
+    representations = list(representations)
+    if len(representations) != 1:
+        given = f"{len(representations)} ({', '.join(representations)})" if representations else "none"
+        raise UsageError(f"transfer compares studies within one representation: give exactly one, got {given}")
+    (rep,) = representations
+    t0 = time.perf_counter()
+    loaded = analysis.load(representations, datasets, source)
+    sets = loaded.sets.get(rep, [])
+    if len(sets) < 2:
+        have = f" ({', '.join(fs.dataset for fs in sets)})" if sets else ""
+        raise UsageError(f"transfer needs at least 2 studies with {source} {rep} features; found {len(sets)}{have}")
+    names, ev, zeroshot = matrix(sets)
+    return result_of(rep, names, ev, zeroshot, source=source, skipped=loaded.skipped,
+                     seconds=time.perf_counter() - t0)
+
+
+def write(result: TransferResult, out: Path) -> list[Path]:
+    """OUT/transfer_<representation>.csv, long format (:data:`COLUMNS`, one row per
+    (learned on, scored on), m^2 rows) and OUT/transfer_<representation>.png, the matrix."""
+    from timbre_jax.plots.tables import write_csv
+
+    names, r = result.datasets, result.representation
+    rows = [[a, b, float(result.ev[i, j]), float(result.zeroshot[j]), i == j]
+            for i, a in enumerate(names) for j, b in enumerate(names)]
+    return [write_csv(Path(out) / f"transfer_{r}.csv", COLUMNS, rows), plot(result, Path(out) / f"transfer_{r}.png")]
+
+
+def plot(result: TransferResult, path: Path) -> Path:
+    """The matrix as a heatmap, EV printed in each cell, the in-sample diagonal framed,
+    and under it a row with each scored study's zero-shot EV (the baseline)."""
+    from matplotlib.patches import Rectangle
+
+    from timbre_jax.plots.figures import (
+        LABEL_SIZE,
+        TICK_SIZE,
+        _pyplot,
+        caption,
+        missing_caption,
+        save_figure,
+        skipped_pairs,
+        style_axes,
+    )
+
+    plt = _pyplot()
+    names, m = result.datasets, len(result.datasets)
+    table = np.vstack([result.ev, result.zeroshot[None]])  # (m + 1, m)
+    small = m > 8
+    cell_size, label_size = (6.0, 6.5) if small else (7.5, TICK_SIZE)
+    fig, ax = plt.subplots(figsize=(0.48 * m + 3.4, 0.42 * (m + 1) + 2.2))
+    cmap = plt.get_cmap("viridis")
+    im = ax.imshow(table, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    for i in range(m + 1):
+        for j in range(m):
+            r, g, b, _ = cmap(float(np.clip(table[i, j], 0.0, 1.0)))
+            color = "w" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "k"  # white on dark cells
+            ax.text(j, i, f"{table[i, j]:.2f}" if np.isfinite(table[i, j]) else "n/a", ha="center", va="center",
+                    fontsize=cell_size, color=color)
+    for i in range(m):
+        ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=1.2))
+    ax.axhline(m - 0.5, color="w", lw=3)
+    style_axes(ax, f"Transfer across studies: {result.representation} ({result.source} features, exact solver)\n"
+               f"median in-sample EV {result.in_sample_median:.3f}, median transferred EV "
+               f"{result.transfer_median:.3f}", "scored on (study)", "learned on (study)")
+    ax.set_xticks(range(m), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=label_size)
+    ax.set_yticks(range(m + 1), [*names, "zero-shot (w = 1)"], fontsize=label_size)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    cbar.set_label("explained variance max(P, 0)² (unitless)", fontsize=LABEL_SIZE)
+    cbar.ax.tick_params(labelsize=TICK_SIZE)
+    fig.tight_layout()
+    caption(fig, "Each cell: the metric learned on the row's study (the certified optimum of the fit, "
+            "weights w) scored on the column's study: max(P, 0)² of Pearson's P between the squared distances "
+            "Σ_k (Ψ_ik − Ψ_jk)² / w_k² and the ratings, over that study's rated pairs. Red frames: the in-sample "
+            "fits. Bottom row: every weight 1 (no fit), the baseline a transferred metric should beat."
+            + missing_caption(skipped_pairs(result.skipped), result.source))
+    return save_figure(fig, path)
+
+
+def summary(result: TransferResult) -> list[str]:
+    """What was skipped, the two medians, then per learned-on study its in-sample EV, the
+    median EV of its metric on the other studies, and the zero-shot EV on it."""
+    lines = analysis.skipped_lines(result.skipped)
+    lines.append(f"{result.representation}: median in-sample EV {result.in_sample_median:.3f}, median transferred "
+                 f"EV {result.transfer_median:.3f} (learned on one study, scored on another; "
+                 f"{len(result.datasets)} studies, {result.source} features, exact solver) [{result.seconds:.1f} s]")
+    for i, name in enumerate(result.datasets):
+        lines.append(f"  learned on {name:22s} in-sample {result.ev[i, i]:.3f}  transferred (median) "
+                     f"{result.row_transfer_median[i]:.3f}  zero-shot on it {result.zeroshot[i]:.3f}")
+    return lines

@@ -1,0 +1,1 @@
+"""The reward and its vocabulary: Pearson, reductions, ratings, problems, status codes."""

@@ -1,0 +1,432 @@
+"""Load a dataset's features and ratings: the input of every fit.
+
+:func:`load` returns a :class:`FeatureSet` read from the feature store, importing the
+upstream pickle on first use (fetching it if needed).  Ratings come as the full
+symmetric (l, l) matrix with NaN on the diagonal and for unrated pairs, and as the
+condensed pair vector (i < j, row-major).
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from timbre_jax.core.pearson import condensed
+from timbre_jax.core.ratings import asymmetry, ratings_from_upper
+from timbre_jax.data import download, safepickle, store
+from timbre_jax.data.registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, get_dataset
+from timbre_jax.errors import DataError, MissingFeatures, UsageError
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Features (l, n) and ratings (l, l) of one dataset in one representation."""
+
+    dataset: str
+    representation: str
+    features: np.ndarray
+    ratings: np.ndarray
+    sounds: tuple[str, ...]
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def pairs(self) -> np.ndarray:
+        """Condensed ratings (p,), p = l (l - 1) / 2, i < j row-major; NaN = unrated."""
+        return condensed(self.ratings)
+
+    @property
+    def source(self) -> str:
+        return self.metadata.get("source", "upstream")
+
+
+def load_ratings(dataset: str, *, progress: bool = False) -> np.ndarray:
+    """Human ratings of ``dataset``: (l, l) symmetric, NaN diagonal, values in [0, 1]."""
+    ds = get_dataset(dataset)
+    (path,) = download.ensure([ds.ratings_path], progress=progress)
+    ratings = ratings_from_upper(np.loadtxt(path))
+    validate(dataset, "ratings", np.zeros((len(ratings), 1)), ratings, ds.sounds)
+    return ratings
+
+
+def validate(dataset: str, representation: str, features: np.ndarray, ratings: np.ndarray, sounds) -> None:
+    """Raise :class:`DataError` naming the dataset and sound for input no fit can use."""
+    where = f"{dataset}/{representation}"
+    l = len(sounds)
+    if l < 3:
+        raise DataError(f"{where}: {l} sounds; a metric needs at least 3 sounds (3 pairs)")
+    if features.ndim != 2 or features.shape[0] != l:
+        raise DataError(f"{where}: features have shape {features.shape}, expected ({l}, n_features) for {l} sounds")
+    if features.shape[1] == 0:
+        raise DataError(f"{where}: features have no columns (n = 0)")
+    if ratings.shape != (l, l):
+        raise DataError(f"{where}: ratings have shape {ratings.shape}, expected ({l}, {l})")
+    bad = ~np.isfinite(features).all(axis=1)
+    if bad.any():
+        raise DataError(f"{where}: non-finite features for sound(s) {', '.join(np.asarray(sounds)[bad])}")
+    off = ~np.eye(l, dtype=bool)
+    r = ratings[off]
+    if np.any((r < 0) | (r > 1)):
+        i, j = np.argwhere(off & ((ratings < 0) | (ratings > 1)))[0]
+        raise DataError(f"{where}: rating {ratings[i, j]} of pair ({sounds[i]}, {sounds[j]}) is outside [0, 1]")
+    why = asymmetry(ratings, sounds)
+    if why:
+        raise DataError(f"{where}: {why}")
+
+
+def pickle_features(path: Path, dataset: str, representation: str, n_sounds: int | None = None):
+    """Features (l, n) and the whole object of an upstream-format pickle (read safely).
+
+    The pickle is a dict with ``representations`` (n_features, l_sounds); n_features
+    must be that of ``representation`` (:data:`~timbre_jax.data.registry.N_FEATURES`) and
+    l_sounds ``n_sounds`` when given.
+    """
+    obj = safepickle.load(path)
+    if not isinstance(obj, dict) or "representations" not in obj:
+        raise DataError(f"{path}: expected a dict with 'representations' (n_features x l_sounds)")
+    reps = np.asarray(obj["representations"], dtype=np.float64)
+    want = n_sounds if n_sounds is not None else "l_sounds"
+    if reps.ndim != 2 or (n_sounds is not None and reps.shape[1] != n_sounds):
+        raise DataError(f"{path}: 'representations' has shape {reps.shape}, "
+                        f"expected (n_features, {want}) for {dataset}")
+    if reps.shape[0] != N_FEATURES[representation]:
+        raise DataError(f"{path}: {reps.shape[0]} features, expected {N_FEATURES[representation]} for {representation}")
+    return reps.T, obj
+
+
+def embedded_ratings(obj: dict, path: Path, l: int) -> np.ndarray | None:
+    """The pickle's ``dissimilarities`` (upper-triangular, upstream layout) as a full
+    matrix, or None if it has none."""
+    if "dissimilarities" not in obj:
+        return None
+    upper = np.asarray(obj["dissimilarities"], dtype=np.float64)
+    if upper.shape != (l, l):
+        raise DataError(f"{path}: 'dissimilarities' has shape {upper.shape}, expected ({l}, {l})")
+    return ratings_from_upper(upper)
+
+
+def _same_ratings(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and np.allclose(a, b, equal_nan=True)
+
+
+def from_upstream_pickle(path: Path, dataset: str, representation: str) -> store.StoredFeatures:
+    """Convert a published upstream pickle (read safely) into an ``upstream`` store record."""
+    path = Path(path)
+    ds = get_dataset(dataset)
+    features, obj = pickle_features(path, dataset, representation, ds.n_sounds)
+    ratings = load_ratings(dataset)
+    embedded = embedded_ratings(obj, path, ds.n_sounds)
+    if embedded is not None and not _same_ratings(embedded, ratings):
+        raise DataError(f"{path}: its 'dissimilarities' differ from the published ratings of {dataset}")
+    validate(dataset, representation, features, ratings, ds.sounds)
+    meta = {
+        "source": "upstream", "representation": representation, "dataset": dataset,
+        "upstream_file": str(path.name), "upstream_folder": UPSTREAM_FOLDER[representation],
+        "sha256": download.sha256_file(path),
+        "parameters": {k: _plain(obj[k]) for k in ("audio_args", "sigmas") if k in obj},
+        "versions": {"numpy": np.__version__, "python": platform.python_version()},
+    }
+    return store.StoredFeatures(features=features, sounds=ds.sounds, ratings=ratings, metadata=meta)
+
+
+def check_import_source(source: str) -> str:
+    """``source`` if it can receive imports: a safe name other than the built-in sources.
+
+    ``upstream`` holds only the published features rebuilt from verified downloads and
+    ``extracted`` what ``timbre-jax extract`` computed; an import must never replace them.
+    """
+    store.check_name(source, "feature source")
+    if source in store.SOURCES:
+        raise UsageError(f"cannot import into the {source!r} source: it holds "
+                        f"{'the verified published features' if source == 'upstream' else 'extracted features'}; "
+                        f"import under another --source name (default {store.DEFAULT_IMPORT_SOURCE!r})")
+    return source
+
+
+def imported_record(path: Path, dataset: str, representation: str, source: str,
+                    ratings_file: Path | None = None) -> store.StoredFeatures:
+    """Store record of a user's feature file (:mod:`timbre_jax.data.feature_files`: ``.pkl`` read
+    safely, ``.npy``, ``.npz``, ``.csv``), of any width.
+
+    For a built-in dataset or a study added with ``data add``, its sounds and ratings are
+    used: rows are matched to the sounds by name where the file names them (else taken in
+    the sorted order of the sound names), a pickle's ``dissimilarities``, if any, must
+    equal the ratings, and ``ratings_file`` is refused.  For any other dataset name the
+    ratings come from ``ratings_file`` (:func:`timbre_jax.data.rating_files.read_ratings`, in
+    the order of the file's rows) or else from the pickle's ``dissimilarities``
+    (upper-triangular, the upstream layout); when both are given they must agree.  Sound
+    names are the file's, else ``sound01``, ``sound02``, ...
+    """
+    from timbre_jax.data import feature_files, rating_files, studies
+
+    path = Path(path)
+    store.check_name(representation, "representation")
+    store.check_name(dataset, "dataset")
+    check_import_source(source)
+    given = feature_files.read(path)
+    l = len(given.features)
+    embedded = embedded_ratings(given.extras, path, l)
+    builtin = DATASETS.get(dataset)
+    if builtin is not None or studies.is_added(dataset):
+        if ratings_file is not None:
+            raise UsageError(f"{dataset} has its ratings already ({'published' if builtin else 'added'}); to fit other "
+                            "ratings, import them under a new dataset name")
+        study = None if builtin else studies.load(dataset)
+        sounds, ratings = (builtin.sounds, load_ratings(dataset)) if builtin else (study.sounds, study.ratings)
+        features = feature_files.in_order(given, sounds, path)
+        if embedded is not None and (given.sounds not in (None, sounds) or not _same_ratings(embedded, ratings)):
+            raise DataError(f"{path}: its 'dissimilarities' differ from the ratings of {dataset}")
+    else:
+        sounds = given.sounds or tuple(f"sound{k:0{max(2, len(str(l)))}d}" for k in range(1, l + 1))
+        features = given.features
+        if ratings_file is not None:
+            ratings = rating_files.read_ratings(Path(ratings_file), sounds)
+            if embedded is not None and not _same_ratings(embedded, ratings):
+                raise DataError(f"{path}: its 'dissimilarities' differ from the ratings in {ratings_file}")
+        elif embedded is not None:
+            ratings = embedded
+        else:
+            raise DataError(f"{path}: {dataset} is neither a built-in dataset nor an added study and the file has no "
+                            "ratings; give them with --ratings FILE, or add the study first (`timbre-jax data add`)")
+    validate(dataset, representation, features, ratings, sounds)
+    meta = {
+        "source": source, "representation": representation, "dataset": dataset,
+        "builtin_dataset": builtin is not None,
+        "imported_file": str(path.resolve()), "sha256": download.sha256_file(path),
+        "parameters": {k: _plain(given.extras[k]) for k in ("audio_args", "sigmas") if k in given.extras},
+        "versions": {"numpy": np.__version__, "python": platform.python_version()},
+    }
+    if ratings_file is not None:
+        meta["ratings_file"] = str(Path(ratings_file).resolve())
+        meta["ratings_sha256"] = download.sha256_file(Path(ratings_file))
+    return store.StoredFeatures(features=features, sounds=sounds, ratings=ratings, metadata=meta)
+
+
+def _plain(value):
+    """JSON-able copy of upstream metadata (numbers, strings, lists, dicts)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value
+
+
+def import_features(path: Path, dataset: str, representation: str, *, source: str = store.DEFAULT_IMPORT_SOURCE,
+                    ratings_file: Path | None = None) -> Path:
+    """Import a user's feature file into the store under ``source``.
+
+    Never writes the ``upstream`` or ``extracted`` sources (:func:`check_import_source`);
+    see :func:`imported_record` for where ratings and sound names come from.  Returns
+    the store file, ``<home>/features/<source>/<representation>/<dataset>.npz``.
+    """
+    record = imported_record(Path(path), dataset, representation, source, ratings_file)
+    return store.save(store.feature_file(source, representation, dataset), record)
+
+
+def redo_command(source: str, representation: str, dataset: str) -> str:
+    """The command that (re)creates a store file of ``source``."""
+    if source == "upstream":
+        return "timbre-jax data fetch"
+    if source == "extracted":
+        if representation not in N_FEATURES and representation != "crepe":
+            return f"timbre-jax extract --embedder SPEC --name {representation} --datasets {dataset}"
+        return f"timbre-jax extract --representation {representation} --datasets {dataset}"
+    return f"timbre-jax data import FILE --dataset {dataset} --representation {representation} --source {source}"
+
+
+def upstream_problem(rec: store.StoredFeatures, dataset: str, representation: str) -> str | None:
+    """Why an ``upstream`` store record is not the published features, or None.
+
+    It must say it is upstream for this dataset and representation, hold the
+    registry's sounds, and record the sha256 of the verified download it came from
+    (a record built from any other pickle is stale).
+    """
+    ds = get_dataset(dataset)
+    meta = rec.metadata
+    said = (meta.get("source"), meta.get("representation"), meta.get("dataset"))
+    if said != ("upstream", representation, dataset):
+        return f"its metadata says {'/'.join(map(str, said))}, not upstream/{representation}/{dataset}"
+    if rec.sounds != ds.sounds:
+        return f"its sounds are not those of {dataset}"
+    want = download.expected_sha256(ds.feature_path(representation))
+    if want is not None and meta.get("sha256") != want:
+        return (f"it was built from a pickle with sha256 {str(meta.get('sha256'))[:12]}..., not the published "
+                f"{want[:12]}... (stale or replaced)")
+    return None
+
+
+def store_file_problem(path: Path) -> str | None:
+    """Why the store file at ``path`` is unusable (the message names it), or None.
+
+    Checks that every array loads with consistent shapes, that the metadata matches the
+    file's place in the store, that the data passes :func:`validate`, and, for
+    ``upstream`` files, :func:`upstream_problem`.
+    """
+    path = Path(path)
+    source, representation, dataset = store.parts(path)
+    try:
+        rec = store.load(path)
+    except store.StoreError as e:
+        return str(e)
+    if source == "upstream":
+        if representation not in N_FEATURES:
+            return f"{path}: {representation!r} is not one of the paper's representations"
+        if dataset not in DATASETS:
+            return f"{path}: {dataset!r} is not a built-in dataset"
+        why = upstream_problem(rec, dataset, representation)
+        if why:
+            return f"{path}: {why}"
+    else:
+        said = (rec.metadata.get("source"), rec.metadata.get("representation"), rec.metadata.get("dataset"))
+        if said != (source, representation, dataset):
+            return f"{path}: its metadata says {'/'.join(map(str, said))}, not {source}/{representation}/{dataset}"
+    try:
+        validate(dataset, representation, np.asarray(rec.features, dtype=np.float64), rec.ratings, rec.sounds)
+    except DataError as e:
+        return f"{path}: {e}"
+    return None
+
+
+def rebuild_upstream(dataset: str, representation: str, *, mirror_url: str | None = None,
+                     progress: bool = False) -> store.StoredFeatures:
+    """(Re)write the ``upstream`` store file of (dataset, representation) from its
+    verified download, fetching the pickle and ratings if they are not cached."""
+    ds = get_dataset(dataset)
+    pkl, _ = download.ensure([ds.feature_path(representation), ds.ratings_path], mirror_url=mirror_url,
+                             progress=progress)
+    record = from_upstream_pickle(pkl, dataset, representation)
+    store.save(store.feature_file("upstream", representation, dataset), record)
+    return record
+
+
+def repair_upstream_store(*, mirror_url: str | None = None, progress: bool = False):
+    """Rebuild every ``upstream`` store file that is unreadable or stale.
+
+    Returns ``(rebuilt, failed)``: the paths rebuilt, and (path, reason) of those that
+    could not be (no network, not a built-in dataset, ...).
+    """
+    rebuilt, failed = [], []
+    for path in store.stored_files("upstream"):
+        problem = store_file_problem(path)
+        if problem is None:
+            continue
+        _, representation, dataset = store.parts(path)
+        if dataset not in DATASETS or representation not in N_FEATURES:
+            failed.append((path, f"{problem}; it cannot be rebuilt, delete it"))
+            continue
+        try:
+            rebuild_upstream(dataset, representation, mirror_url=mirror_url, progress=progress)
+            rebuilt.append(path)
+        except (download.DownloadError, DataError, safepickle.UnsafePickleError) as e:
+            failed.append((path, f"{problem}; rebuilding failed: {e}"))
+    return rebuilt, failed
+
+
+def _upstream_record(dataset: str, representation: str, progress: bool) -> store.StoredFeatures:
+    from timbre_jax.data import studies
+
+    if dataset in DATASETS and representation not in N_FEATURES:
+        raise MissingFeatures(f"no upstream {representation} features for {dataset}: the paper published its 8 "
+                              f"representations ({', '.join(N_FEATURES)}); use --source extracted")
+    if studies.is_added(dataset):
+        raise MissingFeatures(f"{dataset} is a study you added: the paper published no features for it; extract them "
+                              f"(`{redo_command('extracted', representation, dataset)}`) and use --source extracted")
+    if dataset not in DATASETS:
+        store.check_name(dataset, "dataset")
+        elsewhere = [s for s in store.stored_sources() if dataset in store.stored_datasets(s, representation)]
+        hint = f"; it is in source {', '.join(elsewhere)} (pass --source)" if elsewhere else ""
+        raise UsageError(f"unknown dataset {dataset!r}: the upstream source holds the {len(DATASETS)} built-in "
+                         f"datasets ({', '.join(DATASETS)}){hint}")
+    path = store.feature_file("upstream", representation, dataset)
+    if path.exists():
+        try:
+            rec = store.load(path)
+            if upstream_problem(rec, dataset, representation) is None:
+                return rec
+        except store.StoreError:
+            pass  # a cache of verified downloads: rebuilt below
+    return rebuild_upstream(dataset, representation, progress=progress)
+
+
+def _stored_record(dataset: str, representation: str, source: str) -> store.StoredFeatures:
+    path = store.feature_file(source, representation, dataset)
+    redo = redo_command(source, representation, dataset)
+    if not path.exists():
+        raise MissingFeatures(f"no {source} {representation} features for {dataset}; run `{redo}`")
+    try:
+        return store.load(path)
+    except store.StoreError as e:
+        raise DataError(f"{e}; recreate it with `{redo}`") from None
+
+
+def load(dataset: str, representation: str, source: str = "upstream", *, progress: bool = False) -> FeatureSet:
+    """Features and ratings of ``dataset`` in ``representation``.
+
+    ``source="upstream"`` uses the published features of a built-in dataset: the store
+    file is a cache of the verified download, built on first use and rebuilt when it is
+    unreadable or stale.  ``source="extracted"`` uses what ``timbre-jax extract``
+    computed; any other source what ``timbre-jax data import --source`` stored, for a
+    built-in dataset or any other (its ratings are stored with the features).  A
+    missing or damaged extracted or imported file is an error that says how to redo it.
+    """
+    store.check_name(representation, "representation")
+    store.check_name(source, "feature source")
+    if source == "upstream":
+        rec = _upstream_record(dataset, representation, progress)
+    else:
+        rec = _stored_record(dataset, representation, source)
+    features = np.asarray(rec.features, dtype=np.float64)
+    validate(dataset, representation, features, rec.ratings, rec.sounds)
+    return FeatureSet(dataset, representation, features, rec.ratings, rec.sounds, rec.metadata)
+
+
+def load_available(representation: str, names, source: str = "upstream"):
+    """The feature sets of ``names`` in ``representation`` that ``source`` has, and
+    (representation, dataset, reason) for each of the others.  Every multi-dataset command
+    loads through here."""
+    sets, skipped = [], []
+    for d in names:
+        try:
+            sets.append(load(d, representation, source))
+        except (download.MissingUpstreamFile, MissingFeatures) as e:
+            skipped.append((representation, d, str(e)))
+    return sets, skipped
+
+
+def joint_problem(sets: list[FeatureSet]) -> tuple[np.ndarray, np.ndarray]:
+    """One problem from several datasets: features stacked (sum l_i, n), ratings the
+    block-diagonal (sum l_i, sum l_i) matrix, pairs across datasets unrated (NaN)."""
+    if len(sets) == 1:
+        return sets[0].features, sets[0].ratings
+    features = np.concatenate([s.features for s in sets])
+    ratings = np.full((len(features), len(features)), np.nan)
+    o = 0
+    for s in sets:
+        l = len(s.features)
+        ratings[o:o + l, o:o + l] = s.ratings
+        o += l
+    return features, ratings
+
+
+def inventory(representations) -> tuple[list[str], list[list[str]], list[str]]:
+    """What the cache holds for the built-in datasets: a header, one row per dataset
+    (name, sounds, ratings yes/no, audio files cached/total, then yes/no per
+    representation: downloaded or in the upstream store) and the missing
+    "representation/dataset" features."""
+    header = ["dataset", "sounds", "ratings", "audio", *representations]
+    rows, missing = [], []
+    for name, ds in DATASETS.items():
+        audio = sum(download.local_path(p).exists() for p in ds.audio_paths)
+        row = [name, str(ds.n_sounds), "yes" if download.local_path(ds.ratings_path).exists() else "no",
+               f"{audio}/{ds.n_sounds}"]
+        for r in representations:
+            have = download.local_path(ds.feature_path(r)).exists() or store.feature_file("upstream", r, name).exists()
+            row.append("yes" if have else "no")
+            if not have:
+                missing.append(f"{r}/{name}")
+        rows.append(row)
+    return header, rows, missing

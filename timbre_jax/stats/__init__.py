@@ -1,0 +1,1 @@
+"""Statistics on fits and ratings: bootstrap, rank metrics, scores, and the methods of the analyses."""
