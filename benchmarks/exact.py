@@ -83,9 +83,9 @@ def bench_table(sets_by_rep) -> list[dict]:
 
 def bench_sweep(reps, dataset: str, realizations: int) -> list[dict]:
     from timbre_jax import Exact
-    from timbre_jax.analyses import robustness
     from timbre_jax.data import datasets
     from timbre_jax.fit import sweep
+    from timbre_jax.stats import degradation
 
     solver = Exact()
     rows = []
@@ -95,7 +95,7 @@ def bench_sweep(reps, dataset: str, realizations: int) -> list[dict]:
         except Exception as e:  # a representation without this dataset is skipped, said
             print(f"sweep: skipped {rep}/{dataset}: {e}")
             continue
-        g = robustness.make_group(fs, robustness.levels(9), realizations, 0)
+        g = degradation.make_group(fs, degradation.levels(9), realizations, 0)
         rated = g.mask[0] > 0
         t0 = time.perf_counter()
         (out,), _ = sweep.solve([g], solver, progress=False)
@@ -119,18 +119,19 @@ def bench_sweeps(reps, names, permutations: int) -> list[dict]:
     data: robustness (9 levels x 5 realizations), the permutation null and
     leave-one-sound-out cross-validation, each timed per representation."""
     from timbre_jax import Exact
-    from timbre_jax.analyses import base as analysis
-    from timbre_jax.analyses import crossval, null, robustness
+    from timbre_jax.analyses import base, null, robustness
+    from timbre_jax.stats import heldout
 
     solver = Exact()
     rows = []
     for rep in reps:
-        sets = analysis.load([rep], names, "upstream").sets.get(rep, [])
+        sets = base.load([rep], names, "upstream").sets.get(rep, [])
         if not sets:
             continue
-        for kind, run in (("robustness", lambda sets=sets: robustness.sweep(sets, solver, progress=False)[0]),
-                          ("null", lambda sets=sets: null.fit(sets, solver, K=permutations, progress=False)[0]),
-                          ("crossval", lambda sets=sets: crossval.solve_folds(sets, solver, progress=False))):
+        for kind, run in (("robustness", lambda sets=sets: robustness.noise_sweep(sets, solver, progress=False)[0]),
+                          ("null", lambda sets=sets: null.relabelled_fits(sets, solver, K=permutations,
+                                                                          progress=False)[0]),
+                          ("crossval", lambda sets=sets: heldout.solve_folds(sets, solver, progress=False))):
             t0 = time.perf_counter()
             out = run()
             seconds = time.perf_counter() - t0

@@ -3,7 +3,7 @@
     taskset -c 1 python benchmarks/iteration_profile.py --representations encodec,stft
 
 For each representation: one real problem (``--dataset``, default Barthet2010, which all
-8 representations have), the paper's objective (``solvers.lbfgsb._objective``) and start (the NNLS
+8 representations have), the paper's objective (``solvers.lbfgsb.objective``) and start (the NNLS
 start of scipy.optimize.nnls, the same for both solvers), run for ``--maxiter``
 iterations by
 
@@ -48,9 +48,10 @@ from timbre_jax.core.problems import check_problem  # noqa: E402
 from timbre_jax.core.reductions import PLAIN  # noqa: E402
 from timbre_jax.data import datasets  # noqa: E402
 from timbre_jax.optim import lbfgsb  # noqa: E402
+from timbre_jax.optim.lbfgsb.cauchy import generalized_cauchy_point  # noqa: E402
 from timbre_jax.solvers import Lbfgsb  # noqa: E402
 from timbre_jax.solvers.batch import padded_pairs  # noqa: E402
-from timbre_jax.solvers.lbfgsb import _objective  # noqa: E402
+from timbre_jax.solvers.lbfgsb import objective  # noqa: E402
 
 # benchmarks/ is a folder of scripts, not a package: the shared fit is found beside it.
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
@@ -60,7 +61,7 @@ from scipy_reference import nnls_start, scipy_minimize  # noqa: E402
 # counts their slices too (--wall to measure wall time).
 clock = time.process_time
 
-OBJECTIVE = partial(_objective, sums=PLAIN)
+OBJECTIVE = partial(objective, sums=PLAIN)
 PAPER = Lbfgsb()  # the paper's settings: bounds, maxiter
 
 
@@ -157,7 +158,7 @@ def breakdown(D, sh, mk, w0, warm: int) -> dict:
         return e["D"], e["sh"], e["mk"]
 
     def gcp(e):
-        return lbfgsb._generalized_cauchy_point(e["x"], e["g"], e["lower"], e["upper"], e["mem"], PLAIN)
+        return generalized_cauchy_point(e["x"], e["g"], e["lower"], e["upper"], e["mem"], PLAIN)
 
     def direction(e):
         return lbfgsb.search_direction(e["x"], e["g"], e["lower"], e["upper"], e["mem"], PLAIN)

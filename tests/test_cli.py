@@ -291,7 +291,8 @@ def test_the_program_keeps_its_compiled_programs_for_the_next_run(tmp_path):
 # ----------------------------------------------------------------------------- errors
 
 def _exception_classes():
-    """Every exception class defined in the package and in the extraction package."""
+    """Every exception class defined in the package and in the extraction package, their
+    subpackages included (``__main__`` left out: importing it runs the program)."""
     import importlib
     import inspect
     import pkgutil
@@ -300,8 +301,10 @@ def _exception_classes():
 
     found = []
     for pkg in (timbre_jax, timbre_jax_extract):
-        for info in pkgutil.iter_modules(pkg.__path__):
-            mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg.__name__}."):
+            if info.name.endswith(".__main__"):
+                continue
+            mod = importlib.import_module(info.name)
             found += [c for _, c in inspect.getmembers(mod, inspect.isclass)
                       if issubclass(c, BaseException) and c.__module__ == mod.__name__]
     return found

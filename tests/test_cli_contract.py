@@ -15,8 +15,19 @@ import pytest
 
 from conftest import needs_mirror, write_tone
 from timbre_jax import cli
-from timbre_jax.analyses import table
-from timbre_jax.cli.parser import WRITES
+from timbre_jax.analyses import (
+    audit,
+    crossval,
+    evaluate,
+    leaderboard,
+    null,
+    robustness,
+    single,
+    table,
+    transfer,
+    zeroshot,
+)
+from timbre_jax.cli import commands
 from timbre_jax.data import datasets, store, studies
 from timbre_jax.errors import DataError, DownloadError, FitError, MissingFeatures, TimbreJaxError, UsageError
 from timbre_jax.fit import learn
@@ -48,6 +59,9 @@ def _commands(parser=None, prefix=()):
 
 
 COMMANDS = [" ".join(words) for words, _ in _commands()]
+# What each command writes, as its --help says: the text its command function carries
+# (``cli.commands.writes``), for an analysis that analysis's ``WRITES``.
+WRITES = {" ".join(words): p.get_default("func").writes for words, p in _commands()}
 
 
 def _no_fit(*a, **k):
@@ -231,6 +245,14 @@ def test_help_shows_every_default_the_files_written_and_the_out_rule(command, ca
     assert f"Writes: {' '.join(WRITES[command].split())}" in text
     assert "--out rule (every command)" in text and "exit status: 0 done; 1 the data" in text
     assert "(default: None)" not in text  # a default of nothing says what it means
+
+
+def test_what_an_analysis_command_writes_comes_from_its_analysis():
+    analyses = {"learn": single, "table": table, "zeroshot": zeroshot, "robustness": robustness, "null": null,
+                "crossval": crossval, "evaluate": evaluate, "transfer": transfer, "leaderboard": leaderboard,
+                "data audit": audit}
+    assert {c: WRITES[c] for c in analyses} == {c: m.WRITES for c, m in analyses.items()}
+    assert WRITES["extract"] == commands.EXTRACT_WRITES
 
 
 def test_every_command_that_writes_a_folder_requires_out():

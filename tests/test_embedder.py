@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from timbre_jax.errors import DataError, UsageError
-from timbre_jax_extract.embedder import Embedder, as_vector, hear_embedder, load_function
+from timbre_jax_extract.models.embedder import Embedder, as_vector, hear_embedder, load_function
 
 # A numpy embedder written for these tests: energies of 3 bands of 256-sample frames, (frames, 3).
 EMB = '''

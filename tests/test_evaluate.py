@@ -9,10 +9,11 @@ import pytest
 import scipy.optimize
 
 from timbre_jax import learn_metric
-from timbre_jax.analyses import crossval, evaluate, null, zeroshot
+from timbre_jax.analyses import crossval, evaluate, null
 from timbre_jax.core.pearson import pair_differences, pair_indices
 from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.solvers import Exact
+from timbre_jax.stats import unweighted
 
 K = 40  # relabellings: p = 1/41 ~ 0.024 when the true order beats all of them
 
@@ -44,7 +45,7 @@ REVERSED = problem(12, 5, 4, "R", "r1", sign=-1.0)
 @pytest.fixture(scope="module")
 def rows():
     """r1, r2, r1: the representations interleaved, so grouping must restore the order."""
-    return evaluate.evaluate([A, B, C], permutations=K, seed=0, progress=False)
+    return evaluate.evaluate_sets([A, B, C], permutations=K, seed=0, progress=False)
 
 
 def test_a_row_equals_the_separate_computations(rows):
@@ -53,15 +54,15 @@ def test_a_row_equals_the_separate_computations(rows):
     assert fit.certified and row.certified
     assert abs(row.ev_exact - fit.explained_variance) <= 1e-12
     assert 0.5 < row.ev_exact < 1.0
-    align = zeroshot.alignment(A.features, A.pairs)
+    align = unweighted.alignment(A.features, A.pairs)
     assert (row.zeroshot_pearson, row.zeroshot_spearman) == align["euclidean"]
     assert row.zeroshot_cosine_pearson == align["cosine"][0]
-    fits, (summ,) = null.fit([A], Exact(), K=K, seed=0, progress=False)
+    fits, (summ,) = null.relabelled_fits([A], Exact(), K=K, seed=0, progress=False)
     assert fits[0][2] == 0 and abs(fits[0][3] - row.ev_exact) <= 1e-12  # problem 0: the true order
     assert row.null_median == summ.null_median and row.null_p == summ.p_value
     assert row.permutations == summ.permutations == K
     assert row.null_p == pytest.approx(1 / (K + 1), abs=1e-15)  # beats every relabelling
-    (cv,) = crossval.fit([A], Exact(), progress=False)
+    (cv,) = crossval.heldout_rows([A], Exact(), progress=False)
     assert abs(row.heldout_ev - cv.heldout_ev) <= 1e-12
     assert abs(cv.in_sample_ev - row.ev_exact) <= 1e-12
     assert 0 < row.heldout_ev < row.ev_exact
@@ -99,7 +100,7 @@ def test_too_many_weights_are_flagged(rows):
 
 
 def test_an_optimum_at_chance_is_flagged():
-    (row,) = evaluate.evaluate([NOISE], permutations=K, seed=0, progress=False)
+    (row,) = evaluate.evaluate_sets([NOISE], permutations=K, seed=0, progress=False)
     assert row.certified and row.dims < row.pairs
     assert row.null_p > 0.05
     assert f"not above chance (p = {row.null_p:.3g})" in row.warnings.split("; ")
@@ -108,7 +109,7 @@ def test_an_optimum_at_chance_is_flagged():
 def test_an_uncertified_optimum_is_flagged(monkeypatch):
     """An exact solver that stops at its iteration limit (one column entered; A's optimum needs 5)."""
     monkeypatch.setattr(evaluate, "Exact", lambda: Exact(max_steps=1))
-    (row,) = evaluate.evaluate([A], permutations=K, seed=0, progress=False)
+    (row,) = evaluate.evaluate_sets([A], permutations=K, seed=0, progress=False)
     assert not row.certified
     assert row.warnings.startswith("the optimum is not certified")
     assert any(line.split()[:3] == ["r1", "test", "A"] and f"{row.ev_exact:.3f}*" in line
@@ -116,7 +117,7 @@ def test_an_uncertified_optimum_is_flagged(monkeypatch):
 
 
 def test_a_negative_zero_shot_correlation_is_flagged():
-    (row,) = evaluate.evaluate([REVERSED], permutations=K, seed=0, progress=False)
+    (row,) = evaluate.evaluate_sets([REVERSED], permutations=K, seed=0, progress=False)
     assert row.zeroshot_pearson < 0
     assert f"zero-shot correlation is negative (Pearson {row.zeroshot_pearson:.3f})" in row.warnings.split("; ")
 
@@ -156,7 +157,7 @@ def test_summary_prints_a_table_then_the_warnings(rows):
 
 
 def test_chunks_are_saved_and_resumed(rows, tmp_path, monkeypatch):
-    first = evaluate.evaluate([A, B, C], permutations=K, seed=0, directory=tmp_path, progress=False)
+    first = evaluate.evaluate_sets([A, B, C], permutations=K, seed=0, directory=tmp_path, progress=False)
     for rep in ("r1", "r2"):
         for what in ("null", "crossval"):
             assert list((tmp_path / rep / what).glob("chunk-*.npz")), (rep, what)
@@ -166,7 +167,7 @@ def test_chunks_are_saved_and_resumed(rows, tmp_path, monkeypatch):
         raise AssertionError("a saved chunk was solved again")
 
     monkeypatch.setattr(Exact, "solve", solve)
-    again = evaluate.evaluate([A, B, C], permutations=K, seed=0, directory=tmp_path, progress=False)
+    again = evaluate.evaluate_sets([A, B, C], permutations=K, seed=0, directory=tmp_path, progress=False)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.npz")} == saved
     assert again == first
     for a, b in zip(first, rows):

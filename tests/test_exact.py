@@ -21,10 +21,10 @@ from timbre_jax.core.pearson import pair_differences
 from timbre_jax.data import datasets, registry
 from timbre_jax.errors import FitError, UsageError
 from timbre_jax.fit.learn import learn_metric, learn_metrics
-from timbre_jax.optim import exact_lockstep as exact
+from timbre_jax.optim import exact_lockstep
 from timbre_jax.solvers import Exact, Lbfgsb
 
-jsolve = jax.jit(exact.solve)
+jsolve = jax.jit(exact_lockstep.solve)
 L, N = 8, 12  # fixed shapes for the property tests: one compilation
 P_PAIRS = L * (L - 1) // 2
 
@@ -68,10 +68,10 @@ def test_random_problems_match_scipy_and_the_weights_give_the_reported_ev(seed, 
     _, D, s = problem(seed, nan_fraction)
     sol, u = solve_np(D, s)
     ev = float(sol.pearson) ** 2
-    assert int(sol.status) == exact.Status.OPTIMAL
+    assert int(sol.status) == exact_lockstep.Status.OPTIMAL
     assert ev == pytest.approx(reference_ev(D, s), abs=1e-9)
     # recomputed with numpy from the weights the user gets
-    w = np.asarray(exact.weights(sol.u))
+    w = np.asarray(exact_lockstep.weights(sol.u))
     assert np.all(w >= 1) and np.all(w <= 1e15)
     assert pearson_np(D, s, w ** -2.0) ** 2 == pytest.approx(ev, abs=1e-9)
 
@@ -155,7 +155,7 @@ def test_no_positive_correlation_is_reported_with_the_best_single_feature():
     res = learn_metric(F, s, solver=Exact())
     singles = [np.corrcoef(D[:, j], s)[0, 1] for j in range(2)]
     assert max(singles) < 0
-    assert res.status == exact.Status.NO_POSITIVE_CORRELATION and res.certified
+    assert res.status == exact_lockstep.Status.NO_POSITIVE_CORRELATION and res.certified
     assert "NO NON-NEGATIVE WEIGHTING CORRELATES POSITIVELY" in res.message
     assert res.pearson == pytest.approx(max(singles), abs=1e-9)  # an honest negative number
     assert res.explained_variance == 0.0
@@ -170,7 +170,7 @@ def test_a_constant_feature_is_never_the_best_single_feature():
     D = np.asarray(pair_differences(F))
     s = -D[:, 1] + 0.01 * rng.standard_normal(P_PAIRS)
     res = learn_metric(F, s, solver=Exact())
-    assert res.status == exact.Status.NO_POSITIVE_CORRELATION
+    assert res.status == exact_lockstep.Status.NO_POSITIVE_CORRELATION
     assert res.pearson == pytest.approx(np.corrcoef(D[:, 1], s)[0, 1], abs=1e-9)
     assert res.weights[1] == 1.0 and res.weights[0] == 1e15
 
@@ -206,7 +206,7 @@ def test_batch_of_unequal_problems_equals_one_by_one():
 
 # ----------------------------------------------------------------------------- real data
 
-def check_representation(rep):
+def certify_every_fit(rep):
     sets = [datasets.load(d, rep) for d in registry.DATASETS
             if rep != "stmf" or d.startswith(("Barthet", "Patil", "Sieden"))]
     results = learn_metrics([(fs.features, fs.ratings) for fs in sets], solver=Exact())
@@ -228,7 +228,7 @@ def lbfgsb_table():
 @needs_mirror
 @pytest.mark.parametrize("rep", ["encodec", "cochlea", "mertav", "stft"])
 def test_every_upstream_problem_is_scipys_optimum_and_at_least_lbfgsb(rep):
-    sets, results = check_representation(rep)
+    sets, results = certify_every_fit(rep)
     table = lbfgsb_table()
     for fs, res in zip(sets, results):
         assert res.explained_variance >= table[(rep, fs.dataset)] - 1e-6

@@ -9,12 +9,11 @@ import pytest
 import scipy.optimize as so
 
 from conftest import needs_mirror
-from timbre_jax.analyses import base as analysis
-from timbre_jax.analyses import crossval, null, robustness
 from timbre_jax.core.pearson import pair_differences
-from timbre_jax.optim import exact_host
-from timbre_jax.optim import exact_lockstep as exact
+from timbre_jax.data import datasets
+from timbre_jax.optim import exact_host, exact_lockstep
 from timbre_jax.solvers import Exact
+from timbre_jax.stats import degradation, heldout, relabelling
 
 HOST, LOCKSTEP = Exact(lockstep=False), Exact(lockstep=True)
 
@@ -49,7 +48,7 @@ def test_random_groups_reach_scipys_optimum_and_are_certified(seed):
     D, ratings, mask = random_group(seed, n=[40, 300, 7][seed % 3])
     sol = exact_host.solve_group(D, ratings, mask, working_set=32)  # small: the passes must add columns
     tol = exact_host.tolerance(*D.shape)
-    assert np.all(sol.status == exact.Status.OPTIMAL) and np.all(sol.kkt <= tol)
+    assert np.all(sol.status == exact_lockstep.Status.OPTIMAL) and np.all(sol.kkt <= tol)
     for k in range(len(ratings)):
         assert sol.pearson[k] ** 2 == pytest.approx(scipy_ev(D, ratings[k], mask[k]), abs=1e-10)
         # the weights give the reported P on the rated pairs
@@ -63,7 +62,7 @@ def test_the_kkt_conditions_hold_at_the_returned_weights():
     sol = exact_host.solve_group(D, ratings, mask)
     cols = exact_host.Columns(D, mask[0])
     b = cols.unit(ratings)[0]
-    x = np.where(sol.u[0] > exact.U_FLOOR, sol.u[0] * cols.scale, 0.0)
+    x = np.where(sol.u[0] > exact_lockstep.U_FLOOR, sol.u[0] * cols.scale, 0.0)
     x *= (b @ (cols.A @ x)) / np.sum((cols.A @ x) ** 2)  # the scale that minimizes |A x - b|
     g = (b - cols.A @ x) @ cols.A
     assert g.max() < 1e-9 and np.abs(g[x > 0]).max() < 1e-9 and (x > 0).sum() >= 2
@@ -75,7 +74,7 @@ def test_no_positive_correlation_gives_the_best_single_feature():
     D = np.asarray(pair_differences(X))
     s = 1.0 - D.sum(1) / D.sum(1).max()  # anti-correlated with every distance
     sol = exact_host.solve_group(D, s[None], np.ones((1, len(s))))
-    assert sol.status[0] == exact.Status.NO_POSITIVE_CORRELATION
+    assert sol.status[0] == exact_lockstep.Status.NO_POSITIVE_CORRELATION
     P = [np.corrcoef(D[:, j], s)[0, 1] for j in range(5)]
     assert sol.pearson[0] == pytest.approx(max(P), abs=1e-12) and np.argmax(sol.u[0]) == np.argmax(P)
 
@@ -87,10 +86,10 @@ def test_no_positive_correlation_gives_the_best_single_feature():
 def test_the_host_path_equals_the_accelerator_path_on_real_sweeps(rep, name, kind):
     """EV of every fit to 1e-9 (scattering's null includes a relabelling on which an
     earlier host path stopped uncertified)."""
-    (fs,) = analysis.load([rep], [name], "upstream").sets[rep]
-    group = {"robustness": lambda: robustness.make_group(fs, robustness.levels(3), 2, 0),
-             "null": lambda: null.make_group(fs, 16, 0),
-             "crossval": lambda: crossval.make_group(fs)}[kind]()
+    fs = datasets.load(name, rep)
+    group = {"robustness": lambda: degradation.make_group(fs, degradation.levels(3), 2, 0),
+             "null": lambda: relabelling.make_group(fs, 16, 0),
+             "crossval": lambda: heldout.make_group(fs)}[kind]()
     (host,), (jaxed,) = HOST.solve([group]), LOCKSTEP.solve([group])
     assert host.certified.all() and jaxed.certified.all()
     np.testing.assert_allclose(host.pearson ** 2, jaxed.pearson ** 2, rtol=0, atol=1e-9)

@@ -15,7 +15,7 @@ pytest.importorskip("soundfile")  # the fake_data fixture writes audio
 
 import timbre_jax_extract as tje  # noqa: E402
 from timbre_jax.data import store  # noqa: E402
-from timbre_jax_extract import deep  # noqa: E402
+from timbre_jax_extract.models import deep  # noqa: E402
 
 
 def small_config(rep):

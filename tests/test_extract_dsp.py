@@ -7,8 +7,8 @@ pytest.importorskip("torch", reason="feature extraction needs torch (pip install
 pytest.importorskip("kymatio", reason="the scattering representation needs kymatio")
 
 from timbre_jax_extract import make_extractor
-from timbre_jax_extract.cochlea import Cochlea, best_frequencies, center_frequencies
-from timbre_jax_extract.stmf import RATES, SCALES, cortical_energy
+from timbre_jax_extract.dsp.cochlea import Cochlea, best_frequencies, center_frequencies
+from timbre_jax_extract.dsp.stmf import RATES, SCALES, cortical_energy
 
 SR = 16000
 

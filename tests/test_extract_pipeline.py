@@ -13,6 +13,8 @@ import timbre_jax_extract as tje  # noqa: E402
 from conftest import SR_FILE, write_tone  # noqa: E402
 from timbre_jax.data import audio, store  # noqa: E402
 from timbre_jax.data.registry import DATASETS  # noqa: E402
+from timbre_jax_extract.dsp.cochlea import Cochlea  # noqa: E402
+from timbre_jax_extract.dsp.stft import Stft  # noqa: E402
 
 
 def test_public_api():
@@ -62,8 +64,6 @@ def test_run_writes_scaled_store_file(fake_data):
 
 
 def test_cache_skips_extracted_sounds(fake_data, monkeypatch):
-    from timbre_jax_extract.stft import Stft
-
     fake_data("Patil2012_A3")
     calls = []
     original = Stft.features
@@ -83,8 +83,6 @@ def test_cache_skips_extracted_sounds(fake_data, monkeypatch):
 
 
 def test_cache_key_depends_on_audio_parameters_and_version():
-    from timbre_jax_extract.cochlea import Cochlea
-
     a, b = Cochlea(), Cochlea(fac=0.1)
     assert tje.cache_key("0" * 64, a) == tje.cache_key("0" * 64, Cochlea())
     assert tje.cache_key("0" * 64, a) != tje.cache_key("1" * 64, a)

@@ -35,7 +35,7 @@ def test_a_representation_compared_with_itself_gives_p_1():
 def test_the_bootstrap_interval_holds_the_point_and_repeats_with_its_seed():
     fs = datasets.load("Grey1977", "cochlea", "upstream")
     study = scores.study(fs)
-    point = scores.scores(study)
+    point = scores.numbers(study)
     drawn = scores.samples_of("Grey1977", len(fs.sounds), 1000, seed=0)
     bounds, values = scores.intervals(study, drawn)
     again, _ = scores.intervals(study, scores.samples_of("Grey1977", len(fs.sounds), 1000, seed=0))
@@ -64,7 +64,7 @@ def test_a_bootstrap_sample_is_scored_on_its_explicit_pair_list():
             if idx[a] != idx[b]:
                 d.append(D[idx[a], idx[b]])
                 s.append(fs.ratings[idx[a], idx[b]])
-    got = scores.scores(study, idx)
+    got = scores.numbers(study, idx)
     assert got[("euclidean", "pearson")] == pytest.approx(stats.pearsonr(d, s)[0], abs=1e-10)
     assert got[("euclidean", "spearman")] == pytest.approx(stats.spearmanr(d, s)[0], abs=1e-10)
 

@@ -7,31 +7,39 @@ before it is saved; the second half of the file checks this on small real data."
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
 from conftest import needs_mirror
 from timbre_jax.analyses import crossval, leaderboard, null
-from timbre_jax.analyses.robustness import SweepRow, auc_table
-from timbre_jax.plots import figures
-from timbre_jax.plots import weights as weightmaps
+from timbre_jax.analyses.robustness import SweepRow
+from timbre_jax.plots import style
+from timbre_jax.plots.crossval import plot_crossval
+from timbre_jax.plots.null import plot_null
+from timbre_jax.plots.robustness import plot_area_heatmap, plot_robustness_curves
+from timbre_jax.plots.weights import plot_weights
 from timbre_jax.solvers import Exact
+from timbre_jax.stats.degradation import auc_table
+from timbre_jax.stats.relabelling import compare_to_null
 
 PNG = b"\x89PNG\r\n\x1a\n"
+FAMILIES = ("robustness", "null", "crossval", "leaderboard", "transfer", "weights")
 
 
 @pytest.fixture
 def captured(monkeypatch):
     """The figures handed to save_figure (still saved), in call order."""
     figs = []
-    save = figures.save_figure
+    save = style.save_figure
 
     def spy(fig, path):
         figs.append(fig)
         return save(fig, path)
 
-    monkeypatch.setattr(figures, "save_figure", spy)
-    monkeypatch.setattr(leaderboard, "save_figure", spy)  # imported by name there
+    for family in FAMILIES:  # each figure module imports save_figure by name
+        monkeypatch.setattr(importlib.import_module(f"timbre_jax.plots.{family}"), "save_figure", spy)
     return figs
 
 
@@ -64,7 +72,7 @@ def rows(reps=("stmf", "encodec"), datasets=("Grey1977", "Grey1978"), realizatio
 
 def test_fig1b_with_stmf_has_a_db_colour_bar_and_a_mean_row(tmp_path, captured):
     datasets = ["Grey1977", "Grey1978"]
-    path = figures.plot_area_heatmap(auc_table(rows()), datasets, ["encodec", "stmf"], tmp_path / "fig1b.png")
+    path = plot_area_heatmap(auc_table(rows()), datasets, ["encodec", "stmf"], tmp_path / "fig1b.png")
     assert is_png(path)
     fig, = captured
     # the reference column first, as in the paper
@@ -79,7 +87,7 @@ def test_fig1b_with_stmf_has_a_db_colour_bar_and_a_mean_row(tmp_path, captured):
 
 def test_fig1b_one_cell_without_stmf_is_readable(tmp_path, captured):
     auc = auc_table(rows(reps=("encodec",), datasets=("Grey1977",)))
-    path = figures.plot_area_heatmap(auc, ["Grey1977"], ["encodec"], tmp_path / "fig1b.png")
+    path = plot_area_heatmap(auc, ["Grey1977"], ["encodec"], tmp_path / "fig1b.png")
     assert is_png(path)
     fig, = captured
     (cbar,) = colorbars(fig)
@@ -92,7 +100,7 @@ def test_fig1b_one_cell_without_stmf_is_readable(tmp_path, captured):
 
 
 def test_fig1a_legend_says_what_the_dashed_line_and_error_bars_are(tmp_path, captured):
-    path = figures.plot_robustness_curves(rows(), "Grey1977", 0.1 * 22 ** 0.5, tmp_path / "fig1a.png")
+    path = plot_robustness_curves(rows(), "Grey1977", 0.1 * 22 ** 0.5, tmp_path / "fig1a.png")
     assert is_png(path)
     fig, = captured
     ax = fig.axes[0]
@@ -105,18 +113,18 @@ def test_fig1a_legend_says_what_the_dashed_line_and_error_bars_are(tmp_path, cap
     assert ax.get_xlabel() == "noise level δ (noise std, rating units; log scale)"
     assert ax.get_ylabel() == "explained variance P² of the human ratings\n(unitless)"
     # an explicit count wins over the one read from the rows
-    figures.plot_robustness_curves(rows(), "Grey1977", 0.47, tmp_path / "fig1a.png", realizations=5)
+    plot_robustness_curves(rows(), "Grey1977", 0.47, tmp_path / "fig1a.png", realizations=5)
     assert "5 noise realizations" in captured[1].axes[0].get_legend().get_title().get_text()
 
 
 def test_null_crossval_and_weight_figures_say_what_they_show(tmp_path, captured):
     ev = np.r_[0.6, np.linspace(0.0, 0.4, 20)]
-    s = null.summarize("cochlea", "Grey1977", ev)
-    assert is_png(figures.plot_null([("cochlea", "Grey1977", k, float(e), 1) for k, e in enumerate(ev)], [s], "cochlea",
+    s = compare_to_null("cochlea", "Grey1977", ev)
+    assert is_png(plot_null([("cochlea", "Grey1977", k, float(e), 1) for k, e in enumerate(ev)], [s], "cochlea",
                             tmp_path / "null.png"))
     cv = [crossval.CrossvalRow("cochlea", "Grey1977", 0.5, 0.4, 0.16, 0.2, 16)]
-    assert is_png(figures.plot_crossval(cv, tmp_path / "crossval.png"))
-    assert is_png(weightmaps.plot_weights(np.linspace(1, 2, 8), "encodec", tmp_path / "w.png"))
+    assert is_png(plot_crossval(cv, tmp_path / "crossval.png"))
+    assert is_png(plot_weights(np.linspace(1, 2, 8), "encodec", tmp_path / "w.png"))
     fig_null, fig_cv, fig_w = captured
     t = texts(fig_null)
     assert "randomly relabelled" in t and "true sound labels" in t and "20 relabellings" in t
@@ -165,22 +173,22 @@ def test_robustness_figures_name_what_is_missing_and_where_they_come_from(tmp_pa
     assert any(e.startswith("stmf: no features for Grey1977") for e in legend)
     assert any(e.startswith("encodec: P² ") for e in legend)  # the EV at the smallest and largest delta
     # given the source and solver, both figures name them with the dataset and representations
-    figures.plot_robustness_curves(result.rows, "Barthet2010", 0.5, tmp_path / "a.png", source="upstream",
+    plot_robustness_curves(result.rows, "Barthet2010", 0.5, tmp_path / "a.png", source="upstream",
                                   solver="exact", skipped=result.skipped)
     t = titles(captured[-1])
     assert all(w in t for w in ("Barthet2010", "stmf", "encodec", "upstream features", "exact solver"))
-    figures.plot_area_heatmap(auc_table(result.rows), ["Grey1977", "Barthet2010"], ["stmf", "encodec"],
+    plot_area_heatmap(auc_table(result.rows), ["Grey1977", "Barthet2010"], ["stmf", "encodec"],
                              tmp_path / "b.png", source="upstream", solver="exact")
     assert "upstream features, exact solver" in titles(captured[-1])
 
 
 @needs_mirror
 def test_null_figures_of_two_sources_have_different_titles(tmp_path, captured):
-    from timbre_jax.data import datasets
+    from timbre_jax.data import datasets, imported
 
     fs = datasets.load("Grey1977", "cochlea", "upstream")
     np.save(tmp_path / "mine.npy", fs.features[:, ::-1].copy())
-    datasets.import_features(tmp_path / "mine.npy", "Grey1977", "cochlea", source="mine")
+    imported.import_features(tmp_path / "mine.npy", "Grey1977", "cochlea", source="mine")
     for src in ("upstream", "mine"):
         result = null.run(["cochlea", "stmf"], ["Grey1977"], source=src, solver=Exact(), permutations=4,
                           progress=False)
@@ -201,12 +209,12 @@ def test_crossval_transfer_and_weight_map_titles(tmp_path, captured):
     from timbre_jax.fit import learn
 
     cv = crossval.run(["cochlea"], ["Grey1977", "Barthet2010"], source="upstream", solver=Exact(), progress=False)
-    figures.plot_crossval(cv.rows, tmp_path / "cv.png", source="upstream", solver="exact", skipped=cv.skipped)
+    plot_crossval(cv.rows, tmp_path / "cv.png", source="upstream", solver="exact", skipped=cv.skipped)
     tr = transfer.run(["cochlea"], ["Grey1977", "Grey1978"], source="upstream")
     transfer.write(tr, tmp_path)
     fs = datasets.load("Barthet2010", "stmf", "upstream")
     res = learn.learn_metric(fs.features, fs.ratings, solver=Exact())
-    weightmaps.plot_weights(res.weights, "stmf", tmp_path / "map_stmf.png", ev=res.explained_variance, solver="exact",
+    plot_weights(res.weights, "stmf", tmp_path / "map_stmf.png", ev=res.explained_variance, solver="exact",
                         source="upstream", datasets=["Barthet2010"])
     fig_cv, fig_tr, fig_w = captured
     t = titles(fig_cv)
@@ -227,8 +235,6 @@ def test_crossval_transfer_and_weight_map_titles(tmp_path, captured):
 
 @needs_mirror
 def test_leaderboard_figures_say_which_representation_has_no_features(tmp_path, captured):
-    from timbre_jax.analyses import leaderboard
-
     result = leaderboard.run(["cochlea", "stmf"], ["Grey1977", "Barthet2010"], source="upstream", samples=20,
                              progress=False)
     leaderboard.write(result, tmp_path)

@@ -15,17 +15,21 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, nnls
 
-from timbre_jax.core import pearson as tp
+from timbre_jax.core import pearson
 from timbre_jax.core.reductions import INVARIANT, PLAIN
 from timbre_jax.optim.lbfgsb import (
     LBFGSB,
     LBFGSBOptions,
     Status,
+    cauchy,
     cauchy_point,
     empty_memory,
     pairs_oldest_first,
+    subspace,
     update_memory,
 )
+from timbre_jax.optim.lbfgsb.cauchy import cauchy_walk, generalized_cauchy_point
+from timbre_jax.optim.lbfgsb.memory import compact_W, next_memory
 
 RUNNING = Status.RUNNING
 DEFAULTS = LBFGSBOptions()
@@ -96,17 +100,17 @@ def rosenbrock(x):
 
 
 def neg_pearson(w, D, s_hat, mask):
-    P, dP = tp.pearson_and_grad(D, w, s_hat, mask)
+    P, dP = pearson.pearson_and_grad(D, w, s_hat, mask)
     return -P, -dP
 
 
 def random_timbre(seed, l=12, n=50):
     rng = np.random.default_rng(seed)
     feats = rng.gamma(2.0, 1.0, (l, n)) * rng.uniform(0.1, 10.0, n)
-    D = np.asarray(tp.pair_differences(feats))
+    D = np.asarray(pearson.pair_differences(feats))
     s = rng.uniform(0.0, 1.0, D.shape[0])
     mask = np.ones_like(s)
-    s_hat = np.asarray(tp.standardize_ratings(jnp.asarray(s), jnp.asarray(mask)))
+    s_hat = np.asarray(pearson.standardize_ratings(jnp.asarray(s), jnp.asarray(mask)))
     w0 = 1.0 / np.sqrt(nnls(D, s)[0] + np.finfo(float).eps)
     return w0, D, s_hat, mask
 
@@ -380,20 +384,18 @@ def random_path(rng, n, ties):
 
 
 def test_cauchy_walk_equals_the_sort_of_all_breakpoints():
-    from timbre_jax.optim.lbfgsb import _cauchy_walk, _compact_W, _generalized_cauchy_point
-
     n, m = 24, 4
     full = jax.jit(cauchy_point, static_argnames="sums")
-    walk_all = jax.jit(lambda *a: _cauchy_walk(*a, PLAIN, max_steps=n + 1))
-    walk_2 = jax.jit(lambda *a: _cauchy_walk(*a, PLAIN, max_steps=2))
-    gcp = jax.jit(lambda *a: _generalized_cauchy_point(*a, PLAIN))
+    walk_all = jax.jit(lambda *a: cauchy_walk(*a, PLAIN, max_steps=n + 1))
+    walk_2 = jax.jit(lambda *a: cauchy_walk(*a, PLAIN, max_steps=2))
+    gcp = jax.jit(lambda *a: generalized_cauchy_point(*a, PLAIN))
     rng = np.random.default_rng(0)
     found_2 = []
     for trial in range(40):
         # Up to 2m pairs: the ring wraps.
         mem = random_memory(rng, n, m, int(rng.integers(0, 2 * m + 1)))
         args = random_path(rng, n, ties=trial % 4 == 0)
-        W = _compact_W(*pairs_oldest_first(mem), mem.theta)
+        W = compact_W(*pairs_oldest_first(mem), mem.theta)
         ref = full(*args, W, mem.M, mem.theta, sums=PLAIN)
         walks = [walk_all(*args, mem), walk_2(*args, mem), (gcp(*args, mem), True)]
         assert bool(walks[0][1])  # every breakpoint allowed: always found
@@ -409,11 +411,9 @@ def test_cauchy_walk_equals_the_sort_of_all_breakpoints():
 
 
 def test_free_active_sums_by_gathering_equal_the_products():
-    from timbre_jax.optim import lbfgsb
-
-    m, cap = 5, lbfgsb._ACTIVE_CAP
+    m, cap = 5, subspace.ACTIVE_CAP
     rng = np.random.default_rng(1)
-    grams = jax.jit(lambda mem, free: lbfgsb._free_active_grams(mem, free, PLAIN))
+    grams = jax.jit(lambda mem, free: subspace.free_active_grams(mem, free, PLAIN))
     for n, n_actives in ((8 * cap, (0, 3, cap, cap + 1, 8 * cap)), (64, (0, 3, 64))):  # gathered or not
         mem = random_memory(rng, n, m, m + 2)  # a wrapped ring
         S, Y = (np.asarray(a) for a in pairs_oldest_first(mem))
@@ -434,10 +434,8 @@ def test_both_formulations_iterate_as_scipy(monkeypatch, invariant, walk_steps, 
     sums), the latter also with limits so small that every fallback is taken: the first
     iterates are scipy's, and with every fallback taken so are the optima (the default
     plain run's are test_quadratic_matches_scipy's)."""
-    from timbre_jax.optim.lbfgsb import cauchy, subspace
-
-    monkeypatch.setattr(cauchy, "_WALK_STEPS", walk_steps)  # read when JAX traces
-    monkeypatch.setattr(subspace, "_ACTIVE_CAP", active_cap)  # n = 20 >= 8 * 2: gathered
+    monkeypatch.setattr(cauchy, "WALK_STEPS", walk_steps)  # read when JAX traces
+    monkeypatch.setattr(subspace, "ACTIVE_CAP", active_cap)  # n = 20 >= 8 * 2: gathered
     solver = LBFGSB(quadratic, LBFGSBOptions(invariant_sums=invariant))
     update = jax.jit(lambda *a: solver.update(*a))  # new functions: traced with the patch
     run = jax.jit(lambda *a: solver.run(*a))
@@ -462,8 +460,6 @@ def test_both_formulations_iterate_as_scipy(monkeypatch, invariant, walk_steps, 
 def test_memory_keeps_the_products_of_its_pairs(sums):
     """S Y^T, S S^T and Y Y^T stay those of the pairs, oldest first, once the ring has
     wrapped (6 pairs in 4 rows), and a skipped pair or a reset does what it says."""
-    from timbre_jax.optim.lbfgsb import _next_memory
-
     rng = np.random.default_rng(2)
     n, m = 30, 4
     pairs = []
@@ -482,7 +478,7 @@ def test_memory_keeps_the_products_of_its_pairs(sums):
     np.testing.assert_allclose(mem.YY, Y @ Y.T, rtol=1e-12, atol=1e-12)
     s = rng.standard_normal(n)
     y = 3.0 * s + 0.1 * rng.standard_normal(n)  # positive curvature: the pair is kept
-    nxt = jax.jit(_next_memory, static_argnames="sums")
+    nxt = jax.jit(next_memory, static_argnames="sums")
     skipped = nxt(mem, False, False, s, y, s @ y, s @ s, sums=sums)
     for field, before, after in zip(mem._fields, mem, skipped):
         np.testing.assert_array_equal(before, after, err_msg=field)

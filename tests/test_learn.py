@@ -17,7 +17,7 @@ from timbre_jax.data import datasets
 from timbre_jax.errors import FitError, UsageError
 from timbre_jax.fit import learn
 from timbre_jax.fit.learn import learn_metric, learn_metrics
-from timbre_jax.optim import starts
+from timbre_jax.optim import exact_lockstep, starts
 from timbre_jax.optim.lbfgsb import LBFGSBOptions
 from timbre_jax.optim.nnls import warm_start
 from timbre_jax.solvers import Exact, Lbfgsb
@@ -148,8 +148,6 @@ def test_the_paper_start_depends_on_the_offset_of_the_ratings_the_optimum_does_n
 
 
 def test_a_line_search_failure_before_any_step_is_not_convergence():
-    from timbre_jax.optim import exact_lockstep as exact
-
     Status = Lbfgsb.Status
     status = np.array([Status.ABNORMAL_LINE_SEARCH, Status.ABNORMAL_LINE_SEARCH, Status.CONVERGED_FTOL,
                        Status.MAX_ITERATIONS])
@@ -157,7 +155,7 @@ def test_a_line_search_failure_before_any_step_is_not_convergence():
     assert Exact.Status.converged(np.array([0, 1, 2]), np.zeros(3)).tolist() == [True, True, False]
     # one shape for both solvers: the message is the status enum's
     assert Status(3).message == Status.MAX_ITERATIONS.message == "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
-    assert Exact.Status(2).message == exact.Status.ITERATION_LIMIT.message
+    assert Exact.Status(2).message == exact_lockstep.Status.ITERATION_LIMIT.message
     # what a fit reports: its code's message ("UNKNOWN" for a code the enum lacks) and
     # the enum's verdict on convergence
     groups = [Group(np.ones((3, 2)), np.zeros((1, 3)), np.ones((1, 3))) for _ in range(3)]
@@ -264,7 +262,7 @@ def test_several_starts_keep_the_best_of_the_runs_from_each(monkeypatch):
         first, *rest = draw(w0, count - 1, seed, lower, upper)
         return [first, best[seed[1]].weights, *rest]  # in the middle: neither the first nor the last
 
-    monkeypatch.setattr(starts, "extra_starts", planted)
+    monkeypatch.setattr("timbre_jax.solvers.lbfgsb.extra_starts", planted)  # where the solver looks it up
     several = learn_metrics(problems, solver=Lbfgsb(maxiter=20, starts=4))
     assert [r.pearson for r in learn_metrics(problems, solver=Lbfgsb(maxiter=20, starts=4))] == \
         [r.pearson for r in several]

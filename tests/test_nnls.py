@@ -10,9 +10,12 @@ import scipy.optimize as so
 import timbre_jax  # noqa: F401
 from conftest import needs_mirror
 from timbre_jax.core.pearson import pair_differences
+from timbre_jax.core.reductions import EPS
 from timbre_jax.data import datasets, registry
 from timbre_jax.data.download import MissingUpstreamFile
-from timbre_jax.optim.nnls import EPS, nnls, warm_start
+from timbre_jax.optim.nnls import nnls, warm_start
+from timbre_jax.optim.starts import host_nnls_start
+from timbre_jax.solvers import Lbfgsb
 
 jnnls = jax.jit(nnls)
 
@@ -92,9 +95,6 @@ def test_all_datasets_match_scipy_large(rep):
 def test_host_start_is_the_jax_start(shape, seed):
     """Sequence mode starts from scipy's NNLS on the host: where the NNLS has one solution
     (full column rank) that start is the JAX active set's, in the weights' bounds."""
-    from timbre_jax.optim.starts import host_nnls_start
-    from timbre_jax.solvers import Lbfgsb
-
     lower, upper = Lbfgsb().bounds
     rng = np.random.default_rng(seed)
     D = rng.random(shape) ** 3 * 10 ** rng.uniform(-4, 1, shape[1])  # columns over five decades

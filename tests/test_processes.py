@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_mirror
-from timbre_jax.analyses import base as analysis
-from timbre_jax.analyses import null, robustness
+from timbre_jax.analyses import base, null, robustness
 from timbre_jax.errors import UsageError
 from timbre_jax.fit import processes
 from timbre_jax.solvers import Exact
@@ -25,12 +24,13 @@ NAMES = ["Grey1977", "Grey1978", "McAdams1995"]
 # and prints what every process gets after the exchange.
 SCRIPT = """
 import json, numpy as np
-from timbre_jax import analysis, null, processes, robustness
+from timbre_jax.analyses import base, null, robustness
+from timbre_jax.fit import processes
 from timbre_jax.solvers import Exact
 assert processes.initialize_from_environment()
-sets = analysis.load(["cochlea"], {names!r}, "upstream").sets["cochlea"]
-rows, _ = robustness.sweep(sets, Exact(), n_levels=3, realizations=2, progress=False)
-nrows, _ = null.fit(sets, Exact(), K=8, progress=False)
+sets = base.load(["cochlea"], {names!r}, "upstream").sets["cochlea"]
+rows, _ = robustness.noise_sweep(sets, Exact(), n_levels=3, realizations=2, progress=False)
+nrows, _ = null.relabelled_fits(sets, Exact(), K=8, progress=False)
 print(json.dumps(dict(process=processes.index(), count=processes.count(),
                       robustness=[[r.ev_human, r.ev_degraded, r.iterations] for r in rows],
                       null=[[x[3], x[4]] for x in nrows])))
@@ -45,9 +45,9 @@ def _free_port() -> int:
 
 @needs_mirror
 def test_two_processes_give_the_numbers_of_one():
-    sets = analysis.load(["cochlea"], NAMES, "upstream").sets["cochlea"]
-    rows, _ = robustness.sweep(sets, Exact(), n_levels=3, realizations=2, progress=False)
-    nrows, _ = null.fit(sets, Exact(), K=8, progress=False)
+    sets = base.load(["cochlea"], NAMES, "upstream").sets["cochlea"]
+    rows, _ = robustness.noise_sweep(sets, Exact(), n_levels=3, realizations=2, progress=False)
+    nrows, _ = null.relabelled_fits(sets, Exact(), K=8, progress=False)
     coordinator = f"127.0.0.1:{_free_port()}"
     env = dict(os.environ, JAX_PLATFORMS="cpu", TIMBRE_JAX_COORDINATOR=coordinator, TIMBRE_JAX_PROCESSES="2")
     procs = [subprocess.Popen([sys.executable, "-c", SCRIPT.format(names=NAMES)], stdout=subprocess.PIPE,

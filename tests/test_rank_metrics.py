@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from timbre_jax.errors import DataError
-from timbre_jax.stats import rank_metrics as rm
+from timbre_jax.stats import rank_metrics
 
 ANCHOR = ("anchor_spearman", "anchor_kendall", "triplet_agreement", "ndcg")
 LOG3 = math.log2(3)
@@ -120,9 +120,9 @@ def test_anchor_values_and_study_metrics_equal_the_direct_loops_with_ties_and_un
     assert any(len(set(R[i][rated[i]])) < rated[i].sum() for i in range(len(R)))
     assert any(len(set(D[i][rated[i]])) < rated[i].sum() for i in range(len(R)))
     want, (total, count) = _direct(D, R, margin=margin)
-    _assert_anchor_values(rm.anchor_values(D, R, margin=margin), want)
-    got = rm.study_metrics(D, R, margin=margin)
-    assert list(got) == list(rm.METRICS)
+    _assert_anchor_values(rank_metrics.anchor_values(D, R, margin=margin), want)
+    got = rank_metrics.study_metrics(D, R, margin=margin)
+    assert list(got) == list(rank_metrics.METRICS)
     for name in ANCHOR:
         assert got[name] == pytest.approx(np.nanmean(want[name]), abs=1e-12), name
     assert got["mae"] == pytest.approx(total / count, abs=1e-12)
@@ -132,8 +132,8 @@ def test_many_unrated_pairs_leave_anchors_out_as_the_direct_loops_do():
     D, R = _random_study(l=9, seed=11, unrated=0.6)
     want, _ = _direct(D, R)
     assert np.isnan(want["anchor_spearman"]).any()  # the case under test occurs
-    _assert_anchor_values(rm.anchor_values(D, R), want)
-    got = rm.study_metrics(D, R)
+    _assert_anchor_values(rank_metrics.anchor_values(D, R), want)
+    got = rank_metrics.study_metrics(D, R)
     for name, value in _direct_study(D, R).items():
         assert got[name] == pytest.approx(value, abs=1e-12), name
 
@@ -147,7 +147,7 @@ def test_a_four_sound_study_computed_on_paper():
     R = _symmetric([0.2, 0.6, 1.0, 0.4, 0.8, np.nan])
     D = _symmetric([0.4, 0.4, 2.0, 1.2, 0.2, 4.0], fill=0.0)
     # normalized model: 0.2 0.2 1.0 0.6 0.1
-    got = rm.anchor_values(D, R)
+    got = rank_metrics.anchor_values(D, R)
     want = {
         # anchor 0: r' 0.2 0.6 1.0, d' 0.2 0.2 1.0 (a model tie); 1: r' 0.2 0.4 0.8, d' 0.2 0.6 0.1;
         # anchor 2: r' 0.6 0.4, d' 0.2 0.6; anchor 3: r' 1.0 0.8, d' 1.0 0.1
@@ -160,7 +160,7 @@ def test_a_four_sound_study_computed_on_paper():
                  1.0],  # ranked 1, 0 (relevance 0.2, 0.0)
     }
     _assert_anchor_values(got, {k: np.array(v) for k, v in want.items()})
-    study = rm.study_metrics(D, R)
+    study = rank_metrics.study_metrics(D, R)
     assert study["anchor_spearman"] == pytest.approx((math.sqrt(3) / 2 - 0.5) / 4, abs=1e-12)
     assert study["anchor_kendall"] == pytest.approx((2 / math.sqrt(6) - 1 / 3) / 4, abs=1e-12)
     assert study["triplet_agreement"] == pytest.approx(0.5, abs=1e-12)
@@ -183,7 +183,7 @@ def _edge_study():
 
 def test_undefined_anchors_are_left_out_of_each_mean_by_the_stated_rule():
     D, R = _edge_study()
-    got = rm.anchor_values(D, R)
+    got = rank_metrics.anchor_values(D, R)
     nan = math.nan
     want = {
         "anchor_spearman": [math.sqrt(3) / 2, nan, nan, nan, nan],
@@ -192,7 +192,7 @@ def test_undefined_anchors_are_left_out_of_each_mean_by_the_stated_rule():
         "ndcg": [1.0, 1.0, 1.0, 0.0, nan],
     }
     _assert_anchor_values(got, {k: np.array(v) for k, v in want.items()})
-    study = rm.study_metrics(D, R)
+    study = rank_metrics.study_metrics(D, R)
     assert study["anchor_spearman"] == pytest.approx(math.sqrt(3) / 2, abs=1e-12)  # one counted anchor
     assert study["anchor_kendall"] == pytest.approx(2 / math.sqrt(6), abs=1e-12)
     assert study["triplet_agreement"] == pytest.approx(0.25, abs=1e-12)  # four counted anchors
@@ -205,12 +205,12 @@ def test_normalize_divides_by_the_largest_valid_value_above_the_diagonal():
     M = _symmetric([1.0, 2.0, 8.0, 4.0, 5.0, np.nan], fill=0.0)
     valid = np.isfinite(M) & ~np.eye(4, dtype=bool)
     valid[0, 3] = valid[3, 0] = False  # the 8 is left out: the max is 5
-    np.testing.assert_array_equal(rm.normalize(M, valid), M / 5)
-    np.testing.assert_array_equal(rm.normalize(M), M / 8)  # default: every finite off-diagonal pair
+    np.testing.assert_array_equal(rank_metrics.normalize(M, valid), M / 5)
+    np.testing.assert_array_equal(rank_metrics.normalize(M), M / 8)  # default: every finite off-diagonal pair
     only_upper = np.triu(valid)  # i < j is what is read
-    np.testing.assert_array_equal(rm.normalize(M, only_upper), M / 5)
+    np.testing.assert_array_equal(rank_metrics.normalize(M, only_upper), M / 5)
     zeros = np.zeros((3, 3))
-    assert np.array_equal(rm.normalize(zeros), zeros)  # a max of 0: unchanged, no NaN
+    assert np.array_equal(rank_metrics.normalize(zeros), zeros)  # a max of 0: unchanged, no NaN
 
 
 # ------------------------------------------------------------------------ laws
@@ -219,9 +219,9 @@ def test_normalize_divides_by_the_largest_valid_value_above_the_diagonal():
 def test_a_model_equal_to_the_ratings_is_perfect_at_any_scale():
     D, R = _random_study(seed=4, unrated=0.0)
     for scale in (1.0, 3.0):
-        got = rm.study_metrics(scale * np.nan_to_num(R), R)
-        assert [got[k] for k in rm.METRICS] == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.0], abs=1e-12)
-    assert rm.study_metrics(D, R)["anchor_spearman"] < 0.9  # a model that is not the ratings is not perfect
+        got = rank_metrics.study_metrics(scale * np.nan_to_num(R), R)
+        assert [got[k] for k in rank_metrics.METRICS] == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.0], abs=1e-12)
+    assert rank_metrics.study_metrics(D, R)["anchor_spearman"] < 0.9  # a model that is not the ratings is not perfect
 
 
 @pytest.mark.parametrize("transform", [lambda x: np.exp(5 * x), lambda x: x**3 + x, lambda x: 7 * x])
@@ -229,9 +229,9 @@ def test_anchor_metrics_are_invariant_under_an_increasing_transform_of_the_dista
     D, R = _random_study(seed=5)
     T = transform(D)
     np.fill_diagonal(T, 0.0)
-    a, b = rm.anchor_values(D, R), rm.anchor_values(T, R)
+    a, b = rank_metrics.anchor_values(D, R), rank_metrics.anchor_values(T, R)
     _assert_anchor_values(b, a)
-    mae_a, mae_b = rm.study_metrics(D, R)["mae"], rm.study_metrics(T, R)["mae"]
+    mae_a, mae_b = rank_metrics.study_metrics(D, R)["mae"], rank_metrics.study_metrics(T, R)["mae"]
     if transform(2.0) == 7 * 2.0:  # a scaling: normalization removes it
         assert mae_b == pytest.approx(mae_a, abs=1e-12)
     else:
@@ -244,13 +244,13 @@ def test_relabelling_the_sounds_changes_nothing(tied_model):
     which a relabelling moves, so it is compared only without them."""
     D, R = _random_study(seed=6, tied_model=tied_model)
     perm = np.random.default_rng(3).permutation(len(R))
-    a = rm.anchor_values(D, R)
-    b = rm.anchor_values(D[np.ix_(perm, perm)], R[np.ix_(perm, perm)])
+    a = rank_metrics.anchor_values(D, R)
+    b = rank_metrics.anchor_values(D[np.ix_(perm, perm)], R[np.ix_(perm, perm)])
     names = ANCHOR if not tied_model else ANCHOR[:3]
     for name in names:
         np.testing.assert_allclose(b[name], a[name][perm], rtol=0, atol=1e-12, equal_nan=True, err_msg=name)
-    sa = rm.study_metrics(D, R)
-    sb = rm.study_metrics(D[np.ix_(perm, perm)], R[np.ix_(perm, perm)])
+    sa = rank_metrics.study_metrics(D, R)
+    sb = rank_metrics.study_metrics(D[np.ix_(perm, perm)], R[np.ix_(perm, perm)])
     for name in (*names, "mae"):
         assert sb[name] == pytest.approx(sa[name], abs=1e-12), name
 
@@ -263,8 +263,8 @@ def test_pooling_sums_over_every_anchor_and_every_pair_of_every_study():
     v1, (t1, c1) = _direct(D1, R1)
     v2, (t2, c2) = _direct(D2, R2)
     assert (c1, c2) == (10, 36)
-    got = rm.pooled([(D1, R1), (D2, R2)])
-    assert list(got) == list(rm.METRICS)
+    got = rank_metrics.pooled([(D1, R1), (D2, R2)])
+    assert list(got) == list(rank_metrics.METRICS)
     for name in ANCHOR:
         assert not np.isnan(np.concatenate([v1[name], v2[name]])).any()  # every sound counts
         by_anchor = (v1[name].sum() + v2[name].sum()) / 14
@@ -277,7 +277,7 @@ def test_pooling_sums_over_every_anchor_and_every_pair_of_every_study():
 
 def test_pooling_the_two_paper_studies_counts_only_the_counted_anchors():
     four = (_symmetric([0.4, 0.4, 2.0, 1.2, 0.2, 4.0], fill=0.0), _symmetric([0.2, 0.6, 1.0, 0.4, 0.8, np.nan]))
-    got = rm.pooled([four, _edge_study()])
+    got = rank_metrics.pooled([four, _edge_study()])
     assert got["anchor_spearman"] == pytest.approx((math.sqrt(3) / 2 - 0.5 - 1 + 1 + math.sqrt(3) / 2) / 5, abs=1e-12)
     assert got["triplet_agreement"] == pytest.approx((2 / 3 + 1 / 3 + 0 + 1 + 1 + 0 + 0 + 0) / 8, abs=1e-12)
     assert got["mae"] == pytest.approx((1.3 + 0.5) / 9, abs=1e-12)
@@ -289,11 +289,11 @@ def test_pooling_takes_a_valid_matrix_per_study():
     valid[1, 4] = valid[4, 1] = valid[2, 7] = valid[7, 2] = False
     masked = R.copy()
     masked[~valid] = np.nan
-    got = rm.pooled([(D, R, valid)])
+    got = rank_metrics.pooled([(D, R, valid)])
     want = _direct_study(D, masked)
-    for name in rm.METRICS:
+    for name in rank_metrics.METRICS:
         assert got[name] == pytest.approx(want[name], abs=1e-12), name
-    assert rm.pooled([(D, R)])["mae"] != pytest.approx(got["mae"], abs=1e-9)
+    assert rank_metrics.pooled([(D, R)])["mae"] != pytest.approx(got["mae"], abs=1e-9)
 
 
 def test_a_pair_valid_one_way_only_is_not_used():
@@ -302,9 +302,10 @@ def test_a_pair_valid_one_way_only_is_not_used():
     one_way[3, 5] = False  # valid[5, 3] still holds
     masked = R.copy()
     masked[3, 5] = masked[5, 3] = np.nan
-    _assert_anchor_values(rm.anchor_values(D, R, valid=one_way), _direct(D, masked)[0])
-    assert rm.study_metrics(D, R, valid=one_way)["mae"] == pytest.approx(_direct_study(D, masked)["mae"], abs=1e-12)
-    assert rm.study_metrics(D, R)["mae"] != pytest.approx(_direct_study(D, masked)["mae"], abs=1e-9)
+    _assert_anchor_values(rank_metrics.anchor_values(D, R, valid=one_way), _direct(D, masked)[0])
+    assert rank_metrics.study_metrics(D, R, valid=one_way)["mae"] == pytest.approx(_direct_study(D, masked)["mae"],
+                                                                                abs=1e-12)
+    assert rank_metrics.study_metrics(D, R)["mae"] != pytest.approx(_direct_study(D, masked)["mae"], abs=1e-9)
 
 
 # ------------------------------------------------------------------- bootstrap
@@ -318,17 +319,17 @@ def test_a_bootstrap_resample_with_copies_uses_valid_as_defined():
     valid = np.array([[idx[a] != idx[b] and rated[idx[a], idx[b]] for b in range(9)] for a in range(9)])
     Db, Rb = D[np.ix_(idx, idx)], R[np.ix_(idx, idx)]
     assert not valid[0, 1] and not valid[4, 5] and Rb[0, 1] == 0.0  # copies: a finite rating, not valid
-    got = rm.anchor_values(Db, Rb, valid=valid)
+    got = rank_metrics.anchor_values(Db, Rb, valid=valid)
     want, (total, count) = _direct(Db, Rb, valid=valid)
     _assert_anchor_values(got, want)
     for name in ANCHOR:  # copies of one sound are two anchors with the same others
         assert got[name][0] == pytest.approx(got[name][1], abs=1e-12) or np.isnan(got[name][0]) and np.isnan(
             got[name][1])
-    study = rm.study_metrics(Db, Rb, valid=valid)
+    study = rank_metrics.study_metrics(Db, Rb, valid=valid)
     for name, value in _direct_study(Db, Rb, valid=valid).items():
         assert study[name] == pytest.approx(value, abs=1e-12), name
     assert study["mae"] == pytest.approx(total / count, abs=1e-12)
-    without = rm.study_metrics(Db, Rb)  # the copy pairs (rating 0, distance 0) would count
+    without = rank_metrics.study_metrics(Db, Rb)  # the copy pairs (rating 0, distance 0) would count
     assert abs(without["mae"] - study["mae"]) > 1e-6
 
 
@@ -339,7 +340,8 @@ def test_distance_matrices_equal_their_formulas():
     rng = np.random.default_rng(12)
     F = rng.normal(size=(6, 4))
     w = rng.uniform(0.5, 2.0, size=4)
-    E, C, L = rm.distance_matrix(F, "euclidean"), rm.distance_matrix(F, "cosine"), rm.learned_distance_matrix(F, w)
+    E, C = rank_metrics.distance_matrix(F, "euclidean"), rank_metrics.distance_matrix(F, "cosine")
+    L = rank_metrics.learned_distance_matrix(F, w)
     for i in range(6):
         for j in range(6):
             e = math.sqrt(sum((F[i, k] - F[j, k]) ** 2 for k in range(4)))
@@ -349,23 +351,23 @@ def test_distance_matrices_equal_their_formulas():
             assert C[i, j] == pytest.approx(c if i != j else 0.0, abs=1e-12)
             assert L[i, j] == pytest.approx(learned if i != j else 0.0, abs=1e-12)
     two = np.array([[0.0, 0.0], [3.0, 4.0]])
-    assert rm.distance_matrix(two, "euclidean")[0, 1] == 5.0  # not squared
-    assert rm.learned_distance_matrix(two, [1.0, 2.0])[0, 1] == pytest.approx(math.sqrt(13), abs=1e-15)
-    np.testing.assert_allclose(rm.learned_distance_matrix(F, np.ones(4)), E, rtol=0, atol=1e-12)
+    assert rank_metrics.distance_matrix(two, "euclidean")[0, 1] == 5.0  # not squared
+    assert rank_metrics.learned_distance_matrix(two, [1.0, 2.0])[0, 1] == pytest.approx(math.sqrt(13), abs=1e-15)
+    np.testing.assert_allclose(rank_metrics.learned_distance_matrix(F, np.ones(4)), E, rtol=0, atol=1e-12)
 
 
 def test_a_zero_feature_row_leaves_its_cosine_pairs_out_like_unrated_ones():
     rng = np.random.default_rng(13)
     F = rng.normal(size=(7, 3))
     F[2] = 0.0
-    C = rm.distance_matrix(F, "cosine")
+    C = rank_metrics.distance_matrix(F, "cosine")
     assert np.isnan(C[2, [0, 1, 3, 4, 5, 6]]).all() and np.isnan(C[[0, 1, 3], 2]).all()
     _, R = _random_study(l=7, seed=14, unrated=0.0)
     masked = R.copy()
     masked[2, :] = masked[:, 2] = np.nan
     want, _ = _direct(C, masked)
-    _assert_anchor_values(rm.anchor_values(C, R), want)
-    assert rm.study_metrics(C, R)["mae"] == pytest.approx(_direct_study(C, masked)["mae"], abs=1e-12)
+    _assert_anchor_values(rank_metrics.anchor_values(C, R), want)
+    assert rank_metrics.study_metrics(C, R)["mae"] == pytest.approx(_direct_study(C, masked)["mae"], abs=1e-12)
 
 
 # ---------------------------------------------------------------------- errors
@@ -374,21 +376,21 @@ def test_a_zero_feature_row_leaves_its_cosine_pairs_out_like_unrated_ones():
 def test_shape_mismatches_raise_data_error():
     D, R = _random_study(l=5, seed=15)
     with pytest.raises(DataError, match="same shape"):
-        rm.study_metrics(D[:4, :4], R)
+        rank_metrics.study_metrics(D[:4, :4], R)
     with pytest.raises(DataError, match="valid"):
-        rm.anchor_values(D, R, valid=np.ones((4, 4), dtype=bool))
+        rank_metrics.anchor_values(D, R, valid=np.ones((4, 4), dtype=bool))
     with pytest.raises(DataError, match="square"):
-        rm.study_metrics(D[:, :4], R[:, :4])
+        rank_metrics.study_metrics(D[:, :4], R[:, :4])
     with pytest.raises(DataError, match="square"):
-        rm.normalize(np.ones(3))
+        rank_metrics.normalize(np.ones(3))
     with pytest.raises(DataError, match="features"):
-        rm.distance_matrix(np.ones(3), "euclidean")
+        rank_metrics.distance_matrix(np.ones(3), "euclidean")
     with pytest.raises(DataError, match="unknown distance"):
-        rm.distance_matrix(np.ones((3, 2)), "manhattan")
+        rank_metrics.distance_matrix(np.ones((3, 2)), "manhattan")
     with pytest.raises(DataError, match="weights"):
-        rm.learned_distance_matrix(np.ones((3, 2)), np.ones(3))
+        rank_metrics.learned_distance_matrix(np.ones((3, 2)), np.ones(3))
     with pytest.raises(DataError, match="weights"):
-        rm.learned_distance_matrix(np.ones((3, 2)), [1.0, 0.0])
+        rank_metrics.learned_distance_matrix(np.ones((3, 2)), [1.0, 0.0])
     with pytest.raises(DataError, match="study"):
-        rm.pooled([(D,)])
+        rank_metrics.pooled([(D,)])
 

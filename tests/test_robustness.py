@@ -18,6 +18,7 @@ from timbre_jax.fit import resume, sweep
 from timbre_jax.fit.learn import learn_metric
 from timbre_jax.solvers import Exact, Lbfgsb
 from timbre_jax.solvers.batch import Group
+from timbre_jax.stats import degradation
 
 
 class _Stop(Exception):
@@ -65,35 +66,35 @@ def test_the_chunk_file_name_holds_every_option_and_the_data(tmp_path, monkeypat
 
 
 def test_levels_are_the_papers():
-    np.testing.assert_allclose(robustness.levels(), np.logspace(-1, 1, 9))
+    np.testing.assert_allclose(degradation.levels(), np.logspace(-1, 1, 9))
 
 
 def test_noise_is_deterministic_clipped_and_scaled():
     s = np.linspace(0, 1, 120)
-    xi = robustness.noise(0, "Grey1977", 3, 2, 120)
-    np.testing.assert_array_equal(xi, robustness.noise(0, "Grey1977", 3, 2, 120))
-    assert not np.array_equal(xi, robustness.noise(1, "Grey1977", 3, 2, 120))
-    assert not np.array_equal(xi, robustness.noise(0, "Grey1978", 3, 2, 120))
+    xi = degradation.noise(0, "Grey1977", 3, 2, 120)
+    np.testing.assert_array_equal(xi, degradation.noise(0, "Grey1977", 3, 2, 120))
+    assert not np.array_equal(xi, degradation.noise(1, "Grey1977", 3, 2, 120))
+    assert not np.array_equal(xi, degradation.noise(0, "Grey1978", 3, 2, 120))
     # the documented generator: PCG64 seeded by (seed, crc32(name), level, realization)
     import zlib
     ref = np.random.Generator(np.random.PCG64([0, zlib.crc32(b"Grey1977"), 3, 2])).standard_normal(120)
     np.testing.assert_array_equal(xi, ref)
-    y = robustness.degrade(s, 10.0, xi)
+    y = degradation.degrade(s, 10.0, xi)
     assert y.min() == 0.0 and y.max() == 1.0 and np.all((y >= 0) & (y <= 1))
-    small = robustness.degrade(s[1:-1], 1e-3, xi[1:-1])
+    small = degradation.degrade(s[1:-1], 1e-3, xi[1:-1])
     np.testing.assert_allclose(small, s[1:-1] + 1e-3 * xi[1:-1])
-    big = robustness.noise(0, "x", 0, 0, 200_000)
+    big = degradation.noise(0, "x", 0, 0, 200_000)
     assert abs(big.std() - 1) < 0.01 and abs(big.mean()) < 0.01
 
 
 def test_area_on_curves_with_known_integrals():
     d = np.logspace(-1, 1, 9)
-    assert robustness.area(np.ones(9), d) == pytest.approx(2.0)
-    assert robustness.area(np.linspace(1, 0, 9), d) == pytest.approx(1.0)  # a line: exact
+    assert degradation.area(np.ones(9), d) == pytest.approx(2.0)
+    assert degradation.area(np.linspace(1, 0, 9), d) == pytest.approx(1.0)  # a line: exact
     x = np.log10(d)
     # trapezoid of a parabola: the integral 2/3 plus the rule's known error (b - a) h^2 f'' / 12
-    assert robustness.area(x ** 2, d) == pytest.approx(2 / 3 + 2 * 0.25 ** 2 * 2 / 12, abs=1e-12)
-    assert robustness.relative_db(1.0, 10.0) == pytest.approx(-10.0)
+    assert degradation.area(x ** 2, d) == pytest.approx(2 / 3 + 2 * 0.25 ** 2 * 2 / 12, abs=1e-12)
+    assert degradation.relative_db(1.0, 10.0) == pytest.approx(-10.0)
 
 
 def _sets():
@@ -106,11 +107,11 @@ def test_sweep_batched_equals_one_problem_at_a_time():
     # 30 iterations: long enough to test the batching (shared D, padding, row order),
     # short enough that the last-bit rounding differences XLA still makes between batched
     # and solo small linear algebra have not been amplified by the optimizer (README).
-    rows, _ = robustness.sweep(sets, Lbfgsb(maxiter=30), n_levels=3, realizations=2, seed=0, progress=False)
+    rows, _ = robustness.noise_sweep(sets, Lbfgsb(maxiter=30), n_levels=3, realizations=2, seed=0, progress=False)
     assert len(rows) == 2 * 3 * 2
-    deltas = robustness.levels(3)
+    deltas = degradation.levels(3)
     for fs in sets:
-        group = robustness.make_group(fs, deltas, 2, 0)
+        group = degradation.make_group(fs, deltas, 2, 0)
         for k in range(group.K):
             alone = learn_metric(fs.features, group.ratings[k], solver=Lbfgsb(maxiter=30))
             row = [r for r in rows if r.dataset == fs.dataset][k]
@@ -124,10 +125,10 @@ def test_sweep_batched_equals_one_problem_at_a_time():
 @needs_mirror
 def test_more_noise_does_not_help():
     sets = _sets()
-    rows, _ = robustness.sweep(sets, Lbfgsb(maxiter=500), n_levels=3, realizations=2, seed=0, progress=False)
+    rows, _ = robustness.noise_sweep(sets, Lbfgsb(maxiter=500), n_levels=3, realizations=2, seed=0, progress=False)
     for fs in sets:
         ev = {d: np.mean([r.ev_human for r in rows if r.dataset == fs.dataset and r.delta == d])
-              for d in robustness.levels(3)}
+              for d in degradation.levels(3)}
         assert ev[10.0] <= ev[0.1]
 
 
@@ -219,11 +220,11 @@ def test_a_different_run_in_the_same_folder_keeps_its_chunks_apart(tmp_path, cap
 def test_area_heatmap_without_stmf_shows_areas_not_an_empty_figure(tmp_path):
     import matplotlib.image as mpimg
 
-    from timbre_jax.plots import figures
+    from timbre_jax.plots.robustness import plot_area_heatmap
 
     auc = {("encodec", "A"): {"auc": 0.5, "rel_auc_db": float("nan")},
            ("cochlea", "A"): {"auc": 1.5, "rel_auc_db": float("nan")}}
-    path = figures.plot_area_heatmap(auc, ["A"], ["encodec", "cochlea"], tmp_path / "fig1b.png")
+    path = plot_area_heatmap(auc, ["A"], ["encodec", "cochlea"], tmp_path / "fig1b.png")
     img = mpimg.imread(path)[..., :3]
     # the two area cells are coloured (viridis), not left white as NaN dB cells would be
     assert (img.std(axis=-1) > 0.1).mean() > 0.05

@@ -21,6 +21,7 @@ from timbre_jax.core.status import StatusCode
 from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.errors import UsageError
 from timbre_jax.solvers import Exact, Lbfgsb, batch
+from timbre_jax.stats import relabelling
 
 
 class Done(StatusCode):
@@ -50,7 +51,7 @@ def unweighted():
             return batch.unpack(groups, w, P, zeros, zeros, Done)
 
     yield Unweighted
-    solvers.solver._REGISTER.pop("unweighted", None)
+    solvers.solver.unregister("unweighted")
 
 
 def _problem(l=12, n=7, seed=0):
@@ -84,9 +85,9 @@ def test_a_new_solver_runs_a_sweep(unweighted):
     F, R = _problem(l=9, n=5, seed=1)
     R[0, 5] = R[5, 0] = 0.5
     fs = FeatureSet("Toy", "toy", F, R, tuple(f"s{k}" for k in range(9)))
-    rows, summaries = null.fit([fs], unweighted(), K=4, seed=0, progress=False)
+    rows, summaries = null.relabelled_fits([fs], unweighted(), K=4, seed=0, progress=False)
     assert rows[0][3] == pytest.approx(_zero_shot(F, R) ** 2, abs=1e-12)
-    perms = null.permutations(9, 4, 0, "Toy")
+    perms = relabelling.permutations(9, 4, 0, "Toy")
     for (_, _, k, ev, _), perm in zip(rows[1:], perms):
         P = _zero_shot(F, R[np.ix_(perm, perm)])
         assert ev == pytest.approx(max(P, 0.0) ** 2, abs=1e-12), k

@@ -8,31 +8,32 @@ import pytest
 import timbre_jax  # noqa: F401
 from conftest import needs_mirror, run_on_host_devices
 from timbre_jax import cli
-from timbre_jax.analyses import crossval, null
+from timbre_jax.analyses import crossval
 from timbre_jax.data.datasets import FeatureSet
+from timbre_jax.stats import heldout, relabelling
 
 
 def test_permutations_are_seeded_and_never_the_identity():
-    p = null.permutations(4, 200, seed=0, dataset="Toy")
+    p = relabelling.permutations(4, 200, seed=0, dataset="Toy")
     assert p.shape == (200, 4)
     assert not np.any(np.all(p == np.arange(4), axis=1))
-    np.testing.assert_array_equal(p, null.permutations(4, 200, seed=0, dataset="Toy"))
-    assert not np.array_equal(p, null.permutations(4, 200, seed=1, dataset="Toy"))
+    np.testing.assert_array_equal(p, relabelling.permutations(4, 200, seed=0, dataset="Toy"))
+    assert not np.array_equal(p, relabelling.permutations(4, 200, seed=1, dataset="Toy"))
     assert all(sorted(row) == [0, 1, 2, 3] for row in p)
 
 
 def test_permuted_pairs_relabel_rows_and_columns_together():
     R = np.array([[np.nan, 0.1, 0.2], [0.1, np.nan, 0.3], [0.2, 0.3, np.nan]])
     # sound 0 takes the place of sound 2 and vice versa: pair (0,1) now carries R[2,1]
-    np.testing.assert_array_equal(null.permuted_pairs(R, np.array([2, 1, 0])), [0.3, 0.2, 0.1])
+    np.testing.assert_array_equal(relabelling.permuted_pairs(R, np.array([2, 1, 0])), [0.3, 0.2, 0.1])
 
 
 def test_p_value_and_summary_by_hand():
     ev = np.array([0.5, 0.1, 0.6, 0.2, 0.5])  # observed 0.5; null 0.1, 0.6, 0.2, 0.5
-    s = null.summarize("stft", "Toy", ev)
+    s = relabelling.compare_to_null("stft", "Toy", ev)
     assert s.p_value == pytest.approx((1 + 2) / 5)
     # a relabelling that reaches the observed EV up to rounding reaches it (EV = 1 for all)
-    tied = null.summarize("mertcat", "Toy", np.array([1.0, 1.0 - 1e-15, 1.0, 0.5]))
+    tied = relabelling.compare_to_null("mertcat", "Toy", np.array([1.0, 1.0 - 1e-15, 1.0, 0.5]))
     assert tied.p_value == pytest.approx((1 + 2) / 4)
     assert s.null_median == pytest.approx(0.35) and s.excess_over_median == pytest.approx(0.15)
     assert s.null_p95 == pytest.approx(np.percentile([0.1, 0.6, 0.2, 0.5], 95))
@@ -42,7 +43,7 @@ def test_crossval_folds_hold_out_each_sound():
     R = np.full((5, 5), 0.5)
     np.fill_diagonal(R, np.nan)
     fs = FeatureSet("Toy", "stft", np.random.default_rng(0).random((5, 3)), R, tuple("abcde"))
-    g = crossval.make_group(fs)
+    g = heldout.make_group(fs)
     i, j = np.triu_indices(5, 1)
     assert g.K == 6 and g.mask[0].sum() == 10
     for k in range(5):
@@ -105,7 +106,7 @@ _DEVICE_SCRIPT = r"""
 import json, sys, numpy as np, jax
 import timbre_jax
 from timbre_jax.fit.learn import learn_metrics
-from timbre_jax import sweep
+from timbre_jax.fit import sweep
 from timbre_jax.solvers.batch import Group
 from timbre_jax.solvers import Exact, Lbfgsb
 rng = np.random.default_rng(0)

@@ -11,6 +11,7 @@ from scipy import stats
 from conftest import needs_mirror
 from timbre_jax import cli
 from timbre_jax.analyses import zeroshot
+from timbre_jax.stats import unweighted
 
 # Four sounds, three features; pairs in condensed order (0,1) (0,2) (0,3) (1,2) (1,3) (2,3).
 F = np.array([[1.0, 0.0, 2.0],
@@ -32,11 +33,11 @@ def _by_hand():
 
 def test_alignment_matches_a_hand_computation_and_skips_unrated_pairs():
     eu, cos = _by_hand()
-    got = zeroshot.distances(F)
+    got = unweighted.distances(F)
     np.testing.assert_allclose(got["euclidean"], eu, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got["cosine"], cos, rtol=0, atol=1e-12)
     keep = np.isfinite(S)
-    res = zeroshot.alignment(F, S)
+    res = unweighted.alignment(F, S)
     assert set(res) == {"euclidean", "cosine"}
     for name, d in (("euclidean", eu), ("cosine", cos)):
         p, rho = res[name]
@@ -45,19 +46,19 @@ def test_alignment_matches_a_hand_computation_and_skips_unrated_pairs():
     # Hand values for the record: euclidean distances over rated pairs 3, 9, 10, 6, 3.
     assert res["euclidean"][1] == pytest.approx(stats.pearsonr([1.5, 4, 5, 3, 1.5], [1, 5, 3, 2, 4])[0])
     # Were the unrated pair counted with any rating, the answer would move.
-    assert abs(res["cosine"][0] - zeroshot.alignment(F, np.nan_to_num(S, nan=0.0))["cosine"][0]) > 0.2
-    assert abs(res["euclidean"][0] - zeroshot.alignment(F, np.nan_to_num(S, nan=0.9))["euclidean"][0]) > 0.1
+    assert abs(res["cosine"][0] - unweighted.alignment(F, np.nan_to_num(S, nan=0.0))["cosine"][0]) > 0.2
+    assert abs(res["euclidean"][0] - unweighted.alignment(F, np.nan_to_num(S, nan=0.9))["euclidean"][0]) > 0.1
 
 
 def test_alignment_refuses_wrong_shapes_and_too_few_pairs():
     with pytest.raises(ValueError, match="expected \\(6,\\)"):
-        zeroshot.alignment(F, S[:5])
+        unweighted.alignment(F, S[:5])
     with pytest.raises(ValueError, match="2 rated pairs"):
-        zeroshot.alignment(F, np.array([0.1, 0.2, np.nan, np.nan, np.nan, np.nan]))
+        unweighted.alignment(F, np.array([0.1, 0.2, np.nan, np.nan, np.nan, np.nan]))
 
 
 def test_signed_p2_and_medians():
-    assert zeroshot.signed_p2(-0.5) == -0.25 and zeroshot.signed_p2(0.3) == pytest.approx(0.09)
+    assert unweighted.signed_p2(-0.5) == -0.25 and unweighted.signed_p2(0.3) == pytest.approx(0.09)
     rows = [("a", "D1", "cosine", 0.1, 0.0), ("a", "D2", "cosine", -0.4, 0.2), ("a", "D3", "cosine", 0.3, 0.4),
             ("a", "D4", "cosine", float("nan"), float("nan"))]
     (p, p2, rho, n), = zeroshot.medians(rows).values()
@@ -78,7 +79,7 @@ def test_cli_writes_the_exact_header_and_real_correlations(tmp_path, capsys):
     from timbre_jax.data import datasets
 
     fs = datasets.load("Grey1977", "clap")
-    eu, s = zeroshot.distances(fs.features)["euclidean"], fs.pairs
+    eu, s = unweighted.distances(fs.features)["euclidean"], fs.pairs
     keep = np.isfinite(s)
     assert float(lines[1][3]) == pytest.approx(np.corrcoef(eu[keep], s[keep])[0, 1], abs=1e-6)
     assert "clap       euclidean" in capsys.readouterr().out

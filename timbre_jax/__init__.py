@@ -12,10 +12,11 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-__version__ = "0.1.0"
 
 from timbre_jax.data import datasets  # noqa: E402
 from timbre_jax.fit.learn import MetricResult, learn_metric, learn_metrics, optimality_gap  # noqa: E402
 from timbre_jax.solvers import Exact, Lbfgsb  # noqa: E402
+from timbre_jax.version import __version__  # noqa: E402
 
-__all__ = ["datasets", "learn_metric", "learn_metrics", "Lbfgsb", "Exact", "MetricResult", "optimality_gap"]
+__all__ = ["__version__", "datasets", "learn_metric", "learn_metrics", "Lbfgsb", "Exact", "MetricResult",
+           "optimality_gap"]

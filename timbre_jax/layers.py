@@ -8,7 +8,8 @@ bottom first:
 ========== ===================================== =============================================
 layer      where                                 what it holds
 ========== ===================================== =============================================
-foundation ``errors``, ``progress``, ``layers``  the one exception root, progress bars, this table
+foundation ``errors``, ``progress``, ``layers``, the one exception root, progress bars, this table,
+           ``version``                           the version
 core       ``core/``                             the reward and its vocabulary: Pearson,
                                                  reductions, ratings, problems, status codes
 data       ``data/``                             studies, ratings and features on disk
@@ -32,7 +33,7 @@ extracts; an import inside a function body is lazy on purpose and says why in a
 from __future__ import annotations
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("timbre_jax.errors", "timbre_jax.progress", "timbre_jax.layers")),
+    ("foundation", ("timbre_jax.errors", "timbre_jax.progress", "timbre_jax.layers", "timbre_jax.version")),
     ("core", ("timbre_jax.core",)),
     ("data", ("timbre_jax.data",)),
     ("optim", ("timbre_jax.optim",)),

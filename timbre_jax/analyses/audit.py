@@ -7,7 +7,7 @@ Evidence, not proof.  Three checks per representation and dataset:
   between feature vectors and assigned one to one (Hungarian algorithm on ``-r``); a
   row matched away from its own position means features and ratings of different
   sounds were paired.
-- zero-shot alignment (:mod:`timbre_jax.analyses.zeroshot`): unweighted distances against the
+- zero-shot alignment (:mod:`timbre_jax.stats.unweighted`): unweighted distances against the
   ratings, as signed P^2 = sign(P) P^2; rows paired with the wrong sounds give about 0.
 - the permutation null of the learned metric (:mod:`timbre_jax.analyses.null`, exact solver):
   the observed explained variance against the same fit on relabelled sounds.
@@ -27,10 +27,15 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from timbre_jax.analyses import null, zeroshot
+from timbre_jax.analyses import base, null
 from timbre_jax.data.datasets import FeatureSet, load_available
 from timbre_jax.errors import DataError
-from timbre_jax.plots import tables as report
+from timbre_jax.plots import tables
+from timbre_jax.solvers import Exact
+from timbre_jax.stats.unweighted import alignment, signed_p2
+
+WRITES = ("OUT/audit.csv (one row per representation x source x dataset), OUT/stft_matching.csv (with "
+          "extracted stft features in the store) and the saved fits under OUT/chunks/")
 
 PROOF = ("This is evidence, not proof: the only proof is to re-extract the representation from the audio "
          "with the real checkpoint, e.g. `timbre-jax extract --representation clap --checkpoint PATH` (the "
@@ -98,9 +103,9 @@ def match_stft(upstream: FeatureSet, extracted: FeatureSet) -> StftMatch:
     if upstream.sounds != extracted.sounds:
         raise DataError(f"{upstream.dataset}: the upstream and extracted sounds differ")
     perm, r = match_rows(upstream.features, extracted.features)
-    z = zeroshot.alignment(repaired(upstream.features, perm), upstream.pairs)
+    z = alignment(repaired(upstream.features, perm), upstream.pairs)
     return StftMatch(upstream.dataset, upstream.sounds, perm, r, int(np.sum(perm == np.arange(len(perm)))),
-                     float(np.median(r)), zeroshot.signed_p2(z["euclidean"][0]), zeroshot.signed_p2(z["cosine"][0]))
+                     float(np.median(r)), signed_p2(z["euclidean"][0]), signed_p2(z["cosine"][0]))
 
 
 AUDIT_FIELDS = ["representation", "dataset", "source", "zeroshot_euclidean_p2", "zeroshot_cosine_p2",
@@ -108,24 +113,22 @@ AUDIT_FIELDS = ["representation", "dataset", "source", "zeroshot_euclidean_p2", 
                 "stft_median_r", "stft_repaired_euclidean_p2", "stft_repaired_cosine_p2", "stft_permutation"]
 
 
-def audit(sets: list[FeatureSet], source: str, *, K: int = 100, seed: int = 0, progress: bool = False,
-          matches: dict[str, StftMatch] | None = None, directory: Path | None = None) -> list[dict]:
+def audit_sets(sets: list[FeatureSet], source: str, *, K: int = 100, seed: int = 0, progress: bool = False,
+               matches: dict[str, StftMatch] | None = None, directory: Path | None = None) -> list[dict]:
     """One audit.csv record (:data:`AUDIT_FIELDS`) per feature set of one representation
     and source: zero-shot signed P^2 of both distances, and the exact permutation null
     with ``K`` relabellings (its fits saved under ``directory`` if given); ``matches``
     (dataset -> :class:`StftMatch`) fills the stft columns."""
     if not sets:
         return []
-    from timbre_jax.solvers import Exact
-
-    _, summaries = null.fit(sets, Exact(), K=K, seed=seed, directory=directory, progress=progress)
+    _, summaries = null.relabelled_fits(sets, Exact(), K=K, seed=seed, directory=directory, progress=progress)
     out = []
     for fs, s in zip(sets, summaries):
-        z = zeroshot.alignment(fs.features, fs.pairs)
+        z = alignment(fs.features, fs.pairs)
         rec = dict.fromkeys(AUDIT_FIELDS)
         rec.update(representation=fs.representation, dataset=fs.dataset, source=source,
-                   zeroshot_euclidean_p2=zeroshot.signed_p2(z["euclidean"][0]),
-                   zeroshot_cosine_p2=zeroshot.signed_p2(z["cosine"][0]),
+                   zeroshot_euclidean_p2=signed_p2(z["euclidean"][0]),
+                   zeroshot_cosine_p2=signed_p2(z["cosine"][0]),
                    observed_ev=s.observed_ev, null_median=s.null_median, p_value=s.p_value, permutations=K)
         m = (matches or {}).get(fs.dataset)
         if m is not None:
@@ -170,7 +173,7 @@ class AuditResult:
 
 def run(representations, datasets, *, permutations: int = 100, seed: int = 0, directory: Path | None = None,
         progress: bool = False) -> AuditResult:
-    """The whole audit: records (:func:`audit`) of the upstream and the extracted features
+    """The whole audit: records (:func:`audit_sets`) of the upstream and the extracted features
     of every representation in ``representations`` over ``datasets``, and the stft
     matches (:func:`match_extracted_stft`); the nulls' fits saved under
     ``directory/<representation>/<source>`` if given."""
@@ -184,26 +187,25 @@ def run(representations, datasets, *, permutations: int = 100, seed: int = 0, di
         for source in ("upstream", "extracted"):
             sets, skipped = load_available(r, datasets, source)
             if source == "upstream":
-                for _, d, why in skipped:
-                    say(f"skipped {r}/{d}: {why}")
+                notes += base.skipped_lines(skipped)
             elif not sets:
                 deep = "" if r in DSP else " --checkpoint PATH (see extract/README.md)"
                 say(f"{r}: no extracted features to compare with; `timbre-jax extract --representation {r}{deep}`")
             elif skipped:
                 say(f"{r}: extracted features for {len(sets)} of {len(datasets)} datasets")
-            records += audit(sets, source, K=permutations, seed=seed, progress=progress,
-                             matches=matches if (r, source) == ("stft", "upstream") else None,
-                             directory=None if directory is None else Path(directory) / r / source)
+            records += audit_sets(sets, source, K=permutations, seed=seed, progress=progress,
+                                  matches=matches if (r, source) == ("stft", "upstream") else None,
+                                  directory=base.folder(directory, r, source))
         say(f"{r}: audited in {time.perf_counter() - t:.1f} s")
     return AuditResult(records, matches, permutations, notes, time.perf_counter() - t0)
 
 
 def write(result: AuditResult, out: Path) -> list[Path]:
     """OUT/audit.csv and, given stft matches, OUT/stft_matching.csv; returns the paths."""
-    written = [report.write_csv(Path(out) / "audit.csv", AUDIT_FIELDS,
+    written = [tables.write_csv(Path(out) / "audit.csv", AUDIT_FIELDS,
                                 [[x[f] for f in AUDIT_FIELDS] for x in result.records])]
     if result.matches:
-        written.append(report.write_csv(Path(out) / "stft_matching.csv",
+        written.append(tables.write_csv(Path(out) / "stft_matching.csv",
                                         ["dataset", "upstream_row", "matched_sound", "own_sound", "r"],
                                         [row for m in result.matches.values() for row in m.rows()]))
     return written

@@ -1,8 +1,10 @@
-"""The contract every analysis keeps, and the loading they share.
+"""The contract every analysis keeps, and the run skeleton they share.
 
 An analysis (:mod:`~timbre_jax.analyses.table`, :mod:`~timbre_jax.analyses.robustness`,
 :mod:`~timbre_jax.analyses.null`, :mod:`~timbre_jax.analyses.crossval`, :mod:`~timbre_jax.analyses.zeroshot`,
-:mod:`~timbre_jax.analyses.evaluate`, :mod:`~timbre_jax.analyses.audit`) is a module with three functions:
+:mod:`~timbre_jax.analyses.evaluate`, :mod:`~timbre_jax.analyses.audit`, :mod:`~timbre_jax.analyses.transfer`,
+:mod:`~timbre_jax.analyses.leaderboard`, :mod:`~timbre_jax.analyses.single`) is a module with three
+functions and a string:
 
 - ``run(representations, datasets, *, source, ..., directory=None, progress=True) ->
   Result``: computes everything, a frozen dataclass of rows (and what was skipped, and
@@ -10,17 +12,28 @@ An analysis (:mod:`~timbre_jax.analyses.table`, :mod:`~timbre_jax.analyses.robus
   re-run (:mod:`timbre_jax.fit.resume`);
 - ``write(result, out) -> list[Path]``: the CSV files and figures under the folder
   ``out``;
-- ``summary(result) -> list[str]``: the lines the command line prints.
+- ``summary(result) -> list[str]``: the lines the command line prints;
+- ``WRITES``: what ``write`` (and the command's saved fits) leave behind, in words: the
+  command's ``--help`` says it.
+
+What every ``run`` repeats is here, once: :func:`start` takes the clock, loads every
+(representation, dataset) that has data (:func:`load`) and picks the default solver
+(:func:`default_solver`); the :class:`Run` it returns gives each representation's folder
+of saved fits (``directory/<representation>``, :func:`folder`), what was skipped (its
+``skipped``, said by :func:`skipped_lines`) and the seconds since the start.
 
 The command line only parses arguments, maps them to a solver object and calls these.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from timbre_jax.data import registry
 from timbre_jax.data.datasets import FeatureSet, load_available
+from timbre_jax.solvers import Lbfgsb, Solver
 
 
 @dataclass(frozen=True)
@@ -56,3 +69,52 @@ def load(representations, datasets, source: str = "upstream") -> Loaded:
 def skipped_lines(skipped) -> list[str]:
     """One line per (representation, dataset) without data, saying why."""
     return [f"skipped {r}/{d}: {why}" for r, d, why in skipped]
+
+
+def default_solver(solver: Solver | None) -> Solver:
+    """``solver``, or the paper's fit (:class:`~timbre_jax.solvers.Lbfgsb`) when None."""
+    return Lbfgsb() if solver is None else solver
+
+
+def folder(directory: Path | None, *parts: str) -> Path | None:
+    """Where one part of a run keeps its fits: ``directory/part/...``; None (nothing kept)
+    without ``directory``."""
+    return None if directory is None else Path(directory).joinpath(*parts)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of an analysis, begun by :func:`start`: its solver, the feature sets of each
+    representation with data (``sets``), what was skipped, the folder of its saved fits
+    and the clock (``time.perf_counter`` at the start)."""
+
+    solver: Solver
+    sets: dict[str, list[FeatureSet]]
+    skipped: list[tuple[str, str, str]]
+    directory: Path | None
+    started: float
+
+    def folder(self, *parts: str) -> Path | None:
+        """``directory/part/...`` (a representation's saved fits: ``folder(representation)``);
+        None without a directory."""
+        return folder(self.directory, *parts)
+
+    def each(self):
+        """(representation, its feature sets, clock) per representation with data, in the
+        order asked; ``clock()`` gives the seconds since that representation began."""
+        for r, sets in self.sets.items():
+            t = time.perf_counter()
+            yield r, sets, lambda t=t: time.perf_counter() - t
+
+    def seconds(self) -> float:
+        """The seconds since the run began (its loading included)."""
+        return time.perf_counter() - self.started
+
+
+def start(representations, datasets, source: str = "upstream", solver: Solver | None = None,
+          directory: Path | None = None) -> Run:
+    """Begin a run: take the clock, then load every (representation, dataset) that
+    ``source`` has (:func:`load`); ``solver`` None is the default (:func:`default_solver`)."""
+    started = time.perf_counter()
+    loaded = load(representations, datasets, source)
+    return Run(default_solver(solver), loaded.sets, loaded.skipped, directory, started)

@@ -8,12 +8,14 @@ at the exact optimum of the fit (:class:`~timbre_jax.solvers.Exact`):
 - ``ev_exact``: the certified global maximum of the explained variance P^2 on every rated
   pair, the in-sample fit of ``learn_metric(features, ratings, solver=Exact())``;
 - ``null_median``, ``null_p``: the same optimum with the sounds relabelled ``permutations``
-  times (:mod:`timbre_jax.analyses.null`): what chance gives, and the permutation p-value of
-  ``ev_exact`` against it;
+  times (:mod:`timbre_jax.stats.relabelling`, as :mod:`timbre_jax.analyses.null`): what
+  chance gives, and the permutation p-value of ``ev_exact`` against it;
 - ``heldout_ev``: leave-one-sound-out cross-validation at the optimum
-  (:mod:`timbre_jax.analyses.crossval`): what generalizes to sounds the fit has not seen;
+  (:mod:`timbre_jax.stats.heldout`, as :mod:`timbre_jax.analyses.crossval`): what
+  generalizes to sounds the fit has not seen;
 - ``zeroshot_*``: the correlations of the unweighted distances with the ratings
-  (:mod:`timbre_jax.analyses.zeroshot`): what no learning gives.
+  (:mod:`timbre_jax.stats.unweighted`, as :mod:`timbre_jax.analyses.zeroshot`): what no
+  learning gives.
 
 The null's problem 0 is the true order of the sounds, fitted exactly as
 :func:`timbre_jax.learn_metric` fits it, so ``ev_exact`` and its certificate are read from
@@ -27,14 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre_jax.analyses import base as analysis
-from timbre_jax.analyses import crossval, null, zeroshot
+from timbre_jax.analyses import base, crossval
 from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.errors import UsageError
 from timbre_jax.fit import sweep
 from timbre_jax.fit.learn import explained_variance
+from timbre_jax.plots.tables import write_csv
 from timbre_jax.solvers import Exact
-from timbre_jax.stats import rank_metrics, scores
+from timbre_jax.stats import heldout, rank_metrics, relabelling, scores
+from timbre_jax.stats.unweighted import alignment
+
+WRITES = ("OUT/evaluate.csv (one row per dataset x representation; its columns are listed in the README) "
+          "and the saved fits under OUT/chunks/")
 
 CHANCE = 0.05  # null_p above this: the optimum is not above chance
 
@@ -55,7 +61,7 @@ class EvaluateRow:
     zeroshot_spearman: float        # Spearman of the same
     zeroshot_cosine_pearson: float  # Pearson of the cosine distance with the ratings
     null_median: float              # median EV of the optimum over the relabellings of the sounds
-    null_p: float                   # (1 + #{null EV >= ev_exact - null.TIE}) / (permutations + 1)
+    null_p: float                   # (1 + #{null EV >= ev_exact - relabelling.TIE}) / (permutations + 1)
     permutations: int               # relabellings in the null
     heldout_ev: float               # leave-one-sound-out held-out EV at the optimum (crossval.heldout_ev)
     anchor_spearman: float          # the timbre benchmark's rank metrics of the learned metric
@@ -67,7 +73,7 @@ class EvaluateRow:
     intervals: dict = field(default_factory=dict, compare=False)  # number -> (low, high), bootstrap over sounds
 
 
-# The numbers that get a bootstrap interval, and where :func:`timbre_jax.stats.scores.scores` keeps them.
+# The numbers that get a bootstrap interval, and where :func:`timbre_jax.stats.scores.numbers` keeps them.
 INTERVALS = {"ev_exact": ("learned", "ev"), "heldout_ev": ("learned", "heldout_ev"),
              "zeroshot_pearson": ("euclidean", "pearson"), "zeroshot_spearman": ("euclidean", "spearman"),
              "zeroshot_cosine_pearson": ("cosine", "pearson"),
@@ -104,15 +110,16 @@ def _groups(sets: list[FeatureSet]) -> dict[tuple[str, str], list[int]]:
     return out
 
 
-def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, samples: int = 1000,
-             margin: float = 0.1, directory: Path | None = None,
-             progress: bool = True) -> list[EvaluateRow]:
+def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, samples: int = 1000,
+                  margin: float = 0.1, directory: Path | None = None,
+                  progress: bool = True) -> list[EvaluateRow]:
     """One :class:`EvaluateRow` per feature set, in the order of ``sets``.
 
     ``sets`` may hold several representations (and sources); each is evaluated in one
     batched null (``permutations`` relabellings per dataset, seeded by ``seed`` and the
     dataset name, as :func:`timbre_jax.analyses.null.run`) and one batched cross-validation
-    (:func:`timbre_jax.analyses.crossval.fit`), both with :class:`~timbre_jax.solvers.Exact`.  With
+    (:func:`timbre_jax.stats.heldout.solve_folds`, scored as :func:`timbre_jax.analyses.crossval.heldout_rows`),
+    both with :class:`~timbre_jax.solvers.Exact`.  With
     ``directory``, their chunks are saved under ``directory/REP/null`` and
     ``.../crossval`` (``directory/REP/SOURCE/...`` when one call holds several sources of
     REP), so an interrupted run resumes; ``None`` keeps nothing.  ``samples`` bootstrap
@@ -121,9 +128,9 @@ def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, 
     (:mod:`timbre_jax.stats.scores`: the fitted metric held fixed); ``margin``: the rating
     difference above which a triplet counts.
 
-    The null is :func:`timbre_jax.analyses.null.fit` taken apart (its groups, one solve, its
-    summary) only to read the status of problem 0, the true order: that fit is
-    ``ev_exact`` and its status says whether it is certified.
+    The null is :func:`timbre_jax.analyses.null.relabelled_fits` taken apart (its groups, one solve, its
+    comparison, :mod:`timbre_jax.stats.relabelling`) only to read the status of problem 0,
+    the true order: that fit is ``ev_exact`` and its status says whether it is certified.
     """
     sets = list(sets)
     solver = Exact()
@@ -132,25 +139,25 @@ def evaluate(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, 
     for (rep, source), members in groups.items():
         group = [sets[k] for k in members]
         several = sum(r == rep for r, _ in groups) > 1
-        chunks = None if directory is None else Path(directory) / rep / (source if several else "")
-        results, _ = sweep.solve([null.make_group(fs, permutations, seed) for fs in group], solver,
-                                 directory=None if chunks is None else chunks / "null", label=f"null {rep}",
+        chunks = (rep, source) if several else (rep,)
+        results, _ = sweep.solve([relabelling.make_group(fs, permutations, seed) for fs in group], solver,
+                                 directory=base.folder(directory, *chunks, "null"), label=f"null {rep}",
                                  progress=progress)
-        fits = crossval.solve_folds(group, solver, directory=None if chunks is None else chunks / "crossval",
-                                    progress=progress)
+        fits = heldout.solve_folds(group, solver, directory=base.folder(directory, *chunks, "crossval"),
+                                   progress=progress)
         for k, fs, res, fit in zip(members, group, results, fits):
             cv = crossval.score(fs, fit.distances, float(fit.pearson[0]))
             study = scores.study(fs, fit.distances)
-            point = scores.scores(study, margin=margin)
+            point = scores.numbers(study, margin=margin)
             bounds = {}
             if samples:
                 drawn = scores.samples_of(fs.dataset, len(fs.sounds), samples, seed)
                 found, _ = scores.intervals(study, drawn, margin=margin)
                 bounds = {name: found[key] for name, key in INTERVALS.items()}
             ev = explained_variance(res.pearson)
-            summ = null.summarize(rep, fs.dataset, ev)
+            summ = relabelling.compare_to_null(rep, fs.dataset, ev)
             certified = bool(res.certified[0])
-            align = zeroshot.alignment(fs.features, fs.pairs)
+            align = alignment(fs.features, fs.pairs)
             pairs = int(np.isfinite(fs.pairs).sum())
             dims = int(fs.features.shape[1])
             zp = align["euclidean"][0]
@@ -176,26 +183,21 @@ class EvaluateResult:
 def run(representations, datasets, *, source: str = "upstream", permutations: int = 100, seed: int = 0,
         samples: int = 1000, margin: float = 0.1,
         directory: Path | None = None, progress: bool = True) -> EvaluateResult:
-    """:func:`evaluate` on every (representation, dataset) that ``source`` has; an error
+    """:func:`evaluate_sets` on every (representation, dataset) that ``source`` has; an error
     when none has data."""
-    import time
-
-    t0 = time.perf_counter()
-    loaded = analysis.load(representations, datasets, source)
-    sets = [fs for found in loaded.sets.values() for fs in found]
+    job = base.start(representations, datasets, source)
+    sets = [fs for found in job.sets.values() for fs in found]
     if not sets:
         raise UsageError(f"no {source} features for any of these datasets and representations")
-    rows = evaluate(sets, permutations=permutations, seed=seed, samples=samples, margin=margin, directory=directory,
-                    progress=progress)
-    return EvaluateResult(rows, loaded.skipped, time.perf_counter() - t0)
+    rows = evaluate_sets(sets, permutations=permutations, seed=seed, samples=samples, margin=margin,
+                         directory=directory, progress=progress)
+    return EvaluateResult(rows, job.skipped, job.seconds())
 
 
 def write(result: EvaluateResult, out: Path) -> list[Path]:
     """OUT/evaluate.csv: one :class:`EvaluateRow` per line, its fields as columns in order,
     then the bounds of each interval (``<number>_low``, ``<number>_high``; empty without a
     bootstrap) (floats with 6 decimals, NaN empty; :func:`timbre_jax.plots.tables.write_csv`)."""
-    from timbre_jax.plots.tables import write_csv
-
     def bounds(r):
         return [r.intervals.get(name, (np.nan, np.nan))[end] for name in INTERVALS for end in (0, 1)]
 
@@ -223,7 +225,7 @@ def summary(result: EvaluateResult) -> list[str]:
     def line(cells):
         return "  ".join(c.ljust(w) if i < text else c.rjust(w) for i, (c, w) in enumerate(zip(cells, width))).rstrip()
 
-    lines = [*analysis.skipped_lines(result.skipped), line(header), line(["-" * w for w in width]),
+    lines = [*base.skipped_lines(result.skipped), line(header), line(["-" * w for w in width]),
              *(line(b) for b in body)]
     lines.append("EV opt: explained variance at the certified optimum (* not certified); null med, p: the optimum "
                  "with the sounds relabelled; held-out: leave-one-sound-out EV; zs: no fit, all weights 1 "

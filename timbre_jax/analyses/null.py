@@ -3,7 +3,8 @@
 With thousands of weights and at most 190 rated pairs, a metric can fit ratings whose
 sounds were randomly relabelled.  For each dataset we refit on ``K`` relabellings (rows
 and columns of the rating matrix permuted together; identity excluded), exactly as the
-true order is fitted, all in batched solves that share the dataset's ``D``.
+true order is fitted, all in batched solves that share the dataset's ``D`` (the
+relabellings and the test: :mod:`timbre_jax.stats.relabelling`).
 
 Reported per (representation, dataset): the observed EV, the null median and 95th
 percentile, the permutation p-value ``(1 + #{null >= observed - TIE}) / (K + 1)`` and
@@ -14,73 +15,25 @@ ratings (EV = 1, mertcat), the optima differ only in the last bits.
 
 from __future__ import annotations
 
-import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from timbre_jax.analyses import base as analysis
-from timbre_jax.core.pearson import pair_differences, pair_indices
+from timbre_jax.analyses import base
 from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.fit import sweep
 from timbre_jax.fit.learn import explained_variance
-from timbre_jax.solvers import Lbfgsb, Solver
-from timbre_jax.solvers.batch import Group
+from timbre_jax.plots.null import plot_null
+from timbre_jax.plots.tables import write_csv
+from timbre_jax.solvers import Solver
+from timbre_jax.stats.relabelling import NullSummary, compare_to_null, make_group
+
+WRITES = ("OUT/null.csv (one row per fit; permutation 0 is the true order), OUT/summary.csv (per dataset: the "
+          "true EV, the null's quantiles, p), OUT/null_<representation>.png and the saved fits under "
+          "OUT/chunks/<representation>/")
 
 
-def permutations(l: int, K: int, seed: int, dataset: str) -> np.ndarray:
-    """K relabellings (K, l) of l sounds, none the identity; PCG64 seeded by
-    (seed, CRC-32 of the dataset name)."""
-    rng = np.random.Generator(np.random.PCG64([seed, zlib.crc32(dataset.encode())]))
-    out = []
-    while len(out) < K:
-        perm = rng.permutation(l)
-        if np.any(perm != np.arange(l)):
-            out.append(perm)
-    return np.array(out)
-
-
-def permuted_pairs(ratings: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    """Condensed ratings after relabelling sound i as perm[i]: (l, l), (l,) -> (p,)."""
-    i, j = pair_indices(len(perm))
-    return ratings[perm[i], perm[j]]
-
-
-def make_group(fs: FeatureSet, K: int, seed: int) -> Group:
-    """Problem 0: the true order; problems 1..K: relabellings."""
-    perms = np.vstack([np.arange(len(fs.sounds)), permutations(len(fs.sounds), K, seed, fs.dataset)])
-    ratings = np.array([permuted_pairs(fs.ratings, p) for p in perms])
-    mask = np.isfinite(ratings).astype(float)
-    return Group(np.asarray(pair_differences(fs.features)), np.nan_to_num(ratings), mask, fs.dataset)
-
-
-@dataclass(frozen=True)
-class NullSummary:
-    representation: str
-    dataset: str
-    observed_ev: float
-    null_median: float
-    null_p95: float
-    p_value: float
-    excess_over_median: float
-    permutations: int
-
-
-TIE = 1e-9
-
-
-def summarize(representation: str, dataset: str, ev: np.ndarray) -> NullSummary:
-    """ev[0] observed, ev[1:] null."""
-    obs, null = float(ev[0]), np.asarray(ev[1:])
-    med = float(np.median(null))
-    return NullSummary(representation, dataset, obs, med, float(np.percentile(null, 95)),
-                       float((1 + np.sum(null >= obs - TIE)) / (len(null) + 1)), obs - med, len(null))
-
-
-def fit(sets: list[FeatureSet], solver: Solver, *, K: int = 100, seed: int = 0, directory: Path | None = None,
-        progress: bool = True):
+def relabelled_fits(sets: list[FeatureSet], solver: Solver, *, K: int = 100, seed: int = 0,
+                    directory: Path | None = None, progress: bool = True):
     """The null of one representation: (per-fit rows [(representation, dataset,
     permutation index, ev, iterations)], one :class:`NullSummary` per dataset)."""
     groups = [make_group(fs, K, seed) for fs in sets]
@@ -90,7 +43,7 @@ def fit(sets: list[FeatureSet], solver: Solver, *, K: int = 100, seed: int = 0, 
     for fs, res in zip(sets, results):
         ev = explained_variance(res.pearson)
         rows += [(rep, fs.dataset, k, float(e), int(it)) for k, (e, it) in enumerate(zip(ev, res.iterations))]
-        summaries.append(summarize(rep, fs.dataset, ev))
+        summaries.append(compare_to_null(rep, fs.dataset, ev))
     return rows, summaries
 
 
@@ -112,26 +65,21 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
     """The null of every representation on every dataset it has (``solver``: default
     :class:`~timbre_jax.solvers.Lbfgsb`; with :class:`~timbre_jax.solvers.Exact` the null
     is of the optimum); fits saved under ``directory/<representation>``."""
-    solver = Lbfgsb() if solver is None else solver
-    loaded = analysis.load(representations, datasets, source)
+    job = base.start(representations, datasets, source, solver, directory)
     rows, summaries, timings = [], [], {}
-    for r, sets in loaded.sets.items():
-        t = time.perf_counter()
-        found, summarized = fit(sets, solver, K=permutations, seed=seed,
-                                directory=None if directory is None else Path(directory) / r, progress=progress)
+    for r, sets, clock in job.each():
+        found, summarized = relabelled_fits(sets, job.solver, K=permutations, seed=seed, directory=job.folder(r),
+                                progress=progress)
         rows += found
         summaries += summarized
-        timings[r] = time.perf_counter() - t
-    return NullResult(rows, summaries, source, solver.name, loaded.skipped, timings)
+        timings[r] = clock()
+    return NullResult(rows, summaries, source, job.solver.name, job.skipped, timings)
 
 
 def write(result: NullResult, out: Path) -> list[Path]:
     """OUT/null.csv (one row per fit: representation, dataset, permutation (0 = the true
     order), ev, iterations), OUT/summary.csv (one :class:`NullSummary` per dataset) and
     OUT/null_<representation>.png."""
-    from timbre_jax.plots.figures import plot_null
-    from timbre_jax.plots.tables import write_csv
-
     fields = list(NullSummary.__dataclass_fields__)
     written = [write_csv(Path(out) / "null.csv", ["representation", "dataset", "permutation", "ev", "iterations"],
                          [list(x) for x in result.rows]),
@@ -147,7 +95,7 @@ def write(result: NullResult, out: Path) -> list[Path]:
 
 def summary(result: NullResult) -> list[str]:
     """What was skipped, fits and time per representation, and one line per dataset."""
-    lines = analysis.skipped_lines(result.skipped)
+    lines = base.skipped_lines(result.skipped)
     for r, seconds in result.timings.items():
         lines.append(f"{r}: {sum(x[0] == r for x in result.rows)} fits in {seconds:.1f} s")
     for x in result.summaries:

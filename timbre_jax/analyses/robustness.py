@@ -1,63 +1,37 @@
 """Robustness of a learned metric to rater noise (Pascal & Lagrange 2024, Sec. V).
 
 Degraded ratings ``y = clip(s + delta * xi, 0, 1)`` with ``xi`` i.i.d. N(0, 1) per pair,
-for degradation levels ``delta = logspace(-1, 1, 9)`` and 5 realizations each.  The
-metric is learned on ``y`` exactly as :func:`timbre_jax.learn_metric` does (NNLS start on
-``y``, then L-BFGS-B) and scored on the *human* ratings: ``EV_human = P(d_w, s)^2``; the
-fit to the degraded ratings ``EV_degraded = P(d_w, y)^2`` is recorded too.
+for degradation levels ``delta = logspace(-1, 1, 9)`` and 5 realizations each (the noise,
+its seeds and the areas: :mod:`timbre_jax.stats.degradation`).  The metric is learned on
+``y`` exactly as :func:`timbre_jax.learn_metric` does (NNLS start on ``y``, then
+L-BFGS-B) and scored on the *human* ratings: ``EV_human = P(d_w, s)^2``; the fit to the
+degraded ratings ``EV_degraded = P(d_w, y)^2`` is recorded too.
 
 Area: the trapezoid of the mean (over realizations) EV_human against ``log10 delta``;
 over the default levels it lies in [0, 2].  Relative area of representation R on a
 dataset: ``10 log10(area_R / area_stmf)`` dB (negative = less robust than STMF).
-
-Noise is drawn on the host with NumPy's PCG64 generator seeded by
-``(seed, CRC-32 of the dataset name, level index, realization)`` and one normal draw
-per pair of the full condensed vector, so it does not depend on the machine, on the
-batch layout, or on which other datasets are in the run.
 """
 
 from __future__ import annotations
 
-import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from timbre_jax.analyses import base as analysis
-from timbre_jax.core.pearson import pair_differences, pearson_rows
+from timbre_jax.analyses import base
+from timbre_jax.core.pearson import pearson_rows
 from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.data.registry import DATASETS, get_dataset
-from timbre_jax.fit import sweep as sweeps
+from timbre_jax.fit import sweep
 from timbre_jax.fit.learn import explained_variance
-from timbre_jax.solvers import Lbfgsb, Solver
-from timbre_jax.solvers.batch import Group
+from timbre_jax.plots.robustness import plot_area_heatmap, plot_robustness_curves
+from timbre_jax.plots.tables import write_csv
+from timbre_jax.solvers import Solver
+from timbre_jax.stats.degradation import auc_table, levels, make_group
 
-
-def levels(count: int = 9, low: float = 0.1, high: float = 10.0) -> np.ndarray:
-    """Degradation levels delta: ``count`` values log-spaced from ``low`` to ``high``."""
-    return np.logspace(np.log10(low), np.log10(high), count)
-
-
-def noise(seed: int, dataset: str, level: int, realization: int, p: int) -> np.ndarray:
-    """The standard normal draws xi (p,) of one (dataset, level, realization)."""
-    rng = np.random.Generator(np.random.PCG64([seed, zlib.crc32(dataset.encode()), level, realization]))
-    return rng.standard_normal(p)
-
-
-def degrade(ratings: np.ndarray, delta: float, xi: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """y = clip(s + delta * scale * xi, 0, 1); NaN (unrated) stays NaN."""
-    return np.clip(ratings + delta * scale * xi, 0.0, 1.0)
-
-
-def area(ev_mean: np.ndarray, deltas: np.ndarray) -> float:
-    """Trapezoidal area under the EV curve against log10 delta."""
-    return float(np.trapezoid(ev_mean, np.log10(deltas)))
-
-
-def relative_db(area_r: float, area_ref: float) -> float:
-    return float(10 * np.log10(area_r / area_ref))
+WRITES = ("OUT/robustness.csv (one row per fit), OUT/auc.csv (area under each curve), "
+          "OUT/fig1a_<dataset>.png, OUT/fig1b.png and the saved fits under OUT/chunks/<representation>/")
 
 
 @dataclass(frozen=True)
@@ -73,27 +47,16 @@ class SweepRow:
     converged: bool
 
 
-def make_group(fs: FeatureSet, deltas, realizations: int, seed: int, std_scale: bool = False) -> Group:
-    s = fs.pairs
-    rated = np.isfinite(s)
-    scale = float(np.std(s[rated])) if std_scale else 1.0
-    ys = [degrade(s, dl, noise(seed, fs.dataset, li, r, len(s)), scale)
-          for li, dl in enumerate(deltas) for r in range(realizations)]
-    ratings = np.where(rated, np.array(ys), 0.0)
-    mask = np.broadcast_to(rated.astype(float), ratings.shape).copy()
-    return Group(np.asarray(pair_differences(fs.features)), ratings, mask, fs.dataset)
-
-
-def sweep(sets: list[FeatureSet], solver: Solver, *, n_levels: int = 9, realizations: int = 5, seed: int = 0,
-          std_scale: bool = False, directory: Path | None = None, chunk_groups: int | None = None,
-          progress: bool = True) -> tuple[list[SweepRow], int]:
+def noise_sweep(sets: list[FeatureSet], solver: Solver, *, n_levels: int = 9, realizations: int = 5, seed: int = 0,
+                std_scale: bool = False, directory: Path | None = None, chunk_groups: int | None = None,
+                progress: bool = True) -> tuple[list[SweepRow], int]:
     """Every (dataset x level x realization) problem of one representation, batched:
     (rows, fits read back from ``directory``)."""
     deltas = levels(n_levels)
     groups = [make_group(fs, deltas, realizations, seed, std_scale) for fs in sets]
     rep = sets[0].representation if sets else ""
-    results, resumed = sweeps.solve(groups, solver, chunk_groups=chunk_groups, directory=directory,
-                                    label=f"robustness {rep}", progress=progress)
+    results, resumed = sweep.solve(groups, solver, chunk_groups=chunk_groups, directory=directory,
+                                   label=f"robustness {rep}", progress=progress)
     rows = []
     for fs, g, res in zip(sets, groups, results):
         ev_human = explained_variance(pearson_rows(res.distances, np.nan_to_num(fs.pairs), g.mask[0]))
@@ -126,79 +89,46 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
         directory: Path | None = None, progress: bool = True) -> RobustnessResult:
     """The sweep of every representation on every dataset it has (``solver``: default
     :class:`~timbre_jax.solvers.Lbfgsb`); fits saved under ``directory/<representation>``."""
-    solver = Lbfgsb() if solver is None else solver
-    t0 = time.perf_counter()
-    loaded = analysis.load(representations, datasets, source)
+    job = base.start(representations, datasets, source, solver, directory)
     rows, timings = [], {}
-    for r, sets in loaded.sets.items():
-        t = time.perf_counter()
-        found, resumed = sweep(sets, solver, n_levels=n_levels, realizations=realizations, seed=seed,
-                               std_scale=std_scale, directory=None if directory is None else Path(directory) / r,
-                               chunk_groups=chunk_groups, progress=progress)
+    for r, sets, clock in job.each():
+        found, resumed = noise_sweep(sets, job.solver, n_levels=n_levels, realizations=realizations, seed=seed,
+                                     std_scale=std_scale, directory=job.folder(r), chunk_groups=chunk_groups,
+                                     progress=progress)
         rows += found
-        timings[r] = (len(found), time.perf_counter() - t, resumed)
-    return RobustnessResult(rows, list(representations), list(datasets), loaded.skipped, timings,
-                            time.perf_counter() - t0, source, solver.name)
-
-
-def areas(rows: list[SweepRow]) -> dict[tuple[str, str], tuple[float, float]]:
-    """(representation, dataset) -> (area of the mean curve, std of per-realization areas)."""
-    out = {}
-    keys = sorted({(r.representation, r.dataset) for r in rows})
-    for key in keys:
-        sel = [r for r in rows if (r.representation, r.dataset) == key]
-        deltas = np.array(sorted({r.delta for r in sel}))
-        R = max(r.realization for r in sel) + 1
-        ev = np.full((len(deltas), R), np.nan)
-        for r in sel:
-            ev[np.searchsorted(deltas, r.delta), r.realization] = r.ev_human
-        per_real = [area(ev[:, j], deltas) for j in range(R)]
-        out[key] = (area(ev.mean(axis=1), deltas), float(np.std(per_real)))
-    return out
-
-
-def auc_table(rows: list[SweepRow]) -> dict[tuple[str, str], dict]:
-    """(representation, dataset) -> {auc, auc_std, rel_auc_db}; dB empty without stmf."""
-    a = areas(rows)
-    out = {}
-    for (rep, d), (auc, std) in a.items():
-        ref = a.get(("stmf", d))
-        db = relative_db(auc, ref[0]) if ref is not None and ref[0] > 0 and auc > 0 else float("nan")
-        out[(rep, d)] = {"auc": auc, "auc_std": std, "rel_auc_db": db}
-    return out
+        timings[r] = (len(found), clock(), resumed)
+    return RobustnessResult(rows, list(representations), list(datasets), job.skipped, timings, job.seconds(),
+                            source, job.solver.name)
 
 
 def write(result: RobustnessResult, out: Path) -> list[Path]:
     """robustness.csv, auc.csv, fig1a_<dataset>.png and fig1b.png under ``out``."""
-    from timbre_jax.plots import figures
-    from timbre_jax.plots import tables as report
-
     rows, representations, datasets = result.rows, result.representations, result.datasets
     out = Path(out)
-    written = [report.write_csv(out / "robustness.csv", list(SweepRow.__dataclass_fields__),
-                                [[getattr(r, f) for f in SweepRow.__dataclass_fields__] for r in rows])]
+    written = [write_csv(out / "robustness.csv", list(SweepRow.__dataclass_fields__),
+                         [[getattr(r, f) for f in SweepRow.__dataclass_fields__] for r in rows])]
     auc = auc_table(rows)
     keys = [(r, d) for r in representations for d in datasets if (r, d) in auc]
-    written.append(report.write_csv(out / "auc.csv", ["representation", "dataset", "auc", "auc_std", "rel_auc_db"],
-                                    [[r, d, auc[(r, d)]["auc"], auc[(r, d)]["auc_std"], auc[(r, d)]["rel_auc_db"]]
-                                     for r, d in keys]))
+    written.append(write_csv(out / "auc.csv", ["representation", "dataset", "auc", "auc_std", "rel_auc_db"],
+                             [[r, d, auc[(r, d)]["auc"], auc[(r, d)]["auc_std"], auc[(r, d)]["rel_auc_db"]]
+                              for r, d in keys]))
     present = [d for d in datasets if any((r, d) in auc for r in representations)]
     # what the figures' titles name (source and solver where the result records them) and say is missing
     figure = dict(source=result.source, solver=result.solver, skipped=result.skipped)
     for d in present:
         # A study of your own has no known number of participants, hence no delta_bar line.
         typical = get_dataset(d).typical_noise if d in DATASETS else np.nan
-        written.append(figures.plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png", **figure))
+        written.append(plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png", **figure))
     if present:
         shown = [r for r in representations if any((r, d) in auc for d in present)]
-        written.append(figures.plot_area_heatmap(auc, present, shown, out / "fig1b.png", **figure))
+        written.append(plot_area_heatmap(auc, present, shown, out / "fig1b.png", **figure))
     return written
 
 
 def summary(result: RobustnessResult) -> list[str]:
     """Fits and time per representation, what was skipped, and a note where the
     relative areas cannot be computed."""
-    lines = analysis.skipped_lines(result.skipped)
+    lines = base.skipped_lines(result.skipped)
     for r, (fits, seconds, resumed) in result.timings.items():
         if resumed:  # saved chunks are read back, not solved: no rate to report
             lines.append(f"{r}: {fits} fits, {seconds:.1f} s in this run ({resumed} resumed from saved chunks)")

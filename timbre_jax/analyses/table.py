@@ -16,12 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre_jax.analyses import base as analysis
+from timbre_jax.analyses import base
 from timbre_jax.fit import resume
 from timbre_jax.fit.learn import MetricResult, learn_metrics
+from timbre_jax.plots import tables
 from timbre_jax.progress import bar
-from timbre_jax.solvers import Exact, Lbfgsb, Solver
+from timbre_jax.solvers import Exact, Solver
 from timbre_jax.solvers.batch import chunk_size, default_lockstep
+from timbre_jax.solvers.messages import too_many_weights
+
+WRITES = ("OUT/table1.csv (explained variance per dataset x representation), OUT/table1_optimum.csv (the "
+          "certified optimum of each cell; left out when every cell is itself certified), OUT/fits.csv (one "
+          "row per fit: iterations, solver message, gap to the optimum, seconds, ...) and the saved fits "
+          "under OUT/chunks/table/<representation>/")
 
 _TYPES = {"pearson": float, "iterations": int, "status": int, "message": str, "converged": bool, "certified": bool,
           "start": int, "solver": str, "degenerate_start": bool}
@@ -87,15 +94,14 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
         directory: Path | None = None, progress: bool = True) -> TableResult:
     """Table I with ``solver`` (default :class:`~timbre_jax.solvers.Lbfgsb`, the paper's);
     batches saved under ``directory/<representation>``."""
-    solver = Lbfgsb() if solver is None else solver
     reference = Exact()
-    t0 = time.perf_counter()
-    loaded = analysis.load(representations, datasets, source)
+    job = base.start(representations, datasets, source, solver, directory)
+    solver = job.solver
     ev, optimum, fits, rated = {}, {}, [], {}
-    with bar(progress, "Table I fits", total=sum(len(s) for s in loaded.sets.values())) as advance:
-        for r, sets in loaded.sets.items():
+    with bar(progress, "Table I fits", total=sum(len(s) for s in job.sets.values())) as advance:
+        for r, sets in job.sets.items():
             n = sets[0].features.shape[1]
-            where = Path(directory) / r if directory is not None else None
+            where = job.folder(r)
             # The optimum of every problem first, in one batch (milliseconds per fit).
             best, exact_seconds, best_resumed = _solve(sets, reference, source, where)
             if solver == reference:
@@ -122,8 +128,8 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
                                  message=res.message, start=res.start, degenerate_start=res.degenerate_start,
                                  seconds=seconds, exact_seconds=exact_seconds, resumed=resumed,
                                  solver_certified=res.certified))
-    return TableResult(ev, optimum, fits, list(representations), list(datasets), solver.name, loaded.skipped,
-                       time.perf_counter() - t0, rated)
+    return TableResult(ev, optimum, fits, list(representations), list(datasets), solver.name, job.skipped,
+                       job.seconds(), rated)
 
 
 def _records(result: TableResult) -> list[dict]:
@@ -133,24 +139,20 @@ def _records(result: TableResult) -> list[dict]:
 def write(result: TableResult, out: Path) -> list[Path]:
     """OUT/table1.csv, OUT/table1_optimum.csv (unless every cell is itself certified) and
     OUT/fits.csv (one row per fit); returns the paths written."""
-    from timbre_jax.plots import tables as report
-
     out = Path(out)
     reps, names = result.representations, result.datasets
-    written = [report.write_table1(out / "table1.csv", result.ev, reps, names)]
+    written = [tables.write_table1(out / "table1.csv", result.ev, reps, names)]
     if not result.certified:
-        written.append(report.write_table1(out / "table1_optimum.csv", result.optimum, reps, names))
+        written.append(tables.write_table1(out / "table1_optimum.csv", result.optimum, reps, names))
     records = _records(result)
     if records:
-        written.append(report.write_csv(out / "fits.csv", list(records[0]), [list(f.values()) for f in records]))
+        written.append(tables.write_csv(out / "fits.csv", list(records[0]), [list(f.values()) for f in records]))
     return written
 
 
 def warning_lines(result: TableResult) -> list[str]:
     """What a reader must know before trusting the table, one line each (the command line
     prints them on stderr): the cells with at least as many weights as rated pairs."""
-    from timbre_jax.solvers.messages import too_many_weights
-
     line = too_many_weights([(f"{f['representation']}/{f['dataset']}", f["n"],
                               result.rated.get((f["representation"], f["dataset"]), f["pairs"]))
                              for f in result.fits])
@@ -159,10 +161,8 @@ def warning_lines(result: TableResult) -> list[str]:
 
 def summary(result: TableResult) -> list[str]:
     """The table in markdown with the paper's values, a key, what was skipped, and the count."""
-    from timbre_jax.plots import tables as report
-
     optimum = None if result.certified else result.optimum
-    lines = [report.markdown_table1(result.ev, result.representations, result.datasets, optimum)]
+    lines = [tables.markdown_table1(result.ev, result.representations, result.datasets, optimum)]
     certified = sum(f["certified"] for f in result.fits)
     if optimum is not None:
         lines.append(f"cells: our explained variance, {result.solver} (the paper's value) [the global optimum, "
@@ -170,7 +170,7 @@ def summary(result: TableResult) -> list[str]:
     else:
         lines.append(f"cells: our explained variance at the global optimum (the paper's value); "
                      f"{certified} of {len(result.fits)} certified by the KKT conditions")
-    lines += analysis.skipped_lines(result.skipped)
+    lines += base.skipped_lines(result.skipped)
     resumed = sum(f["resumed"] for f in result.fits)
     lines.append(f"\n{len(result.ev)} fits ({result.solver}{f', {resumed} resumed' if resumed else ''}) "
                  f"in {result.seconds:.1f} s")

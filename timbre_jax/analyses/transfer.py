@@ -14,7 +14,7 @@ reports); its median off the diagonal beside the median on it says how much of a
 carries over to other sounds: a metric that captures timbre keeps its EV, one fitted to
 one study's sounds (n weights for a few hundred pairs) loses it.  The baseline a
 transferred metric should beat is each column study's zero-shot EV, every weight 1
-(u = 1, no fit at all).
+(u = 1, no fit at all).  The figure: :func:`timbre_jax.plots.transfer.plot_transfer`.
 """
 
 from __future__ import annotations
@@ -25,17 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre_jax.analyses import base as analysis
+from timbre_jax.analyses import base
 from timbre_jax.core.pearson import pair_differences, pearson_rows
 from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.errors import DataError, UsageError
 from timbre_jax.fit.learn import explained_variance, learn_metrics
+from timbre_jax.plots import tables
+from timbre_jax.plots.transfer import plot_transfer
 from timbre_jax.solvers import Exact
+
+WRITES = ("OUT/transfer_<representation>.csv (one row per (learned on, scored on) pair of studies) and "
+          "OUT/transfer_<representation>.png (the matrix)")
 
 COLUMNS = ["learned_on", "scored_on", "ev", "zeroshot_ev_of_scored", "in_sample"]
 
 
-def scores(U: np.ndarray, fs: FeatureSet) -> np.ndarray:
+def ev_on_study(U: np.ndarray, fs: FeatureSet) -> np.ndarray:
     """EV on the study ``fs`` of each metric u = w^-2 in the rows of ``U`` (K, n): (K,).
 
     Only the rated pairs count; a metric whose distances are constant over them (every
@@ -61,8 +66,8 @@ def matrix(sets: list[FeatureSet]) -> tuple[list[str], np.ndarray, np.ndarray]:
                         + ", ".join(f"{d} {n}" for d, n in ns.items()))
     fits = learn_metrics([(fs.features, fs.ratings) for fs in sets], solver=Exact())
     U = np.stack([f.weights ** -2.0 for f in fits])  # (m, n): each study's learned u = w^-2
-    ev = np.stack([scores(U, fs) for fs in sets], axis=1)  # column b: every metric scored on study b
-    zeroshot = np.array([scores(np.ones((1, U.shape[1])), fs)[0] for fs in sets])
+    ev = np.stack([ev_on_study(U, fs) for fs in sets], axis=1)  # column b: every metric scored on study b
+    zeroshot = np.array([ev_on_study(np.ones((1, U.shape[1])), fs)[0] for fs in sets])
     ev[np.diag_indices(len(sets))] = [f.explained_variance for f in fits]
     return [fs.dataset for fs in sets], ev, zeroshot
 
@@ -112,7 +117,7 @@ def run(representations, datasets, *, source: str = "upstream", progress: bool =
         raise UsageError(f"transfer compares studies within one representation: give exactly one, got {given}")
     (rep,) = representations
     t0 = time.perf_counter()
-    loaded = analysis.load(representations, datasets, source)
+    loaded = base.load(representations, datasets, source)
     sets = loaded.sets.get(rep, [])
     if len(sets) < 2:
         have = f" ({', '.join(fs.dataset for fs in sets)})" if sets else ""
@@ -125,68 +130,20 @@ def run(representations, datasets, *, source: str = "upstream", progress: bool =
 def write(result: TransferResult, out: Path) -> list[Path]:
     """OUT/transfer_<representation>.csv, long format (:data:`COLUMNS`, one row per
     (learned on, scored on), m^2 rows) and OUT/transfer_<representation>.png, the matrix."""
-    from timbre_jax.plots.tables import write_csv
-
     names, r = result.datasets, result.representation
     rows = [[a, b, float(result.ev[i, j]), float(result.zeroshot[j]), i == j]
             for i, a in enumerate(names) for j, b in enumerate(names)]
-    return [write_csv(Path(out) / f"transfer_{r}.csv", COLUMNS, rows), plot(result, Path(out) / f"transfer_{r}.png")]
-
-
-def plot(result: TransferResult, path: Path) -> Path:
-    """The matrix as a heatmap, EV printed in each cell, the in-sample diagonal framed,
-    and under it a row with each scored study's zero-shot EV (the baseline)."""
-    from matplotlib.patches import Rectangle
-
-    from timbre_jax.plots.figures import (
-        LABEL_SIZE,
-        TICK_SIZE,
-        _pyplot,
-        caption,
-        missing_caption,
-        save_figure,
-        skipped_pairs,
-        style_axes,
-    )
-
-    plt = _pyplot()
-    names, m = result.datasets, len(result.datasets)
-    table = np.vstack([result.ev, result.zeroshot[None]])  # (m + 1, m)
-    small = m > 8
-    cell_size, label_size = (6.0, 6.5) if small else (7.5, TICK_SIZE)
-    fig, ax = plt.subplots(figsize=(0.48 * m + 3.4, 0.42 * (m + 1) + 2.2))
-    cmap = plt.get_cmap("viridis")
-    im = ax.imshow(table, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
-    for i in range(m + 1):
-        for j in range(m):
-            r, g, b, _ = cmap(float(np.clip(table[i, j], 0.0, 1.0)))
-            color = "w" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "k"  # white on dark cells
-            ax.text(j, i, f"{table[i, j]:.2f}" if np.isfinite(table[i, j]) else "n/a", ha="center", va="center",
-                    fontsize=cell_size, color=color)
-    for i in range(m):
-        ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=1.2))
-    ax.axhline(m - 0.5, color="w", lw=3)
-    style_axes(ax, f"Transfer across studies: {result.representation} ({result.source} features, exact solver)\n"
-               f"median in-sample EV {result.in_sample_median:.3f}, median transferred EV "
-               f"{result.transfer_median:.3f}", "scored on (study)", "learned on (study)")
-    ax.set_xticks(range(m), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=label_size)
-    ax.set_yticks(range(m + 1), [*names, "zero-shot (w = 1)"], fontsize=label_size)
-    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    cbar.set_label("explained variance max(P, 0)² (unitless)", fontsize=LABEL_SIZE)
-    cbar.ax.tick_params(labelsize=TICK_SIZE)
-    fig.tight_layout()
-    caption(fig, "Each cell: the metric learned on the row's study (the certified optimum of the fit, "
-            "weights w) scored on the column's study: max(P, 0)² of Pearson's P between the squared distances "
-            "Σ_k (Ψ_ik − Ψ_jk)² / w_k² and the ratings, over that study's rated pairs. Red frames: the in-sample "
-            "fits. Bottom row: every weight 1 (no fit), the baseline a transferred metric should beat."
-            + missing_caption(skipped_pairs(result.skipped), result.source))
-    return save_figure(fig, path)
+    written = [tables.write_csv(Path(out) / f"transfer_{r}.csv", COLUMNS, rows)]
+    written.append(plot_transfer(r, names, result.ev, result.zeroshot, result.in_sample_median,
+                                 result.transfer_median, Path(out) / f"transfer_{r}.png", source=result.source,
+                                 skipped=result.skipped))
+    return written
 
 
 def summary(result: TransferResult) -> list[str]:
     """What was skipped, the two medians, then per learned-on study its in-sample EV, the
     median EV of its metric on the other studies, and the zero-shot EV on it."""
-    lines = analysis.skipped_lines(result.skipped)
+    lines = base.skipped_lines(result.skipped)
     lines.append(f"{result.representation}: median in-sample EV {result.in_sample_median:.3f}, median transferred "
                  f"EV {result.transfer_median:.3f} (learned on one study, scored on another; "
                  f"{len(result.datasets)} studies, {result.source} features, exact solver) [{result.seconds:.1f} s]")

@@ -22,10 +22,14 @@ from __future__ import annotations
 import os
 import sys
 
+import jax
+
 from timbre_jax.cli.exits import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from timbre_jax.cli.names import resolve_source
 from timbre_jax.cli.parser import build_parser
+from timbre_jax.data.store import home
 from timbre_jax.errors import TimbreJaxError, UsageError
+from timbre_jax.fit import processes
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "exit_status", "main",
            "resolve_source"]
@@ -61,10 +65,6 @@ def _keep_compiled_programs() -> None:
     Why: a new number of features costs 40–100 s of compilation on a CPU, every run.
     Where the user set ``JAX_COMPILATION_CACHE_DIR``, that is kept;
     ``JAX_ENABLE_COMPILATION_CACHE=false`` turns the cache off (JAX's own switches)."""
-    import jax
-
-    from timbre_jax.data.store import home
-
     if jax.config.jax_compilation_cache_dir is None:
         jax.config.update("jax_compilation_cache_dir", str(home() / "xla-cache"))
 
@@ -82,8 +82,6 @@ def main(argv=None) -> int:
         _keep_compiled_programs()
     try:
         if argv is None:
-            from timbre_jax.fit import processes
-
             processes.initialize_from_environment()  # TIMBRE_JAX_PROCESSES & co: one of several processes
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit

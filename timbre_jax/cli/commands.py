@@ -1,22 +1,49 @@
 """The commands that compute: learn, extract and the analyses.  Each maps its arguments
 to names and a solver object, calls the library and prints what it returns; an analysis
-is ``run``, ``summary`` and ``write`` of its module (:mod:`timbre_jax.analyses.base`)."""
+is ``run``, ``summary`` and ``write`` of its module (:mod:`timbre_jax.analyses.base`), and
+what it writes (its ``WRITES``, marked on the command by :func:`writes`) is what the
+command's ``--help`` says."""
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 from timbre_jax import solvers
+from timbre_jax.analyses import (
+    audit,
+    crossval,
+    evaluate,
+    leaderboard,
+    null,
+    robustness,
+    single,
+    table,
+    transfer,
+    zeroshot,
+)
 from timbre_jax.cli import names
+from timbre_jax.data import studies
 from timbre_jax.errors import TimbreJaxError, UsageError
 from timbre_jax.fit import processes
 
 # The options of each command that become the solver's own (flag dest -> solver field).
 SOLVER_OPTIONS = {"maxiter": "maxiter", "starts": "starts", "init": "init", "solver_seed": "seed"}
+
+
+EXTRACT_WRITES = ("one feature file per dataset, $TIMBRE_JAX_HOME/features/extracted/<representation>/<dataset>.npz "
+                  "(the representation is --representation or --name); no --out: the fits read the features "
+                  "from there (--source extracted)")
+
+
+def writes(text: str):
+    """Mark a command function with what it writes (``command.writes``), for its ``--help``."""
+
+    def mark(command):
+        command.writes = text
+        return command
+
+    return mark
 
 
 def solver_of(args) -> solvers.Solver:
@@ -57,54 +84,45 @@ def _report(module, result, out: Path) -> int:
     return 0
 
 
+@writes(table.WRITES)
 def cmd_table(args) -> int:
-    from timbre_jax.analyses import table
-
     return _analysis(table, args, directory=Path(args.out) / "chunks" / "table")
 
 
+@writes(robustness.WRITES)
 def cmd_robustness(args) -> int:
-    from timbre_jax.analyses import robustness
-
     return _analysis(robustness, args, n_levels=args.levels, realizations=args.realizations, seed=args.seed,
                      std_scale=args.std_scale, chunk_groups=args.chunk_groups, directory=Path(args.out) / "chunks")
 
 
+@writes(null.WRITES)
 def cmd_null(args) -> int:
-    from timbre_jax.analyses import null
-
     return _analysis(null, args, permutations=args.permutations, seed=args.seed, directory=Path(args.out) / "chunks")
 
 
+@writes(crossval.WRITES)
 def cmd_crossval(args) -> int:
-    from timbre_jax.analyses import crossval
-
     return _analysis(crossval, args, directory=Path(args.out) / "chunks")
 
 
+@writes(zeroshot.WRITES)
 def cmd_zeroshot(args) -> int:
-    from timbre_jax.analyses import zeroshot
-
     return _analysis(zeroshot, args, samples=args.bootstrap, seed=args.seed)
 
 
+@writes(evaluate.WRITES)
 def cmd_evaluate(args) -> int:
-    from timbre_jax.analyses import evaluate
-
     return _analysis(evaluate, args, permutations=args.permutations, seed=args.seed, samples=args.bootstrap,
                      directory=Path(args.out) / "chunks")
 
 
+@writes(transfer.WRITES)
 def cmd_transfer(args) -> int:
-    from timbre_jax.analyses import transfer
-
     return _analysis(transfer, args)
 
 
+@writes(leaderboard.WRITES)
 def cmd_leaderboard(args) -> int:
-    from timbre_jax.analyses import leaderboard
-    from timbre_jax.data import studies
-
     out = names.check_out_dir(args.out)
     reps = names.representations(args.representations)
     chosen = ([*names.datasets("all"), *studies.names()] if args.datasets in (None, "all")
@@ -114,19 +132,14 @@ def cmd_leaderboard(args) -> int:
                                                 progress=not args.quiet), out)
 
 
+@writes(audit.WRITES)
 def cmd_data_audit(args) -> int:
-    from timbre_jax.analyses import audit
-
     return _analysis(audit, args, permutations=args.permutations, seed=args.seed,
                      directory=Path(args.out) / "chunks")
 
 
+@writes(single.WRITES)
 def cmd_learn(args) -> int:
-    from timbre_jax.core.pearson import condensed
-    from timbre_jax.data import datasets, store
-    from timbre_jax.fit import learn
-    from timbre_jax.solvers.messages import too_many_weights, verdict_of
-
     # Neither given must not mean every dataset (one metric over all 17 is rarely meant).
     if (args.dataset is None) == (args.datasets is None):
         raise UsageError("give --dataset D, or --datasets A,B,... for one metric across datasets")
@@ -137,46 +150,22 @@ def cmd_learn(args) -> int:
     for path, option in ((args.out, "--out"), (args.plot, "--plot")):
         if path:
             names.check_out_file(path, option)
-    solver = solver_of(args)
-    sets = [datasets.load(d, args.representation, args.source, progress=not args.quiet) for d in chosen]
-    features, ratings = datasets.joint_problem(sets)
-    t0 = time.perf_counter()
-    res = learn.learn_metric(features, ratings, solver=solver)
-    dt = time.perf_counter() - t0
-    label = "+".join(chosen)
-    starts = getattr(solver, "starts", 1)
-    print(f"{args.representation} on {label} ({solver.name}): explained variance {res.explained_variance:.4f} "
-          f"(P = {res.pearson:.4f}), {res.iterations} iterations"
-          f"{f', from start {res.start} of {starts}' if starts > 1 else ''} [{dt:.1f} s]")
-    print(f"solver: {verdict_of(res).text} (its code: {res.message})")
-    rated = int(np.isfinite(condensed(ratings)).sum())
-    crowded = too_many_weights([(f"{args.representation} on {label}", features.shape[1], rated)])
-    if crowded:
-        warn(crowded)
-    if res.degenerate_start:
-        warn("the NNLS start is x = 0 (every weight equal): no non-negative combination of the "
-             "features fits these ratings without an intercept, as when they are shifted below 0; the "
-             "paper's solver depends on the offset of the ratings, `--solver exact` does not")
-    if not res.certified:
-        gap = learn.optimality_gap(features, ratings, res.weights)
-        print(f"global optimum {res.explained_variance + gap:.4f} (gap {gap:.4f}; `--solver exact` gives it)")
-    if args.out:
-        meta = {"representation": args.representation, "datasets": chosen, "source": args.source,
-                "solver": solver.name, "certified": res.certified, "pearson": res.pearson,
-                "iterations": res.iterations, "message": res.message, "converged": res.converged,
-                "degenerate_start": res.degenerate_start, "starts": starts, "start": res.start}
-        print(f"weights -> {store.save_weights(Path(args.out), res.weights, res.explained_variance, meta)}")
-    if args.plot:
-        from timbre_jax.plots.weights import plot_weights
-        out = plot_weights(res.weights, args.representation, Path(args.plot), title=f"{args.representation}: {label}",
-                           ev=res.explained_variance, solver=solver.name, source=args.source, datasets=chosen)
-        print(f"weight map -> {out}")
+    result = single.run(args.representation, chosen, source=args.source, solver=solver_of(args),
+                        progress=not args.quiet)
+    for line in single.summary(result):
+        print(line)
+    for line in single.warning_lines(result):
+        warn(line)
+    labels = [label for label, path in (("weights", args.out), ("weight map", args.plot)) if path]
+    for label, path in zip(labels, single.write(result, args.out, plot=args.plot)):
+        print(f"{label} -> {path}")
     return 0
 
 
+@writes(EXTRACT_WRITES)
 def cmd_extract(args) -> int:
     try:
-        import timbre_jax_extract
+        import timbre_jax_extract  # lazy: torch, loaded only by the command that extracts (the extract extra)
     except ImportError as e:  # the installation, not the command: exit 1
         raise TimbreJaxError("extraction needs the 'extract' extra (torch, kymatio, transformers; "
                              f"`pip install -e '.[extract]'`): {e}") from None
@@ -196,7 +185,7 @@ def cmd_extract(args) -> int:
     chosen = names.datasets(args.datasets, option=names.option_of(args, "datasets", "--datasets"))
     extractor = None
     if args.embedder or args.hear:
-        from timbre_jax_extract import embedder
+        from timbre_jax_extract.models import embedder  # lazy: torch, as above
 
         name = args.name
         if name in timbre_jax_extract.EXTRACTABLE:

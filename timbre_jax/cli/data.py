@@ -5,22 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from timbre_jax.cli import names as cli_names
+from timbre_jax.cli import names
+from timbre_jax.cli.commands import writes
 from timbre_jax.cli.exits import EXIT_FAIL
-from timbre_jax.data import registry
+from timbre_jax.data import datasets, download, imported, registry, store, studies, upstream
 
 
 def _representations(args) -> list[str]:
     """--representation(s) of fetch and list: the paper's names, 'all', never an empty list."""
-    option = cli_names.option_of(args, "representation", "--representation")
-    return registry.parse_list(cli_names.given(args.representation, option), registry.REPRESENTATIONS,
+    option = names.option_of(args, "representation", "--representation")
+    return registry.parse_list(names.given(args.representation, option), registry.REPRESENTATIONS,
                                "representation(s)")
 
 
+@writes("the verified upstream files under $TIMBRE_JAX_HOME/upstream/, the feature store files built "
+        "from them under $TIMBRE_JAX_HOME/features/upstream/<representation>/<dataset>.npz, and the "
+        "mirror in $TIMBRE_JAX_HOME/mirror.txt; no --out")
 def cmd_data_fetch(args) -> int:
-    from timbre_jax.data import datasets, download
-
-    what = registry.parse_list(cli_names.given(args.what, "--what"), ("ratings", "audio", "features"),
+    what = registry.parse_list(names.given(args.what, "--what"), ("ratings", "audio", "features"),
                                "kind(s) of file")
     reps = _representations(args)
     paths = [p for w in what for p in registry.files(w, reps)]
@@ -34,7 +36,7 @@ def cmd_data_fetch(args) -> int:
     for _, msg in report.failed:
         print(f"  FAILED: {msg}")
     # Upstream store files are derived from the downloads: rebuild damaged or stale ones.
-    rebuilt, unrepaired = datasets.repair_upstream_store(mirror_url=args.mirror, progress=not args.quiet)
+    rebuilt, unrepaired = upstream.repair_upstream_store(mirror_url=args.mirror, progress=not args.quiet)
     for path in rebuilt:
         print(f"  rebuilt store file {path}")
     for _, msg in unrepaired:
@@ -42,9 +44,8 @@ def cmd_data_fetch(args) -> int:
     return EXIT_FAIL if report.failed or unrepaired else 0
 
 
+@writes("nothing: it prints what the cache holds")
 def cmd_data_list(args) -> int:
-    from timbre_jax.data import datasets, store, studies
-
     reps = _representations(args)
     header, rows, missing = datasets.inventory(reps)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
@@ -71,23 +72,22 @@ def cmd_data_list(args) -> int:
         print("\nother sources (use with --source NAME):")
         for source in others:
             for r in store.stored_representations(source):
-                names = store.stored_datasets(source, r)
-                if names:
-                    print(f"  {source} {r}: {', '.join(names)}")
+                stored = store.stored_datasets(source, r)
+                if stored:
+                    print(f"  {source} {r}: {', '.join(stored)}")
     print(f"cache: {store.home()}")
     return 0
 
 
+@writes("nothing: it re-hashes the cached files and prints which are damaged (exit status 1 if any)")
 def cmd_data_verify(args) -> int:
-    from timbre_jax.data import datasets, download, store, studies
-
     paths = [p for w in ("ratings", "audio", "features") for p in registry.files(w)]
     good, bad, absent = download.verify(paths)
     print(f"verified {len(good)} files, {len(bad)} corrupted, {len(absent)} not cached")
     for rel in bad:
         print(f"  CORRUPTED: {download.local_path(rel)} (re-run `timbre-jax data fetch` to replace it)")
     files = store.stored_files()
-    problems = [(p, why) for p in files if (why := datasets.store_file_problem(p))]
+    problems = [(p, why) for p in files if (why := upstream.store_file_problem(p))]
     print(f"feature store: checked {len(files)} files, {len(problems)} corrupted or stale")
     for path, why in problems:
         source, r, d = store.parts(path)
@@ -102,9 +102,9 @@ def cmd_data_verify(args) -> int:
     return EXIT_FAIL if bad or problems or any(damaged.values()) else 0
 
 
+@writes("$TIMBRE_JAX_HOME/studies/NAME/: a copy of the audio files and of the ratings, and study.json "
+        "(the sounds and their sha256); no --out")
 def cmd_data_add(args) -> int:
-    from timbre_jax.data import studies
-
     study = studies.add(args.name, Path(args.audio), Path(args.ratings), progress=not args.quiet)
     l = len(study.sounds)
     print(f"added study {study.name}: {l} sounds, {study.rated_pairs} of {l * (l - 1) // 2} pairs rated -> "
@@ -114,20 +114,19 @@ def cmd_data_add(args) -> int:
     return 0
 
 
+@writes("nothing: it deletes $TIMBRE_JAX_HOME/studies/NAME/ and every feature file made for it")
 def cmd_data_remove(args) -> int:
-    from timbre_jax.data import studies
-
     for path in studies.remove(args.name):
         print(f"removed {path}")
     return 0
 
 
+@writes("$TIMBRE_JAX_HOME/features/<source>/<representation>/<dataset>.npz (replacing an earlier "
+        "import of the same names); no --out")
 def cmd_data_import(args) -> int:
-    from timbre_jax.data import datasets, store
-
     store.check_name(args.representation, "representation")
-    replaced = store.feature_file(datasets.check_import_source(args.source), args.representation, args.dataset).exists()
-    out = datasets.import_features(Path(args.file), args.dataset, args.representation, source=args.source,
+    replaced = store.feature_file(imported.check_import_source(args.source), args.representation, args.dataset).exists()
+    out = imported.import_features(Path(args.file), args.dataset, args.representation, source=args.source,
                                  ratings_file=Path(args.ratings) if args.ratings else None)
     print(f"imported {args.file} as {args.source} {args.representation}/{args.dataset} -> {out}"
           f"{' (replaced the previous import)' if replaced else ''}")

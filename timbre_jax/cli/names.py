@@ -7,14 +7,12 @@ import argparse
 import os
 from pathlib import Path
 
-from timbre_jax.data import registry
+from timbre_jax.data import registry, store, studies
 from timbre_jax.errors import UsageError
 
 
 def known_representations() -> list[str]:
     """The paper's 8, crepe, and every other representation in the store (a user's embedder or import)."""
-    from timbre_jax.data import store
-
     extra = ["crepe", *store.stored_representations()]
     return [*registry.REPRESENTATIONS, *dict.fromkeys(r for r in extra if r not in registry.REPRESENTATIONS)]
 
@@ -53,8 +51,6 @@ def datasets(value, source="auto", option: str = "--datasets"):
     """Dataset names: the built-in ones, the studies added with `data add`, and for an
     imported source those in the store; ``all`` (or not given) is the 17 built-in datasets
     (for an imported source: what was imported into it).  An empty list is refused."""
-    from timbre_jax.data import store, studies
-
     given(value, option)
     builtin = source in (*store.SOURCES, "auto")
     stored = [] if source in ("upstream", "auto") else store.stored_datasets(source)
@@ -75,8 +71,6 @@ def datasets(value, source="auto", option: str = "--datasets"):
 
 def source(value):
     """--source: auto, upstream, extracted, or an imported source that exists in the store."""
-    from timbre_jax.data import store
-
     known = ["auto", *store.SOURCES, *(s for s in store.stored_sources() if s not in store.SOURCES)]
     if value not in known:
         hint = ("" if len(known) > len(store.SOURCES) + 1 else
@@ -85,16 +79,16 @@ def source(value):
     return value
 
 
-def resolve_source(value: str, reps, names) -> str:
+def resolve_source(value: str, reps, chosen) -> str:
     """``--source auto``: upstream where the paper published every asked (representation,
     dataset), extracted where it published none of them; a mix is refused (one table must
     not mix the published features with your own)."""
     if value != "auto":
         return value
-    published = {(r in registry.N_FEATURES and d in registry.DATASETS) for r in reps for d in names}
+    published = {(r in registry.N_FEATURES and d in registry.DATASETS) for r in reps for d in chosen}
     if published != {True, False}:
         return "upstream" if published == {True} else "extracted"
-    ours = sorted({r for r in reps if r not in registry.N_FEATURES} | {d for d in names if d not in registry.DATASETS})
+    ours = sorted({r for r in reps if r not in registry.N_FEATURES} | {d for d in chosen if d not in registry.DATASETS})
     raise UsageError(f"the paper published features for some of these and not for {', '.join(ours)}: pass "
                      "--source upstream (the published features; the others are skipped) or --source extracted "
                      "(computed by `timbre-jax extract`)")
@@ -141,9 +135,9 @@ def start(args):
     representations, datasets)."""
     out = check_out_dir(args.out)
     reps = representations(args.representations)
-    names = datasets(args.datasets, getattr(args, "source", "upstream"))
+    chosen = datasets(args.datasets, getattr(args, "source", "upstream"))
     if hasattr(args, "source"):
-        args.source = resolve_source(args.source, reps, names)
-    return out, reps, names
+        args.source = resolve_source(args.source, reps, chosen)
+    return out, reps, chosen
 
 

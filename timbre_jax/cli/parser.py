@@ -6,11 +6,11 @@ import argparse
 import textwrap
 
 from timbre_jax import solvers
-from timbre_jax.cli import commands, names
-from timbre_jax.cli import data as data_commands
+from timbre_jax.cli import commands, data, names
 from timbre_jax.cli.exits import EXIT_HELP
-from timbre_jax.data import registry
+from timbre_jax.data import registry, studies
 from timbre_jax.solvers import Lbfgsb
+from timbre_jax.version import __version__
 
 DESCRIPTION = (
     "Learn weighted Euclidean timbre metrics from human dissimilarity ratings and reproduce "
@@ -28,50 +28,6 @@ OUT_RULE = ("--out rule (every command): results are written only where --out sa
             "folder resumes from the fits saved under OUT/chunks; learn writes a file only when given --out "
             "or --plot; extract and data fetch, add and import write into the cache ($TIMBRE_JAX_HOME) and take "
             "no --out.")
-
-# What each command writes: the description's last paragraph (`timbre-jax COMMAND --help`).
-WRITES = {
-    "learn": "prints the explained variance and the solver's verdict in plain words; writes only what you name: "
-             "--out FILE.npz (weights, explained_variance and a JSON 'metadata': datasets, source, solver, "
-             "iterations, message, ...) and --plot FILE.png (the learned 1/w^2); fetches missing upstream "
-             "features into the cache",
-    "table": "OUT/table1.csv (explained variance per dataset x representation), OUT/table1_optimum.csv (the "
-             "certified optimum of each cell; left out when every cell is itself certified), OUT/fits.csv (one "
-             "row per fit: iterations, solver message, gap to the optimum, seconds, ...) and the saved fits "
-             "under OUT/chunks/table/<representation>/",
-    "zeroshot": "OUT/zeroshot.csv (one row per dataset x representation x distance, with 95% bootstrap "
-                "intervals)",
-    "extract": "one feature file per dataset, $TIMBRE_JAX_HOME/features/extracted/<representation>/<dataset>.npz "
-               "(the representation is --representation or --name); no --out: the fits read the features "
-               "from there (--source extracted)",
-    "robustness": "OUT/robustness.csv (one row per fit), OUT/auc.csv (area under each curve), "
-                  "OUT/fig1a_<dataset>.png, OUT/fig1b.png and the saved fits under OUT/chunks/<representation>/",
-    "null": "OUT/null.csv (one row per fit; permutation 0 is the true order), OUT/summary.csv (per dataset: the "
-            "true EV, the null's quantiles, p), OUT/null_<representation>.png and the saved fits under "
-            "OUT/chunks/<representation>/",
-    "crossval": "OUT/crossval.csv (one row per dataset: in-sample and held-out EV), OUT/crossval.png and the "
-                "saved fits under OUT/chunks/<representation>/",
-    "evaluate": "OUT/evaluate.csv (one row per dataset x representation; its columns are listed in the README) "
-                "and the saved fits under OUT/chunks/",
-    "transfer": "OUT/transfer_<representation>.csv (one row per (learned on, scored on) pair of studies) and "
-                "OUT/transfer_<representation>.png (the matrix)",
-    "leaderboard": "OUT/leaderboard.csv, OUT/leaderboard_studies.csv, OUT/comparisons.csv (paired bootstrap "
-                   "comparisons), OUT/leaderboard.png, OUT/compare_<dataset>.png and the saved fits under "
-                   "OUT/chunks/",
-    "data fetch": "the verified upstream files under $TIMBRE_JAX_HOME/upstream/, the feature store files built "
-                  "from them under $TIMBRE_JAX_HOME/features/upstream/<representation>/<dataset>.npz, and the "
-                  "mirror in $TIMBRE_JAX_HOME/mirror.txt; no --out",
-    "data list": "nothing: it prints what the cache holds",
-    "data verify": "nothing: it re-hashes the cached files and prints which are damaged (exit status 1 if any)",
-    "data import": "$TIMBRE_JAX_HOME/features/<source>/<representation>/<dataset>.npz (replacing an earlier "
-                   "import of the same names); no --out",
-    "data add": "$TIMBRE_JAX_HOME/studies/NAME/: a copy of the audio files and of the ratings, and study.json "
-                "(the sounds and their sha256); no --out",
-    "data remove": "nothing: it deletes $TIMBRE_JAX_HOME/studies/NAME/ and every feature file made for it",
-    "data audit": "OUT/audit.csv (one row per representation x source x dataset), OUT/stft_matching.csv (with "
-                  "extracted stft features in the store) and the saved fits under OUT/chunks/",
-}
-
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Every option's help says its default: "(default: X)" is added unless the help
@@ -160,22 +116,8 @@ def _options(*groups: str) -> argparse.ArgumentParser:
     return p
 
 
-def version() -> str:
-    """The installed distribution's version, else the package's own (a source checkout)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("timbre-jax")
-    except metadata.PackageNotFoundError:
-        from timbre_jax import __version__
-
-        return __version__
-
-
 def _names_epilog() -> str:
     """The dataset and representation names, for the help of subcommands that take them."""
-    from timbre_jax.data import studies
-
     lists = [("datasets", registry.DATASETS), ("your studies", studies.names() or ["none (`timbre-jax data add`)"]),
              ("representations", names.known_representations())]
     return "\n".join(textwrap.fill(", ".join(items), width=88, initial_indent=f"{what}: ", subsequent_indent="  ")
@@ -184,8 +126,10 @@ def _names_epilog() -> str:
 
 def _finish(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """Give every subcommand ``--quiet``, the help formatter that shows defaults, a
-    description that says what it writes (:data:`WRITES`), the --out rule and the exit
-    statuses, and, where it takes dataset or representation names, an epilog listing them.
+    description that says what it writes (the ``writes`` its command function carries:
+    the ``WRITES`` of its analysis, see :func:`timbre_jax.cli.commands.writes`), the --out
+    rule and the exit statuses, and, where it takes dataset or representation names, an
+    epilog listing them.
 
     The subcommands' ``--quiet`` defaults to SUPPRESS, so that when absent it does not
     overwrite one given before the subcommand: either position works."""
@@ -197,8 +141,9 @@ def _finish(parser: argparse.ArgumentParser, prefix: str = "") -> None:
             command = f"{prefix}{name}"
             sub.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
             sub.formatter_class = HelpFormatter
-            if command in WRITES:
-                sub.description = _paragraphs(helps.get(name, ""), f"Writes: {WRITES[command]}.", OUT_RULE, EXIT_HELP)
+            writes = getattr(sub.get_default("func"), "writes", None)
+            if writes is not None:
+                sub.description = _paragraphs(helps.get(name, ""), f"Writes: {writes}.", OUT_RULE, EXIT_HELP)
             else:  # a group (`data`): its commands say what they write
                 sub.description = _paragraphs(helps.get(name, ""), f"`timbre-jax {command} COMMAND --help` says "
                                               "what each command writes.", EXIT_HELP)
@@ -211,12 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="timbre-jax", description=_paragraphs(DESCRIPTION), formatter_class=HelpFormatter,
                                 epilog=_paragraphs(OUT_RULE, EXIT_HELP))
     p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
-    p.add_argument("--version", action="version", version=f"timbre-jax {version()}",
+    p.add_argument("--version", action="version", version=f"timbre-jax {__version__}",
                    help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", help="fetch, list, verify and import upstream files")
-    dsub = data.add_subparsers(dest="data_command", required=True)
+    group = sub.add_parser("data", help="fetch, list, verify and import upstream files")
+    dsub = group.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="download ratings, audio and precomputed features (sha256-verified)")
     f.add_argument("--what", default="ratings,audio,features", help="comma list of ratings, audio, features")
     f.add_argument("--representation", "--representations", action=Aliased, default="all",
@@ -224,12 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--mirror", default=None, help="base URL or folder instead of https://raw.githubusercontent.com, "
                    "e.g. file:///path/to/timbre-data or /path/to/timbre-data; remembered for later commands "
                    "(default: $TIMBRE_JAX_MIRROR, else the remembered mirror, else GitHub)")
-    f.set_defaults(func=data_commands.cmd_data_fetch)
+    f.set_defaults(func=data.cmd_data_fetch)
     ls = dsub.add_parser("list", help="what is cached and what is missing")
     ls.add_argument("--representation", "--representations", action=Aliased, default="all", help=REPS_HELP)
-    ls.set_defaults(func=data_commands.cmd_data_list)
+    ls.set_defaults(func=data.cmd_data_list)
     v = dsub.add_parser("verify", help="re-hash every cached file")
-    v.set_defaults(func=data_commands.cmd_data_verify)
+    v.set_defaults(func=data.cmd_data_verify)
     im = dsub.add_parser("import", help="import features computed elsewhere (.pkl read safely, .npy, .npz, .csv)")
     im.add_argument("file", help="the features: an upstream-layout pickle (dict with 'representations', n_features x "
                     "l_sounds), a .npy (l_sounds x n_features, rows in sound order), a .npz ('features' and optional "
@@ -242,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "naming those is a usage error)")
     im.add_argument("--ratings", help="for a new dataset name only: its ratings (the formats of `data add "
                     "--ratings`, in the order of the file's rows); default: the pickle's 'dissimilarities'")
-    im.set_defaults(func=data_commands.cmd_data_import)
+    im.set_defaults(func=data.cmd_data_import)
     ad = dsub.add_parser("add", help="add your own study: a folder of sounds and a ratings file (copied to the cache)")
     ad.add_argument("name", help="the study's name (letters, digits, '_', '.', '+', '-'; not a built-in dataset)")
     ad.add_argument("--audio", required=True, help="folder of audio files (wav, aiff, flac, ogg, ...); each file's "
@@ -251,10 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "sorted order of the file names (full symmetric or upper-triangular; diagonal ignored; nan = "
                     "unrated), a labelled square .csv (sound names in the first row and column), or a long .csv "
                     "with the header sound_a,sound_b,dissimilarity")
-    ad.set_defaults(func=data_commands.cmd_data_add)
+    ad.set_defaults(func=data.cmd_data_add)
     rm = dsub.add_parser("remove", help="remove a study added with `data add`, and every feature file made for it")
     rm.add_argument("name", help="the study's name")
-    rm.set_defaults(func=data_commands.cmd_data_remove)
+    rm.set_defaults(func=data.cmd_data_remove)
     au = dsub.add_parser("audit", parents=[_options("names")],
                          help="evidence that each upstream representation's rows are paired with the right sounds "
                          "(stft row matching, zero-shot alignment, permutation null)")

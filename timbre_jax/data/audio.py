@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre_jax.data.store import sha256_file  # noqa: F401  (the stimuli's hashes)
 from timbre_jax.errors import DataError
 
 SILENCE_THRESHOLD = 1e-8
@@ -33,7 +32,7 @@ class AudioError(DataError):
 
 def extensions() -> frozenset[str]:
     """File suffixes (lower case, with the dot) of the formats soundfile reads here."""
-    import soundfile as sf
+    import soundfile as sf  # lazy: libsndfile is loaded only when audio is read
 
     known = {f.lower() for f in sf.available_formats()} - {"raw"}  # headerless: anything would "read"
     aliases = {"aiff": {"aif", "aifc"}, "ogg": {"oga", "opus"}}
@@ -74,7 +73,7 @@ def promised_frames(path: Path) -> int | None:
 
 def load(path: str | Path) -> tuple[np.ndarray, int]:
     """Read ``path`` as mono float64 in [-1, 1]; raise :class:`AudioError` naming it if unusable."""
-    import soundfile as sf
+    import soundfile as sf  # lazy: libsndfile is loaded only when audio is read
 
     path = Path(path)
     try:
@@ -102,7 +101,7 @@ def load(path: str | Path) -> tuple[np.ndarray, int]:
 
 def _frames_in_header(path: Path) -> int | None:
     """The frame count soundfile reads from the header, or None where it cannot open it."""
-    import soundfile as sf
+    import soundfile as sf  # lazy: libsndfile is loaded only when audio is read
 
     try:
         return int(sf.info(str(path)).frames)
@@ -125,7 +124,7 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """Polyphase resampling from ``sr_in`` to ``sr_out`` Hz (identity when equal)."""
     if sr_in == sr_out:
         return np.asarray(x, dtype=np.float64)
-    from scipy.signal import resample_poly
+    from scipy.signal import resample_poly  # lazy: scipy.signal is loaded only when rates differ
 
     g = gcd(int(sr_in), int(sr_out))
     return resample_poly(np.asarray(x, dtype=np.float64), sr_out // g, sr_in // g)

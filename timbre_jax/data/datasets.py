@@ -4,6 +4,10 @@
 upstream pickle on first use (fetching it if needed).  Ratings come as the full
 symmetric (l, l) matrix with NaN on the diagonal and for unrated pairs, and as the
 condensed pair vector (i < j, row-major).
+
+The store's other jobs sit beside this module: checking and repairing the ``upstream``
+store in :mod:`timbre_jax.data.upstream`, importing a user's features in
+:mod:`timbre_jax.data.imported`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from timbre_jax.core.pearson import condensed
 from timbre_jax.core.ratings import asymmetry, ratings_from_upper
-from timbre_jax.data import download, safepickle, store
+from timbre_jax.data import download, safepickle, store, studies
 from timbre_jax.data.registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, get_dataset
 from timbre_jax.errors import DataError, MissingFeatures, UsageError
 
@@ -107,7 +111,8 @@ def embedded_ratings(obj: dict, path: Path, l: int) -> np.ndarray | None:
     return ratings_from_upper(upper)
 
 
-def _same_ratings(a: np.ndarray, b: np.ndarray) -> bool:
+def same_ratings(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two (l, l) rating matrices are equal up to rounding, NaN (unrated) matching NaN."""
     return a.shape == b.shape and np.allclose(a, b, equal_nan=True)
 
 
@@ -118,113 +123,28 @@ def from_upstream_pickle(path: Path, dataset: str, representation: str) -> store
     features, obj = pickle_features(path, dataset, representation, ds.n_sounds)
     ratings = load_ratings(dataset)
     embedded = embedded_ratings(obj, path, ds.n_sounds)
-    if embedded is not None and not _same_ratings(embedded, ratings):
+    if embedded is not None and not same_ratings(embedded, ratings):
         raise DataError(f"{path}: its 'dissimilarities' differ from the published ratings of {dataset}")
     validate(dataset, representation, features, ratings, ds.sounds)
     meta = {
         "source": "upstream", "representation": representation, "dataset": dataset,
         "upstream_file": str(path.name), "upstream_folder": UPSTREAM_FOLDER[representation],
-        "sha256": download.sha256_file(path),
-        "parameters": {k: _plain(obj[k]) for k in ("audio_args", "sigmas") if k in obj},
+        "sha256": store.sha256_file(path),
+        "parameters": {k: json_plain(obj[k]) for k in ("audio_args", "sigmas") if k in obj},
         "versions": {"numpy": np.__version__, "python": platform.python_version()},
     }
     return store.StoredFeatures(features=features, sounds=ds.sounds, ratings=ratings, metadata=meta)
 
 
-def check_import_source(source: str) -> str:
-    """``source`` if it can receive imports: a safe name other than the built-in sources.
-
-    ``upstream`` holds only the published features rebuilt from verified downloads and
-    ``extracted`` what ``timbre-jax extract`` computed; an import must never replace them.
-    """
-    store.check_name(source, "feature source")
-    if source in store.SOURCES:
-        raise UsageError(f"cannot import into the {source!r} source: it holds "
-                        f"{'the verified published features' if source == 'upstream' else 'extracted features'}; "
-                        f"import under another --source name (default {store.DEFAULT_IMPORT_SOURCE!r})")
-    return source
-
-
-def imported_record(path: Path, dataset: str, representation: str, source: str,
-                    ratings_file: Path | None = None) -> store.StoredFeatures:
-    """Store record of a user's feature file (:mod:`timbre_jax.data.feature_files`: ``.pkl`` read
-    safely, ``.npy``, ``.npz``, ``.csv``), of any width.
-
-    For a built-in dataset or a study added with ``data add``, its sounds and ratings are
-    used: rows are matched to the sounds by name where the file names them (else taken in
-    the sorted order of the sound names), a pickle's ``dissimilarities``, if any, must
-    equal the ratings, and ``ratings_file`` is refused.  For any other dataset name the
-    ratings come from ``ratings_file`` (:func:`timbre_jax.data.rating_files.read_ratings`, in
-    the order of the file's rows) or else from the pickle's ``dissimilarities``
-    (upper-triangular, the upstream layout); when both are given they must agree.  Sound
-    names are the file's, else ``sound01``, ``sound02``, ...
-    """
-    from timbre_jax.data import feature_files, rating_files, studies
-
-    path = Path(path)
-    store.check_name(representation, "representation")
-    store.check_name(dataset, "dataset")
-    check_import_source(source)
-    given = feature_files.read(path)
-    l = len(given.features)
-    embedded = embedded_ratings(given.extras, path, l)
-    builtin = DATASETS.get(dataset)
-    if builtin is not None or studies.is_added(dataset):
-        if ratings_file is not None:
-            raise UsageError(f"{dataset} has its ratings already ({'published' if builtin else 'added'}); to fit other "
-                            "ratings, import them under a new dataset name")
-        study = None if builtin else studies.load(dataset)
-        sounds, ratings = (builtin.sounds, load_ratings(dataset)) if builtin else (study.sounds, study.ratings)
-        features = feature_files.in_order(given, sounds, path)
-        if embedded is not None and (given.sounds not in (None, sounds) or not _same_ratings(embedded, ratings)):
-            raise DataError(f"{path}: its 'dissimilarities' differ from the ratings of {dataset}")
-    else:
-        sounds = given.sounds or tuple(f"sound{k:0{max(2, len(str(l)))}d}" for k in range(1, l + 1))
-        features = given.features
-        if ratings_file is not None:
-            ratings = rating_files.read_ratings(Path(ratings_file), sounds)
-            if embedded is not None and not _same_ratings(embedded, ratings):
-                raise DataError(f"{path}: its 'dissimilarities' differ from the ratings in {ratings_file}")
-        elif embedded is not None:
-            ratings = embedded
-        else:
-            raise DataError(f"{path}: {dataset} is neither a built-in dataset nor an added study and the file has no "
-                            "ratings; give them with --ratings FILE, or add the study first (`timbre-jax data add`)")
-    validate(dataset, representation, features, ratings, sounds)
-    meta = {
-        "source": source, "representation": representation, "dataset": dataset,
-        "builtin_dataset": builtin is not None,
-        "imported_file": str(path.resolve()), "sha256": download.sha256_file(path),
-        "parameters": {k: _plain(given.extras[k]) for k in ("audio_args", "sigmas") if k in given.extras},
-        "versions": {"numpy": np.__version__, "python": platform.python_version()},
-    }
-    if ratings_file is not None:
-        meta["ratings_file"] = str(Path(ratings_file).resolve())
-        meta["ratings_sha256"] = download.sha256_file(Path(ratings_file))
-    return store.StoredFeatures(features=features, sounds=sounds, ratings=ratings, metadata=meta)
-
-
-def _plain(value):
+def json_plain(value):
     """JSON-able copy of upstream metadata (numbers, strings, lists, dicts)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_plain(v) for v in value]
     if isinstance(value, (np.ndarray, np.generic)):
         return value.tolist()
     return value
-
-
-def import_features(path: Path, dataset: str, representation: str, *, source: str = store.DEFAULT_IMPORT_SOURCE,
-                    ratings_file: Path | None = None) -> Path:
-    """Import a user's feature file into the store under ``source``.
-
-    Never writes the ``upstream`` or ``extracted`` sources (:func:`check_import_source`);
-    see :func:`imported_record` for where ratings and sound names come from.  Returns
-    the store file, ``<home>/features/<source>/<representation>/<dataset>.npz``.
-    """
-    record = imported_record(Path(path), dataset, representation, source, ratings_file)
-    return store.save(store.feature_file(source, representation, dataset), record)
 
 
 def redo_command(source: str, representation: str, dataset: str) -> str:
@@ -259,38 +179,6 @@ def upstream_problem(rec: store.StoredFeatures, dataset: str, representation: st
     return None
 
 
-def store_file_problem(path: Path) -> str | None:
-    """Why the store file at ``path`` is unusable (the message names it), or None.
-
-    Checks that every array loads with consistent shapes, that the metadata matches the
-    file's place in the store, that the data passes :func:`validate`, and, for
-    ``upstream`` files, :func:`upstream_problem`.
-    """
-    path = Path(path)
-    source, representation, dataset = store.parts(path)
-    try:
-        rec = store.load(path)
-    except store.StoreError as e:
-        return str(e)
-    if source == "upstream":
-        if representation not in N_FEATURES:
-            return f"{path}: {representation!r} is not one of the paper's representations"
-        if dataset not in DATASETS:
-            return f"{path}: {dataset!r} is not a built-in dataset"
-        why = upstream_problem(rec, dataset, representation)
-        if why:
-            return f"{path}: {why}"
-    else:
-        said = (rec.metadata.get("source"), rec.metadata.get("representation"), rec.metadata.get("dataset"))
-        if said != (source, representation, dataset):
-            return f"{path}: its metadata says {'/'.join(map(str, said))}, not {source}/{representation}/{dataset}"
-    try:
-        validate(dataset, representation, np.asarray(rec.features, dtype=np.float64), rec.ratings, rec.sounds)
-    except DataError as e:
-        return f"{path}: {e}"
-    return None
-
-
 def rebuild_upstream(dataset: str, representation: str, *, mirror_url: str | None = None,
                      progress: bool = False) -> store.StoredFeatures:
     """(Re)write the ``upstream`` store file of (dataset, representation) from its
@@ -303,32 +191,7 @@ def rebuild_upstream(dataset: str, representation: str, *, mirror_url: str | Non
     return record
 
 
-def repair_upstream_store(*, mirror_url: str | None = None, progress: bool = False):
-    """Rebuild every ``upstream`` store file that is unreadable or stale.
-
-    Returns ``(rebuilt, failed)``: the paths rebuilt, and (path, reason) of those that
-    could not be (no network, not a built-in dataset, ...).
-    """
-    rebuilt, failed = [], []
-    for path in store.stored_files("upstream"):
-        problem = store_file_problem(path)
-        if problem is None:
-            continue
-        _, representation, dataset = store.parts(path)
-        if dataset not in DATASETS or representation not in N_FEATURES:
-            failed.append((path, f"{problem}; it cannot be rebuilt, delete it"))
-            continue
-        try:
-            rebuild_upstream(dataset, representation, mirror_url=mirror_url, progress=progress)
-            rebuilt.append(path)
-        except (download.DownloadError, DataError, safepickle.UnsafePickleError) as e:
-            failed.append((path, f"{problem}; rebuilding failed: {e}"))
-    return rebuilt, failed
-
-
 def _upstream_record(dataset: str, representation: str, progress: bool) -> store.StoredFeatures:
-    from timbre_jax.data import studies
-
     if dataset in DATASETS and representation not in N_FEATURES:
         raise MissingFeatures(f"no upstream {representation} features for {dataset}: the paper published its 8 "
                               f"representations ({', '.join(N_FEATURES)}); use --source extracted")

@@ -30,6 +30,7 @@ from pathlib import Path
 from timbre_jax.data.registry import SHA256
 from timbre_jax.data.store import atomic_write_bytes, home, sha256_file
 from timbre_jax.errors import DownloadError
+from timbre_jax.progress import bar
 
 DEFAULT_MIRROR = "https://raw.githubusercontent.com"
 MIRROR_FILE = "mirror.txt"
@@ -181,8 +182,6 @@ def fetch(relpaths, *, mirror_url: str | None = None, progress: bool = True) -> 
     missing and failed files are collected in the report; a network failure or a local
     mirror that does not exist stops early.  A mirror that delivered files is remembered
     (:func:`remember_mirror`)."""
-    from timbre_jax.progress import bar
-
     base = mirror(mirror_url)
     report = FetchReport()
     todo = []

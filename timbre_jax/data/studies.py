@@ -13,8 +13,8 @@ an error or Ctrl-C leaves nothing behind.  An added study is a dataset like the 
 built-in ones for every command (extract, learn, table, evaluate, ...); it has no
 published (``upstream``) features: its features are extracted from its audio or imported.
 
-:func:`stimuli` gives the audio files and ratings of any dataset, built-in or added: the
-input of extraction.
+:func:`timbre_jax.data.sounds.stimuli` gives the audio files and ratings of any dataset,
+built-in or added: the input of extraction.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ import numpy as np
 
 from timbre_jax.core.ratings import ratings_from_upper
 from timbre_jax.data import audio, rating_files, store
-from timbre_jax.data.download import sha256_file
 from timbre_jax.data.registry import DATASETS
+from timbre_jax.data.store import sha256_file
 from timbre_jax.errors import DataError, UsageError
+from timbre_jax.progress import bar
 
 MANIFEST = "study.json"
 
@@ -152,8 +153,6 @@ def add(name: str, audio_dir: Path, ratings_path: Path, *, progress: bool = Fals
     DataError
         One line naming the file, sound or row; nothing is written.
     """
-    from timbre_jax.progress import bar
-
     check_new_name(name)
     ratings_path = Path(ratings_path)
     if not ratings_path.is_file():
@@ -244,15 +243,3 @@ def remove(name: str) -> list[Path]:
     os.rename(folder(name), trash / name)
     shutil.rmtree(trash, ignore_errors=True)
     return [folder(name), *removed]
-
-
-def stimuli(name: str, *, progress: bool = False) -> Study:
-    """Audio files and ratings of a built-in dataset (fetched and verified) or an added study."""
-    if name not in DATASETS:
-        return load(name)
-    from timbre_jax.data import datasets, download
-
-    ds = DATASETS[name]
-    files = download.ensure(list(ds.audio_paths), progress=progress)
-    return Study(name, ds.sounds, tuple(Path(f) for f in files), datasets.load_ratings(name, progress=progress),
-                 ds.audio_paths)

@@ -18,6 +18,7 @@ import os
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from timbre_jax.errors import UsageError
 from timbre_jax.solvers.batch import Results, messages_of
@@ -84,8 +85,6 @@ def share(groups, results: list[Results | None], Status) -> list[Results]:
             flat[start:start + size] = np.concatenate([np.ravel(r.weights), np.ravel(r.distances)]
                                                       + [np.asarray(getattr(r, f), float) for f in _NUMBERS])
         start += size
-    from jax.experimental import multihost_utils
-
     flat = np.asarray(multihost_utils.process_allgather(flat)).sum(axis=0)  # one owner per slot: exact
     out, start = [], 0
     for g, size in zip(groups, sizes):

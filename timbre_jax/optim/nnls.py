@@ -12,7 +12,7 @@ padded pairs (mask 0) are zeroed out of the system.  ``sums`` chooses the reduct
 (:mod:`timbre_jax.core.reductions`; plain by default).
 
 It serves problems in lockstep (the GPU), inside the compiled batch.  One problem at a
-time (the CPU) :func:`timbre_jax.fit.learn.host_nnls_start` solves the same NNLS with
+time (the CPU) :func:`timbre_jax.optim.starts.host_nnls_start` solves the same NNLS with
 ``scipy.optimize.nnls``, which updates its factorization where this one re-factors the
 passive columns at every step (about 0.1 s per problem at p = 128 on one core).
 """

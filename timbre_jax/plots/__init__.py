@@ -1,1 +1,3 @@
-"""Output: tables, CSV and figures, one module per figure family; they only consume results."""
+"""Output that only consumes results: ``tables`` (Table I, CSV), ``style`` (one style for
+every figure) and one module per figure family: ``robustness``, ``null``, ``crossval``,
+``leaderboard``, ``transfer``, ``weights``."""

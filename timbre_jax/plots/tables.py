@@ -1,5 +1,5 @@
-"""Tables for publication: Table I, medians against the paper, CSV writing (the figures:
-:mod:`timbre_jax.plots.figures`)."""
+"""Tables for publication: Table I, medians against the paper, CSV writing (the figures: one
+module per family beside this one, in the style of :mod:`timbre_jax.plots.style`)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.plots.style import (
+    IMPORTANCE_UNITS,
+    LABEL_SIZE,
+    TICK_SIZE,
+    TITLE_SIZE,
+    caption,
+    provenance,
+    pyplot,
+    save_figure,
+    style_axes,
+)
+
 STMF_SHAPE = (128, 11, 22)
 STMF_SCALES = (0.25, 0.35, 0.5, 0.71, 1, 1.41, 2, 2.83, 4, 5.66, 8)
 STMF_RATES = (-128, -90.5, -64, -45.3, -32, -22.6, -16, -11.3, -8, -5.7, -4,
@@ -33,19 +45,7 @@ def plot_weights(weights: np.ndarray, representation: str, path: Path, title: st
     dimension map, or a profile over the feature index (:mod:`timbre_jax.plots.weights`).
     The title: ``title`` (default 'representation: datasets'), then the ``source``,
     ``solver`` and explained variance ``ev`` of the fit where given."""
-    from timbre_jax.plots.figures import (
-        IMPORTANCE_UNITS,
-        LABEL_SIZE,
-        TICK_SIZE,
-        TITLE_SIZE,
-        _pyplot,
-        caption,
-        provenance,
-        save_figure,
-        style_axes,
-    )
-
-    plt = _pyplot()
+    plt = pyplot()
     v = np.asarray(weights, dtype=np.float64) ** -2.0
     importance = "feature importance 1/w²"
     if representation == "stmf" and v.size == np.prod(STMF_SHAPE):

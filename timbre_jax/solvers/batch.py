@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
+from timbre_jax.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Group:
@@ -168,8 +170,6 @@ def require_float64() -> None:
     """Raise unless JAX computes in float64: ``import timbre_jax`` switches it on, so this
     fails only when other code switched it off afterwards (the weights span 1 to 1e15, and
     in float32 the reward's gradient keeps no correct digit)."""
-    from timbre_jax.errors import UsageError
-
     if not jax.config.jax_enable_x64:
         raise UsageError("JAX's float64 is off (jax_enable_x64 = False), and the fits need it: "
                          "call jax.config.update('jax_enable_x64', True) before fitting")

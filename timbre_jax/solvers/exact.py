@@ -15,8 +15,7 @@ import jax
 import numpy as np
 
 from timbre_jax.errors import UsageError
-from timbre_jax.optim import exact_host
-from timbre_jax.optim import exact_lockstep as exact
+from timbre_jax.optim import exact_host, exact_lockstep
 from timbre_jax.solvers.batch import default_lockstep, over, pack, padded_pairs, require_float64, unpack
 from timbre_jax.solvers.sharding import pad_to_devices, per_device, place
 from timbre_jax.solvers.solver import Solver
@@ -36,7 +35,7 @@ class Exact(Solver):
     passes; max_steps: columns entered (None: 3 n)."""
 
     name = "exact"
-    Status = exact.Status
+    Status = exact_lockstep.Status
 
     working_set: int = 1024
     max_passes: int = 100
@@ -59,13 +58,13 @@ class Exact(Solver):
         if not lockstep:
             return self._solve_host(groups)
         # Not chaotic (the optimum does not hang on the last bits of a sum): every group
-        # shares the largest shape, at least exact.MIN_PAIRS pairs: one compilation.
-        D, s, m, _ = pack(groups, max(padded_pairs(max(g.D.shape[0] for g in groups)), exact.MIN_PAIRS))
+        # shares the largest shape, at least exact_lockstep.MIN_PAIRS pairs: one compilation.
+        D, s, m, _ = pack(groups, max(padded_pairs(max(g.D.shape[0] for g in groups)), exact_lockstep.MIN_PAIRS))
         options = dict(working_set=self.working_set, max_passes=self.max_passes, max_steps=self.max_steps)
         arrays, _ = pad_to_devices(D, s, m)
         out = [np.asarray(o)[:len(groups)] for o in _solve_lockstep(*place(*arrays), **options)]
         certified = np.ones(out[3].shape, dtype=bool)  # where converged: every end but the iteration limit
-        return unpack(groups, *out, exact.Status, certified=certified)
+        return unpack(groups, *out, exact_lockstep.Status, certified=certified)
 
     def _solve_host(self, groups) -> list:
         """Each group on the host, its outputs padded to the shapes of :func:`unpack`."""
@@ -74,9 +73,9 @@ class Exact(Solver):
         for i, g in enumerate(groups):
             sol = exact_host.solve_group(g.D, g.ratings, g.mask, max_passes=self.max_passes,
                                          max_steps=self.max_steps)
-            for o, value in zip(out, (exact.weights(sol.u), sol.pearson, sol.iterations, sol.status)):
+            for o, value in zip(out, (exact_lockstep.weights(sol.u), sol.pearson, sol.iterations, sol.status)):
                 o[i, :g.K] = value
-        return unpack(groups, *out, exact.Status, certified=np.ones((G, K), dtype=bool))
+        return unpack(groups, *out, exact_lockstep.Status, certified=np.ones((G, K), dtype=bool))
 
 
 @partial(jax.jit, static_argnames=("working_set", "max_passes", "max_steps"))
@@ -86,8 +85,9 @@ def _solve_lockstep(D, s, mask, *, working_set: int, max_passes: int, max_steps:
 
     def local(D, s, mask):
         def one(Dg, sk, mk):
-            sol = exact.solve(Dg, sk, mk, working_set=working_set, max_passes=max_passes, max_steps=max_steps)
-            return exact.weights(sol.u), sol.pearson, sol.iterations, sol.status
+            sol = exact_lockstep.solve(Dg, sk, mk, working_set=working_set, max_passes=max_passes,
+                                       max_steps=max_steps)
+            return exact_lockstep.weights(sol.u), sol.pearson, sol.iterations, sol.status
 
         return over(lambda Dg, sg, mg: over(one, (Dg, sg, mg), True, (None, 0, 0)), (D, s, mask), True, (0, 0, 0))
 

@@ -27,9 +27,9 @@ import numpy as np
 
 from timbre_jax.core.pearson import pearson_and_grad, standardize_ratings
 from timbre_jax.errors import UsageError
-from timbre_jax.optim import starts as starting
 from timbre_jax.optim.lbfgsb import LBFGSB, LBFGSBOptions, Status
 from timbre_jax.optim.nnls import warm_start
+from timbre_jax.optim.starts import degenerate_start, extra_starts, host_nnls_start, nnls_start, random_start
 from timbre_jax.solvers.batch import Group, default_lockstep, over, pack, padded_pairs, require_float64, unpack
 from timbre_jax.solvers.sharding import pad_to_devices, per_device, place
 from timbre_jax.solvers.solver import Solver
@@ -105,15 +105,15 @@ class Lbfgsb(Solver):
         if self.init == "random":
             first, q = [], 0
             for g in groups:
-                first.append(np.stack([starting.random_start(g.D.shape[1], self.seed + q + k, lower, upper)
+                first.append(np.stack([random_start(g.D.shape[1], self.seed + q + k, lower, upper)
                                        for k in range(g.K)]))
                 q += g.K
         elif not lockstep:
-            first = [np.stack([starting.host_nnls_start(Dk, yk, lower, upper) for Dk, yk in r]) for r in rated]
+            first = [np.stack([host_nnls_start(Dk, yk, lower, upper) for Dk, yk in r]) for r in rated]
         results = self._bucketed(groups, first, lockstep)
         if self.init == "nnls":
             for res, r in zip(results, rated):
-                res.degenerate_start[:] = [starting.degenerate_start(Dk, yk) for Dk, yk in r]
+                res.degenerate_start[:] = [degenerate_start(Dk, yk) for Dk, yk in r]
         if self.starts > 1:
             self._keep_best_of_starts(groups, rated, first, results, lockstep)
         return results
@@ -123,17 +123,17 @@ class Lbfgsb(Solver):
         ``results`` (in place).  Each extra start is a group of its own."""
         lower, upper = self.bounds
         problems = [(i, k) for i, g in enumerate(groups) for k in range(g.K)]
-        which, extra_groups, extra_starts = [], [], []
+        which, extra_groups, extra_w0 = [], [], []
         for q, (i, k) in enumerate(problems):
             g = groups[i]
             # Without a host start, the NNLS start is computed again here (cheap next to
             # the fits) so that start 0 stays the very call that starts=1 makes.
-            w0 = first[i][k] if first is not None else np.asarray(starting.nnls_start(*rated[i][k], lower, upper))
-            for j, w in enumerate(starting.extra_starts(w0, self.starts - 1, (self.seed, q), lower, upper), 1):
+            w0 = first[i][k] if first is not None else np.asarray(nnls_start(*rated[i][k], lower, upper))
+            for j, w in enumerate(extra_starts(w0, self.starts - 1, (self.seed, q), lower, upper), 1):
                 which.append((i, k, j))
                 extra_groups.append(Group(g.D, g.ratings[k:k + 1], g.mask[k:k + 1], g.name))
-                extra_starts.append(w[None])
-        tried = self._bucketed(extra_groups, extra_starts, lockstep)
+                extra_w0.append(w[None])
+        tried = self._bucketed(extra_groups, extra_w0, lockstep)
         for (i, k, j), r in zip(which, tried):
             best = results[i]
             if np.isfinite(r.pearson[0]) and r.pearson[0] > best.pearson[k]:
@@ -164,7 +164,9 @@ class Lbfgsb(Solver):
         return unpack(groups, *(np.asarray(o)[:G] for o in out), Status)
 
 
-def _objective(w, D, s_hat, mask, sums):
+def objective(w, D, s_hat, mask, sums):
+    """The fit's objective and its gradient, -P(d_w^2, s_hat) and -dP/dw: (n,), D (p, n),
+    s_hat and mask (p,) -> (), (n,)."""
     P, g = pearson_and_grad(D, w, s_hat, mask, sums)
     return -P, -g
 
@@ -189,7 +191,7 @@ def solve_padded(D, s, mask, w0=None, *, options: LBFGSBOptions, bounds: tuple[f
 def _solve_local(D, s, mask, w0=None, *, options: LBFGSBOptions, bounds, init: str, lockstep: bool):
     """:func:`solve_padded` on the groups held by one device."""
     sums = options.sums
-    minimizer = LBFGSB(partial(_objective, sums=sums), options)
+    minimizer = LBFGSB(partial(objective, sums=sums), options)
     lower = jnp.full(D.shape[-1], bounds[0])
     upper = jnp.full(D.shape[-1], bounds[1])
 

@@ -58,6 +58,12 @@ def available() -> dict[str, type[Solver]]:
     return dict(_REGISTER)
 
 
+def unregister(name: str) -> None:
+    """Forget the solver ``name`` (nothing if it is not registered): for code, such as a
+    test, that defines a solver for a while."""
+    _REGISTER.pop(name, None)
+
+
 def options_of(name: str) -> list[str]:
     """The option names (dataclass fields) of the solver ``name``."""
     return [f.name for f in fields(_class(name))]

@@ -9,7 +9,7 @@ distances and the ratings over the rated pairs (squared distances for ``euclidea
 and the benchmark's rank metrics (:mod:`timbre_jax.stats.rank_metrics`: per anchor sound
 Spearman and Kendall, triplet agreement, NDCG; MAE), which use distances, not squared.
 The learned distance also has ``heldout_ev``: the pooled leave-one-sound-out EV
-(:mod:`timbre_jax.analyses.crossval`).
+(:mod:`timbre_jax.stats.heldout`).
 
 A bootstrap sample ``idx`` (l,) of sounds (drawn with replacement) is scored without
 refitting: pairs of a sound with its own copy are dropped, every other pair counts as
@@ -25,10 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from timbre_jax.analyses import crossval
 from timbre_jax.core.pearson import pair_differences, pair_indices
 from timbre_jax.data.datasets import FeatureSet
-from timbre_jax.stats import bootstrap, rank_metrics
+from timbre_jax.stats import bootstrap, heldout, rank_metrics
 
 KINDS = ("euclidean", "cosine", "learned")
 NUMBERS = ("pearson", "ev", "spearman", *rank_metrics.METRICS)
@@ -67,7 +66,7 @@ class Study:
 
 def study(fs: FeatureSet, fit_distances: np.ndarray | None = None) -> Study:
     """A :class:`Study` of ``fs``; ``fit_distances`` (l + 1, p): the squared distances of
-    the in-sample fit (row 0) and of each fold (:func:`timbre_jax.analyses.crossval.solve_folds`),
+    the in-sample fit (row 0) and of each fold (:func:`timbre_jax.stats.heldout.solve_folds`),
     or None for the zero-shot kinds only."""
     l = len(fs.sounds)
     pairs = {"euclidean": pair_differences(fs.features).sum(axis=1)}
@@ -79,7 +78,7 @@ def study(fs: FeatureSet, fit_distances: np.ndarray | None = None) -> Study:
     if fit_distances is not None:
         pairs["learned"] = fit_distances[0]
         matrices["learned"] = square(np.sqrt(np.maximum(fit_distances[0], 0.0)), l)
-        folds = crossval.folds(fs, fit_distances)
+        folds = heldout.folds(fs, fit_distances)
     return Study(fs, pairs, matrices, folds)
 
 
@@ -91,7 +90,7 @@ def _pearson_spearman(d: np.ndarray, s: np.ndarray, weights: np.ndarray) -> tupl
     return bootstrap.weighted_pearson(d, s, w), bootstrap.weighted_spearman(d, s, w)
 
 
-def scores(st: Study, idx: np.ndarray | None = None, margin: float = 0.1) -> dict[tuple[str, str], float]:
+def numbers(st: Study, idx: np.ndarray | None = None, margin: float = 0.1) -> dict[tuple[str, str], float]:
     """{(kind, number): value} at the sounds ``idx`` (default: every sound once)."""
     fs = st.fs
     l = len(fs.sounds)
@@ -114,7 +113,7 @@ def scores(st: Study, idx: np.ndarray | None = None, margin: float = 0.1) -> dic
                                                       margin=margin).items():
             out[(kind, name)] = float(value)
     if st.folds is not None:
-        P = crossval.pooled_pearson(st.folds, None if idx is None else idx)
+        P = heldout.pooled_pearson(st.folds, None if idx is None else idx)
         out[("learned", "heldout_ev")] = max(P, 0.0) ** 2
     return out
 
@@ -124,7 +123,7 @@ def intervals(st: Study, samples: np.ndarray, level: float = 0.95, margin: float
     ``samples`` (B, l)."""
     values: dict[tuple[str, str], list[float]] = {}
     for idx in samples:
-        for key, v in scores(st, idx, margin).items():
+        for key, v in numbers(st, idx, margin).items():
             values.setdefault(key, []).append(v)
     arrays = {k: np.asarray(v) for k, v in values.items()}
     return {k: bootstrap.interval(v, level) for k, v in arrays.items()}, arrays

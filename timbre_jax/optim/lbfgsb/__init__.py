@@ -16,7 +16,8 @@ reference code step by step:
 4. :func:`update_memory` (``memory.py``) -- the correction pair (s, y), skipped unless the
    curvature ``s^T y`` exceeds ``eps * (-g^T s)``, and the middle matrix ``M`` of the model.
 
-The options and stopping reasons are in ``options.py``.
+The options and stopping reasons are in ``options.py``; the state carried from one
+iteration to the next (:class:`LBFGSBState`) in ``state.py``.
 
 Where the reference code loops over variables or breakpoints, this one uses masks and
 array kernels, in one of two formulations chosen when JAX traces, by the sums the options
@@ -28,9 +29,9 @@ at once, after one sort of the breakpoints (the per-breakpoint rank-one updates 
 the subspace step's sums over the free variables are (m, n) x (n, m) products.  With
 plain sums (one problem at a time: learn's sequence mode on the CPU), where ``lax.cond``
 and ``while_loop`` skip what they do not need: the GCP walks the breakpoints in order and
-stops at the first segment holding the minimizer (:func:`_cauchy_walk` in ``cauchy.py``;
+stops at the first segment holding the minimizer (:func:`cauchy_walk` in ``cauchy.py``;
 on the paper's problems before the first or second of them), and the free sums are the
-memory's totals less the sums over the few active variables (:func:`_free_active_grams`
+memory's totals less the sums over the few active variables (:func:`free_active_grams`
 in ``subspace.py``).  Both give the same iterates up to rounding.  The index sets of free
 variables are boolean masks; the history is a fixed (m, n) ring (see :class:`Memory`)
 with its unused rows zero.
@@ -64,23 +65,13 @@ it, f can only be lower.  On ill-conditioned problems run to stagnation (ftol = 
 reference often stops at such a point although a fresh start of the memory still
 progresses.
 
-Module constants read when JAX traces (``_WALK_STEPS``, ``_ACTIVE_CAP``) must be changed
+Module constants read when JAX traces (``WALK_STEPS``, ``ACTIVE_CAP``) must be changed
 in the module that reads them (``cauchy``, ``subspace``), not here.
 """
 
 from timbre_jax.optim.lbfgsb.cauchy import CauchyPoint, cauchy_point
-from timbre_jax.optim.lbfgsb.cauchy import _cauchy_walk as _cauchy_walk
-from timbre_jax.optim.lbfgsb.cauchy import _generalized_cauchy_point as _generalized_cauchy_point
-from timbre_jax.optim.lbfgsb.driver import (
-    LBFGSB,
-    LBFGSBState,
-    correction_pair,
-    projected_gradient_norm,
-    search_direction,
-)
+from timbre_jax.optim.lbfgsb.driver import LBFGSB, correction_pair, projected_gradient_norm, search_direction
 from timbre_jax.optim.lbfgsb.memory import Memory, empty_memory, middle_matrix, pairs_oldest_first, update_memory
-from timbre_jax.optim.lbfgsb.memory import _compact_W as _compact_W
-from timbre_jax.optim.lbfgsb.memory import _next_memory as _next_memory
 from timbre_jax.optim.lbfgsb.more_thuente import (
     LS_FTOL,
     LS_GTOL,
@@ -91,14 +82,12 @@ from timbre_jax.optim.lbfgsb.more_thuente import (
     line_search,
     max_step,
 )
-from timbre_jax.optim.lbfgsb.options import DEFAULT_OPTIONS, EPS, LBFGSBOptions, Status
-from timbre_jax.optim.lbfgsb.subspace import _ACTIVE_CAP as _ACTIVE_CAP
-from timbre_jax.optim.lbfgsb.subspace import _free_active_grams as _free_active_grams
+from timbre_jax.optim.lbfgsb.options import DEFAULT_OPTIONS, LBFGSBOptions, Status
+from timbre_jax.optim.lbfgsb.state import LBFGSBState
 from timbre_jax.optim.lbfgsb.subspace import subspace_minimization
 
 __all__ = [
     "DEFAULT_OPTIONS",
-    "EPS",
     "LBFGSB",
     "LS_FTOL",
     "LS_GTOL",

@@ -1,8 +1,8 @@
 """The generalized Cauchy point (``cauchy``): the first local minimizer of the model along
 the projected steepest-descent path, in both formulations: every segment at once after
 one sort of the breakpoints (:func:`cauchy_point`, for problems in lockstep) and the
-walk over the breakpoints in order (:func:`_cauchy_walk`, one problem at a time), chosen
-by :func:`_generalized_cauchy_point`."""
+walk over the breakpoints in order (:func:`cauchy_walk`, one problem at a time), chosen
+by :func:`generalized_cauchy_point`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from typing import Callable, NamedTuple
 import jax.numpy as jnp
 from jax import Array, lax
 
-from timbre_jax.core.reductions import Sums
-from timbre_jax.optim.lbfgsb.memory import Memory, _compact_W, _oldest_first, pairs_oldest_first
-from timbre_jax.optim.lbfgsb.options import EPS
-from timbre_jax.optim.lbfgsb.tracing import _one_at_a_time, _select
+from timbre_jax.core.reductions import EPS, Sums
+from timbre_jax.optim.lbfgsb.memory import Memory, compact_W, oldest_first, pairs_oldest_first
+from timbre_jax.optim.lbfgsb.tracing import one_at_a_time, select
 
 
 def _reverse_cumsum(a: Array, cumsum: Callable) -> Array:
@@ -92,7 +91,7 @@ def cauchy_point(
 
     All segments at once, after one sort of the n breakpoints: the formulation for
     problems in lockstep (vmap), where every branch would run anyway.  One problem at a
-    time, :func:`_cauchy_walk` visits only the breakpoints it reaches.
+    time, :func:`cauchy_walk` visits only the breakpoints it reaches.
 
     Shapes: x, g, lower, upper (n,); W (n, 2m); M (2m, 2m); theta () -> CauchyPoint.
     """
@@ -137,10 +136,10 @@ def cauchy_point(
 
 # Breakpoints the walk visits one by one before it gives up for the sort of all n.  On
 # the paper's problems the GCP lies before the first or second breakpoint.
-_WALK_STEPS = 16
+WALK_STEPS = 16
 
 
-def _cauchy_walk(
+def cauchy_walk(
     x: Array, g: Array, lower: Array, upper: Array, mem: Memory, sums: Sums, max_steps: int | None = None
 ) -> tuple[CauchyPoint, Array]:
     """:func:`cauchy_point` by walking the breakpoints in order, as the reference does.
@@ -152,7 +151,7 @@ def _cauchy_walk(
     (never formed).  Costs O(m n) plus O(n) per breakpoint reached, against a sort and
     O(m^2 n) for all segments; it pays where ``while_loop`` really stops, i.e. one
     problem at a time.  Returns the GCP and whether it was found within ``max_steps``
-    (default :data:`_WALK_STEPS`) breakpoints; if not, the caller falls back to
+    (default :data:`WALK_STEPS`) breakpoints; if not, the caller falls back to
     :func:`cauchy_point`.
 
     Shapes: x, g, lower, upper (n,).
@@ -160,16 +159,16 @@ def _cauchy_walk(
     S, Y, M, theta, head = mem.S, mem.Y, mem.M, mem.theta, mem.head
     mv, vdot = sums.mv, sums.vdot
     n = x.shape[0]
-    max_steps = _WALK_STEPS if max_steps is None else max_steps
+    max_steps = WALK_STEPS if max_steps is None else max_steps
     path = _path(x, g, lower, upper)
     d, t, n_brk, bnded = path.d, path.t, path.n_brk, path.bnded
     index = jnp.arange(n)
 
     def row(i):  # row i of W
-        return jnp.concatenate([_oldest_first(Y[:, i], head), theta * _oldest_first(S[:, i], head)])
+        return jnp.concatenate([oldest_first(Y[:, i], head), theta * oldest_first(S[:, i], head)])
 
     dd0 = vdot(d, d)
-    p0 = jnp.concatenate([_oldest_first(mv(Y, d), head), theta * _oldest_first(mv(S, d), head)])
+    p0 = jnp.concatenate([oldest_first(mv(Y, d), head), theta * oldest_first(mv(S, d), head)])
     f2_0 = theta * dd0 - vdot(mv(M, p0), p0)
     zero = jnp.zeros((), x.dtype)
 
@@ -206,7 +205,7 @@ def _cauchy_walk(
         C_next = C + path.to_bound[i] * w_i
         passed = (j + 1, end, p_next, C_next, dd_next, end, i, jnp.array(False), dtm)
         stay = (j, b, p, C, dd, t_last, i_last, jnp.array(True), dtm)
-        return _select(inside, stay, passed)
+        return select(inside, stay, passed)
 
     init = (jnp.array(0, n_brk.dtype), zero, p0, jnp.zeros_like(p0), dd0,
             jnp.array(-jnp.inf, x.dtype), jnp.array(-1, index.dtype), jnp.array(False), zero)  # fmt: skip
@@ -220,16 +219,16 @@ def _cauchy_walk(
     return CauchyPoint(xcp, c, path.free_at_x & ~fixed), found
 
 
-def _generalized_cauchy_point(x: Array, g: Array, lower: Array, upper: Array, mem: Memory, sums: Sums) -> CauchyPoint:
+def generalized_cauchy_point(x: Array, g: Array, lower: Array, upper: Array, mem: Memory, sums: Sums) -> CauchyPoint:
     """The GCP by the formulation that suits the trace: one problem at a time, the walk
     over the breakpoints it reaches (the sort of all n only if it reaches more than
-    :data:`_WALK_STEPS`); in lockstep, :func:`cauchy_point`."""
+    :data:`WALK_STEPS`); in lockstep, :func:`cauchy_point`."""
 
     def full(_=None):
-        W = _compact_W(*pairs_oldest_first(mem), mem.theta)
+        W = compact_W(*pairs_oldest_first(mem), mem.theta)
         return cauchy_point(x, g, lower, upper, W, mem.M, mem.theta, sums)
 
-    if not _one_at_a_time(sums):
+    if not one_at_a_time(sums):
         return full()
-    cp, found = _cauchy_walk(x, g, lower, upper, mem, sums)
+    cp, found = cauchy_walk(x, g, lower, upper, mem, sums)
     return lax.cond(found, lambda _: cp, full, None)

@@ -1,43 +1,24 @@
 """The solver: :class:`LBFGSB` (``init``, ``update`` and ``run``, the reference's
-``mainlb``) and its state :class:`LBFGSBState`; one iteration is the search direction
-(generalized Cauchy point, then subspace minimization), the line search, the stopping
-tests and the correction pair that updates the memory."""
+``mainlb``), whose state is :class:`~timbre_jax.optim.lbfgsb.state.LBFGSBState`; one
+iteration is the search direction (generalized Cauchy point, then subspace
+minimization), the line search, the stopping tests and the correction pair that updates
+the memory."""
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import jax.numpy as jnp
 from jax import Array, lax
 
-from timbre_jax.core.reductions import Sums
-from timbre_jax.optim.lbfgsb.cauchy import CauchyPoint, _generalized_cauchy_point
-from timbre_jax.optim.lbfgsb.memory import Memory, _next_memory, empty_memory
+from timbre_jax.core.reductions import EPS, Sums
+from timbre_jax.optim.lbfgsb.cauchy import CauchyPoint, generalized_cauchy_point
+from timbre_jax.optim.lbfgsb.memory import Memory, empty_memory, next_memory
 from timbre_jax.optim.lbfgsb.more_thuente import LineSearchResult, line_search
-from timbre_jax.optim.lbfgsb.options import DEFAULT_OPTIONS, EPS, LBFGSBOptions, Status
+from timbre_jax.optim.lbfgsb.options import DEFAULT_OPTIONS, LBFGSBOptions, Status
+from timbre_jax.optim.lbfgsb.state import LBFGSBState
 from timbre_jax.optim.lbfgsb.subspace import subspace_minimization
-from timbre_jax.optim.lbfgsb.tracing import _select
-
-
-class LBFGSBState(NamedTuple):
-    """Solver state; add a leading batch axis to every field under ``vmap``.
-
-    x, g: (n,) current iterate and gradient; f: () objective.
-    iteration: () int32, completed iterations (scipy's ``nit``).
-    n_fev: () int32, objective evaluations (scipy's ``nfev``).
-    status: () int32, a :class:`Status` (RUNNING while running).
-    proj_grad_norm: () inf-norm of the projected gradient at x.
-    memory: the :class:`Memory` of correction pairs.
-    """
-
-    x: Array
-    f: Array
-    g: Array
-    iteration: Array
-    n_fev: Array
-    status: Array
-    proj_grad_norm: Array
-    memory: Memory
+from timbre_jax.optim.lbfgsb.tracing import select
 
 
 def projected_gradient_norm(x: Array, g: Array, lower: Array, upper: Array) -> Array:
@@ -59,7 +40,7 @@ def search_direction(x: Array, g: Array, lower: Array, upper: Array, mem: Memory
     Returns z (n,) and whether the subspace factorization was sound.
     """
     constrained = jnp.any(jnp.isfinite(lower) | jnp.isfinite(upper))
-    cp = _generalized_cauchy_point(x, g, lower, upper, mem, sums)
+    cp = generalized_cauchy_point(x, g, lower, upper, mem, sums)
     use_cp = constrained | (mem.count == 0)
     cp = CauchyPoint(
         jnp.where(use_cp, cp.xcp, x), jnp.where(use_cp, cp.c, 0.0), jnp.where(use_cp, cp.free, True)
@@ -124,7 +105,7 @@ class LBFGSB:
         iteration.  A state whose status is not RUNNING is returned unchanged, without
         evaluating the objective.
         """
-        return _select(state.status == Status.RUNNING, self._step(state, lower, upper, *args), state)
+        return select(state.status == Status.RUNNING, self._step(state, lower, upper, *args), state)
 
     def _step(self, state: LBFGSBState, lower, upper, *args) -> LBFGSBState:
         """:meth:`update` without its final select, for :meth:`run`, whose loop steps only
@@ -145,7 +126,7 @@ class LBFGSB:
         # memory, treat it as a line-search failure (retry by steepest descent).
         stagnant = ls.ok & (ls.f >= f) & has_memory & opts.restart_on_stagnation
         failed = ~ls.ok | stagnant
-        ls = _select(stagnant, ls._replace(x=x, f=f, g=g), ls)
+        ls = select(stagnant, ls._replace(x=x, f=f, g=g), ls)
         iteration = state.iteration + jnp.where(failed, 0, 1)
         pg = projected_gradient_norm(ls.x, ls.g, lower, upper)
         status = self._stopping_status(iteration, pg, f, ls.f)
@@ -154,7 +135,7 @@ class LBFGSB:
         s, y, sy, ss = correction_pair(x, g, z, ls, sums)
         curvature = sy > EPS * (-sums.vdot(g, z - x) * ls.stp)  # else skip the update
         keep_pair = ~failed & (status == Status.RUNNING) & curvature
-        mem = _next_memory(mem, keep_pair, failed & has_memory, s, y, sy, ss, sums)
+        mem = next_memory(mem, keep_pair, failed & has_memory, s, y, sy, ss, sums)
 
         return LBFGSBState(
             x=ls.x,

@@ -2,7 +2,7 @@
 ``W = [Y^T, theta S^T]``, kept as a ring of correction pairs (:class:`Memory`) with the
 products of its pairs and the middle matrix ``M`` oldest first; products with ``W``
 without forming it; and the update after an iteration (``matupd`` + ``formt``:
-:func:`update_memory`, :func:`_next_memory`)."""
+:func:`update_memory`, :func:`next_memory`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from jax import Array, lax
 from jax.scipy.linalg import solve_triangular
 
 from timbre_jax.core.reductions import Sums, divide
-from timbre_jax.optim.lbfgsb.tracing import _one_at_a_time, _select
+from timbre_jax.optim.lbfgsb.tracing import one_at_a_time, select
 
 
 class Memory(NamedTuple):
@@ -42,7 +42,7 @@ class Memory(NamedTuple):
     head: Array
 
 
-def _history_mask(count: Array, m: int) -> Array:
+def history_mask(count: Array, m: int) -> Array:
     """(m,) True for the stored slots."""
     return jnp.arange(m) < count
 
@@ -74,7 +74,7 @@ def middle_matrix(SY: Array, SS: Array, theta: Array, valid: Array, sums: Sums) 
     return M, jnp.all(jnp.isfinite(M))
 
 
-def _compact_W(S: Array, Y: Array, theta: Array) -> Array:
+def compact_W(S: Array, Y: Array, theta: Array) -> Array:
     """W = [Y^T, theta S^T]: (m, n) x2 -> (n, 2m)."""
     return jnp.concatenate([Y.T, theta * S.T], axis=1)
 
@@ -86,7 +86,7 @@ def _ages(head, m: int) -> tuple[Array, Array]:
     return (head + k) % m, (k - head) % m
 
 
-def _oldest_first(A: Array, head) -> Array:
+def oldest_first(A: Array, head) -> Array:
     """The rows (or entries) of A in age order: (m, ...) -> (m, ...)."""
     return A[_ages(head, A.shape[0])[0]]
 
@@ -94,25 +94,25 @@ def _oldest_first(A: Array, head) -> Array:
 def pairs_oldest_first(mem: Memory) -> tuple[Array, Array]:
     """S, Y (m, n) of a memory with the oldest pair first, the order of its SY, SS, YY and
     M: the rows of W = [Y^T, theta S^T]."""
-    return _oldest_first(mem.S, mem.head), _oldest_first(mem.Y, mem.head)
+    return oldest_first(mem.S, mem.head), oldest_first(mem.Y, mem.head)
 
 
-def _combine_rows(A: Array, u: Array, head: Array, sums: Sums) -> Array:
+def combine_rows(A: Array, u: Array, head: Array, sums: Sums) -> Array:
     """sum_k u_k (row of the k-th oldest pair of A) = A^T u in age order: (m, n), (m,) ->
     (n,).  With trees the sum runs over the pairs oldest first (the rows are gathered
     into the fused product); one problem at a time, u goes to the rows instead."""
-    if not _one_at_a_time(sums):
-        return sums.tmv(_oldest_first(A, head), u)
+    if not one_at_a_time(sums):
+        return sums.tmv(oldest_first(A, head), u)
     return sums.tmv(A, u[_ages(head, A.shape[0])[1]])
 
 
-def _W_times(mem: Memory, v: Array, sums: Sums) -> Array:
+def W_times(mem: Memory, v: Array, sums: Sums) -> Array:
     """W v = Y^T v_1 + theta S^T v_2: (2m,) -> (n,).  One problem at a time without
     forming W (n, 2m), which costs as much as the product; with trees as the product."""
     m = mem.S.shape[0]
-    if not _one_at_a_time(sums):
-        return sums.mv(_compact_W(*pairs_oldest_first(mem), mem.theta), v)
-    return _combine_rows(mem.Y, v[:m], mem.head, sums) + _combine_rows(mem.S, mem.theta * v[m:], mem.head, sums)
+    if not one_at_a_time(sums):
+        return sums.mv(compact_W(*pairs_oldest_first(mem), mem.theta), v)
+    return combine_rows(mem.Y, v[:m], mem.head, sums) + combine_rows(mem.S, mem.theta * v[m:], mem.head, sums)
 
 
 def empty_memory(n: int, m: int, dtype) -> Memory:
@@ -138,7 +138,7 @@ def update_memory(mem: Memory, s: Array, y: Array, sy: Array, ss: Array, sums: S
     If T = theta S^T S + L D^-1 L^T is not positive definite the memory is emptied.
     Shapes: (n,) x2, () x2.
     """
-    return _next_memory(mem, jnp.array(True), jnp.array(False), s, y, sy, ss, sums)
+    return next_memory(mem, jnp.array(True), jnp.array(False), s, y, sy, ss, sums)
 
 
 def _write_row(A: Array, v: Array, row: Array, keep: Array, zero: Array, sums: Sums) -> Array:
@@ -149,12 +149,12 @@ def _write_row(A: Array, v: Array, row: Array, keep: Array, zero: Array, sums: S
     Writing only if not ``zero`` changes nothing but orders the write after the products
     that ``zero`` depends on (the new middle matrix): XLA copies A otherwise."""
     A = A.at[row].set(jnp.where(keep & ~zero, v, A[row]))
-    if not _one_at_a_time(sums):
+    if not one_at_a_time(sums):
         return jnp.where(zero, 0.0, A)
     return lax.cond(zero, jnp.zeros_like, lambda a: a, A)
 
 
-def _next_memory(
+def next_memory(
     mem: Memory, keep: Array, reset: Array, s: Array, y: Array, sy: Array, ss: Array, sums: Sums
 ) -> Memory:
     """The memory after an iteration: :func:`update_memory` with (s, y) if ``keep``,
@@ -170,10 +170,10 @@ def _next_memory(
     idx = jnp.minimum(mem.count, m - 1)  # the new pair's age rank
     row = jnp.where(full, mem.head, mem.count)  # and its row
     count = jnp.minimum(mem.count + 1, m)
-    valid = _history_mask(count, m)
+    valid = history_mask(count, m)
 
     def aged(v):  # (m,) products with the rows, in the new age order
-        v = _oldest_first(v, mem.head)
+        v = oldest_first(v, mem.head)
         return jnp.where(valid, jnp.where(full, jnp.roll(v, -1), v), 0.0)
 
     # Entry idx of each is overwritten: with y^T s or s^T s below.
@@ -190,9 +190,9 @@ def _next_memory(
 
     zero = reset | (keep & ~ok)
     old = (mem.SY, mem.SS, mem.count, mem.theta, mem.M, mem.YY, mem.head)
-    small = _select(keep, (SY, SS, count, theta, M, YY, head), old)
+    small = select(keep, (SY, SS, count, theta, M, YY, head), old)
     empty = empty_memory(n, m, s.dtype)
-    SY, SS, count, theta, M, YY, head = _select(
+    SY, SS, count, theta, M, YY, head = select(
         zero, (empty.SY, empty.SS, empty.count, empty.theta, empty.M, empty.YY, empty.head), small
     )
     return Memory(

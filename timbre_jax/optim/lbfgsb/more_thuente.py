@@ -5,17 +5,14 @@ up to the maximum step the bounds allow."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax.numpy as jnp
 from jax import Array, lax
 
 from timbre_jax.core.reductions import Sums
-from timbre_jax.optim.lbfgsb.tracing import _select
-
-if TYPE_CHECKING:
-    from timbre_jax.optim.lbfgsb.driver import LBFGSBState
-
+from timbre_jax.optim.lbfgsb.state import LBFGSBState
+from timbre_jax.optim.lbfgsb.tracing import select
 
 # More-Thuente constants of lnsrlb.
 LS_FTOL, LS_GTOL, LS_XTOL = 1e-3, 0.9, 0.1
@@ -193,7 +190,7 @@ def _dcsrch_step(ls: _SearchState, f, g, stpmax) -> _SearchState:
         stx, fx, gx, sty, fy, gy, stmin, stmax, width, width1,
     )
     done = ls._replace(task=task, stage=stage)
-    return _select(task == _FG, moved, done)
+    return select(task == _FG, moved, done)
 
 
 class LineSearchResult(NamedTuple):
@@ -274,5 +271,5 @@ def line_search(
     init = (ls0, jnp.array(0, jnp.int32), x, f, g, slope0)
     ls, n, xt, ft, gt, slope = lax.while_loop(cond, body, init)
     accepted = (ls.task == _CONVERGED) | (ls.task == _WARNING)
-    xt, ft, gt = _select(accepted, (xt, ft, gt), (x, f, g))
+    xt, ft, gt = select(accepted, (xt, ft, gt), (x, f, g))
     return LineSearchResult(xt, ft, gt, ls.stp, slope, n, accepted)

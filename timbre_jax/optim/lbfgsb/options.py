@@ -1,15 +1,15 @@
 """What a caller sets and what the solver reports: the options (:class:`LBFGSBOptions`,
 frozen and hashable, so a static argument of ``jit``; :data:`DEFAULT_OPTIONS`, the
 paper's settings) and the stopping reasons (:class:`Status`, with scipy's messages).
-:data:`EPS` (from :mod:`timbre_jax.core.reductions`) is the float64 machine epsilon of the
-reference's curvature test and GCP safeguard."""
+The float64 machine epsilon of the reference's curvature test and GCP safeguard is
+:data:`timbre_jax.core.reductions.EPS`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from timbre_jax.core import reductions
-from timbre_jax.core.reductions import EPS, Sums  # noqa: F401  (EPS: re-exported for the package)
+from timbre_jax.core.reductions import Sums
 from timbre_jax.core.status import StatusCode
 
 

@@ -11,22 +11,22 @@ from jax.scipy.linalg import solve_triangular
 
 from timbre_jax.core.reductions import Sums, divide
 from timbre_jax.optim.lbfgsb.cauchy import CauchyPoint
-from timbre_jax.optim.lbfgsb.memory import Memory, _combine_rows, _history_mask, _oldest_first, _W_times
-from timbre_jax.optim.lbfgsb.tracing import _one_at_a_time
+from timbre_jax.optim.lbfgsb.memory import Memory, W_times, combine_rows, history_mask, oldest_first
+from timbre_jax.optim.lbfgsb.tracing import one_at_a_time
 
-# One problem at a time and n >= 8 _ACTIVE_CAP: the sums over the variables active at
+# One problem at a time and n >= 8 ACTIVE_CAP: the sums over the variables active at
 # the GCP are taken over at most this many gathered columns, those over the free ones as
 # the whole sum less them.
-_ACTIVE_CAP = 128
+ACTIVE_CAP = 128
 
 
-def _free_active_grams(mem: Memory, free: Array, sums: Sums):
+def free_active_grams(mem: Memory, free: Array, sums: Sums):
     """Y Z Z^T Y, S A A^T S, S A A^T Y and S Z Z^T Y (m, m) each, Z / A the free / active
     variables, all oldest first.  Shapes: free (n,) bool -> (m, m) x4.
 
     Directly, they are four (m, n) x (n, m) products.  On the paper's problems few
     variables are active, so one problem at a time: with none, the Z sums are the
-    memory's S Y^T and Y Y^T and the A sums zero; when at most :data:`_ACTIVE_CAP` are
+    memory's S Y^T and Y Y^T and the A sums zero; when at most :data:`ACTIVE_CAP` are
     (and n >= 8 of them), the A sums run over their gathered columns and the Z sums are
     the totals less those (S Z Z^T Y = S Y^T - S A A^T Y; Y Z Z^T Y = Y Y^T - Y A A^T Y),
     as the reference's ``formk`` subtracts what leaves the free set: O(m^2) instead of
@@ -37,11 +37,11 @@ def _free_active_grams(mem: Memory, free: Array, sums: Sums):
     def direct(_=None):
         zf = free.astype(S.dtype)
         af = 1.0 - zf
-        S_, Y_ = _oldest_first(S, head), _oldest_first(Y, head)  # fused into the products
+        S_, Y_ = oldest_first(S, head), oldest_first(Y, head)  # fused into the products
         return gram(Y_ * zf, Y_), gram(S_ * af, S_), gram(S_ * af, Y_), gram(S_ * zf, Y_)
 
     n = S.shape[1]
-    if not _one_at_a_time(sums):
+    if not one_at_a_time(sums):
         return direct()
     active = ~free
     n_active = jnp.sum(active)
@@ -51,19 +51,19 @@ def _free_active_grams(mem: Memory, free: Array, sums: Sums):
         return YY, zero, zero, SY
 
     def by_active(_):
-        # The first _ACTIVE_CAP active indices: top_k of float32 keys (exact integers
+        # The first ACTIVE_CAP active indices: top_k of float32 keys (exact integers
         # below 2^24) is one pass, where jnp.nonzero's scatter is several.
         key = jnp.where(active, (n - jnp.arange(n)).astype(jnp.float32), 0.0)
-        idx = lax.top_k(key, _ACTIVE_CAP)[1]
-        keep = jnp.arange(_ACTIVE_CAP) < n_active
-        SA = jnp.where(keep, _oldest_first(S[:, idx], head), 0.0)
-        YA = jnp.where(keep, _oldest_first(Y[:, idx], head), 0.0)
+        idx = lax.top_k(key, ACTIVE_CAP)[1]
+        keep = jnp.arange(ACTIVE_CAP) < n_active
+        SA = jnp.where(keep, oldest_first(S[:, idx], head), 0.0)
+        YA = jnp.where(keep, oldest_first(Y[:, idx], head), 0.0)
         SAY = gram(SA, YA)
         return YY - gram(YA, YA), gram(SA, SA), SAY, SY - SAY
 
-    if n < 8 * _ACTIVE_CAP or n >= 1 << 24:  # gathering would not pay
+    if n < 8 * ACTIVE_CAP or n >= 1 << 24:  # gathering would not pay
         return lax.cond(n_active == 0, none_active, direct, None)
-    which = jnp.where(n_active == 0, 0, jnp.where(n_active <= _ACTIVE_CAP, 1, 2))
+    which = jnp.where(n_active == 0, 0, jnp.where(n_active <= ACTIVE_CAP, 1, 2))
     return lax.switch(which, [none_active, by_active, direct], None)
 
 
@@ -79,7 +79,7 @@ def _subspace_factor(mem: Memory, free: Array, valid: Array, sums: Sums):
     m = SY.shape[0]
     both = valid[:, None] & valid[None, :]
     dg = jnp.where(valid, jnp.diag(SY), 1.0)
-    YZY, SAS, SAY, SZY = _free_active_grams(mem, free, sums)
+    YZY, SAS, SAY, SZY = free_active_grams(mem, free, sums)
     L_a = jnp.tril(SAY, -1)
     R_z = jnp.triu(SZY)
     K11 = jnp.diag(dg) + jnp.where(both, divide(YZY, theta), 0.0)
@@ -136,13 +136,13 @@ def subspace_minimization(
     mv = sums.mv
     m = S.shape[0]
     zf = cp.free.astype(x.dtype)
-    r = (-g - theta * (cp.xcp - x) + _W_times(mem, mv(mem.M, cp.c), sums)) * zf
-    R = _subspace_factor(mem, cp.free, _history_mask(mem.count, m), sums)
-    wv = jnp.concatenate([_oldest_first(mv(Y, r), head), theta * _oldest_first(mv(S, r), head)])
+    r = (-g - theta * (cp.xcp - x) + W_times(mem, mv(mem.M, cp.c), sums)) * zf
+    R = _subspace_factor(mem, cp.free, history_mask(mem.count, m), sums)
+    wv = jnp.concatenate([oldest_first(mv(Y, r), head), theta * oldest_first(mv(S, r), head)])
     w = solve_triangular(R, wv, trans="T", lower=False)
     w = w * jnp.concatenate([-jnp.ones(m, x.dtype), jnp.ones(m, x.dtype)])
     v = solve_triangular(R, w, lower=False)
-    YTv = _combine_rows(Y, v[:m], head, sums)
-    du = divide(r + divide(YTv, theta) + _combine_rows(S, v[m:], head, sums), theta) * zf
+    YTv = combine_rows(Y, v[:m], head, sums)
+    du = divide(r + divide(YTv, theta) + combine_rows(S, v[m:], head, sums), theta) * zf
     z = _project_or_truncate(x, g, cp.xcp, du, cp.free, lower, upper, sums)
     return z, jnp.all(jnp.isfinite(z))

@@ -54,8 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from timbre_jax.errors import TimbreJaxError
-
-from .base import Extractor
+from timbre_jax_extract.base import Extractor
 
 RANDOM_INIT = "random-init"
 
@@ -66,7 +65,7 @@ class WeightsUnavailable(TimbreJaxError, RuntimeError):
 
 @contextlib.contextmanager
 def _quiet_transformers():
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # lazy: transformers is an extra
 
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
@@ -123,7 +122,7 @@ class DeepExtractor(Extractor):
 
     def __init__(self, *, checkpoint: str | None = None, device: str = "cpu", config=None,
                  batch_size: int = 8):
-        import torch
+        import torch  # lazy: torch loads with a model, not with the package
 
         self.device = device
         self.batch_size = batch_size
@@ -180,7 +179,7 @@ class DeepExtractor(Extractor):
         return self.features_batch([x])[0]
 
     def features_batch(self, xs: list[np.ndarray]) -> list[np.ndarray]:
-        import torch
+        import torch  # lazy: torch loads with a model, not with the package
 
         out: list[np.ndarray | None] = [None] * len(xs)
         by_length: dict[int, list[int]] = {}
@@ -205,12 +204,12 @@ class Encodec(DeepExtractor):
     layout = "EnCodec encoder channel c = 0..127 (pre-quantisation latent), mean over frames"
 
     def model_class(self):
-        from transformers import EncodecModel
+        from transformers import EncodecModel  # lazy: transformers is an extra
 
         return EncodecModel
 
     def default_config(self):
-        from transformers import EncodecConfig
+        from transformers import EncodecConfig  # lazy: transformers is an extra
 
         return EncodecConfig()  # the defaults are facebook/encodec_24khz's architecture
 
@@ -223,7 +222,7 @@ class Encodec(DeepExtractor):
                 "normalize": bool(self.config.normalize)}
 
     def embed(self, batch):
-        import torch
+        import torch  # lazy: torch loads with a model, not with the package
 
         x = torch.as_tensor(batch, dtype=torch.float32, device=self.device)[:, None, :]
         if self.config.normalize:  # as EncodecModel._encode_frame does for the 48 kHz model
@@ -242,12 +241,12 @@ class Clap(DeepExtractor):
     max_seconds = 10.0
 
     def model_class(self):
-        from transformers import ClapAudioModelWithProjection
+        from transformers import ClapAudioModelWithProjection  # lazy: transformers is an extra
 
         return ClapAudioModelWithProjection
 
     def default_config(self):
-        from transformers import ClapAudioConfig
+        from transformers import ClapAudioConfig  # lazy: transformers is an extra
 
         # LAION-CLAP's HTSAT-base (the "larger" checkpoints): 128-d patch embedding doubled
         # over 4 stages -> 1024, depths (2, 2, 12, 2); no fusion.
@@ -255,7 +254,7 @@ class Clap(DeepExtractor):
                                num_attention_heads=[4, 8, 16, 32], enable_fusion=False, projection_dim=512)
 
     def setup(self):
-        from transformers import ClapFeatureExtractor
+        from transformers import ClapFeatureExtractor  # lazy: transformers is an extra
 
         fe = None
         if self.source is not None:
@@ -290,12 +289,12 @@ class _Mert(DeepExtractor):
     version = "1"
 
     def model_class(self):
-        from transformers import HubertModel
+        from transformers import HubertModel  # lazy: transformers is an extra
 
         return HubertModel
 
     def default_config(self):
-        from transformers import HubertConfig
+        from transformers import HubertConfig  # lazy: transformers is an extra
 
         # MERT-v1-95M: HuBERT-base sized (12 layers, 768-d, 7 conv layers), 24 kHz input.
         return HubertConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -312,7 +311,7 @@ class _Mert(DeepExtractor):
                 f"{relax}) that HubertModel does not implement; use a MERT-v1 checkpoint without them")
 
     def setup(self):
-        from transformers import Wav2Vec2FeatureExtractor
+        from transformers import Wav2Vec2FeatureExtractor  # lazy: transformers is an extra
 
         fe = None
         if self.source is not None:
@@ -327,7 +326,7 @@ class _Mert(DeepExtractor):
 
     def hidden_states(self, batch):
         """(B, layers, width): the time-averaged hidden states."""
-        import torch
+        import torch  # lazy: torch loads with a model, not with the package
 
         inputs = self.feature_extractor(list(batch), sampling_rate=self.sample_rate, return_tensors="pt")
         out = self.model(inputs["input_values"].to(self.device), output_hidden_states=True)

@@ -1,6 +1,6 @@
 """``stft``: time-averaged magnitude short-time Fourier transform (513 bins).
 
-The audio is resampled to 16 kHz (see :mod:`.audio`), then analysed with a periodic Hann
+The audio is resampled to 16 kHz (see :mod:`timbre_jax.data.audio`), then analysed with a periodic Hann
 window of 1024 samples (64 ms), hop 512 (32 ms), frames centred with zero padding of 512
 samples at both ends.  The feature is the mean over frames of the magnitude ``|X[k, t]|``
 for the 513 bins ``k = 0..512`` at ``k * 15.625`` Hz (0 Hz to 8 kHz).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Extractor
+from timbre_jax_extract.base import Extractor
 
 
 class Stft(Extractor):
@@ -34,7 +34,7 @@ class Stft(Extractor):
 
     def spectrogram(self, x: np.ndarray) -> np.ndarray:
         """Magnitude STFT, (513, frames), float64."""
-        import torch
+        import torch  # lazy: torch loads when a sound is analysed, not with the package
 
         t = torch.as_tensor(np.asarray(x, dtype=np.float64))
         window = torch.hann_window(self.n_fft, periodic=True, dtype=torch.float64)

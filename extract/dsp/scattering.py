@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from .base import Extractor
+from timbre_jax_extract.base import Extractor
 
 
 def _next_pow2(n: int) -> int:
@@ -61,7 +61,7 @@ class Scattering(Extractor):
 
     def __init__(self, *, J: int = 12, Q1: int = 8, Q2: int = 2, J_fr: int = 3, Q_fr: int = 2,
                  sigma0: float = 0.1, alpha: float = 5.0, chunk: int = 4096):
-        from kymatio.scattering1d.filter_bank import compute_params_filterbank
+        from kymatio.scattering1d.filter_bank import compute_params_filterbank  # lazy: kymatio is an extra
 
         self.J, self.Q1, self.Q2, self.J_fr, self.Q_fr = J, Q1, Q2, J_fr, Q_fr
         self.sigma0, self.alpha, self.chunk = sigma0, alpha, chunk
@@ -96,7 +96,7 @@ class Scattering(Extractor):
     # -- filters -------------------------------------------------------------------------
     def _frequential_bank(self) -> np.ndarray:
         """(n_paths, N_fr) Fourier responses along l1: phi, spin +1 wavelets, spin -1 mirrors."""
-        from kymatio.scattering1d.filter_bank import gauss_1d, morlet_1d
+        from kymatio.scattering1d.filter_bank import gauss_1d, morlet_1d  # lazy: kymatio is an extra
 
         # Zero padding along l1 of 3 standard deviations of phi_fr (the widest filter).
         width = 3.0 / (2 * math.pi * (self.sigma0 / 2**self.J_fr))
@@ -108,8 +108,8 @@ class Scattering(Extractor):
 
     def _time_filters(self, n: int) -> tuple:
         """First- and second-order Fourier responses for a padded length ``n`` (memoised)."""
-        import torch
-        from kymatio.scattering1d.filter_bank import morlet_1d
+        import torch  # lazy: torch loads when a sound is analysed, not with the package
+        from kymatio.scattering1d.filter_bank import morlet_1d  # lazy: kymatio is an extra
 
         if n not in self._filters:
             psi1 = torch.as_tensor(np.stack([morlet_1d(n, xi, s) for xi, s in zip(self.xi1, self.sigma1)]))
@@ -122,8 +122,8 @@ class Scattering(Extractor):
 
     # -- transform -----------------------------------------------------------------------
     def features(self, x: np.ndarray) -> np.ndarray:
-        import torch
-        from kymatio.scattering1d.filter_bank import gauss_1d
+        import torch  # lazy: torch loads when a sound is analysed, not with the package
+        from kymatio.scattering1d.filter_bank import gauss_1d  # lazy: kymatio is an extra
 
         x = np.asarray(x, dtype=np.float64)
         length = len(x)

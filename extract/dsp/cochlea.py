@@ -41,8 +41,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.signal import lfilter
 
-from .base import Extractor
+from timbre_jax_extract.base import Extractor
 
 N_CHANNELS = 128
 CHANNELS_PER_OCTAVE = 24
@@ -94,8 +95,6 @@ def filter_bank(n_fft: int, sample_rate: int, sigma_low: float, sigma_high: floa
 
 def hair_cell(y: np.ndarray, fac: float, sample_rate: int) -> np.ndarray:
     """NSL's hair-cell transduction (``sigmoid``) plus, when non-linear, the membrane low-pass."""
-    from scipy.signal import lfilter
-
     if fac == -2:
         return y
     if fac == -1:
@@ -137,8 +136,6 @@ class Cochlea(Extractor):
 
     def spectrogram(self, x: np.ndarray, *, prepared: bool = False) -> np.ndarray:
         """Auditory spectrogram (frames, 128) of a 16 kHz waveform (NSL ``wav2aud``)."""
-        from scipy.signal import lfilter
-
         sr = self.sample_rate
         if not prepared:
             x = self.prepare(x)

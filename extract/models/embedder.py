@@ -34,8 +34,7 @@ import numpy as np
 
 from timbre_jax.data.store import check_name
 from timbre_jax.errors import DataError, UsageError
-
-from .base import Extractor
+from timbre_jax_extract.base import Extractor
 
 SPEC_FORMS = "package.module:function or path/to/file.py:function"
 HEAR_API = ("a HEAR module defines load_model(model_file_path='') -> model (with an int sample_rate) and "
@@ -218,7 +217,7 @@ class HearFunction:
         return "cpu"
 
     def __call__(self, audio: np.ndarray, sample_rate: int):
-        import torch
+        import torch  # lazy: only a HEAR module needs torch
 
         if sample_rate != self.sample_rate:
             raise DataError(f"{self.what} takes {self.sample_rate} Hz audio, got {sample_rate} Hz")

@@ -1,0 +1,118 @@
+"""One metric: learned on one dataset, or one metric across several (``timbre-jax learn``).
+
+The datasets' feature sets are joined into one problem (:func:`timbre_jax.data.datasets.joint_problem`:
+the pairs across two datasets are unrated), the metric is learned with the solver given
+(:func:`timbre_jax.fit.learn.learn_metric`), and, where the fit is not certified, the
+gap to the global optimum (:func:`timbre_jax.fit.learn.optimality_gap`) says how far it
+stopped from the best any weights can do.  The contract of :mod:`timbre_jax.analyses.base`,
+for one problem: ``run`` -> :class:`SingleResult`, ``summary`` (the explained variance and
+the solver's verdict in plain words), ``warning_lines`` and ``write`` (only the files named:
+the weights, the weight map).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from timbre_jax.analyses import base
+from timbre_jax.core.pearson import condensed
+from timbre_jax.data import datasets, store
+from timbre_jax.fit import learn
+from timbre_jax.fit.learn import MetricResult
+from timbre_jax.plots.weights import plot_weights
+from timbre_jax.solvers import Solver
+from timbre_jax.solvers.messages import too_many_weights, verdict_of
+
+WRITES = ("prints the explained variance and the solver's verdict in plain words; writes only what you name: "
+          "--out FILE.npz (weights, explained_variance and a JSON 'metadata': datasets, source, solver, "
+          "iterations, message, ...) and --plot FILE.png (the learned 1/w^2); fetches missing upstream "
+          "features into the cache")
+
+
+@dataclass(frozen=True)
+class SingleResult:
+    """One learned metric: ``fit``, of ``representation`` over ``names`` (one dataset, or
+    several joined) from ``source``; the solver's name and its number of starts; ``n``
+    features and ``rated`` pairs; the seconds of the fit; ``gap``: EV* - EV when the fit is
+    not certified (None when it is)."""
+
+    representation: str
+    names: list[str]
+    source: str
+    solver: str
+    starts: int
+    fit: MetricResult
+    n: int
+    rated: int
+    seconds: float
+    gap: float | None
+
+    @property
+    def label(self) -> str:
+        """The datasets, joined by '+'."""
+        return "+".join(self.names)
+
+
+def run(representation: str, names: list[str], *, source: str = "upstream", solver: Solver | None = None,
+        progress: bool = True) -> SingleResult:
+    """Learn one metric of ``representation`` over the datasets ``names`` (one problem;
+    ``solver``: default :class:`~timbre_jax.solvers.Lbfgsb`)."""
+    solver = base.default_solver(solver)
+    sets = [datasets.load(d, representation, source, progress=progress) for d in names]
+    features, ratings = datasets.joint_problem(sets)
+    t0 = time.perf_counter()
+    res = learn.learn_metric(features, ratings, solver=solver)
+    seconds = time.perf_counter() - t0
+    rated = int(np.isfinite(condensed(ratings)).sum())
+    gap = None if res.certified else learn.optimality_gap(features, ratings, res.weights)
+    return SingleResult(representation, list(names), source, solver.name, getattr(solver, "starts", 1), res,
+                        features.shape[1], rated, seconds, gap)
+
+
+def summary(result: SingleResult) -> list[str]:
+    """The explained variance, the solver's verdict and, when not certified, the optimum."""
+    res, starts = result.fit, result.starts
+    lines = [f"{result.representation} on {result.label} ({result.solver}): explained variance "
+             f"{res.explained_variance:.4f} (P = {res.pearson:.4f}), {res.iterations} iterations"
+             f"{f', from start {res.start} of {starts}' if starts > 1 else ''} [{result.seconds:.1f} s]",
+             f"solver: {verdict_of(res).text} (its code: {res.message})"]
+    if result.gap is not None:
+        lines.append(f"global optimum {res.explained_variance + result.gap:.4f} (gap {result.gap:.4f}; "
+                     "`--solver exact` gives it)")
+    return lines
+
+
+def warning_lines(result: SingleResult) -> list[str]:
+    """What a reader must know before trusting the fit: at least as many weights as rated
+    pairs, and an NNLS start at x = 0."""
+    lines = []
+    crowded = too_many_weights([(f"{result.representation} on {result.label}", result.n, result.rated)])
+    if crowded:
+        lines.append(crowded)
+    if result.fit.degenerate_start:
+        lines.append("the NNLS start is x = 0 (every weight equal): no non-negative combination of the "
+                     "features fits these ratings without an intercept, as when they are shifted below 0; the "
+                     "paper's solver depends on the offset of the ratings, `--solver exact` does not")
+    return lines
+
+
+def write(result: SingleResult, out: Path | None = None, *, plot: Path | None = None) -> list[Path]:
+    """The files named, in this order: ``out``, the weights, explained variance and
+    metadata (.npz, :func:`timbre_jax.data.store.save_weights`), and ``plot``, the learned
+    1/w^2 (.png, :func:`timbre_jax.plots.weights.plot_weights`); nothing without them."""
+    res, written = result.fit, []
+    if out:
+        meta = {"representation": result.representation, "datasets": result.names, "source": result.source,
+                "solver": result.solver, "certified": res.certified, "pearson": res.pearson,
+                "iterations": res.iterations, "message": res.message, "converged": res.converged,
+                "degenerate_start": res.degenerate_start, "starts": result.starts, "start": res.start}
+        written.append(store.save_weights(Path(out), res.weights, res.explained_variance, meta))
+    if plot:
+        written.append(plot_weights(res.weights, result.representation, Path(plot),
+                                    title=f"{result.representation}: {result.label}", ev=res.explained_variance,
+                                    solver=result.solver, source=result.source, datasets=result.names))
+    return written
