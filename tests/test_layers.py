@@ -5,6 +5,7 @@ against it.  Each check is also run on a small made-up tree, so that it can fail
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,14 @@ def test_the_tree_stays_small_at_the_root_and_in_each_module():
     assert len(root) <= MAX_ROOT_MODULES, root
     long = {str(p.relative_to(ROOT)): n for p in FILES.values() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_every_package_folder_goes_into_the_wheel():
+    """Users install a wheel: a folder of modules missing from pyproject.toml's package
+    list would be missing there (an editable install hides it)."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {m for m, p in FILES.items() if p.name == "__init__.py"}
+    assert folders == listed
 
 
 def test_docs_show_the_layer_table():
