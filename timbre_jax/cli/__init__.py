@@ -14,13 +14,18 @@ before any fit.  Exit statuses, decided here and only here (:func:`exit_status`)
     2    the command: an unknown name, a bad or empty option, an option the solver lacks,
          an ``--out`` that cannot be written (:class:`~timbre_jax.errors.UsageError`, and
          argparse's own errors)
-    130  interrupted (Ctrl-C); only whole files are left (every write is atomic)
+    130  interrupted (Ctrl-C), within a fraction of a second even mid-fit (every long
+         compiled call runs in a worker thread, :mod:`timbre_jax.fit.interruptible`);
+         only whole files are left (every write is atomic), the fits finished so far
+         among them (``OUT/chunks``; on the CPU a chunk holds seconds of fits), and the
+         same command again resumes from them
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import jax
 
@@ -45,17 +50,30 @@ def exit_status(error: TimbreJaxError) -> int:
 def _exit_now(code: int) -> None:
     """End the process with ``code`` at once: flush stdout and stderr, then ``os._exit``.
 
-    Ctrl-C during an XLA compilation surfaces as KeyboardInterrupt in the main thread
-    while XLA's compiler thread keeps running; the interpreter's normal shutdown then
+    Ctrl-C during a compiled call surfaces as KeyboardInterrupt in the main thread at
+    once (:mod:`timbre_jax.fit.interruptible`) while the call, its compilation
+    included, keeps running in its worker thread; the interpreter's normal shutdown then
     tears the runtime down under it and the process dies of SIGSEGV (exit 139).
-    Skipping that shutdown loses nothing: every file is written atomically, and a
-    partial one was already removed as the exception passed."""
+    Skipping that shutdown loses nothing and ends the worker at once: every file is
+    written atomically, and a partial one was already removed as the exception passed."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # closed or broken pipe: nothing more to say
             pass
     os._exit(code)
+
+
+def _interrupted_line(args) -> str:
+    """What an interrupt leaves: the saved fits under ``OUT/chunks`` that the same
+    command reads back, if it saved any."""
+    out = getattr(args, "out", None)
+    chunks = Path(out) / "chunks" if out else None
+    saved = sum(1 for _ in chunks.rglob("*.npz")) if chunks is not None and chunks.is_dir() else 0
+    if not saved:
+        return "timbre-jax: interrupted"
+    return (f"timbre-jax: interrupted; the fits finished so far are saved in {chunks} ({saved} chunk file"
+            f"{'s' if saved > 1 else ''}): run the same command again to resume from them")
 
 
 def _keep_compiled_programs() -> None:
@@ -93,7 +111,7 @@ def main(argv=None) -> int:
         sys.stdout = open(os.devnull, "w")  # so that the interpreter's final flush cannot fail again
         return EXIT_FAIL
     except KeyboardInterrupt:
-        print("timbre-jax: interrupted", file=sys.stderr)
+        print(_interrupted_line(args), file=sys.stderr)
         if argv is None:
             _exit_now(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED

@@ -2,8 +2,9 @@
 
 Every process builds the same groups and chunks (:mod:`timbre_jax.fit.sweep`), solves the
 chunks it owns (chunk c belongs to process c mod P) on its own devices, and then every
-process gets every result with one ``process_allgather``: the numbers are those of one
-process, whatever P.  On the CPU the exchange goes through Gloo, which
+process gets every result with one ``process_allgather`` (:func:`share`, per part of a
+group where a chunk holds a piece of one): the numbers are those of one process,
+whatever P.  On the CPU the exchange goes through Gloo, which
 :func:`initialize` switches on before joining.
 
 Start P processes with the same command and, in each, either call :func:`initialize`

@@ -11,11 +11,16 @@ one :class:`Results` per group.
 Packing (:func:`pack`) pads the pair axis to a shape the solver asks for (zero rows,
 masked out) and each group's problems to the largest ``K`` (repeating its first one, so
 that every padded problem is well posed); :func:`unpack` cuts the padding off again.
+
+A group of many problems can be cut into pieces (:func:`cut`, :func:`piece`) that are
+solved and saved one by one, so that an interrupted run keeps all but the piece it was
+solving; :func:`joined` puts their results back together, bit for bit those of the
+uncut group where the problems run in sequence.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import jax
 import numpy as np
@@ -27,12 +32,16 @@ from timbre_jax.errors import UsageError
 class Group:
     """K problems on one dataset: D (p, n); ratings and mask (K, p), mask 1 = rated.
 
-    ``name`` labels the group in messages and in the fingerprints of saved runs."""
+    ``name`` labels the group in messages and in the fingerprints of saved runs;
+    ``offset``: where its first problem stands among the problems of the group it was cut
+    from (:func:`piece`), so that a seed that counts problems counts them as in the uncut
+    group."""
 
     D: np.ndarray
     ratings: np.ndarray
     mask: np.ndarray
     name: str = ""
+    offset: int = 0
 
     @property
     def K(self) -> int:
@@ -69,6 +78,10 @@ class Results:
             object.__setattr__(self, "start", np.zeros(K, dtype=np.int64))
         if self.degenerate_start is None:
             object.__setattr__(self, "degenerate_start", np.zeros(K, dtype=bool))
+
+    def first(self, k: int) -> Results:
+        """The results of the first ``k`` problems (a piece's own, its padding dropped)."""
+        return Results(**{f.name: getattr(self, f.name)[:k] for f in fields(self)})
 
 
 def padded_pairs(p: int) -> int:
@@ -121,11 +134,53 @@ def unpack(groups, weights, pearson, iterations, status, Status, **extra) -> lis
     out = []
     for i, g in enumerate(groups):
         k = g.K
-        d = weights[i, :k] ** -2.0 @ np.asarray(g.D).T  # (k, p)
-        out.append(Results(weights[i, :k], d, pearson[i, :k], iterations[i, :k], status[i, :k],
-                           messages[i, :k], converged[i, :k], np.asarray(certified)[i, :k] & converged[i, :k],
+        out.append(Results(weights[i, :k], pair_distances(weights[i, :k], g.D), pearson[i, :k], iterations[i, :k],
+                           status[i, :k], messages[i, :k], converged[i, :k],
+                           np.asarray(certified)[i, :k] & converged[i, :k],
                            **{name: np.asarray(a)[i, :k] for name, a in extra.items()}))
     return out
+
+
+def pair_distances(weights: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """``d = D w^-2`` of every pair for each row of ``weights``: (K, n), D (p, n) -> (K, p).
+
+    One matrix product, whose rounding depends on its number of rows K: the distances of a
+    group are computed over the whole group, solved whole or in pieces (:func:`joined`)."""
+    return weights ** -2.0 @ np.asarray(D).T
+
+
+def cut(K: int, most: int | None) -> list[tuple[int, int]]:
+    """The problems 0 .. K - 1 of a group in pieces of at most ``most`` problems (None:
+    one piece), as (start, stop) ranges.  The pieces are as even as whole pieces allow, and
+    :func:`piece` pads the last to the size of the first, so every piece has one shape (one
+    compilation).  A function of K and ``most`` only: a re-run cuts the same pieces."""
+    if most is None or K <= most:
+        return [(0, K)]
+    size = -(-K // -(-K // most))  # ceil(K / the fewest pieces of at most ``most``)
+    return [(start, min(start + size, K)) for start in range(0, K, size)]
+
+
+def piece(group: Group, start: int, stop: int, size: int) -> Group:
+    """Problems ``start`` .. ``stop - 1`` of ``group`` as a group of ``size`` problems:
+    rows past its own repeat its first problem, as :func:`pack` pads (their fits are
+    dropped with :meth:`Results.first`)."""
+    rows = np.r_[start:stop, np.full(size - (stop - start), start)]
+    return Group(group.D, group.ratings[rows], group.mask[rows], group.name, group.offset + start)
+
+
+def joined(group: Group, pieces: list[Results]) -> Results:
+    """The results of ``group`` from those of its pieces, in order (:func:`cut`): each
+    field put end to end, and the distances of the fits from the first start computed
+    again over the whole group (:func:`pair_distances`), as an uncut solve computes them
+    (a fit from a later start keeps its own, computed alone in either case).  In
+    sequence, where every problem is solved alone, the group's numbers are then bit for
+    bit those of one uncut solve."""
+    if len(pieces) == 1:
+        return pieces[0]
+    whole = {f.name: np.concatenate([getattr(r, f.name) for r in pieces]) for f in fields(Results)}
+    first_start = whole["start"] == 0
+    whole["distances"][first_start] = pair_distances(whole["weights"], group.D)[first_start]
+    return Results(**whole)
 
 
 def chunk_size(p: int, n: int, K: int, per_problem: float, budget_bytes: float | None = None) -> int:
