@@ -163,7 +163,7 @@ def test_cli_fetch_and_list_reports_every_dataset(fresh_home, mirror_url, capsys
         if r != "stmf":
             assert f"{r}: features for 17/17 datasets" in out
     assert out.count("16/16") >= 5  # audio complete for the 16-sound datasets
-    assert "stmf/Grey1977" in out
+    assert "missing upstream features: 9 files (stmf: 9 datasets); " in out  # one line, not a list
 
 
 # ----------------------------------------------------------------------------- pickles

@@ -113,7 +113,8 @@ def test_the_transfer_diagonal_is_the_exact_fit_of_each_study(tmp_path, capsys):
     assert cli.main(["--quiet", "transfer", "--representations", "cochlea", "--datasets", ",".join(names),
                      "--out", str(tmp_path)]) == 0
     assert len(_rows(tmp_path / "transfer_cochlea.csv")) == 9 and (tmp_path / "transfer_cochlea.png").stat().st_size
-    assert cli.main(["--quiet", "transfer", "--representations", "cochlea,encodec", "--out", str(tmp_path)]) == 2
+    two = ["--quiet", "transfer", "--representations", "cochlea,encodec", "--out", str(tmp_path / "two")]
+    assert cli.main(two) == 2
     assert "give exactly one, got 2" in capsys.readouterr().err
 
 

@@ -219,6 +219,44 @@ def test_a_name_that_is_built_in_or_not_plain_is_refused(tmp_path, fresh_home, c
     assert nothing_left(fresh_home) and not (tmp_path / "escape").exists()
 
 
+def test_a_name_equal_up_to_case_to_a_dataset_or_a_study_is_refused(tmp_path, fresh_home, capsys):
+    audio, ratings = _study_with(tmp_path)
+    code, _, err = run_cli(capsys, "data", "add", "grey1977", "--audio", str(audio), "--ratings", str(ratings))
+    assert code == 2 and err == ("timbre-jax: error: 'grey1977' differs only in case from the built-in dataset "
+                                 "Grey1977; give another name\n")
+    assert nothing_left(fresh_home)
+    assert run_cli(capsys, "data", "add", "Mine", "--audio", str(audio), "--ratings", str(ratings))[0] == 0
+    code, _, err = run_cli(capsys, "data", "add", "MINE", "--audio", str(audio), "--ratings", str(ratings))
+    assert code == 2 and "'MINE' differs only in case from the study Mine" in err
+    assert studies.names() == ["Mine"]
+    features = tmp_path / "features.csv"
+    features.write_text("".join(f"{s},{k},{k * k}\n" for k, s in enumerate(("a1", "b2", "c3", "d4"))))
+    code, _, err = run_cli(capsys, "data", "import", str(features), "--dataset", "GREY1977", "--representation", "r",
+                           "--ratings", str(ratings))
+    assert code == 2 and "'GREY1977' differs only in case from the built-in dataset Grey1977" in err
+    assert not (fresh_home / "features").exists()
+    # a new name that is no other's in any case is imported
+    code, _, err = run_cli(capsys, "data", "import", str(features), "--dataset", "Other", "--representation", "r",
+                           "--ratings", str(ratings))
+    assert code == 0, err
+
+
+def test_data_list_shows_your_studies_first_and_missing_features_in_one_line(tmp_path, fresh_home, capsys):
+    audio, ratings = _study_with(tmp_path)
+    assert run_cli(capsys, "data", "add", "Mine", "--audio", str(audio), "--ratings", str(ratings))[0] == 0
+    code, out, err = run_cli(capsys, "data", "list")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[:2] == ["your studies (`timbre-jax data add`):",
+                         "  Mine: 4 sounds, 6 rated pairs; features: none yet (`timbre-jax extract --representation R "
+                         "--datasets Mine`)"]
+    assert lines.index("built-in datasets:") > 1 and lines[lines.index("built-in datasets:") + 2].startswith("Grey1977")
+    (missing,) = [line for line in lines if "missing" in line]  # an empty cache: all 8 x 17 upstream files
+    assert missing.startswith("missing upstream features: 136 files (stft: 17 datasets, cochlea: 17 datasets, ")
+    assert "stft/Grey1977" not in out and "fetch them with `timbre-jax data fetch`" in missing
+    assert sum("Mine" in line for line in lines) == 1
+
+
 def test_too_few_sounds_and_a_second_add_are_refused(tmp_path, fresh_home, capsys):
     audio, ratings = _study_with(tmp_path, names=("a1", "b2"))
     code, _, err = run_cli(capsys, "data", "add", "Two", "--audio", str(audio), "--ratings", str(ratings))

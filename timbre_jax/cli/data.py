@@ -44,9 +44,35 @@ def cmd_data_fetch(args) -> int:
     return EXIT_FAIL if report.failed or unrepaired else 0
 
 
+def _study_line(name: str) -> str:
+    """One added study: its sounds, rated pairs and the features stored for it."""
+    study = studies.load(name)
+    feats = [f"{src} {r}" for src in store.stored_sources() for r in store.stored_representations(src)
+             if store.feature_file(src, r, name).exists()]
+    return (f"  {name}: {len(study.sounds)} sounds, {study.rated_pairs} rated pairs; features: "
+            f"{', '.join(feats) or 'none yet (`timbre-jax extract --representation R --datasets ' + name + '`)'}")
+
+
+def _missing_line(missing: list[str], representations) -> str:
+    """The missing upstream features ("representation/dataset" each) in one line, counted
+    per representation."""
+    counts = {r: sum(m.split("/", 1)[0] == r for m in missing) for r in representations}
+    per = ", ".join(f"{r}: {n} dataset{'s' if n > 1 else ''}" for r, n in counts.items() if n)
+    return (f"missing upstream features: {len(missing)} file{'s' if len(missing) > 1 else ''} ({per}); "
+            "fetch them with `timbre-jax data fetch` (it names those upstream lacks)")
+
+
 @writes("nothing: it prints what the cache holds")
 def cmd_data_list(args) -> int:
     reps = _representations(args)
+    added = studies.names()
+    if added:
+        print("your studies (`timbre-jax data add`):")
+        for name in added:
+            print(_study_line(name))
+    else:
+        print("your studies: none (add one with `timbre-jax data add NAME --audio DIR --ratings FILE`)")
+    print("\nbuilt-in datasets:")
     header, rows, missing = datasets.inventory(reps)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
@@ -57,16 +83,7 @@ def cmd_data_list(args) -> int:
         n = sum(row[header.index(r)] == "yes" for row in rows)
         print(f"{r}: features for {n}/{len(rows)} datasets")
     if missing:
-        print("missing upstream features: " + ", ".join(missing))
-    added = studies.names()
-    if added:
-        print("\nyour studies (`timbre-jax data add`):")
-        for name in added:
-            study = studies.load(name)
-            feats = [f"{src} {r}" for src in store.stored_sources() for r in store.stored_representations(src)
-                     if store.feature_file(src, r, name).exists()]
-            print(f"  {name}: {len(study.sounds)} sounds, {study.rated_pairs} rated pairs; features: "
-                  f"{', '.join(feats) or 'none yet (`timbre-jax extract --representation R --datasets ' + name + '`)'}")
+        print(_missing_line(missing, reps))
     others = [s for s in store.stored_sources() if s != "upstream"]
     if others:
         print("\nother sources (use with --source NAME):")
@@ -110,7 +127,7 @@ def cmd_data_add(args) -> int:
     print(f"added study {study.name}: {l} sounds, {study.rated_pairs} of {l * (l - 1) // 2} pairs rated -> "
           f"{studies.folder(study.name)}")
     print(f"next: timbre-jax extract --representation stmf --datasets {study.name}\n"
-          f"      timbre-jax evaluate --datasets {study.name} --representations stmf --out results-evaluate")
+          f"      timbre-jax evaluate --datasets {study.name} --representations stmf --out results-{study.name}")
     return 0
 
 
@@ -125,6 +142,8 @@ def cmd_data_remove(args) -> int:
         "import of the same names); no --out")
 def cmd_data_import(args) -> int:
     store.check_name(args.representation, "representation")
+    if args.dataset not in registry.DATASETS and not studies.is_added(args.dataset):
+        studies.check_distinct(args.dataset)  # a new name: not a built-in one or a study in other case
     replaced = store.feature_file(imported.check_import_source(args.source), args.representation, args.dataset).exists()
     out = imported.import_features(Path(args.file), args.dataset, args.representation, source=args.source,
                                  ratings_file=Path(args.ratings) if args.ratings else None)

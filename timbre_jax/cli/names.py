@@ -85,9 +85,9 @@ def resolve_source(value: str, reps, chosen) -> str:
     not mix the published features with your own)."""
     if value != "auto":
         return value
-    published = {(r in registry.N_FEATURES and d in registry.DATASETS) for r in reps for d in chosen}
-    if published != {True, False}:
-        return "upstream" if published == {True} else "extracted"
+    published = {registry.published_source(r, d) for r in reps for d in chosen}
+    if len(published) < 2:
+        return published.pop() if published else "upstream"
     ours = sorted({r for r in reps if r not in registry.N_FEATURES} | {d for d in chosen if d not in registry.DATASETS})
     raise UsageError(f"the paper published features for some of these and not for {', '.join(ours)}: pass "
                      "--source upstream (the published features; the others are skipped) or --source extracted "

@@ -76,8 +76,20 @@ def is_added(name: str) -> bool:
     return name in names()
 
 
+def check_distinct(name: str) -> str:
+    """``name`` unless it differs only in case from a built-in dataset or an added study
+    (``grey1977`` beside ``Grey1977``): two names that read alike would name two sets of
+    ratings.  Raises UsageError naming the other one."""
+    folded = name.casefold()
+    for other, what in [*((d, "the built-in dataset") for d in DATASETS), *((s, "the study") for s in names())]:
+        if other != name and other.casefold() == folded:
+            raise UsageError(f"{name!r} differs only in case from {what} {other}; give another name")
+    return name
+
+
 def check_new_name(name: str) -> str:
-    """``name`` if a new study may take it: a plain name, not a built-in dataset, not added yet.
+    """``name`` if a new study may take it: a plain name, not a built-in dataset, not added
+    yet, not one of those in other case (:func:`check_distinct`).
 
     Raises UsageError (the name on the command line is to change: exit 2)."""
     store.check_name(name, "study")
@@ -86,7 +98,7 @@ def check_new_name(name: str) -> str:
     if is_added(name):
         raise UsageError(f"a study named {name!r} was already added ({folder(name)}); "
                         f"`timbre-jax data remove {name}` first to replace it")
-    return name
+    return check_distinct(name)
 
 
 def audio_files(directory: Path) -> dict[str, Path]:
