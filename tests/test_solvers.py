@@ -88,7 +88,7 @@ def test_a_new_solver_runs_a_sweep(unweighted):
     rows, summaries = null.relabelled_fits([fs], unweighted(), K=4, seed=0, progress=False)
     assert rows[0][3] == pytest.approx(_zero_shot(F, R) ** 2, abs=1e-12)
     perms = relabelling.permutations(9, 4, 0, "Toy")
-    for (_, _, k, ev, _), perm in zip(rows[1:], perms):
+    for (_, _, k, ev, *_), perm in zip(rows[1:], perms):
         P = _zero_shot(F, R[np.ix_(perm, perm)])
         assert ev == pytest.approx(max(P, 0.0) ** 2, abs=1e-12), k
     assert summaries[0].permutations == 4

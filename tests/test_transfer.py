@@ -129,7 +129,7 @@ def test_run_on_the_mirror(tmp_path):
     assert [p.name for p in paths] == ["transfer_cochlea.csv", "transfer_cochlea.png"]
     with open(paths[0]) as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["learned_on", "scored_on", "ev", "zeroshot_ev_of_scored", "in_sample"]
+    assert rows[0] == ["learned_on", "scored_on", "ev", "zeroshot_ev_of_scored", "in_sample", "certified"]
     assert len(rows) == 1 + 9
     assert [r[:2] for r in rows[1:4]] == [["Grey1977", s] for s in studies]
     assert [r[4] for r in rows[1:]] == [str(i == j) for i in range(3) for j in range(3)]

@@ -84,9 +84,9 @@ def test_crossval_score_standardizes_each_fold_then_pools():
 def test_null_and_crossval_commands_write_their_files(tmp_path, capsys):
     out = tmp_path / "null"
     assert cli.main(["--quiet", "null", "--representations", "encodec", "--datasets", "Patil2012_A3",
-                     "--permutations", "5", "--maxiter", "150", "--out", str(out)]) == 0
+                     "--permutations", "5", "--solver", "lbfgsb", "--maxiter", "150", "--out", str(out)]) == 0
     rows = (out / "null.csv").read_text().splitlines()
-    assert rows[0] == "representation,dataset,permutation,ev,iterations" and len(rows) == 1 + 6
+    assert rows[0] == "representation,dataset,permutation,ev,iterations,converged" and len(rows) == 1 + 6
     summary = (out / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("representation,dataset,observed_ev,null_median,null_p95,p_value")
     p = float(summary[1].split(",")[5])
@@ -94,9 +94,10 @@ def test_null_and_crossval_commands_write_their_files(tmp_path, capsys):
     assert (out / "null_encodec.png").stat().st_size > 1000
     out = tmp_path / "cv"
     assert cli.main(["--quiet", "crossval", "--representations", "encodec", "--datasets", "Patil2012_A3",
-                     "--maxiter", "150", "--out", str(out)]) == 0
+                     "--solver", "lbfgsb", "--maxiter", "150", "--out", str(out)]) == 0
     rows = (out / "crossval.csv").read_text().splitlines()
-    assert rows[0] == "representation,dataset,in_sample_ev,heldout_pearson,heldout_ev,fold_ev_mean,sounds"
+    assert rows[0] == ("representation,dataset,in_sample_ev,heldout_pearson,heldout_ev,fold_ev_mean,sounds,"
+                       "unconverged,in_sample_converged,heldout_converged")
     in_sample, held = float(rows[1].split(",")[2]), float(rows[1].split(",")[4])
     assert 0 <= held <= 1 and 0 < in_sample <= 1
     assert (out / "crossval.png").exists()

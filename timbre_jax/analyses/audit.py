@@ -10,7 +10,9 @@ Evidence, not proof.  Three checks per representation and dataset:
 - zero-shot alignment (:mod:`timbre_jax.stats.unweighted`): unweighted distances against the
   ratings, as signed P^2 = sign(P) P^2; rows paired with the wrong sounds give about 0.
 - the permutation null of the learned metric (:mod:`timbre_jax.analyses.null`, exact solver):
-  the observed explained variance against the same fit on relabelled sounds.
+  the observed explained variance against the same fit on relabelled sounds; audit.csv
+  ends with how many of its fits were not certified (``uncertified``) and whether all
+  were (``certified``), and the summary says how many (:mod:`timbre_jax.stats.convergence`).
 
 Each is reported beside the same numbers for the extracted representation of the same
 name where it is in the store.  Only re-extraction with the real checkpoints proves a
@@ -32,6 +34,7 @@ from timbre_jax.data.datasets import FeatureSet, load_available
 from timbre_jax.errors import DataError
 from timbre_jax.plots import tables
 from timbre_jax.solvers import Exact
+from timbre_jax.stats import convergence
 from timbre_jax.stats.unweighted import alignment, signed_p2
 
 WRITES = ("OUT/audit.csv (one row per representation x source x dataset), OUT/stft_matching.csv (with "
@@ -110,7 +113,8 @@ def match_stft(upstream: FeatureSet, extracted: FeatureSet) -> StftMatch:
 
 AUDIT_FIELDS = ["representation", "dataset", "source", "zeroshot_euclidean_p2", "zeroshot_cosine_p2",
                 "observed_ev", "null_median", "p_value", "permutations", "stft_own_position", "stft_sounds",
-                "stft_median_r", "stft_repaired_euclidean_p2", "stft_repaired_cosine_p2", "stft_permutation"]
+                "stft_median_r", "stft_repaired_euclidean_p2", "stft_repaired_cosine_p2", "stft_permutation",
+                "uncertified", "certified"]
 
 
 def audit_sets(sets: list[FeatureSet], source: str, *, K: int = 100, seed: int = 0, progress: bool = False,
@@ -129,7 +133,8 @@ def audit_sets(sets: list[FeatureSet], source: str, *, K: int = 100, seed: int =
         rec.update(representation=fs.representation, dataset=fs.dataset, source=source,
                    zeroshot_euclidean_p2=signed_p2(z["euclidean"][0]),
                    zeroshot_cosine_p2=signed_p2(z["cosine"][0]),
-                   observed_ev=s.observed_ev, null_median=s.null_median, p_value=s.p_value, permutations=K)
+                   observed_ev=s.observed_ev, null_median=s.null_median, p_value=s.p_value, permutations=K,
+                   uncertified=s.unconverged, certified=s.converged)
         m = (matches or {}).get(fs.dataset)
         if m is not None:
             rec.update(stft_own_position=m.own_position, stft_sounds=len(m.perm), stft_median_r=m.median_r,
@@ -251,11 +256,14 @@ def summary(result: AuditResult) -> list[str]:
                      f"{np.median([m.repaired_euclidean_p2 for m in matches.values()]):+.3f})")
     K = result.permutations
     lines.append(f"\nmedians over datasets (zero-shot: signed P^2 = sign(P) P^2 of unweighted distances; EV: the "
-                 f"exact optimum; null: {K} relabellings, so p >= {1 / (K + 1):.3f}):")
+                 f"exact optimum, in-sample; null: {K} relabellings, so p >= {1 / (K + 1):.3f}):")
     lines.append(f"  {'representation':14s} {'source':9s} {'datasets':>8s} {'euclidean':>9s} {'cosine':>7s} "
                  f"{'EV':>6s} {'null EV':>7s} {'p<=0.05':>7s}")
     for r, source, n, eu, cos, ev, nm, sig in medians(records):
         lines.append(f"  {r:14s} {source:9s} {n:8d} {eu:+9.3f} {cos:+7.3f} {ev:6.3f} {nm:7.3f} {f'{sig}/{n}':>7s}")
+    found = convergence.counted((x["representation"], f"{x['dataset']} ({x['source']})", x["permutations"] + 1,
+                                 x["uncertified"]) for x in records)
+    lines += convergence.report("audit", found, "exact")
     lines.append("\n" + textwrap.fill(PROOF, width=100))
     lines.append(f"wall time {result.seconds:.1f} s")
     return lines

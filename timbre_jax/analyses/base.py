@@ -33,7 +33,8 @@ from pathlib import Path
 
 from timbre_jax.data import registry
 from timbre_jax.data.datasets import FeatureSet, load_available
-from timbre_jax.solvers import Lbfgsb, Solver
+from timbre_jax.solvers import Solver
+from timbre_jax.solvers import solver as solver_register
 
 
 @dataclass(frozen=True)
@@ -44,23 +45,25 @@ class Loaded:
     sets: dict[str, list[FeatureSet]]
     skipped: list[tuple[str, str, str]]
 
+    def source(self, asked: str) -> str:
+        """The source these sets came from, as a result records it: ``asked``, or under
+        ``"auto"`` the sources it chose, in order, joined by '+' ("upstream",
+        "extracted", "upstream+extracted"); ``"auto"`` when nothing was loaded."""
+        if asked != "auto":
+            return asked
+        chosen = dict.fromkeys(registry.published_source(fs.representation, fs.dataset)
+                               for found in self.sets.values() for fs in found)
+        return "+".join(chosen) or asked
 
-def published_source(representation: str, dataset: str) -> str:
-    """Where the features of one cell come from under ``auto``: upstream where the paper
-    published them (a built-in dataset in one of its 8 representations), else extracted."""
-    return "upstream" if representation in registry.N_FEATURES and dataset in registry.DATASETS else "extracted"
 
-
-def load(representations, datasets, source: str = "upstream") -> Loaded:
-    """Load every (representation, dataset) that ``source`` has; ``"auto"`` chooses per
-    cell (:func:`published_source`), for the analyses that pool every study."""
+def load(representations, datasets, source: str = "auto") -> Loaded:
+    """Load every (representation, dataset) that ``source`` has; ``"auto"`` (the default,
+    as at the command line) chooses per cell
+    (:func:`~timbre_jax.data.registry.published_source`)."""
     sets, skipped = {}, []
     for r in representations:
-        found = []
-        for d in datasets:
-            have, missing = load_available(r, [d], published_source(r, d) if source == "auto" else source)
-            found += have
-            skipped += missing
+        found, missing = load_available(r, datasets, source)
+        skipped += missing
         if found:
             sets[r] = found
     return Loaded(sets, skipped)
@@ -72,8 +75,10 @@ def skipped_lines(skipped) -> list[str]:
 
 
 def default_solver(solver: Solver | None) -> Solver:
-    """``solver``, or the paper's fit (:class:`~timbre_jax.solvers.Lbfgsb`) when None."""
-    return Lbfgsb() if solver is None else solver
+    """``solver``, or when None the default solver (:func:`timbre_jax.solvers.solver.default`:
+    :class:`~timbre_jax.solvers.Exact`, the certified optimum; the paper's fit,
+    :class:`~timbre_jax.solvers.Lbfgsb`, is asked for by name)."""
+    return solver_register.default() if solver is None else solver
 
 
 def folder(directory: Path | None, *parts: str) -> Path | None:
@@ -85,14 +90,16 @@ def folder(directory: Path | None, *parts: str) -> Path | None:
 @dataclass(frozen=True)
 class Run:
     """One run of an analysis, begun by :func:`start`: its solver, the feature sets of each
-    representation with data (``sets``), what was skipped, the folder of its saved fits
-    and the clock (``time.perf_counter`` at the start)."""
+    representation with data (``sets``), what was skipped, the folder of its saved fits,
+    the clock (``time.perf_counter`` at the start) and the source of the sets
+    (:meth:`Loaded.source`: ``"auto"`` resolved)."""
 
     solver: Solver
     sets: dict[str, list[FeatureSet]]
     skipped: list[tuple[str, str, str]]
     directory: Path | None
     started: float
+    source: str = "auto"
 
     def folder(self, *parts: str) -> Path | None:
         """``directory/part/...`` (a representation's saved fits: ``folder(representation)``);
@@ -111,10 +118,10 @@ class Run:
         return time.perf_counter() - self.started
 
 
-def start(representations, datasets, source: str = "upstream", solver: Solver | None = None,
+def start(representations, datasets, source: str = "auto", solver: Solver | None = None,
           directory: Path | None = None) -> Run:
     """Begin a run: take the clock, then load every (representation, dataset) that
     ``source`` has (:func:`load`); ``solver`` None is the default (:func:`default_solver`)."""
     started = time.perf_counter()
     loaded = load(representations, datasets, source)
-    return Run(default_solver(solver), loaded.sets, loaded.skipped, directory, started)
+    return Run(default_solver(solver), loaded.sets, loaded.skipped, directory, started, loaded.source(source))

@@ -17,6 +17,11 @@ at the exact optimum of the fit (:class:`~timbre_jax.solvers.Exact`):
   (:mod:`timbre_jax.stats.unweighted`, as :mod:`timbre_jax.analyses.zeroshot`): what no
   learning gives.
 
+Every fit behind a row is counted: ``uncertified`` of its null, fold and in-sample fits
+were not certified (the exact solver stopped at its iteration limit), and
+``null_certified``, ``heldout_certified`` flag ``null_p`` and ``heldout_ev``
+(:mod:`timbre_jax.stats.convergence`; the last columns of evaluate.csv).
+
 The null's problem 0 is the true order of the sounds, fitted exactly as
 :func:`timbre_jax.learn_metric` fits it, so ``ev_exact`` and its certificate are read from
 it rather than fitted a second time (the tests check it against ``learn_metric``).
@@ -36,7 +41,7 @@ from timbre_jax.fit import sweep
 from timbre_jax.fit.learn import explained_variance
 from timbre_jax.plots.tables import write_csv
 from timbre_jax.solvers import Exact
-from timbre_jax.stats import heldout, rank_metrics, relabelling, scores
+from timbre_jax.stats import convergence, heldout, rank_metrics, relabelling, scores
 from timbre_jax.stats.unweighted import alignment
 
 WRITES = ("OUT/evaluate.csv (one row per dataset x representation; its columns are listed in the README) "
@@ -70,6 +75,9 @@ class EvaluateRow:
     ndcg: float
     mae: float
     warnings: str                   # "; "-joined plain-words warnings, "" when none
+    uncertified: int = 0            # of the fits behind the row (null, folds, in-sample), those not certified
+    null_certified: bool = True     # every fit of the null (the observed one too) certified: null_median, null_p
+    heldout_certified: bool = True  # every fold certified: heldout_ev
     intervals: dict = field(default_factory=dict, compare=False)  # number -> (low, high), bootstrap over sounds
 
 
@@ -78,7 +86,9 @@ INTERVALS = {"ev_exact": ("learned", "ev"), "heldout_ev": ("learned", "heldout_e
              "zeroshot_pearson": ("euclidean", "pearson"), "zeroshot_spearman": ("euclidean", "spearman"),
              "zeroshot_cosine_pearson": ("cosine", "pearson"),
              **{m: ("learned", m) for m in ("anchor_spearman", "anchor_kendall", "triplet_agreement", "ndcg", "mae")}}
-FIELDS = [f.name for f in fields(EvaluateRow) if f.name != "intervals"]
+# The columns of evaluate.csv: FIELDS, INTERVAL_FIELDS, then CERTIFICATION_FIELDS (added last).
+CERTIFICATION_FIELDS = ["uncertified", "null_certified", "heldout_certified"]
+FIELDS = [f.name for f in fields(EvaluateRow) if f.name not in ("intervals", *CERTIFICATION_FIELDS)]
 INTERVAL_FIELDS = [f"{name}_{end}" for name in INTERVALS for end in ("low", "high")]
 
 
@@ -155,7 +165,8 @@ def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int 
                 found, _ = scores.intervals(study, drawn, margin=margin)
                 bounds = {name: found[key] for name, key in INTERVALS.items()}
             ev = explained_variance(res.pearson)
-            summ = relabelling.compare_to_null(rep, fs.dataset, ev)
+            summ = relabelling.compare_to_null(rep, fs.dataset, ev, res.certified)
+            fold_flags = heldout.convergence_of(fit.certified)
             certified = bool(res.certified[0])
             align = alignment(fs.features, fs.pairs)
             pairs = int(np.isfinite(fs.pairs).sum())
@@ -167,7 +178,9 @@ def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int 
                 zeroshot_spearman=align["euclidean"][1], zeroshot_cosine_pearson=align["cosine"][0],
                 null_median=summ.null_median, null_p=summ.p_value, permutations=summ.permutations,
                 heldout_ev=cv.heldout_ev, **{m: point[("learned", m)] for m in rank_metrics.METRICS},
-                warnings="; ".join(row_warnings(dims, pairs, certified, summ.p_value, zp)), intervals=bounds)
+                warnings="; ".join(row_warnings(dims, pairs, certified, summ.p_value, zp)),
+                uncertified=summ.unconverged + fold_flags.unconverged, null_certified=summ.converged,
+                heldout_certified=fold_flags.heldout, intervals=bounds)
     return rows  # type: ignore[return-value]
 
 
@@ -180,7 +193,7 @@ class EvaluateResult:
     seconds: float = 0.0
 
 
-def run(representations, datasets, *, source: str = "upstream", permutations: int = 100, seed: int = 0,
+def run(representations, datasets, *, source: str = "auto", permutations: int = 100, seed: int = 0,
         samples: int = 1000, margin: float = 0.1,
         directory: Path | None = None, progress: bool = True) -> EvaluateResult:
     """:func:`evaluate_sets` on every (representation, dataset) that ``source`` has; an error
@@ -195,14 +208,16 @@ def run(representations, datasets, *, source: str = "upstream", permutations: in
 
 
 def write(result: EvaluateResult, out: Path) -> list[Path]:
-    """OUT/evaluate.csv: one :class:`EvaluateRow` per line, its fields as columns in order,
-    then the bounds of each interval (``<number>_low``, ``<number>_high``; empty without a
-    bootstrap) (floats with 6 decimals, NaN empty; :func:`timbre_jax.plots.tables.write_csv`)."""
+    """OUT/evaluate.csv: one :class:`EvaluateRow` per line, its fields as columns in order
+    (:data:`FIELDS`), then the bounds of each interval (``<number>_low``, ``<number>_high``;
+    empty without a bootstrap), then :data:`CERTIFICATION_FIELDS` (floats with 6 decimals,
+    NaN empty; :func:`timbre_jax.plots.tables.write_csv`)."""
     def bounds(r):
         return [r.intervals.get(name, (np.nan, np.nan))[end] for name in INTERVALS for end in (0, 1)]
 
-    return [write_csv(Path(out) / "evaluate.csv", FIELDS + INTERVAL_FIELDS,
-                      [[getattr(r, f) for f in FIELDS] + bounds(r) for r in result.rows])]
+    return [write_csv(Path(out) / "evaluate.csv", FIELDS + INTERVAL_FIELDS + CERTIFICATION_FIELDS,
+                      [[getattr(r, f) for f in FIELDS] + bounds(r) + [getattr(r, f) for f in CERTIFICATION_FIELDS]
+                       for r in result.rows])]
 
 
 def _num(x: float, spec: str) -> str:
@@ -210,14 +225,16 @@ def _num(x: float, spec: str) -> str:
 
 
 def summary(result: EvaluateResult) -> list[str]:
-    """The lines to print: what was skipped, a table (one line per row; ``*`` after an EV
-    that is not certified), a key to its columns, then each row's warnings."""
+    """The lines to print: what was skipped, a table (one line per row; ``*`` after an EV,
+    a p or a held-out EV from a fit that is not certified), a key to its columns, each
+    row's warnings and, where some fit was not certified, their count."""
     rows = result.rows
-    header = ["representation", "source", "dataset", "l", "pairs", "n", "EV opt", "null med", "p", "held-out",
+    header = ["representation", "source", "dataset", "l", "pairs", "n", "in-sample EV", "null med", "p", "held-out EV",
               "zs P", "zs rho", "zs cos P"]
     body = [[r.representation, r.source, r.dataset, str(r.sounds), str(r.pairs), str(r.dims),
              _num(r.ev_exact, ".3f") + ("" if r.certified else "*"), _num(r.null_median, ".3f"),
-             _num(r.null_p, ".3f"), _num(r.heldout_ev, ".3f"), _num(r.zeroshot_pearson, "+.3f"),
+             convergence.marked(_num(r.null_p, ".3f"), r.null_certified),
+             convergence.marked(_num(r.heldout_ev, ".3f"), r.heldout_certified), _num(r.zeroshot_pearson, "+.3f"),
              _num(r.zeroshot_spearman, "+.3f"), _num(r.zeroshot_cosine_pearson, "+.3f")] for r in rows]
     width = [max(len(x) for x in col) for col in zip(header, *body)]
     text = 3  # the first three columns are words: left-aligned; numbers right-aligned
@@ -227,11 +244,16 @@ def summary(result: EvaluateResult) -> list[str]:
 
     lines = [*base.skipped_lines(result.skipped), line(header), line(["-" * w for w in width]),
              *(line(b) for b in body)]
-    lines.append("EV opt: explained variance at the certified optimum (* not certified); null med, p: the optimum "
-                 "with the sounds relabelled; held-out: leave-one-sound-out EV; zs: no fit, all weights 1 "
-                 "(Pearson, Spearman; cosine distance's Pearson)")
+    lines.append("in-sample EV: explained variance at the certified optimum, scored on the pairs it was fitted on "
+                 "(* not certified); null med, p: the in-sample optimum with the sounds relabelled; held-out EV: "
+                 "leave-one-sound-out, each sound's pairs scored by the metric learned without them; zs: zero-shot "
+                 "(no fit), all weights 1 (Pearson, Spearman; cosine distance's Pearson)")
     for r in rows:
         if r.warnings:
             lines.append(f"{r.representation}/{r.dataset} ({r.source}): {r.warnings}")
+    found = convergence.counted((r.representation, r.dataset, r.sounds + r.permutations + 2, r.uncertified)
+                                for r in rows)
+    lines += convergence.report("evaluate", found, "exact", "p or held-out from fits that were not certified "
+                                "(evaluate.csv: uncertified, null_certified, heldout_certified)")
     lines.append(f"wall time {result.seconds:.1f} s")
     return lines

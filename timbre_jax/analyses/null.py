@@ -11,6 +11,10 @@ percentile, the permutation p-value ``(1 + #{null >= observed - TIE}) / (K + 1)`
 the excess of the observed EV over the null median.  ``TIE`` counts a relabelling that
 reaches the observed EV up to rounding as reaching it: where every fit interpolates the
 ratings (EV = 1, mertcat), the optima differ only in the last bits.
+
+A fit that did not converge is kept and said (:mod:`timbre_jax.stats.convergence`): its
+``converged`` in null.csv, the count of such fits behind each p-value in summary.csv
+(``unconverged``, ``converged``), a ``*`` after that p in the printed line and the count.
 """
 
 from __future__ import annotations
@@ -25,25 +29,27 @@ from timbre_jax.fit.learn import explained_variance
 from timbre_jax.plots.null import plot_null
 from timbre_jax.plots.tables import write_csv
 from timbre_jax.solvers import Solver
+from timbre_jax.stats import convergence
 from timbre_jax.stats.relabelling import NullSummary, compare_to_null, make_group
 
-WRITES = ("OUT/null.csv (one row per fit; permutation 0 is the true order), OUT/summary.csv (per dataset: the "
-          "true EV, the null's quantiles, p), OUT/null_<representation>.png and the saved fits under "
-          "OUT/chunks/<representation>/")
+WRITES = ("OUT/null.csv (one row per fit; permutation 0 is the true order; converged), OUT/summary.csv (per "
+          "dataset: the true EV, the null's quantiles, p, the fits behind it that did not converge), "
+          "OUT/null_<representation>.png and the saved fits under OUT/chunks/<representation>/")
 
 
 def relabelled_fits(sets: list[FeatureSet], solver: Solver, *, K: int = 100, seed: int = 0,
                     directory: Path | None = None, progress: bool = True):
     """The null of one representation: (per-fit rows [(representation, dataset,
-    permutation index, ev, iterations)], one :class:`NullSummary` per dataset)."""
+    permutation index, ev, iterations, converged)], one :class:`NullSummary` per dataset)."""
     groups = [make_group(fs, K, seed) for fs in sets]
     rep = sets[0].representation if sets else ""
     results, _ = sweep.solve(groups, solver, directory=directory, label=f"null {rep}", progress=progress)
     rows, summaries = [], []
     for fs, res in zip(sets, results):
         ev = explained_variance(res.pearson)
-        rows += [(rep, fs.dataset, k, float(e), int(it)) for k, (e, it) in enumerate(zip(ev, res.iterations))]
-        summaries.append(compare_to_null(rep, fs.dataset, ev))
+        rows += [(rep, fs.dataset, k, float(e), int(it), bool(c))
+                 for k, (e, it, c) in enumerate(zip(ev, res.iterations, res.converged))]
+        summaries.append(compare_to_null(rep, fs.dataset, ev, res.converged))
     return rows, summaries
 
 
@@ -60,11 +66,11 @@ class NullResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None,
+def run(representations, datasets, *, source: str = "auto", solver: Solver | None = None,
         permutations: int = 100, seed: int = 0, directory: Path | None = None, progress: bool = True) -> NullResult:
     """The null of every representation on every dataset it has (``solver``: default
-    :class:`~timbre_jax.solvers.Lbfgsb`; with :class:`~timbre_jax.solvers.Exact` the null
-    is of the optimum); fits saved under ``directory/<representation>``."""
+    :class:`~timbre_jax.solvers.Exact`, the null of the optimum; the paper's is
+    :class:`~timbre_jax.solvers.Lbfgsb`); fits saved under ``directory/<representation>``."""
     job = base.start(representations, datasets, source, solver, directory)
     rows, summaries, timings = [], [], {}
     for r, sets, clock in job.each():
@@ -73,15 +79,17 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
         rows += found
         summaries += summarized
         timings[r] = clock()
-    return NullResult(rows, summaries, source, job.solver.name, job.skipped, timings)
+    return NullResult(rows, summaries, job.source, job.solver.name, job.skipped, timings)
 
 
 def write(result: NullResult, out: Path) -> list[Path]:
     """OUT/null.csv (one row per fit: representation, dataset, permutation (0 = the true
-    order), ev, iterations), OUT/summary.csv (one :class:`NullSummary` per dataset) and
+    order), ev, iterations, converged), OUT/summary.csv (one :class:`NullSummary` per
+    dataset, then ``converged``: whether every fit behind it converged) and
     OUT/null_<representation>.png."""
-    fields = list(NullSummary.__dataclass_fields__)
-    written = [write_csv(Path(out) / "null.csv", ["representation", "dataset", "permutation", "ev", "iterations"],
+    fields = [*NullSummary.__dataclass_fields__, "converged"]
+    written = [write_csv(Path(out) / "null.csv",
+                         ["representation", "dataset", "permutation", "ev", "iterations", "converged"],
                          [list(x) for x in result.rows]),
                write_csv(Path(out) / "summary.csv", fields,
                          [[getattr(x, f) for f in fields] for x in result.summaries])]
@@ -94,11 +102,16 @@ def write(result: NullResult, out: Path) -> list[Path]:
 
 
 def summary(result: NullResult) -> list[str]:
-    """What was skipped, fits and time per representation, and one line per dataset."""
+    """What was skipped, fits and time per representation, one line per dataset (``*``
+    after a p computed from fits that did not converge) and, where some did not, their
+    count (:func:`timbre_jax.stats.convergence.report`)."""
     lines = base.skipped_lines(result.skipped)
     for r, seconds in result.timings.items():
         lines.append(f"{r}: {sum(x[0] == r for x in result.rows)} fits in {seconds:.1f} s")
     for x in result.summaries:
-        lines.append(f"{x.representation:10s} {x.dataset:22s} observed {x.observed_ev:.3f}  null median "
-                     f"{x.null_median:.3f}  p95 {x.null_p95:.3f}  p = {x.p_value:.3f}")
-    return lines
+        p = convergence.marked(f"{x.p_value:.3f}", x.converged)
+        lines.append(f"{x.representation:10s} {x.dataset:22s} in-sample EV: observed {x.observed_ev:.3f}  null median "
+                     f"{x.null_median:.3f}  p95 {x.null_p95:.3f}  p = {p}")
+    found = convergence.tally((x[0], x[1], x[5]) for x in result.rows)
+    return lines + convergence.report("null", found, result.solver,
+                                      "p computed from fits that did not converge (summary.csv: unconverged)")

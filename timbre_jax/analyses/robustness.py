@@ -10,6 +10,10 @@ degraded ratings ``EV_degraded = P(d_w, y)^2`` is recorded too.
 Area: the trapezoid of the mean (over realizations) EV_human against ``log10 delta``;
 over the default levels it lies in [0, 2].  Relative area of representation R on a
 dataset: ``10 log10(area_R / area_stmf)`` dB (negative = less robust than STMF).
+
+Each fit's ``converged`` is in robustness.csv; auc.csv counts the fits behind each area
+that did not converge (``unconverged``, and ``converged``: every fit behind the row's
+numbers did), and the summary says how many did not (:mod:`timbre_jax.stats.convergence`).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from timbre_jax.fit.learn import explained_variance
 from timbre_jax.plots.robustness import plot_area_heatmap, plot_robustness_curves
 from timbre_jax.plots.tables import write_csv
 from timbre_jax.solvers import Solver
+from timbre_jax.stats import convergence
 from timbre_jax.stats.degradation import auc_table, levels, make_group
 
-WRITES = ("OUT/robustness.csv (one row per fit), OUT/auc.csv (area under each curve), "
+WRITES = ("OUT/robustness.csv (one row per fit), OUT/auc.csv (area under each curve, its fits that did not "
+          "converge), "
           "OUT/fig1a_<dataset>.png, OUT/fig1b.png and the saved fits under OUT/chunks/<representation>/")
 
 
@@ -84,11 +90,12 @@ class RobustnessResult:
     solver: str = ""
 
 
-def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None, n_levels: int = 9,
+def run(representations, datasets, *, source: str = "auto", solver: Solver | None = None, n_levels: int = 9,
         realizations: int = 5, seed: int = 0, std_scale: bool = False, chunk_groups: int | None = None,
         directory: Path | None = None, progress: bool = True) -> RobustnessResult:
     """The sweep of every representation on every dataset it has (``solver``: default
-    :class:`~timbre_jax.solvers.Lbfgsb`); fits saved under ``directory/<representation>``."""
+    :class:`~timbre_jax.solvers.Exact`; the paper's is :class:`~timbre_jax.solvers.Lbfgsb`);
+    fits saved under ``directory/<representation>``."""
     job = base.start(representations, datasets, source, solver, directory)
     rows, timings = [], {}
     for r, sets, clock in job.each():
@@ -98,7 +105,7 @@ def run(representations, datasets, *, source: str = "upstream", solver: Solver |
         rows += found
         timings[r] = (len(found), clock(), resumed)
     return RobustnessResult(rows, list(representations), list(datasets), job.skipped, timings, job.seconds(),
-                            source, job.solver.name)
+                            job.source, job.solver.name)
 
 
 def write(result: RobustnessResult, out: Path) -> list[Path]:
@@ -109,9 +116,9 @@ def write(result: RobustnessResult, out: Path) -> list[Path]:
                          [[getattr(r, f) for f in SweepRow.__dataclass_fields__] for r in rows])]
     auc = auc_table(rows)
     keys = [(r, d) for r in representations for d in datasets if (r, d) in auc]
-    written.append(write_csv(out / "auc.csv", ["representation", "dataset", "auc", "auc_std", "rel_auc_db"],
-                             [[r, d, auc[(r, d)]["auc"], auc[(r, d)]["auc_std"], auc[(r, d)]["rel_auc_db"]]
-                              for r, d in keys]))
+    columns = ["auc", "auc_std", "rel_auc_db", "unconverged", "converged"]
+    written.append(write_csv(out / "auc.csv", ["representation", "dataset", *columns],
+                             [[r, d, *(auc[(r, d)][c] for c in columns)] for r, d in keys]))
     present = [d for d in datasets if any((r, d) in auc for r in representations)]
     # what the figures' titles name (source and solver where the result records them) and say is missing
     figure = dict(source=result.source, solver=result.solver, skipped=result.skipped)
@@ -126,8 +133,8 @@ def write(result: RobustnessResult, out: Path) -> list[Path]:
 
 
 def summary(result: RobustnessResult) -> list[str]:
-    """Fits and time per representation, what was skipped, and a note where the
-    relative areas cannot be computed."""
+    """Fits and time per representation, what was skipped, a note where the relative
+    areas cannot be computed and, where some fits did not converge, their count."""
     lines = base.skipped_lines(result.skipped)
     for r, (fits, seconds, resumed) in result.timings.items():
         if resumed:  # saved chunks are read back, not solved: no rate to report
@@ -137,5 +144,7 @@ def summary(result: RobustnessResult) -> list[str]:
     have = {(x.representation, x.dataset) for x in result.rows}
     if "stmf" not in result.representations or any(("stmf", d) not in have for d in result.datasets):
         lines.append("note: relative areas (dB) need stmf on the same dataset; those cells are left empty")
+    found = convergence.tally((x.representation, x.dataset, x.converged) for x in result.rows)
+    lines += convergence.report("robustness", found, result.solver)
     lines.append(f"wall time {result.seconds:.1f} s")
     return lines

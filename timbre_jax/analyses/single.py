@@ -20,12 +20,13 @@ import numpy as np
 
 from timbre_jax.analyses import base
 from timbre_jax.core.pearson import condensed
-from timbre_jax.data import datasets, store
+from timbre_jax.data import datasets, registry, store
 from timbre_jax.fit import learn
 from timbre_jax.fit.learn import MetricResult
 from timbre_jax.plots.weights import plot_weights
 from timbre_jax.solvers import Solver
 from timbre_jax.solvers.messages import too_many_weights, verdict_of
+from timbre_jax.stats import convergence
 
 WRITES = ("prints the explained variance and the solver's verdict in plain words; writes only what you name: "
           "--out FILE.npz (weights, explained_variance and a JSON 'metadata': datasets, source, solver, "
@@ -57,12 +58,15 @@ class SingleResult:
         return "+".join(self.names)
 
 
-def run(representation: str, names: list[str], *, source: str = "upstream", solver: Solver | None = None,
+def run(representation: str, names: list[str], *, source: str = "auto", solver: Solver | None = None,
         progress: bool = True) -> SingleResult:
     """Learn one metric of ``representation`` over the datasets ``names`` (one problem;
-    ``solver``: default :class:`~timbre_jax.solvers.Lbfgsb`)."""
+    ``source``: default ``"auto"``, chosen per dataset and recorded as chosen; ``solver``:
+    default :class:`~timbre_jax.solvers.Exact`, see :func:`~timbre_jax.analyses.base.default_solver`)."""
     solver = base.default_solver(solver)
     sets = [datasets.load(d, representation, source, progress=progress) for d in names]
+    if source == "auto":
+        source = "+".join(dict.fromkeys(registry.published_source(representation, d) for d in names))
     features, ratings = datasets.joint_problem(sets)
     t0 = time.perf_counter()
     res = learn.learn_metric(features, ratings, solver=solver)
@@ -74,16 +78,19 @@ def run(representation: str, names: list[str], *, source: str = "upstream", solv
 
 
 def summary(result: SingleResult) -> list[str]:
-    """The explained variance, the solver's verdict and, when not certified, the optimum."""
+    """The explained variance, the solver's verdict, when not certified the optimum and,
+    when the fit did not converge, the count line every analysis prints
+    (:func:`timbre_jax.stats.convergence.report`)."""
     res, starts = result.fit, result.starts
     lines = [f"{result.representation} on {result.label} ({result.solver}): explained variance "
-             f"{res.explained_variance:.4f} (P = {res.pearson:.4f}), {res.iterations} iterations"
+             f"{res.explained_variance:.4f} in-sample (P = {res.pearson:.4f}), {res.iterations} iterations"
              f"{f', from start {res.start} of {starts}' if starts > 1 else ''} [{result.seconds:.1f} s]",
              f"solver: {verdict_of(res).text} (its code: {res.message})"]
     if result.gap is not None:
         lines.append(f"global optimum {res.explained_variance + result.gap:.4f} (gap {result.gap:.4f}; "
                      "`--solver exact` gives it)")
-    return lines
+    found = convergence.tally([(result.representation, result.label, res.converged)])
+    return lines + convergence.report("learn", found, result.solver)
 
 
 def warning_lines(result: SingleResult) -> list[str]:

@@ -6,6 +6,11 @@ Beside every fit the certified optimum of the same problem is solved
 the solver stopped from the best any weights can do.  Given a directory, every batch of
 fits is saved there (:mod:`timbre_jax.fit.resume`), so an interrupted table resumes where it
 stopped and a table over more representations reuses the fits of an earlier one.
+
+A fit that did not converge keeps its cell: table1.csv is the paper's table and keeps its
+values and format, the flag is the ``converged`` column of fits.csv, and the printed table
+marks the cell (and the median and IQR of its column) with ``*`` above the count of such
+fits (:mod:`timbre_jax.stats.convergence`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from timbre_jax.progress import bar
 from timbre_jax.solvers import Exact, Solver
 from timbre_jax.solvers.batch import chunk_size, default_lockstep
 from timbre_jax.solvers.messages import too_many_weights
+from timbre_jax.stats import convergence
 
 WRITES = ("OUT/table1.csv (explained variance per dataset x representation), OUT/table1_optimum.csv (the "
           "certified optimum of each cell; left out when every cell is itself certified), OUT/fits.csv (one "
@@ -90,9 +96,10 @@ class TableResult:
         return all(f["solver_certified"] for f in self.fits)
 
 
-def run(representations, datasets, *, source: str = "upstream", solver: Solver | None = None,
+def run(representations, datasets, *, source: str = "auto", solver: Solver | None = None,
         directory: Path | None = None, progress: bool = True) -> TableResult:
-    """Table I with ``solver`` (default :class:`~timbre_jax.solvers.Lbfgsb`, the paper's);
+    """Table I with ``solver`` (default :class:`~timbre_jax.solvers.Exact`; the paper's is
+    :class:`~timbre_jax.solvers.Lbfgsb`);
     batches saved under ``directory/<representation>``."""
     reference = Exact()
     job = base.start(representations, datasets, source, solver, directory)
@@ -159,19 +166,47 @@ def warning_lines(result: TableResult) -> list[str]:
     return [line] if line else []
 
 
+def marked_table(markdown: str, stopped: set[tuple[str, str]], representations, datasets) -> str:
+    """The markdown Table I (:func:`timbre_jax.plots.tables.markdown_table1`: a header, a
+    rule, one line per dataset, then the summary rows) with :data:`~timbre_jax.stats.convergence.MARK`
+    after our value in each (representation, dataset) cell of ``stopped`` and in the
+    summary rows of their columns."""
+    if not stopped:
+        return markdown
+    lines = markdown.split("\n")
+    columns = {representations.index(r) for r, _ in stopped}
+    for i, line in enumerate(lines[2:], start=2):
+        d = datasets[i - 2] if i - 2 < len(datasets) else None
+        cells = line[2:-2].split(" | ")  # "| name | cell | ... |"
+        for c, r in enumerate(representations):
+            if ((r, d) in stopped if d is not None else c in columns):
+                ours, _, rest = cells[c + 1].partition(" ")
+                cells[c + 1] = " ".join(filter(None, [ours + convergence.MARK, rest]))
+        lines[i] = "| " + " | ".join(cells) + " |"
+    return "\n".join(lines)
+
+
 def summary(result: TableResult) -> list[str]:
-    """The table in markdown with the paper's values, a key, what was skipped, and the count."""
+    """The table in markdown with the paper's values, a key, what was skipped, the count
+    and, where some fits did not converge, their count (``*`` in their cells)."""
     optimum = None if result.certified else result.optimum
-    lines = [tables.markdown_table1(result.ev, result.representations, result.datasets, optimum)]
+    stopped = {(f["representation"], f["dataset"]) for f in result.fits if not f["converged"]}
+    lines = [marked_table(tables.markdown_table1(result.ev, result.representations, result.datasets, optimum),
+                          stopped, result.representations, result.datasets)]
     certified = sum(f["certified"] for f in result.fits)
     if optimum is not None:
         lines.append(f"cells: our explained variance, {result.solver} (the paper's value) [the global optimum, "
-                     f"certified by the KKT conditions for {certified} of {len(result.fits)}]")
+                     f"certified by the KKT conditions for {certified} of {len(result.fits)}]; in-sample: each metric "
+                     "scored on the pairs it was fitted on")
     else:
         lines.append(f"cells: our explained variance at the global optimum (the paper's value); "
-                     f"{certified} of {len(result.fits)} certified by the KKT conditions")
+                     f"{certified} of {len(result.fits)} certified by the KKT conditions; in-sample: each metric "
+                     "scored on the pairs it was fitted on")
     lines += base.skipped_lines(result.skipped)
     resumed = sum(f["resumed"] for f in result.fits)
     lines.append(f"\n{len(result.ev)} fits ({result.solver}{f', {resumed} resumed' if resumed else ''}) "
                  f"in {result.seconds:.1f} s")
-    return lines
+    found = convergence.tally((f["representation"], f["dataset"], f["converged"]) for f in result.fits)
+    return lines + convergence.report("table", found, result.solver,
+                                      "from a fit that did not converge, or a median or IQR over one "
+                                      "(fits.csv: converged; table1.csv keeps the paper's format)")

@@ -66,7 +66,7 @@ class ZeroshotResult:
     seconds: float = 0.0
 
 
-def run(representations, datasets, *, source: str = "upstream", samples: int = 1000, seed: int = 0,
+def run(representations, datasets, *, source: str = "auto", samples: int = 1000, seed: int = 0,
         margin: float = 0.1, progress: bool = True) -> ZeroshotResult:
     """The alignment of every representation on every dataset it has (no fit), with
     ``samples`` bootstrap samples per dataset (0: no intervals)."""

@@ -14,7 +14,9 @@ machine, on the batch layout, or on which other datasets are in the run.
 Area: the trapezoid of the mean (over realizations) EV_human against ``log10 delta``
 (:func:`area`, :func:`areas`); over the default levels it lies in [0, 2].  Relative area
 of representation R on a dataset: ``10 log10(area_R / area_stmf)`` dB (:func:`relative_db`;
-negative = less robust than STMF).  The analysis that fits and reports them:
+negative = less robust than STMF).  An area stands on every fit of its curve: the
+table counts those that did not converge (:mod:`timbre_jax.stats.convergence`).  The
+analysis that fits and reports them:
 :mod:`timbre_jax.analyses.robustness`.
 """
 
@@ -86,11 +88,21 @@ def areas(rows) -> dict[tuple[str, str], tuple[float, float]]:
 
 
 def auc_table(rows) -> dict[tuple[str, str], dict]:
-    """(representation, dataset) -> {auc, auc_std, rel_auc_db}; dB empty without stmf."""
+    """(representation, dataset) -> {auc, auc_std, rel_auc_db, unconverged, converged}; dB
+    empty without stmf.  ``unconverged``: the fits behind the area that did not converge
+    (``rows`` with a ``converged`` attribute; without one, a row counts as converged);
+    ``converged``: every fit behind the row's numbers converged, stmf's too where the dB
+    is computed from its area."""
     a = areas(rows)
+    stopped: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if not getattr(r, "converged", True):
+            stopped[(r.representation, r.dataset)] = stopped.get((r.representation, r.dataset), 0) + 1
     out = {}
     for (rep, d), (auc, std) in a.items():
         ref = a.get(("stmf", d))
         db = relative_db(auc, ref[0]) if ref is not None and ref[0] > 0 and auc > 0 else float("nan")
-        out[(rep, d)] = {"auc": auc, "auc_std": std, "rel_auc_db": db}
+        behind = stopped.get((rep, d), 0) + (stopped.get(("stmf", d), 0) if np.isfinite(db) else 0)
+        out[(rep, d)] = {"auc": auc, "auc_std": std, "rel_auc_db": db, "unconverged": stopped.get((rep, d), 0),
+                         "converged": behind == 0}
     return out

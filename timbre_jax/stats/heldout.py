@@ -7,12 +7,14 @@ pairs) share the dataset's ``D`` and go through one batched solve (:func:`solve_
 A fold's predicted squared distances are only defined up to a scale (P is invariant to
 it), so each fold's predictions are standardized (zero mean, unit variance over its
 held-out pairs, :func:`folds`) before the folds are pooled and correlated with the ratings
-of the same pairs (:func:`pooled_pearson`).  The analysis that reports them:
-:mod:`timbre_jax.analyses.crossval`.
+of the same pairs (:func:`pooled_pearson`).  A fold that did not converge puts the pooled
+held-out numbers in doubt, the in-sample fit its own EV (:func:`convergence_of`).  The
+analysis that reports them: :mod:`timbre_jax.analyses.crossval`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.fit import sweep
 from timbre_jax.solvers import Solver
 from timbre_jax.solvers.batch import Group
+from timbre_jax.stats.convergence import count_unconverged
 
 
 def make_group(fs: FeatureSet) -> Group:
@@ -57,6 +60,24 @@ def pooled_pearson(fold_list, which=None) -> float:
     which = range(len(fold_list)) if which is None else which
     return pearson_of_vectors(np.concatenate([fold_list[k][1] for k in which]),
                               np.concatenate([fold_list[k][2] for k in which]))
+
+
+@dataclass(frozen=True)
+class FoldConvergence:
+    """Which fits of one dataset's group did not converge: ``unconverged`` of all
+    ``l + 1``; ``in_sample``: the fit on all pairs converged; ``heldout``: every fold did
+    (then the held-out numbers stand on converged fits)."""
+
+    unconverged: int
+    in_sample: bool
+    heldout: bool
+
+
+def convergence_of(converged) -> FoldConvergence:
+    """The :class:`FoldConvergence` of a group's ``converged`` flags (l + 1,), row 0 the
+    in-sample fit (``Results.converged`` of :func:`solve_folds`)."""
+    flags = np.asarray(converged, dtype=bool)
+    return FoldConvergence(count_unconverged(flags), bool(flags[0]), bool(flags[1:].all()))
 
 
 def solve_folds(sets: list[FeatureSet], solver: Solver, *, directory: Path | None = None, progress: bool = True):

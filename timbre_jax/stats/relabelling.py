@@ -10,8 +10,10 @@ solves that share the dataset's ``D``.
 permutation p-value ``(1 + #{null >= observed - TIE}) / (K + 1)`` and the excess of the
 observed EV over the null median.  ``TIE`` counts a relabelling that reaches the observed
 EV up to rounding as reaching it: where every fit interpolates the ratings (EV = 1,
-mertcat), the optima differ only in the last bits.  The analysis that reports them:
-:mod:`timbre_jax.analyses.null`.
+mertcat), the optima differ only in the last bits.  ``unconverged`` counts the fits of
+the comparison (the observed one and the relabellings) that did not converge
+(:mod:`timbre_jax.stats.convergence`): with one, each of its numbers is in doubt.  The
+analysis that reports them: :mod:`timbre_jax.analyses.null`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from timbre_jax.core.pearson import pair_differences, pair_indices
 from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.solvers.batch import Group
+from timbre_jax.stats.convergence import count_unconverged
 
 
 def permutations(l: int, K: int, seed: int, dataset: str) -> np.ndarray:
@@ -62,14 +65,22 @@ class NullSummary:
     p_value: float
     excess_over_median: float
     permutations: int
+    unconverged: int = 0  # fits, of the observed one and the relabellings, that did not converge
+
+    @property
+    def converged(self) -> bool:
+        """Whether every fit behind these numbers converged."""
+        return self.unconverged == 0
 
 
 TIE = 1e-9
 
 
-def compare_to_null(representation: str, dataset: str, ev: np.ndarray) -> NullSummary:
-    """ev[0] observed, ev[1:] null."""
+def compare_to_null(representation: str, dataset: str, ev: np.ndarray, converged=None) -> NullSummary:
+    """ev (K + 1,): ev[0] observed, ev[1:] null; ``converged`` (K + 1,): each fit's flag
+    (None: all converged)."""
     obs, null = float(ev[0]), np.asarray(ev[1:])
     med = float(np.median(null))
     return NullSummary(representation, dataset, obs, med, float(np.percentile(null, 95)),
-                       float((1 + np.sum(null >= obs - TIE)) / (len(null) + 1)), obs - med, len(null))
+                       float((1 + np.sum(null >= obs - TIE)) / (len(null) + 1)), obs - med, len(null),
+                       0 if converged is None else count_unconverged(converged))
