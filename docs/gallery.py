@@ -44,7 +44,7 @@ FIGURES = [
      "--levels 5 --realizations 2 --out OUT",
      [("fig1a_Barthet2010.png", "robustness_fig1a_Barthet2010.png",
        "Fig. 1a: the explained variance of the human ratings by metrics learned on ever noisier ratings, "
-       "one curve per representation."),
+       "one curve per representation (in-sample: the human ratings of the same pairs)."),
       ("fig1a_Grey1977.png", "robustness_fig1a_Grey1977.png",
        "Fig. 1a on a study with no published stmf features: the legend says so instead of dropping the "
        "curve silently."),
@@ -59,8 +59,8 @@ FIGURES = [
     ("--quiet null --representations cochlea --datasets Grey1977,McAdams1995,Barthet2010 --solver exact "
      "--permutations 20 --out OUT",
      [("null_cochlea.png", "null_cochlea.png",
-       "The permutation test: the explained variance of the metric learned with the true sound labels "
-       "against metrics learned after the sounds were randomly relabelled.")]),
+       "The permutation test: the in-sample explained variance of the metric learned with the true sound "
+       "labels against metrics learned after the sounds were randomly relabelled (in-sample too).")]),
     ("--quiet crossval --representations cochlea,encodec --datasets Grey1977,McAdams1995,Barthet2010 "
      "--solver exact --out OUT",
      [("crossval.png", "crossval.png",
@@ -68,13 +68,14 @@ FIGURES = [
        "against the one on the sounds it was fitted on.")]),
     ("--quiet transfer --representations cochlea --datasets Grey1977,Grey1978,McAdams1995 --out OUT",
      [("transfer_cochlea.png", "transfer_cochlea.png",
-       "The transfer matrix: a metric learned on one study (row) scored on another (column), with the "
-       "unweighted distance as the baseline row.")]),
+       "The transfer matrix: a metric learned on one study (row) scored on another (column, a held-out "
+       "study; the diagonal is in-sample), with the unweighted distance, zero-shot, as the baseline row.")]),
     ("--quiet leaderboard --representations cochlea,encodec,stmf --datasets Grey1977,Barthet2010 "
      "--bootstrap 50 --out OUT",
      [("leaderboard.png", "leaderboard.png",
        "The leaderboard: the benchmark's pooled rank metric and the median explained variances of each "
-       "representation over the studies."),
+       "representation over the studies, each bar zero-shot (no fit), in-sample or held-out; the "
+       "representations are ranked by the held-out per-anchor Spearman of the learned metric."),
       ("compare_Grey1977.png", "leaderboard_compare_Grey1977.png",
        "One study's comparison of the representations: held-out explained variance with bootstrap intervals; "
        "stmf has no features for this study and the figure says so."),
@@ -122,7 +123,9 @@ def main(argv=None) -> int:
              "`python docs/gallery.py`, which runs the commands below; `learn --plot` draws to the file it is "
              "given, the other commands into their `--out` folder. Every title says what is plotted and on "
              "what (representation, study and, where the command hands them to the figure, the features' "
-             "source and the solver); every axis has its unit; a panel without data says so in words.", ""]
+             "source and the solver); every axis has its unit; a panel without data says so in words; every "
+             "number of a learned metric says whether it is in-sample (scored on the pairs it was fitted on), "
+             "held-out (on sounds or a study it never saw) or zero-shot (no fit).", ""]
     for name, sentence, command in entries:
         lines += [f"## {name.removesuffix('.png')}", "", sentence, "", "```", command, "```", "",
                   f"![{name}]({out.name}/{name})", ""]

@@ -111,7 +111,7 @@ def test_fig1a_legend_says_what_the_dashed_line_and_error_bars_are(tmp_path, cap
     title = legend.get_title().get_text()
     assert "± one standard deviation" in title and "3 noise realizations" in title
     assert ax.get_xlabel() == "noise level δ (noise std, rating units; log scale)"
-    assert ax.get_ylabel() == "explained variance P² of the human ratings\n(unitless)"
+    assert ax.get_ylabel() == "in-sample explained variance P²\nof the human ratings (unitless)"
     # an explicit count wins over the one read from the rows
     plot_robustness_curves(rows(), "Grey1977", 0.47, tmp_path / "fig1a.png", realizations=5)
     assert "5 noise realizations" in captured[1].axes[0].get_legend().get_title().get_text()
@@ -240,7 +240,8 @@ def test_leaderboard_figures_say_which_representation_has_no_features(tmp_path, 
     leaderboard.write(result, tmp_path)
     board, *compare = captured
     t = titles(board)
-    assert all(w in t for w in ("cochlea, stmf", "2 studies", "upstream features", "exact solver"))
+    assert all(w in t for w in ("cochlea", "stmf", "2 studies", "upstream features", "exact solver",
+                                "ranked by the held-out"))  # in the order of the ranking
     assert_axes_labelled(board)
     grey = next(f for f in compare if "Grey1977" in titles(f))
     assert "upstream features, exact solver" in titles(grey)

@@ -1,6 +1,7 @@
 """The leaderboard's figures (:mod:`timbre_jax.analyses.leaderboard`): the pooled rank
-metric and the median explained variances of each representation over the studies, and
-one study's comparison of the representations with bootstrap intervals."""
+metric and the median explained variances of each representation over the studies, ranked
+by a held-out number, each bar labelled zero-shot, in-sample or held-out, and one study's
+comparison of the representations with bootstrap intervals."""
 
 from __future__ import annotations
 
@@ -21,51 +22,71 @@ from timbre_jax.plots.style import (
     value_labels,
 )
 
+# The bars of each panel: (label, distance, column, colour, hatch).  Every label says how the
+# number was scored: zero-shot (no fit), in-sample (the fit saw the pairs) or held-out.
+SPEARMAN_BARS = (("euclidean, zero-shot (no fit)", "euclidean", "anchor_spearman", "0.78", ""),
+                 ("cosine, zero-shot (no fit)", "cosine", "anchor_spearman", "0.55", ""),
+                 ("learned, in-sample", "learned", "anchor_spearman", "#f4a582", "///"),
+                 ("learned, held-out", "learned", "heldout_anchor_spearman", "#2166ac", ""))
+EV_BARS = (("euclidean, zero-shot (no fit)", "euclidean", "ev_median", "0.78", ""),
+           ("learned, in-sample", "learned", "ev_median", "#f4a582", "///"),
+           ("learned, held-out", "learned", "heldout_ev_median", "#2166ac", ""))
+RANKED_BY_WORDS = "held-out per-anchor Spearman of the learned metric"
+
 
 def plot_leaderboard(rows: list[dict], path: Path, *, source: str = "") -> Path:
-    """The leaderboard in two panels: the pooled per-anchor Spearman of each representation
-    for the three distances (euclidean, cosine, learned), and the median EV over studies
-    (zero-shot euclidean, in-sample and held-out of the learned metric); each bar's value
-    printed over it, 'n/a' where it has none.  The title names the representations, the
-    number of studies, ``source`` and the solver (exact)."""
+    """The leaderboard in two panels, the representations in the order of their
+    ``heldout_rank`` (best first; the order of ``rows`` where they have none): the pooled
+    per-anchor Spearman of each representation (euclidean and cosine zero-shot, the learned
+    metric in-sample and held-out), and the median EV over studies (zero-shot euclidean,
+    the learned metric in-sample and held-out); each bar's value printed over it, 'n/a'
+    where it has none.  Every legend entry and the title say which numbers are in-sample,
+    held-out or zero-shot, and the title what ranks the representations; it names them,
+    the number of studies, ``source`` and the solver (exact)."""
     plt = pyplot()
     reps = list(dict.fromkeys(x["representation"] for x in rows))
+    rank = {x["representation"]: x["heldout_rank"] for x in rows if "heldout_rank" in x}
+    ranked = bool(rank)
+    reps.sort(key=lambda r: rank.get(r, np.inf))  # stable: unranked keep their order, last
     cell = {(x["representation"], x["distance"]): x for x in rows}
-    kinds = [k for k in ("euclidean", "cosine", "learned") if any((r, k) in cell for r in reps)]
     x = np.arange(len(reps))
-    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(reps) + 4), 4.4))
-    width = 0.8 / max(len(kinds), 1)
-    for i, kind in enumerate(kinds):
-        values = [cell[(r, kind)]["anchor_spearman"] if (r, kind) in cell else np.nan for r in reps]
-        xs = x + (i - (len(kinds) - 1) / 2) * width
-        axes[0].bar(xs, values, width, label=kind)
-        value_labels(axes[0], xs, values, width)
-    style_axes(axes[0], "pooled per-anchor Spearman (timbre benchmark)", "representation",
+    fig, axes = plt.subplots(1, 2, figsize=(max(9.0, 1.6 * len(reps) + 5), 4.6))
+    for ax, bars in zip(axes, (SPEARMAN_BARS, EV_BARS)):
+        bars = [b for b in bars if any((r, b[1]) in cell for r in reps)]
+        width = 0.8 / max(len(bars), 1)
+        for i, (label, kind, column, colour, hatch) in enumerate(bars):
+            values = [cell.get((r, kind), {}).get(column, np.nan) for r in reps]
+            xs = x + (i - (len(bars) - 1) / 2) * width
+            ax.bar(xs, values, width, label=label, color=colour, hatch=hatch, edgecolor="white", linewidth=0.5)
+            value_labels(ax, xs, values, width)
+    order = "representation (#: rank by held-out Spearman)" if ranked else "representation (not ranked)"
+    style_axes(axes[0], "pooled per-anchor Spearman (timbre benchmark)", order,
                "mean over anchors of Spearman's ρ (unitless)")
-    bars = [("zero-shot (euclidean)", lambda r: cell.get((r, "euclidean"), {}).get("ev_median", np.nan)),
-            ("in-sample optimum", lambda r: cell.get((r, "learned"), {}).get("ev_median", np.nan)),
-            ("held-out", lambda r: cell.get((r, "learned"), {}).get("heldout_ev_median", np.nan))]
-    width = 0.8 / len(bars)
-    for i, (label, get) in enumerate(bars):
-        xs, values = x + (i - (len(bars) - 1) / 2) * width, [get(r) for r in reps]
-        axes[1].bar(xs, values, width, label=label)
-        value_labels(axes[1], xs, values, width)
-    style_axes(axes[1], "median explained variance over studies", "representation", EV_AXIS)
+    style_axes(axes[1], "median explained variance over studies", order, EV_AXIS)
+    names = [f"#{rank[r]} {r}" if r in rank else r for r in reps]
     for ax in axes:
-        ax.set_xticks(x, reps, rotation=30, ha="right")
+        ax.set_xticks(x, names, rotation=30, ha="right")
         ax.axhline(0, color="0.5", lw=0.6)
         ax.margins(y=0.15)
-        ax.legend(fontsize=TICK_SIZE, frameon=False)
+        low, high = ax.get_ylim()
+        entries = len(ax.get_legend_handles_labels()[1])
+        ax.set_ylim(low, high + 0.075 * entries * (high - low))  # room for the legend above the bars
+        ax.legend(fontsize=TICK_SIZE, frameon=False, loc="upper left", ncol=1)
     if not rows:
         for ax in axes:
             say_empty(ax, "no rows: no representation had features")
     studies = max((x_["studies"] for x_ in rows), default=0)
-    fig.suptitle(f"Leaderboard of {', '.join(reps) or 'no representation'} over {studies} studies\n"
-                 f"({provenance(source, 'exact')} for the learned metric)", fontsize=TITLE_SIZE)
+    fig.suptitle(f"Leaderboard of {', '.join(reps) or 'no representation'} over {studies} studies, "
+                 + (f"ranked by the {RANKED_BY_WORDS}" if ranked else "not ranked")
+                 + f"\n({provenance(source, 'exact')} for the learned metric)", fontsize=TITLE_SIZE)
     fig.tight_layout()
     caption(fig, "Left: rank metric of the field's benchmark, distances not squared, pooled over every anchor "
-            "sound of every study. Right: medians over studies; held-out is leave-one-sound-out cross-validation. "
-            "n/a: no data for that representation and distance.")
+            "sound of every study. Right: medians over studies. Zero-shot: the distance without a fit. "
+            "In-sample: the learned metric fitted on every rated pair and scored on the same pairs (it grows "
+            "with the number of weights). Held-out: leave-one-sound-out cross-validation, each sound's pairs "
+            "scored by the metric learned without them; the rank (#) is by the held-out per-anchor Spearman "
+            "(ties: held-out EV), never by an in-sample number. n/a: no data for that representation and "
+            "distance.")
     return save_figure(fig, path)
 
 

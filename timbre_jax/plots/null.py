@@ -22,7 +22,7 @@ from timbre_jax.plots.style import (
 
 def plot_null(rows, summaries, representation: str, path: Path, *, source: str = "", solver: str = "",
               skipped=()) -> Path:
-    """Permutation null of one representation (:mod:`timbre_jax.analyses.null`): observed EV (red,
+    """Permutation null of one representation (:mod:`timbre_jax.analyses.null`): observed in-sample EV (red,
     its value and p-value beside it) against the null distribution (grey) and its 95th
     percentile (black bar), one column per dataset.  ``rows``: (representation, dataset,
     permutation, ev, iterations).  The title names the representation, ``source`` and
@@ -55,8 +55,9 @@ def plot_null(rows, summaries, representation: str, path: Path, *, source: str =
     observed = (f"\n{sums[0].dataset}: observed P² {sums[0].observed_ev:.3f} (p = {sums[0].p_value:.3g})"
                 if len(sums) == 1 else "")
     style_axes(ax, title=f"Permutation test: {representation}" + (f" ({prov})" if prov else "") + observed
-                         + "\nexplained variance with the true sound labels vs with shuffled labels",
-               xlabel="dataset", ylabel="explained variance P² of the human ratings\n(unitless)")
+                         + "\nin-sample explained variance with the true sound labels vs with shuffled labels",
+               xlabel="dataset", ylabel="in-sample explained variance P² of the human ratings\n(unitless; each "
+                                        "metric scored on the pairs\nit was learned on)")
     K = max((s.permutations for s in sums), default=0)
     handles = [Line2D([], [], ls="", marker="D", color="C3", label="true sound labels (observed)"),
                Line2D([], [], ls="", marker="o", ms=3, color="0.6",
@@ -67,5 +68,6 @@ def plot_null(rows, summaries, representation: str, path: Path, *, source: str =
                  "ratings after the sounds were randomly relabelled (rows and columns of the dissimilarity "
                  "matrix shuffled together), which breaks any link between sounds and ratings. A red diamond "
                  "above the black bar beats 95% of the relabellings (permutation p-value, printed beside it, "
-                 "about 0.05 or less); one inside the grey cloud is no better than chance.")
+                 "about 0.05 or less); one inside the grey cloud is no better than chance. Every explained variance "
+                 "here is in-sample: each metric, true or relabelled, is scored on the ratings it was learned on.")
     return save_figure(fig, path)

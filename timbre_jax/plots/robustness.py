@@ -73,9 +73,10 @@ def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
     shown = ", ".join(reps) or "no representation"
     prov = provenance(source, solver)
     style_axes(ax, title=f"{dataset}: metric learned on noisy ratings, scored on the human ratings\n"
+                         "of the same pairs (in-sample: no sound held out)\n"
                          f"{shown}" + (f" ({prov})" if prov else ""),
                xlabel="noise level δ (noise std, rating units; log scale)",
-               ylabel="explained variance P² of the human ratings\n(unitless)")
+               ylabel="in-sample explained variance P²\nof the human ratings (unitless)")
     spread = (f"points: mean over {n} noise realizations\n"
               f"error bars: ± one standard deviation\nover the {n} realizations"
               if n > 1 else "one noise realization per level\n(no error bars)")
@@ -88,7 +89,9 @@ def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
               bbox_to_anchor=(1.02, 1.0), alignment="left")
     caption(fig, "Each representation's metric is learned on the human dissimilarity ratings plus Gaussian "
                  "noise of standard deviation δ (clipped to [0, 1]), then scored by how much of the variance "
-                 "of the original human ratings it explains (P², squared Pearson correlation: 1 = all, 0 = none).")
+                 "of the original human ratings it explains (P², squared Pearson correlation: 1 = all, 0 = none). "
+                 "In-sample with respect to the sounds: the human ratings scored are those of the same pairs the "
+                 "metric was learned on (noisy); no sound is held out.")
     return save_figure(fig, path)
 
 
@@ -125,7 +128,7 @@ def plot_area_heatmap(auc: dict, datasets, representations, path: Path, *, sourc
             table[-1] = np.nanmean(table[:-1], axis=0)
     fig, ax = plt.subplots(figsize=(1.05 * len(cols) + 3.4, 0.42 * len(table) + 1.6))
     ax.set_facecolor("0.94")  # a cell without a number: light grey, with its reason in words
-    area_words = "area under the curve of explained variance against log10 δ"
+    area_words = "area under the curve of explained variance against log10 δ (in-sample)"
     prov = provenance(source, solver)
     where = f" ({prov})" if prov else ""
     if relative:
@@ -139,11 +142,11 @@ def plot_area_heatmap(auc: dict, datasets, representations, path: Path, *, sourc
         cbar_label = "dB relative to stmf\n= 10·log10(area / area of stmf)"
         labels = [("stmf\n(reference:\narea, unitless)" if c == "stmf" else f"{c}\n(dB)") for c in cols]
         title = f"Robustness to noisy training ratings{where}:\n{area_words}, relative to stmf"
-        text = ("Area: under the Fig. 1a curve (explained variance P² of the human ratings against log10 of the "
-                "noise level δ); 0 = explains nothing, 2 = explains everything at every noise level. "
-                "The stmf column gives its area; every other cell is 10·log10 of the ratio of its area to "
-                "stmf's on the same dataset, in dB: above 0 (blue) more robust than stmf, below 0 (red) "
-                "less robust, 0 dB as robust.")
+        text = ("Area: under the Fig. 1a curve (in-sample explained variance P² of the human ratings of the "
+                "pairs learned on, against log10 of the noise level δ); 0 = explains nothing, 2 = explains "
+                "everything at every noise level. The stmf column gives its area; every other cell is 10·log10 "
+                "of the ratio of its area to stmf's on the same dataset, in dB: above 0 (blue) more robust than "
+                "stmf, below 0 (red) less robust, 0 dB as robust.")
         if "stmf" in cols:
             j = cols.index("stmf")
             ax.add_patch(Rectangle((j - 0.5, -0.5), 1, len(table), facecolor="0.9", edgecolor="none", zorder=0))
@@ -158,9 +161,9 @@ def plot_area_heatmap(auc: dict, datasets, representations, path: Path, *, sourc
                "no stmf sweep in these results, so there is no stmf reference and no dB")
         title = (f"Robustness to noisy training ratings{where}:\n{area_words}\n"
                  + ("(only stmf: areas, no comparison)" if has_stmf else "(no stmf reference: areas, not dB)"))
-        text = ("Area: under the Fig. 1a curve (explained variance P² of the human ratings against log10 of the "
-                "noise level δ); 0 = explains nothing, 2 = explains everything at every noise level. "
-                f"Cells show the area itself: {why}.")
+        text = ("Area: under the Fig. 1a curve (in-sample explained variance P² of the human ratings of the "
+                "pairs learned on, against log10 of the noise level δ); 0 = explains nothing, 2 = explains "
+                f"everything at every noise level. Cells show the area itself: {why}.")
     cbar = fig.colorbar(im, ax=ax, fraction=0.05 if len(table) > 3 else 0.08, pad=0.03)
     cbar.set_label(cbar_label, fontsize=LABEL_SIZE)
     fig.axes[-1].tick_params(labelsize=TICK_SIZE)

@@ -47,17 +47,19 @@ def plot_transfer(representation: str, datasets: list[str], ev: np.ndarray, zero
         ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=1.2))
     ax.axhline(m - 0.5, color="w", lw=3)
     style_axes(ax, f"Transfer across studies: {representation} ({source} features, exact solver)\n"
-               f"median in-sample EV {in_sample_median:.3f}, median transferred EV "
-               f"{transfer_median:.3f}", "scored on (study)", "learned on (study)")
+               f"median in-sample EV {in_sample_median:.3f} (diagonal)\nmedian transferred EV "
+               f"{transfer_median:.3f} (held-out study)", "scored on (study)", "learned on (study)")
     ax.set_xticks(range(m), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=label_size)
-    ax.set_yticks(range(m + 1), [*names, "zero-shot (w = 1)"], fontsize=label_size)
+    ax.set_yticks(range(m + 1), [*names, "zero-shot (no fit, w = 1)"], fontsize=label_size)
     cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    cbar.set_label("explained variance max(P, 0)² (unitless)", fontsize=LABEL_SIZE)
+    cbar.set_label("explained variance\nmax(P, 0)² (unitless)", fontsize=LABEL_SIZE)
     cbar.ax.tick_params(labelsize=TICK_SIZE)
     fig.tight_layout()
     caption(fig, "Each cell: the metric learned on the row's study (the certified optimum of the fit, "
             "weights w) scored on the column's study: max(P, 0)² of Pearson's P between the squared distances "
-            "Σ_k (Ψ_ik − Ψ_jk)² / w_k² and the ratings, over that study's rated pairs. Red frames: the in-sample "
-            "fits. Bottom row: every weight 1 (no fit), the baseline a transferred metric should beat."
+            "Σ_k (Ψ_ik − Ψ_jk)² / w_k² and the ratings, over that study's rated pairs. Red frames: in-sample, "
+            "the metric scored on the study it was learned on. Other cells: held-out study, the metric scored on "
+            "sounds and ratings it never saw. Bottom row: every weight 1 (no fit), the baseline a transferred "
+            "metric should beat."
             + missing_caption(skipped_pairs(skipped), source))
     return save_figure(fig, path)

@@ -44,7 +44,7 @@ def plot_weights(weights: np.ndarray, representation: str, path: Path, title: st
     """Where a learned metric looks: 1/w^2 (n,) as STMF's three projections, MERTCAT's layer x
     dimension map, or a profile over the feature index (:mod:`timbre_jax.plots.weights`).
     The title: ``title`` (default 'representation: datasets'), then the ``source``,
-    ``solver`` and explained variance ``ev`` of the fit where given."""
+    ``solver`` and in-sample explained variance ``ev`` of the fit where given."""
     plt = pyplot()
     v = np.asarray(weights, dtype=np.float64) ** -2.0
     importance = "feature importance 1/w²"
@@ -88,7 +88,7 @@ def plot_weights(weights: np.ndarray, representation: str, path: Path, title: st
                    ylabel=f"{importance}\n({IMPORTANCE_UNITS};\nlog scale)")
         layout = "Values under a millionth of the largest are drawn at the bottom of the axis. "
     head = title or (f"{representation}: {'+'.join(datasets)}" if datasets else representation)
-    details = [provenance(source, solver)] + ([f"explained variance P² = {ev:.3f}"] if ev is not None else [])
+    details = [provenance(source, solver)] + ([f"in-sample explained variance P² = {ev:.3f}"] if ev is not None else [])
     details = ", ".join(x for x in details if x)
     fig.suptitle(f"{head} — where the learned metric looks" + (f"\n{details}" if details else ""),
                  fontsize=TITLE_SIZE + 1)

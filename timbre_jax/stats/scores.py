@@ -9,7 +9,15 @@ distances and the ratings over the rated pairs (squared distances for ``euclidea
 and the benchmark's rank metrics (:mod:`timbre_jax.stats.rank_metrics`: per anchor sound
 Spearman and Kendall, triplet agreement, NDCG; MAE), which use distances, not squared.
 The learned distance also has ``heldout_ev``: the pooled leave-one-sound-out EV
-(:mod:`timbre_jax.stats.heldout`).
+(:mod:`timbre_jax.stats.heldout`), and the held-out anchor metrics ``heldout_<name>`` for
+each name of :data:`~timbre_jax.stats.rank_metrics.ANCHOR_METRICS`: anchor sound k is
+scored with the distances of fold k, the metric learned without any pair of sound k
+(:func:`heldout_matrix`), so no anchor is scored by a metric that saw its ratings.  An
+anchor metric is defined per row and depends only on the order of the row's distances,
+so each row may come from its own fold (whose scale is its own).  MAE compares distances
+of different rows on one scale and has no held-out counterpart.  The other numbers of
+``learned`` are in-sample (the fit saw every pair it is scored on); those of
+``euclidean`` and ``cosine`` are zero-shot (no fit).
 
 A bootstrap sample ``idx`` (l,) of sounds (drawn with replacement) is scored without
 refitting: pairs of a sound with its own copy are dropped, every other pair counts as
@@ -31,6 +39,7 @@ from timbre_jax.stats import bootstrap, heldout, rank_metrics
 
 KINDS = ("euclidean", "cosine", "learned")
 NUMBERS = ("pearson", "ev", "spearman", *rank_metrics.METRICS)
+HELDOUT_RANK = tuple(f"heldout_{name}" for name in rank_metrics.ANCHOR_METRICS)  # numbers of ``learned`` only
 
 
 def samples_of(dataset: str, l: int, count: int, seed: int) -> np.ndarray:
@@ -48,16 +57,33 @@ def square(pairs: np.ndarray, l: int) -> np.ndarray:
     return M
 
 
+def heldout_matrix(fit_distances: np.ndarray, l: int) -> np.ndarray:
+    """The learned metric held out, as the anchor metrics see it: ``fit_distances``
+    (l + 1, p), the squared distances of the in-sample fit (row 0) and of each fold
+    (:func:`timbre_jax.stats.heldout.solve_folds`: fold k learned without the pairs of
+    sound k) -> (l, l), whose row k holds the distances (not squared) from sound k to
+    every other sound under fold k's metric, zero diagonal.  Not symmetric: entry (k, j)
+    is fold k's, entry (j, k) fold j's."""
+    folds = np.sqrt(np.maximum(np.asarray(fit_distances)[1:], 0.0))  # (l, p): row k is fold k's
+    i, j = pair_indices(l)
+    pair = np.arange(len(i))
+    H = np.zeros((l, l))
+    H[i, j] = folds[i, pair]  # pair (i, j) seen from anchor i: the fold without sound i
+    H[j, i] = folds[j, pair]  # and from anchor j: the fold without sound j
+    return H
+
+
 @dataclass(frozen=True)
 class Study:
     """What the scores of one study need: its feature set, the pair vector (p,) and the
-    distance matrix (l, l) of each kind, and the held-out folds of the learned metric
-    (None without a fit)."""
+    distance matrix (l, l) of each kind, the held-out folds of the learned metric and its
+    held-out distance matrix (l, l) (:func:`heldout_matrix`) (both None without a fit)."""
 
     fs: FeatureSet
     pair_distances: dict[str, np.ndarray]
     matrices: dict[str, np.ndarray]
     folds: list | None
+    heldout: np.ndarray | None = None
 
     @property
     def kinds(self) -> list[str]:
@@ -74,12 +100,13 @@ def study(fs: FeatureSet, fit_distances: np.ndarray | None = None) -> Study:
                 "cosine": rank_metrics.distance_matrix(fs.features, "cosine")}
     i, j = pair_indices(l)
     pairs["cosine"] = matrices["cosine"][i, j]
-    folds = None
+    folds = held = None
     if fit_distances is not None:
         pairs["learned"] = fit_distances[0]
         matrices["learned"] = square(np.sqrt(np.maximum(fit_distances[0], 0.0)), l)
         folds = heldout.folds(fs, fit_distances)
-    return Study(fs, pairs, matrices, folds)
+        held = heldout_matrix(fit_distances, l)
+    return Study(fs, pairs, matrices, folds, held)
 
 
 def _pearson_spearman(d: np.ndarray, s: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
@@ -115,6 +142,11 @@ def numbers(st: Study, idx: np.ndarray | None = None, margin: float = 0.1) -> di
     if st.folds is not None:
         P = heldout.pooled_pearson(st.folds, None if idx is None else idx)
         out[("learned", "heldout_ev")] = max(P, 0.0) ** 2
+    if st.heldout is not None:
+        held = rank_metrics.study_metrics(st.heldout[np.ix_(ix, ix)], fs.ratings[np.ix_(ix, ix)], valid=valid,
+                                          margin=margin)
+        for name in rank_metrics.ANCHOR_METRICS:
+            out[("learned", f"heldout_{name}")] = float(held[name])
     return out
 
 
