@@ -47,7 +47,8 @@ def test_quick_benchmark(tmp_path):
     assert cached[0] == "representation,dataset,maxiter,ev_scipy,iterations_scipy,scipy_s" and len(cached) == 3
     table = tmp_path / "table"
     subprocess.run([sys.executable, "-m", "timbre_jax.cli", "--quiet", "table", "--representations", "encodec",
-                    "--datasets", "Patil2012_A3,Grey1977", "--maxiter", "200", "--out", str(table)],
+                    "--datasets", "Patil2012_A3,Grey1977", "--solver", "lbfgsb", "--maxiter", "200",
+                    "--out", str(table)],
                    check=True, cwd=ROOT, capture_output=True, text=True)
     again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "solver.py"), "--representations", "encodec",
                             "--datasets", "Patil2012_A3,Grey1977", "--maxiter", "200", "--scaling", "no",

@@ -79,9 +79,11 @@ def test_ctrl_c_during_the_first_compilation_exits_130_and_leaves_no_file(tmp_pa
         assert rc == 130, f"exit status {rc} (-11: SIGSEGV), SIGINT {delay} s into XLA compilation; stderr ends\n{tail}"
         assert "timbre-jax: interrupted" in err
         assert in_compile, f"the child's own timer fired after the compilation ended; stderr ends\n{tail}"
-        # What stays is complete: the exact optimum's saved chunk (table fits it first, in
-        # well under a second), never a part-written file or a table.
-        left = [p for p in out.rglob("*") if p.is_file() and p.suffix != ".npz"] if out.exists() else []
+        # What stays is complete: the run's manifest (run.json, written before any fit) and
+        # the exact optimum's saved chunk (table fits it first, in well under a second),
+        # never a part-written file or a table.
+        left = ([p for p in out.rglob("*") if p.is_file() and p.suffix != ".npz" and p.name != "run.json"]
+                if out.exists() else [])
         assert left == [], f"an interrupted first fit left {left}"
 
 
@@ -210,13 +212,17 @@ def test_quiet_before_or_after_the_subcommand(argv, quiet):
     (["table", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{out}"], ["--maxiter", "5"]),
     (["robustness", "--representations", "encodec", "--datasets", "Grey1977", "--out", "{out}"], ["--maxiter", "5"]),
 ])
-def test_an_option_the_solver_lacks_is_an_error_before_any_fit(command, option, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("solver", [[], ["--solver", "exact"]])
+def test_an_option_the_solver_lacks_is_an_error_before_any_fit(command, option, solver, tmp_path, monkeypatch,
+                                                               capsys):
+    """L-BFGS-B's options without `--solver lbfgsb` (the default solver is exact): a usage
+    error that says what to type."""
     monkeypatch.setattr(datasets, "load", _no_data)
     argv = [a.format(out=tmp_path / "out") for a in command]
-    assert cli.main(["--quiet", *argv, "--solver", "exact", *option]) == cli.EXIT_USAGE
-    name = option[0].removeprefix("--")
+    assert cli.main(["--quiet", *argv, *solver, *option]) == cli.EXIT_USAGE
     assert capsys.readouterr().err == (
-        f"timbre-jax: error: the exact solver has no option {name} (an option of lbfgsb)\n")
+        f"timbre-jax: error: {option[0]} is an option of the lbfgsb solver, not of exact (the default): "
+        f"add --solver lbfgsb, or leave out {option[0]}\n")
 
 
 def test_version(capsys):
@@ -276,7 +282,7 @@ def test_learn_saves_the_weights_it_reports(tmp_path, capsys):
 def test_the_program_keeps_its_compiled_programs_for_the_next_run(tmp_path):
     datasets.load("Grey1977", "encodec")  # in the session's home, which the children share
     argv = [sys.executable, "-m", "timbre_jax.cli", "--quiet", "learn", "--dataset", "Grey1977",
-            "--representation", "encodec", "--maxiter", "300"]
+            "--representation", "encodec", "--solver", "lbfgsb", "--maxiter", "300"]
     env = _program_env(JAX_LOG_COMPILES="1")
     runs = [subprocess.run([*argv, "--out", str(tmp_path / f"w{i}.npz")], env=env, capture_output=True, text=True,
                            timeout=300) for i in range(2)]

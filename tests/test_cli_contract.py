@@ -306,7 +306,8 @@ def _fake_result(n, status=LbfgsbStatus.ABNORMAL_LINE_SEARCH, solver="lbfgsb"):
 def test_learn_says_the_stop_in_plain_words_and_warns_of_too_many_weights(monkeypatch, capsys):
     monkeypatch.setattr(learn, "learn_metric", lambda F, r, solver: _fake_result(F.shape[1]))
     monkeypatch.setattr(learn, "optimality_gap", lambda *a: 0.0)
-    code, out, err = _run(capsys, "learn", "--dataset", "Grey1977", "--representation", "cochlea")
+    code, out, err = _run(capsys, "learn", "--dataset", "Grey1977", "--representation", "cochlea",
+                          "--solver", "lbfgsb")
     assert code == 0, err
     verdict = next(x for x in out.splitlines() if x.startswith("solver: "))
     assert "L-BFGS-B's usual stop" in verdict and "the result is usable" in verdict

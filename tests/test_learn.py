@@ -67,7 +67,7 @@ def test_encodec_fits_end_below_and_near_the_global_optimum(dataset):
     # below it (the largest encodec gap in Table I is 0.020).  A broken solver falls out:
     # jaxopt.LBFGSB got 0.108 (optimum 0.234) on Grey1977 and 0.000 (0.229) on e2set3.
     fs = datasets.load(dataset, "encodec")
-    ours = learn_metric(fs.features, fs.ratings)
+    ours = learn_metric(fs.features, fs.ratings, solver=Lbfgsb())
     best = learn_metric(fs.features, fs.ratings, solver=Exact())
     ref, _ = scipy_on_rated(fs.features, fs.pairs)
     assert best.certified
@@ -95,7 +95,7 @@ def test_joint_metric_only_uses_rated_pairs(capsys, monkeypatch):
     a, b = datasets.load("Patil2012_A3", "encodec"), datasets.load("Patil2012_DX4", "encodec")
     F, R = datasets.joint_problem([a, b])
     assert R.shape == (22, 22) and np.isnan(R[:11, 11:]).all()
-    joint = learn_metric(F, R)
+    joint = learn_metric(F, R, solver=Lbfgsb())
     # the same problem built without cross pairs: D and s of both datasets stacked
     D = np.vstack([np.asarray(pair_differences(a.features)), np.asarray(pair_differences(b.features))])
     s = np.concatenate([a.pairs, b.pairs])

@@ -22,13 +22,14 @@ from timbre_jax.analyses import (
     transfer,
     zeroshot,
 )
-from timbre_jax.cli import names
+from timbre_jax.cli import names, outputs
 from timbre_jax.data import studies
 from timbre_jax.errors import TimbreJaxError, UsageError
 from timbre_jax.fit import processes
 
-# The options of each command that become the solver's own (flag dest -> solver field).
-SOLVER_OPTIONS = {"maxiter": "maxiter", "starts": "starts", "init": "init", "solver_seed": "seed"}
+# The options of each command that become the solver's own: flag dest -> (flag, solver field).
+SOLVER_OPTIONS = {"maxiter": ("--maxiter", "maxiter"), "starts": ("--starts", "starts"), "init": ("--init", "init"),
+                  "solver_seed": ("--seed", "seed")}
 
 
 EXTRACT_WRITES = ("one feature file per dataset, $TIMBRE_JAX_HOME/features/extracted/<representation>/<dataset>.npz "
@@ -47,20 +48,35 @@ def writes(text: str):
 
 
 def solver_of(args) -> solvers.Solver:
-    """The solver object that ``--solver`` and the solver options given ask for; an
-    option the solver does not have is an error."""
-    given = {field: getattr(args, dest) for dest, field in SOLVER_OPTIONS.items()
+    """The solver object that ``--solver`` and the solver options given ask for.  An
+    option the solver does not have is a usage error that says what to type: the
+    options of the paper's L-BFGS-B (--maxiter, --starts, --init, --seed) need
+    ``--solver lbfgsb``, the default being the exact solver."""
+    given = {field: (flag, getattr(args, dest)) for dest, (flag, field) in SOLVER_OPTIONS.items()
              if getattr(args, dest, None) is not None}
-    return solvers.named(args.solver, **given)
+    own = solvers.options_of(args.solver)
+    for field, (flag, _) in given.items():
+        if field not in own:
+            others = [name for name in solvers.available() if field in solvers.options_of(name)]
+            if not others:
+                raise UsageError(f"the {args.solver} solver has no option {flag}")
+            default = " (the default)" if args.solver == solvers.solver.DEFAULT else ""
+            raise UsageError(f"{flag} is an option of the {' and '.join(others)} solver, not of {args.solver}"
+                             f"{default}: add --solver {others[0]}, or leave out {flag}")
+    return solvers.named(args.solver, **{field: value for field, (_, value) in given.items()})
 
 
 def _analysis(module, args, **options) -> int:
-    """Run the analysis ``module`` into ``--out``: run, print its summary, write its files."""
+    """Run the analysis ``module`` into ``--out``: claim the folder (the --out rule,
+    :mod:`timbre_jax.cli.outputs`), run, print its summary, write its files."""
     out, reps, datasets = names.start(args)
+    resolved = {"representations": reps, "datasets": datasets}
     if hasattr(args, "solver"):
         options["solver"] = solver_of(args)
+        resolved["solver"] = options["solver"].settings
     if hasattr(args, "source"):
         options["source"] = args.source
+    outputs.claim(out, outputs.command_of(args), outputs.settings(args, SOLVER_OPTIONS, **resolved), module.WRITES)
     return _report(module, module.run(reps, datasets, progress=not args.quiet, **options), out)
 
 
@@ -127,6 +143,8 @@ def cmd_leaderboard(args) -> int:
     reps = names.representations(args.representations)
     chosen = ([*names.datasets("all"), *studies.names()] if args.datasets in (None, "all")
               else names.datasets(args.datasets))
+    outputs.claim(out, outputs.command_of(args), outputs.settings(args, representations=reps, datasets=chosen),
+                  leaderboard.WRITES)
     return _report(leaderboard, leaderboard.run(reps, chosen, source=args.source, samples=args.bootstrap,
                                                 seed=args.seed, margin=args.margin, directory=out / "chunks",
                                                 progress=not args.quiet), out)
@@ -149,7 +167,7 @@ def cmd_learn(args) -> int:
     args.source = names.resolve_source(args.source, [names.representation(args.representation)], chosen)
     for path, option in ((args.out, "--out"), (args.plot, "--plot")):
         if path:
-            names.check_out_file(path, option)
+            outputs.check_new_file(path, option)
     result = single.run(args.representation, chosen, source=args.source, solver=solver_of(args),
                         progress=not args.quiet)
     for line in single.summary(result):

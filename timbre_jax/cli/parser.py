@@ -18,16 +18,22 @@ DESCRIPTION = (
     "audio and the paper's precomputed features (sha256-verified; `table` and `learn` also fetch "
     "the features they lack); `table` fits one metric per dataset and representation (the paper's "
     "Table I) and `learn` fits one; `robustness` (rater-noise sweep), `null` (permutation test) "
-    "and `crossval` (leave-one-sound-out) then test the metrics. Commands that write a folder "
+    "and `crossval` (leave-one-sound-out) then test the metrics. Every fit uses the exact solver "
+    "unless told otherwise (--solver exact: the certified global optimum, milliseconds per fit); "
+    "the paper's numbers come from its L-BFGS-B fit: add --solver lbfgsb to reproduce them "
+    "(docs/reproducing.md). Commands that write a folder "
     "(--out) resume an interrupted run when given the same folder. Files are cached under "
     "$TIMBRE_JAX_HOME (default ~/.cache/timbre-jax); `timbre-jax data list` shows what is there. "
     "`timbre-jax COMMAND --help` lists each command's options with their defaults and the files it writes."
 )
-OUT_RULE = ("--out rule (every command): results are written only where --out says; the commands whose "
-            "results are files require --out FOLDER (none picks a folder itself), re-running with the same "
-            "folder resumes from the fits saved under OUT/chunks; learn writes a file only when given --out "
-            "or --plot; extract and data fetch, add and import write into the cache ($TIMBRE_JAX_HOME) and take "
-            "no --out.")
+OUT_RULE = ("--out rule (every command): results are written only where --out says and never replace other "
+            "results. The commands whose results are files require --out FOLDER (none picks a folder itself) and "
+            "record the command and its settings in OUT/run.json: the same command with the same settings into "
+            "the same folder resumes from the fits saved under OUT/chunks; another command, or other names, "
+            "solver or options, into a folder that holds results is refused (exit 2), and so is a folder that "
+            "holds files of the command's names but no run.json; unrelated files may stay. learn writes a file "
+            "only when given --out or --plot, and never over an existing file. extract and data fetch, add and "
+            "import write into the cache ($TIMBRE_JAX_HOME) and take no --out.")
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Every option's help says its default: "(default: X)" is added unless the help
@@ -64,17 +70,18 @@ class Aliased(argparse._StoreAction):
         setattr(namespace, f"{self.dest}_option", option_string)
 QUIET_HELP = "no progress bars (before or after the subcommand)"
 STARTS_HELP = ("solve from this many starts (the first, then log-normal perturbations of it) and keep the best "
-               f"(default {Lbfgsb.starts}; lbfgsb only)")
-SOLVER_HELP = ("lbfgsb: the paper's L-BFGS-B fit (default); exact: the certified global optimum "
-               "(a non-negative least squares, milliseconds per fit); an option another solver has is an error")
+               f"(default {Lbfgsb.starts}; lbfgsb only: needs --solver lbfgsb)")
+SOLVER_HELP = ("exact (default): the certified global optimum (a non-negative least squares, milliseconds per "
+               "fit); lbfgsb: the paper's L-BFGS-B fit, name it to reproduce the paper's numbers (it may stop "
+               "short of the optimum); an option of another solver is an error")
 REPS_HELP = "comma list of representations, or 'all' (default); names below"
 DATASETS_HELP = "comma list of datasets, or 'all' (default); names below"
 SOURCE_HELP = ("features to fit: upstream (the paper's published features), extracted (computed by `timbre-jax "
                "extract`), a source made by `timbre-jax data import --source`, or auto (default: upstream for the "
                "built-in datasets in the paper's 8 representations, extracted for your own studies and embedders)")
-MAXITER_HELP = f"L-BFGS-B iteration limit per fit (default {Lbfgsb.maxiter}; lbfgsb only)"
-OUT_DIR_HELP = ("output folder (created; no default, see the --out rule above); re-running with the same "
-                "folder resumes from the fits saved under OUT/chunks")
+MAXITER_HELP = f"L-BFGS-B iteration limit per fit (default {Lbfgsb.maxiter}; lbfgsb only: needs --solver lbfgsb)"
+OUT_DIR_HELP = ("output folder (created; no default; other results there are never replaced, see the --out rule "
+                "above); the same command with the same settings resumes from the fits saved under OUT/chunks")
 
 
 def _at_least(minimum: int):
@@ -107,12 +114,13 @@ def _options(*groups: str) -> argparse.ArgumentParser:
         p.add_argument("--source", default="auto", type=names.source, help=SOURCE_HELP)
     if "fit" in groups:
         p.add_argument("--maxiter", type=_positive, default=None, help=MAXITER_HELP)
-        p.add_argument("--solver", default=Lbfgsb.name, choices=list(solvers.available()), help=SOLVER_HELP)
+        p.add_argument("--solver", default=solvers.solver.DEFAULT, choices=list(solvers.available()),
+                       help=SOLVER_HELP)
     if "starts" in groups:
         p.add_argument("--starts", type=_positive, default=None, help=STARTS_HELP)
     if "sweep-out" in groups:
         p.add_argument("--out", required=True,
-                       help=OUT_DIR_HELP + "/<representation> (fits of other settings are kept apart)")
+                       help=OUT_DIR_HELP + "/<representation>")
     return p
 
 
@@ -220,9 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--representation", required=True,
                     help="the features to weigh (names below, or one you extracted or imported)")
     le.add_argument("--init", default=None, choices=("nnls", "random"),
-                    help="L-BFGS-B start: nnls (the paper's warm start, default) or random (Thoret et al. 2021)")
+                    help="L-BFGS-B start: nnls (the paper's warm start, default) or random (Thoret et al. 2021); "
+                    "lbfgsb only: needs --solver lbfgsb")
     le.add_argument("--seed", dest="solver_seed", type=int, default=None,
-                    help=f"seed of the random start and of extra --starts (default {Lbfgsb.seed}; lbfgsb only)")
+                    help=f"seed of the random start and of extra --starts (default {Lbfgsb.seed}; lbfgsb only: "
+                    "needs --solver lbfgsb)")
     le.add_argument("--out", help="save the weights, explained variance and metadata to this .npz file "
                     "(default: not saved)")
     le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG (default: not drawn)")
@@ -230,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("table", parents=[listed, source, fit, starts],
                        help="Table I: explained variance for every dataset x representation")
-    t.add_argument("--out", required=True, help=OUT_DIR_HELP + "/table (fits of other settings are kept apart)")
+    t.add_argument("--out", required=True, help=OUT_DIR_HELP + "/table")
     t.set_defaults(func=commands.cmd_table)
 
     zs = sub.add_parser("zeroshot", parents=[listed],

@@ -21,7 +21,7 @@ import numpy as np
 from timbre_jax.core.pearson import condensed
 from timbre_jax.core.ratings import asymmetry, ratings_from_upper
 from timbre_jax.data import download, safepickle, store, studies
-from timbre_jax.data.registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, get_dataset
+from timbre_jax.data.registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, get_dataset, published_source
 from timbre_jax.errors import DataError, MissingFeatures, UsageError
 
 
@@ -194,14 +194,16 @@ def rebuild_upstream(dataset: str, representation: str, *, mirror_url: str | Non
 def _upstream_record(dataset: str, representation: str, progress: bool) -> store.StoredFeatures:
     if dataset in DATASETS and representation not in N_FEATURES:
         raise MissingFeatures(f"no upstream {representation} features for {dataset}: the paper published its 8 "
-                              f"representations ({', '.join(N_FEATURES)}); use --source extracted")
+                              f"representations ({', '.join(N_FEATURES)}); use the source \"extracted\" "
+                              "(features extracted with `timbre-jax extract`)")
     if studies.is_added(dataset):
         raise MissingFeatures(f"{dataset} is a study you added: the paper published no features for it; extract them "
-                              f"(`{redo_command('extracted', representation, dataset)}`) and use --source extracted")
+                              f"(`{redo_command('extracted', representation, dataset)}`) and use the source "
+                              "\"extracted\" (or \"auto\", the default, which picks it)")
     if dataset not in DATASETS:
         store.check_name(dataset, "dataset")
         elsewhere = [s for s in store.stored_sources() if dataset in store.stored_datasets(s, representation)]
-        hint = f"; it is in source {', '.join(elsewhere)} (pass --source)" if elsewhere else ""
+        hint = f"; it is in source {', '.join(elsewhere)}: load it from there" if elsewhere else ""
         raise UsageError(f"unknown dataset {dataset!r}: the upstream source holds the {len(DATASETS)} built-in "
                          f"datasets ({', '.join(DATASETS)}){hint}")
     path = store.feature_file("upstream", representation, dataset)
@@ -219,6 +221,13 @@ def _stored_record(dataset: str, representation: str, source: str) -> store.Stor
     path = store.feature_file(source, representation, dataset)
     redo = redo_command(source, representation, dataset)
     if not path.exists():
+        if source == "extracted" and dataset not in DATASETS and not studies.is_added(dataset):
+            # No audio to extract from: an unknown name, as for the upstream source.
+            elsewhere = [s for s in store.stored_sources() if dataset in store.stored_datasets(s, representation)]
+            where = f"it is in source {', '.join(elsewhere)}: load it from there" if elsewhere else (
+                "add the study first (`timbre-jax data add`) or import features for it (`timbre-jax data import`)")
+            raise UsageError(f"unknown dataset {dataset!r}: neither a built-in dataset nor a study you added, so "
+                             f"there are no extracted features of it; {where}")
         raise MissingFeatures(f"no {source} {representation} features for {dataset}; run `{redo}`")
     try:
         return store.load(path)
@@ -226,17 +235,22 @@ def _stored_record(dataset: str, representation: str, source: str) -> store.Stor
         raise DataError(f"{e}; recreate it with `{redo}`") from None
 
 
-def load(dataset: str, representation: str, source: str = "upstream", *, progress: bool = False) -> FeatureSet:
+def load(dataset: str, representation: str, source: str = "auto", *, progress: bool = False) -> FeatureSet:
     """Features and ratings of ``dataset`` in ``representation``.
 
-    ``source="upstream"`` uses the published features of a built-in dataset: the store
-    file is a cache of the verified download, built on first use and rebuilt when it is
-    unreadable or stale.  ``source="extracted"`` uses what ``timbre-jax extract``
-    computed; any other source what ``timbre-jax data import --source`` stored, for a
-    built-in dataset or any other (its ratings are stored with the features).  A
-    missing or damaged extracted or imported file is an error that says how to redo it.
+    ``source="auto"`` (the default, as at the command line) is ``upstream`` where the
+    paper published the features and ``extracted`` elsewhere
+    (:func:`~timbre_jax.data.registry.published_source`).  ``source="upstream"`` uses
+    the published features of a built-in dataset: the store file is a cache of the
+    verified download, built on first use and rebuilt when it is unreadable or stale.
+    ``source="extracted"`` uses what ``timbre-jax extract`` computed; any other source
+    what ``timbre-jax data import`` stored under that source name, for a built-in dataset
+    or any other (its ratings are stored with the features).  A missing or damaged
+    extracted or imported file is an error that says how to redo it.
     """
     store.check_name(representation, "representation")
+    if source == "auto":
+        source = published_source(representation, dataset)
     store.check_name(source, "feature source")
     if source == "upstream":
         rec = _upstream_record(dataset, representation, progress)
@@ -247,10 +261,10 @@ def load(dataset: str, representation: str, source: str = "upstream", *, progres
     return FeatureSet(dataset, representation, features, rec.ratings, rec.sounds, rec.metadata)
 
 
-def load_available(representation: str, names, source: str = "upstream"):
-    """The feature sets of ``names`` in ``representation`` that ``source`` has, and
-    (representation, dataset, reason) for each of the others.  Every multi-dataset command
-    loads through here."""
+def load_available(representation: str, names, source: str = "auto"):
+    """The feature sets of ``names`` in ``representation`` that ``source`` has (``"auto"``:
+    chosen per dataset, see :func:`load`), and (representation, dataset, reason) for each of
+    the others.  Every multi-dataset command loads through here."""
     sets, skipped = [], []
     for d in names:
         try:

@@ -116,6 +116,14 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
+def published_source(representation: str, dataset: str) -> str:
+    """The feature source of one (representation, dataset) under ``source="auto"`` (the
+    default of the library and the command line): ``upstream`` where the paper published
+    the features (a built-in dataset in one of its 8 representations), else ``extracted``
+    (your own studies and representations)."""
+    return "upstream" if representation in N_FEATURES and dataset in DATASETS else "extracted"
+
+
 def check_representation(name: str) -> str:
     if name not in REPRESENTATIONS:
         raise UsageError(f"unknown representation {name!r}; choose from {', '.join(REPRESENTATIONS)}")

@@ -1,8 +1,9 @@
 """Learn the weights of a perceptual metric: the user-facing fits.
 
 :func:`learn_metric` fits one problem, :func:`learn_metrics` several in one batch, with
-any solver of :mod:`timbre_jax.solvers` (default: :class:`~timbre_jax.solvers.Lbfgsb`,
-the paper's fit); :func:`optimality_gap` says how far any weights are from the optimum.
+any solver of :mod:`timbre_jax.solvers` (default: :class:`~timbre_jax.solvers.Exact`, the
+certified global optimum; ``solver=Lbfgsb()`` is the paper's fit);
+:func:`optimality_gap` says how far any weights are from the optimum.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import numpy as np
 from timbre_jax.core.pearson import pair_differences, pearson_of_vectors
 from timbre_jax.core.problems import check_problem, checked_problem
 from timbre_jax.errors import FitError
-from timbre_jax.solvers import Exact, Lbfgsb, Solver
+from timbre_jax.fit import interruptible
+from timbre_jax.solvers import Exact, Solver
 from timbre_jax.solvers.batch import Group
+from timbre_jax.solvers.solver import DEFAULT as DEFAULT_SOLVER
+from timbre_jax.solvers.solver import default as default_solver
 
 
 def explained_variance(pearson):
@@ -39,7 +43,8 @@ class MetricResult:
     solver): ``pearson`` is then the largest P any weights reach.  ``start``: which start
     gave the fit (0: the first); ``degenerate_start``: the NNLS warm start was x = 0
     (every weight equal, :func:`timbre_jax.optim.starts.degenerate_start`); ``solver``: the
-    name of the solver that fitted it.
+    name of the solver that fitted it (default: that of the default solver,
+    :data:`timbre_jax.solvers.solver.DEFAULT`).
     """
 
     weights: np.ndarray
@@ -50,7 +55,7 @@ class MetricResult:
     converged: bool
     certified: bool = False
     start: int = 0
-    solver: str = "lbfgsb"
+    solver: str = DEFAULT_SOLVER
     degenerate_start: bool = False
 
     @property
@@ -73,11 +78,11 @@ def learn_metrics(problems: Sequence[tuple], *, solver: Solver | None = None) ->
     Problems may have different numbers of sounds but share ``n``.  ``ratings`` is an
     (l, l) matrix or a condensed (p,) vector; NaN marks an unrated pair (unrated pairs
     carry no information and are dropped before the fit).  ``solver``: a solver object
-    (default :class:`~timbre_jax.solvers.Lbfgsb`, the paper's fit; its options, starts
-    included, are its fields); :class:`~timbre_jax.solvers.Exact` gives the certified
-    global optimum.
+    (default :class:`~timbre_jax.solvers.Exact`, the certified global optimum;
+    :class:`~timbre_jax.solvers.Lbfgsb` is the paper's fit, its options, starts included,
+    are its fields).
     """
-    solver = Lbfgsb() if solver is None else solver
+    solver = default_solver() if solver is None else solver
     if not isinstance(solver, Solver):
         raise TypeError(f"solver must be a timbre_jax.solvers object such as Lbfgsb() or Exact(), "
                         f"got {solver!r}")
@@ -93,7 +98,7 @@ def learn_metrics(problems: Sequence[tuple], *, solver: Solver | None = None) ->
         rated = m > 0  # a joint metric over several datasets would otherwise carry every cross pair
         D = D if rated.all() else D[rated]
         groups.append(Group(D, s[rated][None], np.ones((1, int(rated.sum())))))
-    return results_of(solver.solve(groups), solver.name)
+    return results_of(interruptible.call(solver.solve, groups), solver.name)  # Ctrl-C stops it at once
 
 
 def learn_metric(features, ratings, *, solver: Solver | None = None) -> MetricResult:

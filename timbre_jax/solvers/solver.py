@@ -14,6 +14,10 @@ static argument of ``jax.jit`` and part of the fingerprint of a saved run).  It 
 Subclassing :class:`Solver` registers the class under its ``name``; a module in this
 package is imported with the package, so a new solver is one new file here.  Strings
 become solvers only at the command line, through :func:`named`.
+
+:data:`DEFAULT` names the solver of every fit that names none (:func:`default`): the
+certified global optimum, ``exact``; the paper's L-BFGS-B (``lbfgsb``) is chosen by name,
+to reproduce the paper.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from typing import ClassVar
 from timbre_jax.errors import UsageError
 
 _REGISTER: dict[str, type[Solver]] = {}
+
+# The solver of a fit that names none, in the library and at the command line alike: the
+# certified optimum is trusted on any study; the paper's fit is asked for by name.
+DEFAULT = "exact"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,14 @@ class Solver:
     def per_problem_memory(self, p: int, n: int) -> float:
         """float64 numbers of working memory per problem of p pairs and n features."""
         return 40.0 * n + 4.0 * p
+
+    def problems_per_chunk(self, p: int, n: int) -> int | None:
+        """Where problems run in sequence (the CPU), the most problems of p pairs and n
+        features that one saved chunk of a sweep holds (:func:`timbre_jax.fit.sweep.plan_chunks`),
+        so that a chunk takes seconds and an interrupt loses little; None, the default:
+        whole groups (a solver whose fits take milliseconds, or whose numbers depend on
+        the problems solved together)."""
+        return None
 
     @property
     def settings(self) -> dict:
@@ -73,6 +89,11 @@ def _class(name: str) -> type[Solver]:
     if name not in _REGISTER:
         raise UsageError(f"unknown solver {name!r}; choose from {', '.join(_REGISTER)}")
     return _REGISTER[name]
+
+
+def default() -> Solver:
+    """The solver of a fit that names none: :data:`DEFAULT` with its default options."""
+    return _class(DEFAULT)()
 
 
 def named(name: str, **options) -> Solver:
