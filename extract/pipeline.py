@@ -14,6 +14,7 @@ from timbre_jax.data import audio, registry, store, studies
 from timbre_jax.data.sounds import stimuli
 from timbre_jax.data.store import sha256_file
 from timbre_jax.errors import DataError, TimbreJaxError, UsageError
+from timbre_jax.fit import interruptible
 from timbre_jax.progress import bar
 from timbre_jax_extract.base import EXTRACTOR_PACKAGE_VERSION, Extractor
 from timbre_jax_extract.cache import cache_key, cache_load, cache_save
@@ -152,7 +153,7 @@ def _features_for(extractor: Extractor, files: list[Path], progress: bool, label
 def _one_vector(extractor: Extractor, wave: np.ndarray, rate: int, file: Path, result: DatasetResult):
     """One sound's vector, or None with the failure recorded (naming the file)."""
     try:
-        return extractor.embed(wave, rate)
+        return interruptible.call(extractor.embed, wave, rate)
     except Exception as e:  # the extractor's or the user's code: named, the other sounds go on
         result.failures.append((str(file), f"{file}: {extractor.name} failed: {type(e).__name__}: {e}"))
         return None
@@ -161,7 +162,7 @@ def _one_vector(extractor: Extractor, wave: np.ndarray, rate: int, file: Path, r
 def _vectors(extractor: Extractor, waves, rates, files, result: DatasetResult) -> list:
     """A batch's vectors; on failure retried one by one, so one bad sound does not sink the batch."""
     try:
-        return extractor.features_batch(waves)
+        return interruptible.call(extractor.features_batch, waves)
     except Exception:
         return [_one_vector(extractor, w, rate, f, result) for w, rate, f in zip(waves, rates, files)]
 
