@@ -262,6 +262,7 @@ def test_joint_metric_leaves_out_the_unrated_cross_pairs():
 
 
 @needs_mirror
+@pytest.mark.slow  # real data, L-BFGS-B's Table I cells: ~25 s; test_convergence runs table --solver lbfgsb by default
 def test_table_cli_writes_the_optimum_and_the_gap_beside_lbfgsb(tmp_path):
     out = tmp_path / "t"
     assert cli.main(["--quiet", "table", "--representations", "encodec", "--datasets", "Patil2012_A3,Grey1977",

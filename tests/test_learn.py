@@ -34,7 +34,7 @@ def scipy_on_rated(features, pairs, maxiter: int | None = None):
 
 
 @needs_mirror
-@pytest.mark.parametrize("lockstep", [True, False], ids=["vmap", "sequential"])
+@pytest.mark.parametrize("lockstep", [pytest.param(True, marks=pytest.mark.slow), False], ids=["vmap", "sequential"])
 def test_batch_equals_one_by_one_on_real_problems(lockstep):
     # 16, 15, 16 sounds: different pair counts, one padded shape (one compilation each way)
     # What this guards: padding, masks and batching never leak between problems.  A

@@ -102,6 +102,7 @@ def _sets():
 
 
 @needs_mirror
+@pytest.mark.slow  # real data, 24 L-BFGS-B fits twice: ~20 s; test_learn's sequential case stays in the default run
 def test_sweep_batched_equals_one_problem_at_a_time():
     sets = _sets()
     # 30 iterations: long enough to test the batching (shared D, padding, row order),

@@ -126,6 +126,7 @@ print(json.dumps({"devices": jax.device_count(), "P": [r.pearson for r in res + 
 """
 
 
+@pytest.mark.slow  # two processes compiling L-BFGS-B in lockstep side by side: 1-2.5 min
 def test_four_devices_give_the_numbers_of_one():
     one, four = run_on_host_devices(_DEVICE_SCRIPT, (1, 4))
     assert one["devices"] == 1 and four["devices"] == 4
