@@ -157,6 +157,7 @@ def test_summary_prints_a_table_then_the_warnings(rows):
     assert not any(ln.startswith("r1/A") for ln in lines)
 
 
+@pytest.mark.slow  # real data, evaluate run twice: ~20 s; the resume rule itself is in test_out_rule
 def test_chunks_are_saved_and_resumed(rows, tmp_path, monkeypatch):
     first = evaluate.evaluate_sets([A, B, C], permutations=K, seed=0, directory=tmp_path, progress=False)
     for rep in ("r1", "r2"):
