@@ -6,6 +6,7 @@ it skip, with that reason, where it is absent.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -98,6 +99,26 @@ def fake_data(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "load_ratings", load_ratings)
     make.root = root
     return make
+
+
+FIGURE_FAMILIES = ("robustness", "null", "crossval", "leaderboard", "transfer", "weights")
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The figures handed to save_figure (still saved), in call order: what the figure tests read."""
+    from timbre_jax.plots import style  # lazy: only the figure tests need the plots layer
+
+    figs = []
+    save = style.save_figure
+
+    def spy(fig, path):
+        figs.append(fig)
+        return save(fig, path)
+
+    for family in FIGURE_FAMILIES:  # each figure module imports save_figure by name
+        monkeypatch.setattr(importlib.import_module(f"timbre_jax.plots.{family}"), "save_figure", spy)
+    return figs
 
 
 def run_on_host_devices(script: str, device_counts) -> list[dict]:

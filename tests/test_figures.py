@@ -7,15 +7,11 @@ before it is saved; the second half of the file checks this on small real data."
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
-import pytest
 
 from conftest import needs_mirror
 from timbre_jax.analyses import crossval, leaderboard, null
 from timbre_jax.analyses.robustness import SweepRow
-from timbre_jax.plots import style
 from timbre_jax.plots.crossval import plot_crossval
 from timbre_jax.plots.null import plot_null
 from timbre_jax.plots.robustness import plot_area_heatmap, plot_robustness_curves
@@ -25,24 +21,6 @@ from timbre_jax.stats.degradation import auc_table
 from timbre_jax.stats.relabelling import compare_to_null
 
 PNG = b"\x89PNG\r\n\x1a\n"
-FAMILIES = ("robustness", "null", "crossval", "leaderboard", "transfer", "weights")
-
-
-@pytest.fixture
-def captured(monkeypatch):
-    """The figures handed to save_figure (still saved), in call order."""
-    figs = []
-    save = style.save_figure
-
-    def spy(fig, path):
-        figs.append(fig)
-        return save(fig, path)
-
-    for family in FAMILIES:  # each figure module imports save_figure by name
-        monkeypatch.setattr(importlib.import_module(f"timbre_jax.plots.{family}"), "save_figure", spy)
-    return figs
-
-
 def texts(fig) -> str:
     """Every piece of text on the figure (titles, labels, ticks, legends, captions)."""
     from matplotlib.text import Text

@@ -6,8 +6,6 @@ small real data."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 
@@ -16,7 +14,6 @@ from timbre_jax import cli
 from timbre_jax.analyses import crossval, leaderboard
 from timbre_jax.analyses.robustness import SweepRow
 from timbre_jax.data.datasets import FeatureSet
-from timbre_jax.plots import style
 from timbre_jax.plots.crossval import plot_crossval
 from timbre_jax.plots.leaderboard import plot_leaderboard
 from timbre_jax.plots.null import plot_null
@@ -26,23 +23,6 @@ from timbre_jax.plots.weights import plot_weights
 from timbre_jax.stats import rank_metrics, scores
 from timbre_jax.stats.degradation import auc_table
 from timbre_jax.stats.relabelling import compare_to_null
-
-FAMILIES = ("robustness", "null", "crossval", "leaderboard", "transfer", "weights")
-
-
-@pytest.fixture
-def captured(monkeypatch):
-    """The figures handed to save_figure (still saved), in call order."""
-    figs = []
-    save = style.save_figure
-
-    def spy(fig, path):
-        figs.append(fig)
-        return save(fig, path)
-
-    for family in FAMILIES:  # each figure module imports save_figure by name
-        monkeypatch.setattr(importlib.import_module(f"timbre_jax.plots.{family}"), "save_figure", spy)
-    return figs
 
 
 def labels(fig) -> str:
