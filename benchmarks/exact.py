@@ -199,7 +199,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     reps = registry.parse_list(args.representations, registry.REPRESENTATIONS, "representation(s)")
-    names = registry.parse_list(args.datasets, list(registry.DATASETS), "dataset(s)")
+    names = registry.parse_list(args.datasets, list(registry.PAPER), "dataset(s)")
     t0 = time.perf_counter()
     table = bench_table(table_problems(reps, names))
     sweep_rows = [] if args.sweep_dataset == "none" else bench_sweep(reps, args.sweep_dataset, args.realizations)

@@ -26,7 +26,7 @@ def main() -> int:
     if args.datasets is None:
         from timbre_jax.data import registry
 
-        args.datasets = ",".join(registry.DATASETS)
+        args.datasets = ",".join(registry.PAPER)
     command = [sys.executable, "-m", "timbre_jax.cli", "--quiet", "leaderboard", "--out", args.out,
                "--bootstrap", str(args.bootstrap), "--datasets", args.datasets]
     t0 = time.perf_counter()

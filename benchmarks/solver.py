@@ -67,7 +67,7 @@ def main(argv=None):
     p.add_argument("--reference-only", action="store_true",
                    help="only compute (and cache in OUT/scipy.csv) the scipy reference")
     args = p.parse_args(argv)
-    from timbre_jax.data.registry import DATASETS
+    from timbre_jax.data.registry import PAPER
 
     sweep_reps, realizations = [r for r in args.sweep.split(",") if r and r != "none"], 5
     if args.quick:
@@ -76,7 +76,7 @@ def main(argv=None):
         batch_sizes, feature_sizes = [1, 8], [128, 512]
     else:
         reps, maxiter = [r for r in args.representations.split(",") if r and r != "none"], args.maxiter
-        names = args.datasets.split(",") if args.datasets else list(DATASETS)
+        names = args.datasets.split(",") if args.datasets else list(PAPER)
         batch_sizes, feature_sizes = [1, 4, 16, 64, 256, 1024], [128, 513, 2204, 9984, 30976]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

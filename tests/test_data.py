@@ -40,15 +40,17 @@ def run_cli(*argv, capsys):
 
 @needs_mirror
 def test_registry_matches_mirror_and_paper():
-    assert len(registry.DATASETS) == 17
+    # the paper's 17 (Table I, in its order) are built in, and the benchmark's 4 besides (test_benchmark_studies)
+    assert len(registry.PAPER) == 17 and len(registry.DATASETS) == 21
     paper = {row["dataset"]: int(row["m_subjects"])
              for row in csv.DictReader(open(MIRROR_DIR / "paper" / "table1_explained_variance.csv"))}
-    assert {d: ds.m_subjects for d, ds in registry.DATASETS.items()} == paper
-    for d, ds in registry.DATASETS.items():
+    assert {d: ds.m_subjects for d, ds in registry.PAPER.items()} == paper
+    assert list(registry.PAPER) == list(paper)
+    for d, ds in registry.PAPER.items():
         on_disk = sorted(p.stem for p in (MIRROR_DIR / registry.THORET.prefix / "ext/python/sounds" / d).glob("*.aiff"))
         assert list(ds.sounds) == on_disk
         assert len(ds.sounds) == ds.n_sounds
-    assert sum(ds.n_sounds for ds in registry.DATASETS.values()) == 257
+    assert sum(ds.n_sounds for ds in registry.PAPER.values()) == 257
     # every pinned hash was computed from real bytes: spot-check a few
     for rel in RATINGS[:3] + [GREY.audio_paths[0]]:
         assert store.sha256_file(MIRROR_DIR / rel) == registry.SHA256[rel][0]
@@ -65,9 +67,9 @@ def test_parse_list_names_unknown_items():
 @needs_mirror
 def test_fetch_then_rerun_skips(fresh_home, mirror_url):
     rep = download.fetch(RATINGS, mirror_url=mirror_url, progress=False)
-    assert len(rep.fetched) == 17 and rep.ok
+    assert len(rep.fetched) == 21 and rep.ok  # the 21 built-in studies' ratings
     again = download.fetch(RATINGS, mirror_url=mirror_url, progress=False)
-    assert again.fetched == [] and len(again.skipped) == 17
+    assert again.fetched == [] and len(again.skipped) == 21
     assert (fresh_home / "upstream" / RATINGS[0]).read_bytes() == (MIRROR_DIR / RATINGS[0]).read_bytes()
 
 
@@ -543,7 +545,7 @@ def test_a_bare_path_is_a_mirror_folder(fresh_home, no_mirror_env, monkeypatch, 
     where = MIRROR_DIR.name if relative else str(MIRROR_DIR)
     code, out, err = run_cli("--quiet", "data", "fetch", "--what", "ratings", "--mirror", where, capsys=capsys)
     assert code == 0, err
-    assert "fetched 17" in out
+    assert "fetched 21" in out  # the 21 built-in studies' ratings
     assert (fresh_home / "mirror.txt").read_text().strip() == MIRROR_DIR.resolve().as_uri()
 
 

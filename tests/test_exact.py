@@ -207,7 +207,7 @@ def test_batch_of_unequal_problems_equals_one_by_one():
 # ----------------------------------------------------------------------------- real data
 
 def certify_every_fit(rep):
-    sets = [datasets.load(d, rep) for d in registry.DATASETS
+    sets = [datasets.load(d, rep) for d in registry.PAPER
             if rep != "stmf" or d.startswith(("Barthet", "Patil", "Sieden"))]
     results = learn_metrics([(fs.features, fs.ratings) for fs in sets], solver=Exact())
     for fs, res in zip(sets, results):

@@ -67,7 +67,7 @@ def test_warm_start_formula():
 
 def check_all_datasets(rep):
     """Every dataset of one representation against scipy."""
-    for d in registry.DATASETS:
+    for d in registry.PAPER:
         try:
             fs = datasets.load(d, rep)
         except MissingUpstreamFile:

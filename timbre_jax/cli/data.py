@@ -29,6 +29,9 @@ def cmd_data_fetch(args) -> int:
     if args.mirror:  # a mistyped mirror is an error even when everything is cached
         download.check_mirror(download.mirror(args.mirror))
     report = download.fetch(paths, mirror_url=args.mirror, progress=not args.quiet)
+    extra = [d for d in registry.BENCHMARK if d not in registry.PAPER]
+    print(f"{len(registry.DATASETS)} built-in datasets: the paper's {len(registry.PAPER)} (ratings, audio, published "
+          f"features) and the benchmark's {len(extra)} ({', '.join(extra)}: ratings and audio; no published features)")
     print(f"fetched {len(report.fetched)}, already verified {len(report.skipped)}, "
           f"missing upstream {len(report.missing)}, failed {len(report.failed)}")
     for rel in report.missing:
@@ -81,7 +84,7 @@ def cmd_data_list(args) -> int:
     print()
     for r in reps:
         n = sum(row[header.index(r)] == "yes" for row in rows)
-        print(f"{r}: features for {n}/{len(rows)} datasets")
+        print(f"{r}: features for {n}/{len(registry.PAPER)} datasets (\"-\": the benchmark's, none published)")
     if missing:
         print(_missing_line(missing, reps))
     others = [s for s in store.stored_sources() if s != "upstream"]

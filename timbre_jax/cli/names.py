@@ -12,8 +12,9 @@ from timbre_jax.errors import UsageError
 
 
 def known_representations() -> list[str]:
-    """The paper's 8, crepe, and every other representation in the store (a user's embedder or import)."""
-    extra = ["crepe", *store.stored_representations()]
+    """The paper's 8, the built-in extracted ones (crepe, mfcc, mfcc-aligned), and every other
+    representation in the store (a user's embedder or import)."""
+    extra = [*registry.EXTRACTED_ONLY, *store.stored_representations()]
     return [*registry.REPRESENTATIONS, *dict.fromkeys(r for r in extra if r not in registry.REPRESENTATIONS)]
 
 
@@ -49,15 +50,19 @@ def representation(value, option: str = "--representation") -> str:
 
 def datasets(value, source="auto", option: str = "--datasets"):
     """Dataset names: the built-in ones, the studies added with `data add`, and for an
-    imported source those in the store; ``all`` (or not given) is the 17 built-in datasets
-    (for an imported source: what was imported into it).  An empty list is refused."""
+    imported source those in the store.  ``all`` (or not given) and ``paper`` are the
+    paper's 17 studies (for an imported source, ``all`` is what was imported into it),
+    ``benchmark`` the timbre benchmark's 21 (:data:`~timbre_jax.data.registry.SELECTIONS`).
+    An empty list is refused."""
     given(value, option)
     builtin = source in (*store.SOURCES, "auto")
     stored = [] if source in ("upstream", "auto") else store.stored_datasets(source)
     if not builtin and value in (None, "all"):
         return stored
     if value in (None, "all"):
-        return list(registry.DATASETS)
+        return list(registry.PAPER)
+    if value in registry.SELECTIONS:
+        return list(registry.SELECTIONS[value])
     known = [*registry.DATASETS, *studies.names()]
     try:
         return registry.parse_list(value, [*known, *(d for d in stored if d not in known)], "dataset(s)")
@@ -88,7 +93,7 @@ def resolve_source(value: str, reps, chosen) -> str:
     published = {registry.published_source(r, d) for r in reps for d in chosen}
     if len(published) < 2:
         return published.pop() if published else "upstream"
-    ours = sorted({r for r in reps if r not in registry.N_FEATURES} | {d for d in chosen if d not in registry.DATASETS})
+    ours = sorted({r for r in reps if r not in registry.N_FEATURES} | {d for d in chosen if d not in registry.PAPER})
     raise UsageError(f"the paper published features for some of these and not for {', '.join(ours)}: pass "
                      "--source upstream (the published features; the others are skipped) or --source extracted "
                      "(computed by `timbre-jax extract`)")

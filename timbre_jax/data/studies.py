@@ -30,7 +30,7 @@ import numpy as np
 
 from timbre_jax.core.ratings import ratings_from_upper
 from timbre_jax.data import audio, rating_files, store
-from timbre_jax.data.registry import DATASETS
+from timbre_jax.data.registry import DATASETS, SELECTIONS
 from timbre_jax.data.store import sha256_file
 from timbre_jax.errors import DataError, UsageError
 from timbre_jax.progress import bar
@@ -95,6 +95,8 @@ def check_new_name(name: str) -> str:
     store.check_name(name, "study")
     if name in DATASETS:
         raise UsageError(f"{name!r} is a built-in dataset; give your study another name")
+    if name in ("all", *SELECTIONS):  # --datasets would read it as the selection
+        raise UsageError(f"{name!r} selects built-in datasets (--datasets {name}); give your study another name")
     if is_added(name):
         raise UsageError(f"a study named {name!r} was already added ({folder(name)}); "
                         f"`timbre-jax data remove {name}` first to replace it")
