@@ -170,7 +170,7 @@ def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int 
             certified = bool(res.certified[0])
             align = alignment(fs.features, fs.pairs)
             pairs = int(np.isfinite(fs.pairs).sum())
-            dims = int(fs.features.shape[1])
+            dims = fs.dims
             zp = align["euclidean"][0]
             rows[k] = EvaluateRow(
                 representation=rep, dataset=fs.dataset, source=source, sounds=len(fs.sounds), pairs=pairs,

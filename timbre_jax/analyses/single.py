@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from timbre_jax.analyses import base
+from timbre_jax.core.aligned import dims_of
 from timbre_jax.core.pearson import condensed
 from timbre_jax.data import datasets, registry, store
 from timbre_jax.fit import learn
@@ -74,7 +75,7 @@ def run(representation: str, names: list[str], *, source: str = "auto", solver: 
     rated = int(np.isfinite(condensed(ratings)).sum())
     gap = None if res.certified else learn.optimality_gap(features, ratings, res.weights)
     return SingleResult(representation, list(names), source, solver.name, getattr(solver, "starts", 1), res,
-                        features.shape[1], rated, seconds, gap)
+                        dims_of(features), rated, seconds, gap)
 
 
 def summary(result: SingleResult) -> list[str]:

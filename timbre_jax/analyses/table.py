@@ -107,7 +107,7 @@ def run(representations, datasets, *, source: str = "auto", solver: Solver | Non
     ev, optimum, fits, rated = {}, {}, [], {}
     with bar(progress, "Table I fits", total=sum(len(s) for s in job.sets.values())) as advance:
         for r, sets in job.sets.items():
-            n = sets[0].features.shape[1]
+            n = sets[0].dims
             where = job.folder(r)
             # The optimum of every problem first, in one batch (milliseconds per fit).
             best, exact_seconds, best_resumed = _solve(sets, reference, source, where)

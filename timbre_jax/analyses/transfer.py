@@ -58,7 +58,7 @@ def ev_on_study(U: np.ndarray, fs: FeatureSet) -> np.ndarray:
 def learned(sets: list[FeatureSet]) -> list[MetricResult]:
     """The metric of each of m studies, the certified optimum (one batched exact solve);
     ``sets``: m feature sets, each features (l_b, n) with the same n."""
-    ns = {fs.dataset: fs.features.shape[1] for fs in sets}
+    ns = {fs.dataset: fs.dims for fs in sets}
     if len(set(ns.values())) > 1:
         raise DataError("transfer needs the same feature space in every study; numbers of features: "
                         + ", ".join(f"{d} {n}" for d, n in ns.items()))

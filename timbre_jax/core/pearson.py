@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from timbre_jax.core import aligned
 from timbre_jax.core.reductions import PLAIN, Sums, divide
 
 
@@ -41,9 +42,15 @@ def pair_indices(l: int) -> tuple[np.ndarray, np.ndarray]:
 def pair_differences(features):
     """Squared feature differences of every pair: (l, n) -> (p, n), p = l (l - 1) / 2.
 
+    A frame-aligned representation (:class:`~timbre_jax.core.aligned.AlignedPairs`) gives
+    its per-pair squares summed over frames (p, n): the same fit with one weight per
+    dimension shared over frames.
+
     NumPy in, NumPy out: eager JAX would compile the gather for every (l, n), seconds
     per representation, for values that are the same (one exactly rounded subtraction
     and product each).  JAX arrays and tracers stay in JAX."""
+    if aligned.is_aligned(features):
+        return aligned.pair_squares(features)
     if not isinstance(features, jax.Array):
         features = np.asarray(features)
     i, j = pair_indices(features.shape[0])

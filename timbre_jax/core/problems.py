@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from timbre_jax.core import aligned
 from timbre_jax.core.pearson import condensed, pair_differences
 from timbre_jax.core.ratings import asymmetry, first_infinite_pair, pair_of_index
-from timbre_jax.errors import FitError
+from timbre_jax.errors import DataError, FitError
 
 
 def as_pairs(ratings, l: int, name: str | None = None) -> np.ndarray:
@@ -44,23 +45,34 @@ def as_pairs(ratings, l: int, name: str | None = None) -> np.ndarray:
 
 
 def check_problem(features, ratings, name: str = "problem") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate one problem; returns features (l, n), pair ratings (p,) and mask (p,)."""
+    """Validate one problem; returns features (l, n) (or the
+    :class:`~timbre_jax.core.aligned.AlignedPairs` given), pair ratings (p,) and mask (p,)."""
     return checked_problem(features, ratings, name)[:3]
 
 
 def checked_problem(features, ratings, name: str = "problem"):
     """:func:`check_problem`, and the pair differences D (p, n) it computed to check them."""
-    F = np.asarray(features, dtype=np.float64)
-    if F.ndim != 2:
-        raise FitError(f"{name}: features must be (sounds, features), got shape {F.shape}")
-    l, n = F.shape
-    if l < 3:
-        raise FitError(f"{name}: {l} sounds; at least 3 are needed")
-    if n == 0:
-        raise FitError(f"{name}: no features (n = 0)")
-    bad = np.flatnonzero(~np.isfinite(F).all(axis=1))
-    if bad.size:
-        raise FitError(f"{name}: non-finite features for sound(s) {', '.join(map(str, bad))}")
+    if aligned.is_aligned(features):
+        F = features
+        try:
+            aligned.check(F, name)
+        except DataError as e:
+            raise FitError(str(e)) from None
+        l = F.n_sounds
+        if l < 3:
+            raise FitError(f"{name}: {l} sounds; at least 3 are needed")
+    else:
+        F = np.asarray(features, dtype=np.float64)
+        if F.ndim != 2:
+            raise FitError(f"{name}: features must be (sounds, features), got shape {F.shape}")
+        l, n = F.shape
+        if l < 3:
+            raise FitError(f"{name}: {l} sounds; at least 3 are needed")
+        if n == 0:
+            raise FitError(f"{name}: no features (n = 0)")
+        bad = np.flatnonzero(~np.isfinite(F).all(axis=1))
+        if bad.size:
+            raise FitError(f"{name}: non-finite features for sound(s) {', '.join(map(str, bad))}")
     s = as_pairs(ratings, l, name)
     mask = np.isfinite(s)  # NaN only: as_pairs refuses inf
     if mask.sum() < 3:

@@ -18,20 +18,33 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.core import aligned
 from timbre_jax.core.pearson import condensed
 from timbre_jax.core.ratings import asymmetry, ratings_from_upper
-from timbre_jax.data import download, safepickle, store, studies
-from timbre_jax.data.registry import DATASETS, N_FEATURES, UPSTREAM_FOLDER, get_dataset, published_source
+from timbre_jax.data import download, rating_files, safepickle, store, studies
+from timbre_jax.data.registry import (
+    BENCHMARK,
+    DATASETS,
+    N_FEATURES,
+    PAPER,
+    UPSTREAM_FOLDER,
+    get_dataset,
+    published_source,
+)
 from timbre_jax.errors import DataError, MissingFeatures, UsageError
 
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """Features (l, n) and ratings (l, l) of one dataset in one representation."""
+    """Features (l, n) and ratings (l, l) of one dataset in one representation.
+
+    For a frame-aligned representation ``features`` is an
+    :class:`~timbre_jax.core.aligned.AlignedPairs` (per pair, not per sound): every fit and
+    distance takes either (:mod:`timbre_jax.core.aligned`)."""
 
     dataset: str
     representation: str
-    features: np.ndarray
+    features: np.ndarray | aligned.AlignedPairs
     ratings: np.ndarray
     sounds: tuple[str, ...]
     metadata: dict = field(default_factory=dict)
@@ -45,29 +58,49 @@ class FeatureSet:
     def source(self) -> str:
         return self.metadata.get("source", "upstream")
 
+    @property
+    def aligned(self) -> bool:
+        """Whether the representation is frame-aligned (compared per pair, frame by frame)."""
+        return aligned.is_aligned(self.features)
+
+    @property
+    def dims(self) -> int:
+        """The number of dimensions n: one weight each in a learned metric."""
+        return aligned.dims_of(self.features)
+
 
 def load_ratings(dataset: str, *, progress: bool = False) -> np.ndarray:
-    """Human ratings of ``dataset``: (l, l) symmetric, NaN diagonal, values in [0, 1]."""
+    """Human ratings of ``dataset``: (l, l) symmetric, NaN diagonal, values in [0, 1].
+
+    The benchmark's 4 studies are read as a user's matrix is
+    (:func:`~timbre_jax.data.rating_files.read_matrix`): upper-triangular with zeros below,
+    values in [0, 1], the diagonal ignored (Saitis2020's holds small self-pair ratings)."""
     ds = get_dataset(dataset)
     (path,) = download.ensure([ds.ratings_path], progress=progress)
-    ratings = ratings_from_upper(np.loadtxt(path))
+    if ds.in_paper:
+        ratings = ratings_from_upper(np.loadtxt(path))
+    else:
+        ratings = rating_files.read_matrix(path, ds.n_sounds)
     validate(dataset, "ratings", np.zeros((len(ratings), 1)), ratings, ds.sounds)
     return ratings
 
 
-def validate(dataset: str, representation: str, features: np.ndarray, ratings: np.ndarray, sounds) -> None:
-    """Raise :class:`DataError` naming the dataset and sound for input no fit can use."""
+def validate(dataset: str, representation: str, features, ratings: np.ndarray, sounds) -> None:
+    """Raise :class:`DataError` naming the dataset and sound for input no fit can use;
+    ``features`` (l, n) or an :class:`~timbre_jax.core.aligned.AlignedPairs`."""
     where = f"{dataset}/{representation}"
     l = len(sounds)
     if l < 3:
         raise DataError(f"{where}: {l} sounds; a metric needs at least 3 sounds (3 pairs)")
-    if features.ndim != 2 or features.shape[0] != l:
+    if aligned.is_aligned(features):
+        aligned.check(features, where, tuple(sounds))
+    elif features.ndim != 2 or features.shape[0] != l:
         raise DataError(f"{where}: features have shape {features.shape}, expected ({l}, n_features) for {l} sounds")
-    if features.shape[1] == 0:
+    elif features.shape[1] == 0:
         raise DataError(f"{where}: features have no columns (n = 0)")
     if ratings.shape != (l, l):
         raise DataError(f"{where}: ratings have shape {ratings.shape}, expected ({l}, {l})")
-    bad = ~np.isfinite(features).all(axis=1)
+    bad = np.zeros(l, dtype=bool) if aligned.is_aligned(features) else ~np.isfinite(features).all(axis=1)
     if bad.any():
         raise DataError(f"{where}: non-finite features for sound(s) {', '.join(np.asarray(sounds)[bad])}")
     off = ~np.eye(l, dtype=bool)
@@ -256,7 +289,7 @@ def load(dataset: str, representation: str, source: str = "auto", *, progress: b
         rec = _upstream_record(dataset, representation, progress)
     else:
         rec = _stored_record(dataset, representation, source)
-    features = np.asarray(rec.features, dtype=np.float64)
+    features = rec.features if aligned.is_aligned(rec.features) else np.asarray(rec.features, dtype=np.float64)
     validate(dataset, representation, features, rec.ratings, rec.sounds)
     return FeatureSet(dataset, representation, features, rec.ratings, rec.sounds, rec.metadata)
 
@@ -274,16 +307,23 @@ def load_available(representation: str, names, source: str = "auto"):
     return sets, skipped
 
 
-def joint_problem(sets: list[FeatureSet]) -> tuple[np.ndarray, np.ndarray]:
-    """One problem from several datasets: features stacked (sum l_i, n), ratings the
-    block-diagonal (sum l_i, sum l_i) matrix, pairs across datasets unrated (NaN)."""
+def joint_problem(sets: list[FeatureSet]):
+    """One problem from several datasets: features stacked (sum l_i, n) (aligned pairs
+    joined, :func:`timbre_jax.core.aligned.joint`), ratings the block-diagonal (sum l_i,
+    sum l_i) matrix, pairs across datasets unrated (NaN)."""
     if len(sets) == 1:
         return sets[0].features, sets[0].ratings
-    features = np.concatenate([s.features for s in sets])
-    ratings = np.full((len(features), len(features)), np.nan)
+    if any(s.aligned for s in sets):
+        if not all(s.aligned for s in sets):
+            raise DataError(f"{sets[0].representation}: aligned and per-sound features cannot be fitted together")
+        features = aligned.joint([s.features for s in sets])
+    else:
+        features = np.concatenate([s.features for s in sets])
+    L = sum(len(s.sounds) for s in sets)
+    ratings = np.full((L, L), np.nan)
     o = 0
     for s in sets:
-        l = len(s.features)
+        l = len(s.sounds)
         ratings[o:o + l, o:o + l] = s.ratings
         o += l
     return features, ratings
@@ -292,15 +332,19 @@ def joint_problem(sets: list[FeatureSet]) -> tuple[np.ndarray, np.ndarray]:
 def inventory(representations) -> tuple[list[str], list[list[str]], list[str]]:
     """What the cache holds for the built-in datasets: a header, one row per dataset
     (name, sounds, ratings yes/no, audio files cached/total, then yes/no per
-    representation: downloaded or in the upstream store) and the missing
-    "representation/dataset" features."""
+    representation: downloaded or in the upstream store; "-" for the benchmark's 4
+    studies, which have no published features) and the missing "representation/dataset"
+    features."""
     header = ["dataset", "sounds", "ratings", "audio", *representations]
     rows, missing = [], []
-    for name, ds in DATASETS.items():
+    for name, ds in BENCHMARK.items():
         audio = sum(download.local_path(p).exists() for p in ds.audio_paths)
         row = [name, str(ds.n_sounds), "yes" if download.local_path(ds.ratings_path).exists() else "no",
                f"{audio}/{ds.n_sounds}"]
         for r in representations:
+            if name not in PAPER:
+                row.append("-")
+                continue
             have = download.local_path(ds.feature_path(r)).exists() or store.feature_file("upstream", r, name).exists()
             row.append("yes" if have else "no")
             if not have:

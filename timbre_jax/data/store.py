@@ -4,6 +4,9 @@ Files are written with ``allow_pickle=False`` and read the same way, so nothing 
 store can execute code.  Each file holds
 
 - ``features``: float64 (l_sounds, n_features), one row per sound, in ``sounds`` order;
+  or, for a frame-aligned representation (:mod:`timbre_jax.core.aligned`), no ``features``
+  but ``aligned_squares`` (p, n_features), ``aligned_products`` (p,), ``aligned_energies``
+  (p, 2) and ``aligned_frames`` (p,), one row per pair of sounds (i < j, row-major);
 - ``sounds``: unicode (l_sounds,), sorted audio file stems;
 - ``ratings``: float64 (l_sounds, l_sounds), symmetric, NaN on the diagonal and for
   unrated pairs;
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.core import aligned
 from timbre_jax.errors import DataError, MissingFeatures, UsageError, WriteError
 
 SOURCES = ("upstream", "extracted")
@@ -112,7 +116,9 @@ def parts(path: Path, root: Path | None = None) -> tuple[str, str, str]:
 
 @dataclass(frozen=True)
 class StoredFeatures:
-    features: np.ndarray
+    """One store file: ``features`` (l, n) or an :class:`~timbre_jax.core.aligned.AlignedPairs`."""
+
+    features: np.ndarray | aligned.AlignedPairs
     sounds: tuple[str, ...]
     ratings: np.ndarray
     metadata: dict = field(default_factory=dict)
@@ -181,18 +187,23 @@ def atomic_write_bytes(path: Path, write) -> None:
 
 def save(path: Path, stored: StoredFeatures) -> Path:
     """Write one store file atomically after checking its shapes."""
-    features = np.asarray(stored.features, dtype=np.float64)
     ratings = np.asarray(stored.ratings, dtype=np.float64)
     sounds = np.asarray(list(stored.sounds), dtype=np.str_)
     l = len(sounds)
-    if features.ndim != 2 or features.shape[0] != l:
-        raise DataError(f"{path.name}: features have shape {features.shape}, expected ({l}, n_features)")
+    if aligned.is_aligned(stored.features):
+        values = aligned.check(stored.features, path.name, tuple(stored.sounds))
+        arrays = {f"aligned_{name}": np.asarray(getattr(values, name)) for name in aligned.FIELDS}
+    else:
+        features = np.asarray(stored.features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[0] != l:
+            raise DataError(f"{path.name}: features have shape {features.shape}, expected ({l}, n_features)")
+        arrays = {"features": features}
     if ratings.shape != (l, l):
         raise DataError(f"{path.name}: ratings have shape {ratings.shape}, expected ({l}, {l})")
     meta = json.dumps(stored.metadata, sort_keys=True)
     atomic_write_bytes(
         Path(path),
-        lambda fh: np.savez(fh, features=features, sounds=sounds, ratings=ratings, metadata=np.asarray(meta)),
+        lambda fh: np.savez(fh, **arrays, sounds=sounds, ratings=ratings, metadata=np.asarray(meta)),
     )
     return Path(path)
 
@@ -216,8 +227,12 @@ def load(path: Path) -> StoredFeatures:
         raise MissingFeatures(f"{path}: no such store file")
     try:
         with np.load(path, allow_pickle=False) as z:
+            if "aligned_squares" in z.files:
+                features = aligned.AlignedPairs(*(z[f"aligned_{name}"] for name in aligned.FIELDS))
+            else:
+                features = z["features"]
             rec = StoredFeatures(
-                features=z["features"],
+                features=features,
                 sounds=tuple(str(s) for s in z["sounds"]),
                 ratings=z["ratings"],
                 metadata=json.loads(str(z["metadata"])),
@@ -227,7 +242,12 @@ def load(path: Path) -> StoredFeatures:
     except Exception as e:
         raise StoreError(f"{path}: not a readable store file ({type(e).__name__}: {e})") from None
     l = len(rec.sounds)
-    if rec.features.ndim != 2 or rec.features.shape[0] != l or not np.issubdtype(rec.features.dtype, np.floating):
+    if aligned.is_aligned(rec.features):
+        try:
+            aligned.check(rec.features, str(path), rec.sounds)
+        except DataError as e:
+            raise StoreError(str(e)) from None
+    elif rec.features.ndim != 2 or rec.features.shape[0] != l or not np.issubdtype(rec.features.dtype, np.floating):
         raise StoreError(f"{path}: features have shape {rec.features.shape} ({rec.features.dtype}), "
                          f"expected ({l}, n_features) floats for {l} sounds")
     if rec.ratings.shape != (l, l):

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.core import aligned
 from timbre_jax.data import datasets, safepickle, store
-from timbre_jax.data.registry import DATASETS, N_FEATURES
+from timbre_jax.data.registry import N_FEATURES, PAPER
 from timbre_jax.errors import DataError, DownloadError
 
 
@@ -34,8 +35,8 @@ def store_file_problem(path: Path) -> str | None:
     if source == "upstream":
         if representation not in N_FEATURES:
             return f"{path}: {representation!r} is not one of the paper's representations"
-        if dataset not in DATASETS:
-            return f"{path}: {dataset!r} is not a built-in dataset"
+        if dataset not in PAPER:
+            return f"{path}: {dataset!r} is not one of the paper's datasets (the only ones with published features)"
         why = datasets.upstream_problem(rec, dataset, representation)
         if why:
             return f"{path}: {why}"
@@ -44,7 +45,8 @@ def store_file_problem(path: Path) -> str | None:
         if said != (source, representation, dataset):
             return f"{path}: its metadata says {'/'.join(map(str, said))}, not {source}/{representation}/{dataset}"
     try:
-        datasets.validate(dataset, representation, np.asarray(rec.features, dtype=np.float64), rec.ratings, rec.sounds)
+        features = rec.features if aligned.is_aligned(rec.features) else np.asarray(rec.features, dtype=np.float64)
+        datasets.validate(dataset, representation, features, rec.ratings, rec.sounds)
     except DataError as e:
         return f"{path}: {e}"
     return None
@@ -62,7 +64,7 @@ def repair_upstream_store(*, mirror_url: str | None = None, progress: bool = Fal
         if problem is None:
             continue
         _, representation, dataset = store.parts(path)
-        if dataset not in DATASETS or representation not in N_FEATURES:
+        if dataset not in PAPER or representation not in N_FEATURES:
             failed.append((path, f"{problem}; it cannot be rebuilt, delete it"))
             continue
         try:

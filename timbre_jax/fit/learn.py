@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from timbre_jax.core.aligned import dims_of
 from timbre_jax.core.pearson import pair_differences, pearson_of_vectors
 from timbre_jax.core.problems import check_problem, checked_problem
 from timbre_jax.errors import FitError
@@ -75,6 +76,9 @@ def results_of(fits, solver_name: str) -> list[MetricResult]:
 def learn_metrics(problems: Sequence[tuple], *, solver: Solver | None = None) -> list[MetricResult]:
     """Learn one metric per (features (l_i, n), ratings) problem, in one batch.
 
+    ``features`` may also be a frame-aligned representation
+    (:class:`~timbre_jax.core.aligned.AlignedPairs`): one weight per dimension.
+
     Problems may have different numbers of sounds but share ``n``.  ``ratings`` is an
     (l, l) matrix or a condensed (p,) vector; NaN marks an unrated pair (unrated pairs
     carry no information and are dropped before the fit).  ``solver``: a solver object
@@ -90,7 +94,7 @@ def learn_metrics(problems: Sequence[tuple], *, solver: Solver | None = None) ->
     if not problems:
         raise FitError("no problems given: pass a list of (features, ratings) pairs")
     checked = [checked_problem(F, r, name=f"problem {i}") for i, (F, r) in enumerate(problems)]
-    ns = {F.shape[1] for F, _, _, _ in checked}
+    ns = {dims_of(F) for F, _, _, _ in checked}
     if len(ns) != 1:
         raise FitError(f"all problems in a batch must share the number of features; got {sorted(ns)}")
     groups = []
@@ -119,8 +123,8 @@ def optimality_gap(features, ratings, weights) -> float:
     """
     F, s, mask = check_problem(features, ratings, name="optimality_gap")
     w = np.asarray(weights, dtype=np.float64)
-    if w.shape != (F.shape[1],) or not np.all(np.isfinite(w)) or np.any(w <= 0):
-        raise FitError(f"weights must be {F.shape[1]} positive finite numbers, got shape {w.shape}")
+    if w.shape != (dims_of(F),) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise FitError(f"weights must be {dims_of(F)} positive finite numbers, got shape {w.shape}")
     best = learn_metric(F, np.where(mask > 0, s, np.nan), solver=Exact())
     D = np.asarray(pair_differences(F))[mask > 0]
     P = pearson_of_vectors(D @ w ** -2.0, s[mask > 0])

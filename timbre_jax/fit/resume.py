@@ -19,17 +19,20 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from timbre_jax.core import aligned
 from timbre_jax.data.store import atomic_write_bytes
 
 
 def fingerprint(settings: dict, names: Iterable[str] = (), arrays: Iterable[np.ndarray] = ()) -> str:
     """A hash (20 hex digits) of ``settings`` (JSON-serializable), then each name and
-    each array (as float64 bytes), in order."""
+    each array (as float64 bytes), in order; aligned pairs
+    (:class:`~timbre_jax.core.aligned.AlignedPairs`) count as their arrays."""
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for name in names:
         h.update(name.encode() + b"\0")
     for a in arrays:
-        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        for part in ([getattr(a, name) for name in aligned.FIELDS] if aligned.is_aligned(a) else [a]):
+            h.update(np.ascontiguousarray(part, dtype=np.float64).tobytes())
     return h.hexdigest()[:20]
 
 

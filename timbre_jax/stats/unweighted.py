@@ -20,16 +20,21 @@ import warnings
 
 import numpy as np
 
+from timbre_jax.core import aligned
 from timbre_jax.core.pearson import pair_differences, pair_indices
 from timbre_jax.errors import DataError
 
 DISTANCES = ("euclidean", "cosine")
 
 
-def distances(features: np.ndarray) -> dict[str, np.ndarray]:
+def distances(features) -> dict[str, np.ndarray]:
     """Both distances of every pair: (l, n) -> {distance: (p,)}, condensed order (i < j).
 
-    A row of zeros has no direction: its cosine distances are NaN."""
+    A row of zeros has no direction: its cosine distances are NaN.  A frame-aligned
+    representation (:class:`~timbre_jax.core.aligned.AlignedPairs`) gives the same two on
+    each pair's flattened aligned sequences."""
+    if aligned.is_aligned(features):
+        return {"euclidean": aligned.euclidean(features), "cosine": aligned.cosine(features)}
     features = np.asarray(features, dtype=np.float64)
     i, j = pair_indices(len(features))
     norms = np.linalg.norm(features, axis=1)
@@ -41,14 +46,16 @@ def distances(features: np.ndarray) -> dict[str, np.ndarray]:
 def alignment(features: np.ndarray, pairs: np.ndarray) -> dict[str, tuple[float, float]]:
     """(Pearson, Spearman) between each distance and the ratings over the rated pairs.
 
-    ``features`` (l, n); ``pairs`` (p,) condensed ratings, p = l (l - 1) / 2, i < j
+    ``features`` (l, n) or aligned pairs; ``pairs`` (p,) condensed ratings, p = l (l - 1) / 2, i < j
     row-major, NaN = unrated (excluded).  Returns ``{distance: (pearson, spearman)}``
     for ``distance`` in :data:`DISTANCES`; NaN where a correlation is undefined
     (constant distances, or a zero feature row for cosine)."""
     from scipy.stats import ConstantInputWarning, pearsonr, spearmanr  # lazy: ~0.6 s to import, kept off --help
 
-    features, pairs = np.asarray(features, dtype=np.float64), np.asarray(pairs, dtype=np.float64)
-    l = len(features)
+    if not aligned.is_aligned(features):
+        features = np.asarray(features, dtype=np.float64)
+    pairs = np.asarray(pairs, dtype=np.float64)
+    l = aligned.sounds_of(features)
     if pairs.shape != (l * (l - 1) // 2,):
         raise DataError(f"ratings have shape {pairs.shape}, expected ({l * (l - 1) // 2},) for {l} sounds")
     rated = np.isfinite(pairs)
