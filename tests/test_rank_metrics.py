@@ -1,7 +1,9 @@
 """The benchmark's rank metrics (:mod:`timbre_jax.stats.rank_metrics`) against computations
 written out here independently: explicit loops over anchors and pairs, scipy on the explicit
 rows, a hand-written triplet loop and NDCG loop; studies small enough to do on paper; the
-laws the metrics obey; the pooling rule; the ``valid`` matrix of a bootstrap resample."""
+laws the metrics obey; the pooling rule; the ``valid`` matrix of a bootstrap resample; and
+the stacked forms (many studies or bootstrap samples at once) against one at a time, bit for
+bit."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.errors import DataError
-from timbre_jax.stats import rank_metrics
+from timbre_jax.stats import bootstrap, rank_metrics, scores
 
 ANCHOR = ("anchor_spearman", "anchor_kendall", "triplet_agreement", "ndcg")
 LOG3 = math.log2(3)
@@ -394,3 +397,101 @@ def test_shape_mismatches_raise_data_error():
     with pytest.raises(DataError, match="study"):
         rank_metrics.pooled([(D,)])
 
+
+
+# ---------------------------------------------------- stacks against one at a time
+
+
+def _resampled(D, R, samples):
+    """(D, R, valid) stacks (B, l, l) of the bootstrap ``samples`` (B, l) of one study."""
+    rated = np.isfinite(R) & ~np.eye(len(R), dtype=bool)
+    return (np.stack([D[np.ix_(i, i)] for i in samples]), np.stack([R[np.ix_(i, i)] for i in samples]),
+            np.stack([bootstrap.valid_pairs(i, rated) for i in samples]))
+
+
+def _triplets(D, R, valid, margin):
+    """The triplet agreement per anchor by the docstring's rule, written out: pairs {j, k}
+    with |r'_ij - r'_ik| > margin; agreeing: sign(d'_ij - d'_ik) = sign(r'_ij - r'_ik), a
+    tie of the model never."""
+    used, l = _used_pairs(D, R, valid)
+    pairs = [(a, b) for a in range(l) for b in range(a + 1, l) if used(a, b)]
+    Dn = D / max(D[a, b] for a, b in pairs)
+    Rn = R / max(R[a, b] for a, b in pairs)
+    out = []
+    for i in range(l):
+        js = [j for j in range(l) if used(i, j)]
+        both = [(j, k) for j in js for k in js if j < k and abs(Rn[i, j] - Rn[i, k]) > margin]
+        agree = sum(np.sign(Dn[i, j] - Dn[i, k]) == np.sign(Rn[i, j] - Rn[i, k]) != 0 for j, k in both)
+        out.append(agree / len(both) if both else (0.0 if js else math.nan))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("margin", [0.1, 0.25, -0.05])
+def test_a_stack_gives_each_member_the_numbers_it_gives_alone_to_the_last_bit(margin):
+    stacks = []
+    for seed, tied in ((20, True), (21, False)):
+        D, R = _random_study(l=16, seed=seed, tied_model=tied)
+        other = D.copy()
+        other[0, :] = other[:, 0] = np.nan  # the same ratings, fewer used pairs (a cosine of a zero row)
+        samples = np.vstack([bootstrap.resample(16, 10, seed), np.arange(16), np.zeros(16, dtype=int)])
+        for M in (D, D**2, other):  # several distances on the same resamples share the ratings' side
+            stacks.append(_resampled(M, R, samples))
+    D, R, valid = (np.concatenate(x) for x in zip(*stacks))
+    got = rank_metrics.study_metrics_batch(D, R, valid=valid, margin=margin)
+    assert list(got) == list(rank_metrics.METRICS)
+    alone = [rank_metrics.study_metrics(D[n], R[n], valid=valid[n], margin=margin) for n in range(len(D))]
+    for name in rank_metrics.METRICS:
+        np.testing.assert_array_equal(got[name], [a[name] for a in alone], err_msg=name)  # NaN where NaN
+    assert np.isnan(got["anchor_spearman"][11]) and np.isfinite(got["anchor_spearman"][:11]).all()  # one sound: none
+    for n in range(0, len(D), 5):  # the sums of the means, in the order written out: the counted values alone
+        used = np.isfinite(D[n]) & np.isfinite(R[n]) & valid[n] & valid[n].T & ~np.eye(16, dtype=bool)
+        used &= used.T
+        Dn, Rn = (rank_metrics.normalize(np.where(used, M, 0.0), used) for M in (D[n], R[n]))
+        upper = np.triu(used, 1)
+        assert (got["mae"][n] == np.abs(Dn - Rn)[upper].sum() / upper.sum()) if upper.any() else np.isnan(got["mae"][n])
+        for name, v in rank_metrics.anchor_values(D[n], R[n], valid=valid[n], margin=margin).items():
+            counted = v[np.isfinite(v)]
+            assert (got[name][n] == counted.mean()) if counted.size else np.isnan(got[name][n]), (n, name)
+    # the triplets' margin (below 0, pairs tied in the ratings qualify and never agree) by loops
+    np.testing.assert_allclose(rank_metrics.anchor_values(D[0], R[0], valid=valid[0], margin=margin)[
+        "triplet_agreement"], _triplets(D[0], R[0], valid[0], margin), rtol=0, atol=1e-12)
+    assert not np.array_equal(got["anchor_kendall"][:11], got["anchor_kendall"][24:35])  # the NaN row matters
+
+
+def test_stacked_bootstrap_weights_and_ranks_equal_one_sample_at_a_time():
+    rng = np.random.default_rng(22)
+    samples = bootstrap.resample(8, 6, 22)
+    rated = rng.random(28) > 0.2
+    W = bootstrap.pair_weights(samples, rated)
+    np.testing.assert_array_equal(W, [bootstrap.pair_weights(idx, rated) for idx in samples])
+    x = np.round(rng.random(28) * 5)  # ties
+    x[3] = np.nan  # weight 0 below, as a pair without a distance
+    W[:, 3] = 0.0
+    ranks = bootstrap.weighted_ranks(x, W)
+    for w, r in zip(W, ranks):
+        keep = w > 0
+        np.testing.assert_array_equal(r[keep], bootstrap.weighted_ranks(x[keep], w[keep]))
+        np.testing.assert_array_equal(r[keep], stats.rankdata(np.repeat(x[keep], w[keep].astype(int)))[
+            np.cumsum(w[keep].astype(int)) - 1])  # scipy's average ranks of the list written out
+
+
+def test_the_batched_bootstrap_equals_scoring_each_sample_alone(monkeypatch):
+    l = 9
+    rng = np.random.default_rng(23)
+    F = rng.normal(size=(l, 4))
+    F[2] = 0.0  # cosine distances NaN: those pairs are left out
+    _, R = _random_study(l=l, seed=23, unrated=0.2)
+    fs = FeatureSet("toy", "toy", F, R, tuple(f"s{k}" for k in range(l)))
+    fits = rng.uniform(0.1, 2.0, size=(l + 1, l * (l - 1) // 2))  # squared distances: in-sample, then each fold
+    st = scores.study(fs, fits)
+    samples = np.vstack([bootstrap.resample(l, 11, 23), np.arange(l), np.full(l, 4)])
+    monkeypatch.setattr(scores, "STACK_ENTRIES", 3 * 4 * l**3)  # chunks of 3 samples
+    got = scores.sample_numbers(st, samples)
+    alone = [scores.numbers(st, idx) for idx in samples]
+    assert list(got) == list(alone[0])
+    for key, values in got.items():
+        np.testing.assert_array_equal(values, [a[key] for a in alone], err_msg=str(key))
+    assert np.isnan(got[("learned", "pearson")][-1]) and np.isfinite(got[("cosine", "ndcg")][:-1]).all()
+    bounds, arrays = scores.intervals(st, samples)
+    assert bounds[("learned", "ev")] == bootstrap.interval(arrays[("learned", "ev")])
+    assert scores.intervals(st, samples[:0]) == ({}, {})

@@ -35,17 +35,18 @@ def resample(l: int, samples: int, seed: int) -> np.ndarray:
 def pair_weights(idx: np.ndarray, rated: np.ndarray) -> np.ndarray:
     """How often each original pair (p,) occurs among the pairs of the sample ``idx`` (l,):
     every a < b with idx[a] != idx[b] counts once for the pair {idx[a], idx[b]}; unrated
-    pairs (``rated`` (p,) False) weigh 0.  Condensed order: i < j, row-major."""
+    pairs (``rated`` (p,) False) weigh 0.  Condensed order: i < j, row-major.  A stack of
+    samples ``idx`` (B, l) gives (B, p), row b that of sample b."""
     idx, rated = np.asarray(idx), np.asarray(rated, dtype=bool)
-    l = len(idx)
-    if rated.shape != (l * (l - 1) // 2,):
-        raise ValueError(f"rated has shape {rated.shape}, expected ({l * (l - 1) // 2},) for a sample of {l} sounds")
+    l = idx.shape[-1]
+    p = l * (l - 1) // 2
+    if rated.shape != (p,):
+        raise ValueError(f"rated has shape {rated.shape}, expected ({p},) for a sample of {l} sounds")
     a, b = np.triu_indices(l, 1)
-    i, j = np.minimum(idx[a], idx[b]), np.maximum(idx[a], idx[b])
-    keep = i != j
-    i, j = i[keep], j[keep]
-    k = i * l - i * (i + 1) // 2 + (j - i - 1)
-    return np.bincount(k, minlength=l * (l - 1) // 2).astype(np.float64) * rated
+    i, j = np.minimum(idx[..., a], idx[..., b]), np.maximum(idx[..., a], idx[..., b])
+    k = i * l - i * (i + 1) // 2 + (j - i - 1) + p * np.arange(idx.size // l).reshape(*idx.shape[:-1], 1)
+    counts = np.bincount(k[i != j], minlength=idx.size // l * p).reshape(*idx.shape[:-1], p)
+    return counts.astype(np.float64) * rated
 
 
 def valid_pairs(idx: np.ndarray, rated_matrix: np.ndarray) -> np.ndarray:
@@ -71,15 +72,18 @@ def weighted_pearson(d: np.ndarray, s: np.ndarray, w: np.ndarray) -> float:
 
 
 def weighted_ranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The average rank (1-based) of each x_q in the list where it appears w_q times."""
+    """The average rank (1-based) of each x_q (p,) in the list where it appears w_q times;
+    ``w`` (B, p) gives (B, p), row b with the multiplicities of row b.  Integer
+    multiplicities give exact ranks (integers and halves); a NaN x_q ranks after every
+    number, tied with nothing."""
     order = np.argsort(x, kind="stable")
-    xs, ws = x[order], w[order]
+    xs, ws = x[order], w[..., order]
     start = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    tied = np.add.reduceat(ws, start)  # weight of each run of equal values
-    below = np.cumsum(tied) - tied
+    tied = np.add.reduceat(ws, start, axis=-1)  # weight of each run of equal values
+    below = np.cumsum(tied, axis=-1) - tied
     run = np.repeat(np.arange(len(start)), np.diff(np.r_[start, len(xs)]))
-    ranks = np.empty(len(x))
-    ranks[order] = below[run] + (tied[run] + 1) / 2
+    ranks = np.empty(ws.shape)
+    ranks[..., order] = below[..., run] + (tied[..., run] + 1) / 2
     return ranks
 
 

@@ -24,6 +24,12 @@ refitting: pairs of a sound with its own copy are dropped, every other pair coun
 often as it is drawn, the folds of the held-out EV are the drawn sounds.  The metric is
 held fixed, so the interval says how much the number depends on which sounds were
 rated; it is the bootstrap over stimuli of representational similarity analysis.
+:func:`numbers` scores one sample; :func:`sample_numbers` (behind :func:`intervals`) scores
+many at once and gives each the same numbers to the last bit: the rank metrics of every
+distance and of the held-out matrix on a chunk of samples in one stack
+(:func:`~timbre_jax.stats.rank_metrics.study_metrics_batch`), the ranks of Spearman's rho
+for every sample at once (integers, exact); only each sample's Pearson sums (over its own
+pairs) and the held-out EV run one sample at a time.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ from timbre_jax.stats import bootstrap, heldout, rank_metrics
 KINDS = ("euclidean", "cosine", "learned")
 NUMBERS = ("pearson", "ev", "spearman", *rank_metrics.METRICS)
 HELDOUT_RANK = tuple(f"heldout_{name}" for name in rank_metrics.ANCHOR_METRICS)  # numbers of ``learned`` only
+STACK_ENTRIES = 1 << 22
+"""How many bootstrap samples :func:`sample_numbers` scores together: as many as keep its
+(distances x samples, l, l, l) arrays within this many entries (a few of them live at once,
+one byte an entry), at least one."""
 
 
 def samples_of(dataset: str, l: int, count: int, seed: int) -> np.ndarray:
@@ -150,12 +160,69 @@ def numbers(st: Study, idx: np.ndarray | None = None, margin: float = 0.1) -> di
     return out
 
 
+def _pair_correlations(d: np.ndarray, sn: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P (B,), rho (B,)): :func:`_pearson_spearman` of the pair distances ``d`` (p,) and the
+    ratings ``sn`` (p,) with the multiplicities of each sample, ``W`` (B, p), to the last
+    bit: the ranks (exact, integer multiplicities) for every sample at once, each
+    correlation over its sample's compacted pairs as there."""
+    W = np.where(np.isfinite(d), W, 0.0)  # a pair without a distance is left out, as unrated
+    keep = W > 0
+    P, rho = np.full(len(W), np.nan), np.full(len(W), np.nan)
+    spread = [np.where(keep, x, -np.inf).max(axis=1) != np.where(keep, x, np.inf).min(axis=1) for x in (d, sn)]
+    rank_d, rank_s = bootstrap.weighted_ranks(d, W), bootstrap.weighted_ranks(sn, W)
+    for b in np.flatnonzero((keep.sum(axis=1) >= 3) & spread[0] & spread[1]):
+        q = keep[b]
+        P[b] = bootstrap.weighted_pearson(d[q], sn[q], W[b, q])
+        rho[b] = bootstrap.weighted_pearson(rank_d[b, q], rank_s[b, q], W[b, q])
+    return P, rho
+
+
+def sample_numbers(st: Study, samples: np.ndarray, margin: float = 0.1) -> dict[tuple[str, str], np.ndarray]:
+    """{(kind, number): values (B,)} on the bootstrap ``samples`` (B, l): entry b equal to
+    ``numbers(st, samples[b], margin)[(kind, number)]`` to the last bit, keyed in the same
+    order, computed for many samples at once (the rank metrics of every kind and of the
+    held-out matrix in one stack, :func:`~timbre_jax.stats.rank_metrics.study_metrics_batch`)."""
+    fs = st.fs
+    samples = np.asarray(samples)
+    l = len(fs.sounds)
+    rated = np.isfinite(fs.pairs)
+    rated_matrix = np.isfinite(fs.ratings) & ~np.eye(l, dtype=bool)
+    W = bootstrap.pair_weights(samples, rated)
+    sn = np.nan_to_num(fs.pairs)
+    out = {}
+    for kind in st.kinds:
+        P, rho = _pair_correlations(st.pair_distances[kind], sn, W)
+        out[(kind, "pearson")], out[(kind, "spearman")] = P, rho
+        out[(kind, "ev")] = np.array([max(float(x), 0.0) ** 2 if np.isfinite(x) else float("nan") for x in P])
+        out.update({(kind, name): np.empty(len(samples)) for name in rank_metrics.METRICS})
+    if st.folds is not None:
+        out[("learned", "heldout_ev")] = np.array([max(heldout.pooled_pearson(st.folds, idx), 0.0) ** 2
+                                                   for idx in samples])
+    scored = [(kind, "") for kind in st.kinds] + ([("learned", "heldout_")] if st.heldout is not None else [])
+    out.update({(kind, f"heldout_{name}"): np.empty(len(samples)) for kind, prefix in scored if prefix
+                for name in rank_metrics.ANCHOR_METRICS})
+    matrices = np.stack([st.matrices[kind] if not prefix else st.heldout for kind, prefix in scored])
+    size = max(1, STACK_ENTRIES // (len(scored) * l**3))
+    for start in range(0, len(samples), size):
+        idx = samples[start:start + size]
+        rows, cols = idx[:, :, None], idx[:, None, :]
+        stack = (len(scored), len(idx), l, l)  # every distance on every sample of the chunk, one ratings stack
+        found = rank_metrics.study_metrics_batch(
+            matrices[:, rows, cols].reshape(-1, l, l),
+            np.broadcast_to(fs.ratings[rows, cols], stack).reshape(-1, l, l),
+            valid=np.broadcast_to((rows != cols) & rated_matrix[rows, cols], stack).reshape(-1, l, l),
+            margin=margin)
+        for name, values in found.items():
+            for (kind, prefix), v in zip(scored, values.reshape(len(scored), -1)):
+                if (kind, prefix + name) in out:
+                    out[(kind, prefix + name)][start:start + size] = v
+    return out
+
+
 def intervals(st: Study, samples: np.ndarray, level: float = 0.95, margin: float = 0.1):
     """({(kind, number): (low, high)}, {(kind, number): values (B,)}) over the bootstrap
-    ``samples`` (B, l)."""
-    values: dict[tuple[str, str], list[float]] = {}
-    for idx in samples:
-        for key, v in numbers(st, idx, margin).items():
-            values.setdefault(key, []).append(v)
-    arrays = {k: np.asarray(v) for k, v in values.items()}
+    ``samples`` (B, l) (:func:`sample_numbers`)."""
+    if not len(samples):
+        return {}, {}
+    arrays = sample_numbers(st, samples, margin)
     return {k: bootstrap.interval(v, level) for k, v in arrays.items()}, arrays
