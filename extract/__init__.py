@@ -6,8 +6,9 @@ Public API::
     REPRESENTATIONS
 
 The package: ``base`` (the :class:`~timbre_jax_extract.base.Extractor` interface),
-``pipeline`` (the driver), ``cache`` (the per-sound cache), ``dsp/`` (stft, cochlea, stmf,
-scattering) and ``models/`` (deep, crepe, embedder).  See extract/README.md for every
+``pipeline`` (the driver), ``cache`` (the per-sound cache), ``aligned`` (frame-aligned
+pairs of any per-sound sequence), ``dsp/`` (stft, cochlea, stmf, scattering, mfcc) and
+``models/`` (deep, crepe, embedder).  See extract/README.md for every
 representation's sample rate, dimension, layout, checkpoint and layer.  This package
 imports torch; ``timbre_jax`` never imports it.
 """
@@ -16,6 +17,7 @@ from timbre_jax.data.audio import AudioError
 from timbre_jax_extract.base import EXTRACTOR_PACKAGE_VERSION
 from timbre_jax_extract.cache import cache_key
 from timbre_jax_extract.pipeline import (
+    BENCHMARK_BASELINES,
     DEEP,
     DSP,
     EXTRACTABLE,
@@ -31,6 +33,6 @@ from timbre_jax_extract.pipeline import (
 __version__ = EXTRACTOR_PACKAGE_VERSION
 
 __all__ = [
-    "REPRESENTATIONS", "EXTRACTABLE", "DSP", "DEEP", "run", "make_extractor", "extract_dataset", "cache_key",
-    "dataset_scale", "scale_features", "AudioError", "ExtractionError", "__version__",
+    "REPRESENTATIONS", "EXTRACTABLE", "DSP", "DEEP", "BENCHMARK_BASELINES", "run", "make_extractor",
+    "extract_dataset", "cache_key", "dataset_scale", "scale_features", "AudioError", "ExtractionError", "__version__",
 ]

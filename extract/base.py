@@ -29,6 +29,9 @@ class Extractor:
     """Divide a dataset's features by :func:`~timbre_jax_extract.pipeline.dataset_scale`."""
     cacheable: bool = True
     """Keep each sound's vector in the per-sound cache."""
+    aligned: bool = False
+    """Frame-aligned: the extractor gives a study's pairs, ``pairs(waves, sample_rate, sounds)
+    -> timbre_jax.core.aligned.AlignedPairs``, instead of one vector per sound."""
     version: str = "1"
     n_features: int = 0
     layout: str = ""

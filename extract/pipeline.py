@@ -1,5 +1,6 @@
 """Extraction driver: audio -> per-sound cache (:mod:`timbre_jax_extract.cache`) ->
-per-dataset scaling -> feature store."""
+per-dataset scaling -> feature store; for a frame-aligned extractor (``aligned = True``),
+audio -> the study's pairs (:class:`timbre_jax.core.aligned.AlignedPairs`) -> feature store."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.core.aligned import AlignedPairs
 from timbre_jax.data import audio, registry, store, studies
 from timbre_jax.data.sounds import stimuli
 from timbre_jax.data.store import sha256_file
@@ -19,6 +21,7 @@ from timbre_jax.progress import bar
 from timbre_jax_extract.base import EXTRACTOR_PACKAGE_VERSION, Extractor
 from timbre_jax_extract.cache import cache_key, cache_load, cache_save
 from timbre_jax_extract.dsp.cochlea import Cochlea
+from timbre_jax_extract.dsp.mfcc import Mfcc, MfccAligned
 from timbre_jax_extract.dsp.scattering import Scattering
 from timbre_jax_extract.dsp.stft import Stft
 from timbre_jax_extract.dsp.stmf import Stmf
@@ -31,7 +34,10 @@ REPRESENTATIONS: tuple[str, ...] = registry.REPRESENTATIONS
 assert set(REPRESENTATIONS) == set(DSP) | set(DEEP)
 CONTROLS = ("crepe",)
 """Built-in extractors beyond the paper's: CREPE, a pitch network (the control a timbre model must beat)."""
-EXTRACTABLE: tuple[str, ...] = (*REPRESENTATIONS, *CONTROLS)
+BENCHMARK_BASELINES = ("mfcc", "mfcc-aligned")
+"""The timbre benchmark's MFCC baselines: time-averaged and frame-aligned (librosa)."""
+EXTRACTABLE: tuple[str, ...] = (*REPRESENTATIONS, *CONTROLS, *BENCHMARK_BASELINES)
+assert (*CONTROLS, *BENCHMARK_BASELINES) == registry.EXTRACTED_ONLY
 
 
 class ExtractionError(TimbreJaxError, RuntimeError):
@@ -61,10 +67,14 @@ def make_extractor(representation: str, *, checkpoint: str | None = None, device
         from timbre_jax_extract.models.crepe import crepe_embedder  # lazy: crepe imports torch at its top
 
         return crepe_embedder(device=device, **kwargs)
-    if representation in DSP:
+    if representation in DSP or representation in BENCHMARK_BASELINES:
         if checkpoint is not None:
             raise UsageError(f"{representation} is a signal-processing representation and takes no checkpoint "
                              f"(got {checkpoint!r}); --checkpoint applies to {', '.join(DEEP)}")
+        if representation == "mfcc":
+            return Mfcc(**kwargs)
+        if representation == "mfcc-aligned":
+            return MfccAligned(**kwargs)
         if representation == "stft":
             return Stft(**kwargs)
         if representation == "cochlea":
@@ -176,6 +186,57 @@ def _check_widths(extractor: Extractor, sounds, vectors, files, result: DatasetR
                                             f"but {width} for {sounds[0]}: every sound must give the same width"))
 
 
+def _waves(extractor: Extractor, files: list[Path], progress: bool, label: str,
+           result: DatasetResult) -> tuple[list[np.ndarray], list[int]]:
+    """Every sound's waveform at the extractor's rate (None: the file's own), failures recorded."""
+    waves, rates = [], []
+    with bar(progress, f"{extractor.name} {label}", total=len(files), unit="sounds") as advance:
+        for f in files:
+            try:
+                x, sr = audio.load(f)
+                rate = extractor.sample_rate or sr  # None: the file's own rate
+                y = audio.resample(x, sr, rate)
+                audio.check(y, f)
+                waves.append(y)
+                rates.append(rate)
+            except audio.AudioError as e:
+                result.failures.append((str(f), str(e)))
+            advance(1)
+    return waves, rates
+
+
+def _aligned_pairs(extractor: Extractor, study, progress: bool, result: DatasetResult) -> AlignedPairs | None:
+    """A frame-aligned extractor's pairs of ``study``, or None with the failure recorded."""
+    files = list(study.files)
+    waves, rates = _waves(extractor, files, progress, study.name, result)
+    if result.failures:
+        return None
+    if len(set(rates)) > 1:
+        k = next(k for k, r in enumerate(rates) if r != rates[0])
+        result.failures.append((str(files[k]), f"{files[k]}: {rates[k]} Hz, but {files[0]} is at {rates[0]} Hz: "
+                                               f"{extractor.name} pads sounds in samples, so a study needs one rate"))
+        return None
+    try:
+        values = interruptible.call(extractor.pairs, waves, rates[0], list(study.sounds))
+    except DataError as e:  # one line naming the sound(s)
+        result.failures.append((study.name, f"{study.name}: {extractor.name}: {e}"))
+        return None
+    except Exception as e:  # the extractor's or the user's code
+        result.failures.append((study.name, f"{study.name}: {extractor.name} failed: {type(e).__name__}: {e}"))
+        return None
+    result.computed = len(files)
+    return values
+
+
+ALIGNED_METADATA = {
+    "padding": "the shorter sound's audio zero-padded to the longer one's length, per pair",
+    "frames": "a pair's frames are the longer sound's own analysis frames and those of the padded shorter sound; "
+              "per pair (condensed order i < j): squares (pairs, dims) = sum over frames of squared differences, "
+              "products and energies (the cosine of the flattened pair), frames",
+}
+"""What a frame-aligned store file's pairs are (recorded in its metadata)."""
+
+
 def extract_dataset(extractor: Extractor, dataset: str, *, progress: bool = True) -> DatasetResult:
     """Extract one dataset (built-in or added with `timbre-jax data add`); write its store
     file unless a sound failed."""
@@ -183,6 +244,20 @@ def extract_dataset(extractor: Extractor, dataset: str, *, progress: bool = True
     study = stimuli(dataset, progress=progress)
     result = DatasetResult(dataset)
     files = list(study.files)
+    if extractor.aligned:
+        values = _aligned_pairs(extractor, study, progress, result)
+        result.seconds = time.perf_counter() - t0
+        if values is None:
+            return result
+        hashes = [sha256_file(f) for f in files]
+        meta = metadata(extractor, dataset, study.sounds, study.relpaths, hashes, [None] * len(files), 1.0,
+                        values.n_dims)
+        meta["aligned"] = dict(ALIGNED_METADATA)
+        meta["wall_seconds"] = round(result.seconds, 3)
+        result.path = store.save(store.feature_file("extracted", extractor.name, dataset),
+                                 store.StoredFeatures(features=values, sounds=study.sounds, ratings=study.ratings,
+                                                      metadata=meta))
+        return result
     vectors, hashes, keys = _features_for(extractor, files, progress, dataset, result)
     if not result.failures:
         _check_widths(extractor, study.sounds, vectors, files, result)

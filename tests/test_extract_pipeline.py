@@ -22,8 +22,8 @@ def test_public_api():
     from timbre_jax.data.registry import REPRESENTATIONS
 
     assert set(tje.REPRESENTATIONS) == set(REPRESENTATIONS)
-    with pytest.raises(ValueError, match="unknown representation 'mfcc'.*choose from stft"):
-        tje.run("mfcc", ["Grey1977"], progress=False)
+    with pytest.raises(ValueError, match="unknown representation 'lpc'.*choose from stft"):
+        tje.run("lpc", ["Grey1977"], progress=False)
     with pytest.raises(ValueError, match="unknown dataset"):
         tje.run("stft", ["Grey1900"], progress=False)
     with pytest.raises(ValueError, match="takes no checkpoint"):

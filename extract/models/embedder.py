@@ -2,7 +2,10 @@
 
 A user's function is ``fn(audio, sample_rate)`` with ``audio`` a float32 array of shape
 ``(samples,)`` (mono) and ``sample_rate`` an int; it returns one vector ``(dims,)`` or a
-frame matrix ``(frames, dims)`` (``frames >= 1``), which is averaged over frames.  A numpy
+frame matrix ``(frames, dims)`` (``frames >= 1``), which is averaged over frames, or, with
+``aligned=True`` (``extract --aligned``), kept frame by frame: two sounds are compared
+after the shorter one's audio is zero-padded to the longer one's length
+(:mod:`timbre_jax_extract.aligned`), so the function must return ``(frames, dims)``.  A numpy
 array, anything array-like, or a torch tensor (anything with ``.detach().cpu().numpy()``)
 is accepted and converted to float64.  ``fn.sample_rate`` (an int attribute of the
 function), when present, is the rate the audio is resampled to; without it each file is
@@ -32,8 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.core.aligned import AlignedPairs
 from timbre_jax.data.store import check_name
 from timbre_jax.errors import DataError, UsageError
+from timbre_jax_extract.aligned import pairs_of
 from timbre_jax_extract.base import Extractor
 
 SPEC_FORMS = "package.module:function or path/to/file.py:function"
@@ -132,6 +137,13 @@ def load_function(spec: str) -> Callable:
 def as_vector(out, what: str = "the embedder") -> np.ndarray:
     """One sound's feature vector (dims,) float64 from an embedder's output: a vector (dims,) as is,
     a frame matrix (frames, dims) averaged over frames.  Anything else is a DataError naming the shape."""
+    a = as_array(out, what)
+    return a if a.ndim == 1 else a.mean(axis=0)
+
+
+def as_array(out, what: str = "the embedder") -> np.ndarray:
+    """An embedder's output as a float64 array (dims,) or (frames, dims), not empty; anything
+    else (None, complex, not numeric, another number of axes) is a DataError naming it."""
     if out is None:
         raise DataError(f"{what} returned None: return (dims,) or (frames, dims)")
     if hasattr(out, "detach"):  # a torch tensor, on any device and of any float type
@@ -155,12 +167,13 @@ def as_vector(out, what: str = "the embedder") -> np.ndarray:
     if a.size == 0:
         raise DataError(f"{what} returned shape {a.shape}, which is empty: expected at least one frame and one "
                         "dimension")
-    return a if a.ndim == 1 else a.mean(axis=0)
+    return a
 
 
 class Embedder(Extractor):
     """A user's function ``fn(audio float32 (samples,), sample_rate) -> (dims,) | (frames, dims)``
-    as an extractor named ``name``; :meth:`embed` gives the frame-averaged (dims,) float64 vector.
+    as an extractor named ``name``; :meth:`embed` gives the frame-averaged (dims,) float64 vector,
+    or, with ``aligned=True``, :meth:`pairs` the study's frame-aligned pairs.
 
     ``spec`` records where the function came from (``parameters()["embedder"]``); by default its
     module and qualified name.  ``sample_rate`` is ``fn.sample_rate`` (None: each file's own rate).
@@ -173,7 +186,8 @@ class Embedder(Extractor):
     layout = "user embedding, frame-averaged"
     libraries = ("numpy",)
 
-    def __init__(self, fn: Callable, name: str, *, spec: str | None = None, libraries: tuple[str, ...] = ()):
+    def __init__(self, fn: Callable, name: str, *, spec: str | None = None, libraries: tuple[str, ...] = (),
+                 aligned: bool = False):
         if not callable(fn):
             raise UsageError(f"embedder for {name!r}: {type(fn).__name__} is not a function fn(audio, sample_rate)")
         self.fn = fn
@@ -182,9 +196,21 @@ class Embedder(Extractor):
             f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', type(fn).__name__)}"
         self.sample_rate = check_sample_rate(getattr(fn, "sample_rate", None), f"embedder {self.spec!r}")
         self.libraries = tuple(dict.fromkeys(("numpy", *libraries)))
+        self.aligned = bool(aligned)
+        if self.aligned:
+            self.layout = "user embedding, frame-aligned (the shorter sound's audio zero-padded per pair)"
 
     def parameters(self) -> dict:
-        return {"embedder": self.spec, "sample_rate": self.sample_rate}
+        return {"embedder": self.spec, "sample_rate": self.sample_rate, **({"aligned": True} if self.aligned else {})}
+
+    def sequence(self, x: np.ndarray, sample_rate: int) -> np.ndarray:
+        """``x`` (samples,) at ``sample_rate`` Hz -> the function's output as float64, as returned."""
+        return as_array(self.fn(np.asarray(x).astype(np.float32), int(sample_rate)), f"embedder {self.spec!r}")
+
+    def pairs(self, waves: list[np.ndarray], sample_rate: int, sounds) -> AlignedPairs:
+        """The frame-aligned pairs of ``waves`` (the study's ``sounds``, in order), each a
+        (frames, dims) sequence: a (dims,) output is an error naming the sound."""
+        return pairs_of(self.sequence, waves, sample_rate, list(sounds), f"embedder {self.spec!r}")
 
     def embed(self, x: np.ndarray, sample_rate: int) -> np.ndarray:
         """``x`` (samples,) at ``sample_rate`` Hz -> (dims,) float64, the mean over the returned frames."""

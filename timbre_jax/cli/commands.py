@@ -200,6 +200,9 @@ def cmd_extract(args) -> int:
         raise UsageError("--embedder and --hear need --name REP: the representation name its features are saved under")
     if args.name and args.representation:
         raise UsageError("--name goes with --embedder or --hear; --representation extracts under its own name")
+    if args.aligned and not args.embedder:
+        raise UsageError("--aligned goes with --embedder (a HEAR module gives no frames; for the frame-aligned MFCC "
+                         "give --representation mfcc-aligned)")
     chosen = names.datasets(args.datasets, option=names.option_of(args, "datasets", "--datasets"))
     extractor = None
     if args.embedder or args.hear:
@@ -208,7 +211,8 @@ def cmd_extract(args) -> int:
         name = args.name
         if name in timbre_jax_extract.EXTRACTABLE:
             raise UsageError(f"--name {name}: that is a built-in representation; name your embedder otherwise")
-        extractor = (embedder.Embedder(embedder.load_function(args.embedder), name, spec=args.embedder)
+        extractor = (embedder.Embedder(embedder.load_function(args.embedder), name, spec=args.embedder,
+                                       aligned=args.aligned)
                      if args.embedder else embedder.hear_embedder(args.hear, name))
     written = timbre_jax_extract.run(args.representation, chosen, checkpoint=args.checkpoint, device=args.device,
                                      progress=not args.quiet, extractor=extractor)

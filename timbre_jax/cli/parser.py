@@ -75,7 +75,8 @@ SOLVER_HELP = ("exact (default): the certified global optimum (a non-negative le
                "fit); lbfgsb: the paper's L-BFGS-B fit, name it to reproduce the paper's numbers (it may stop "
                "short of the optimum); an option of another solver is an error")
 REPS_HELP = "comma list of representations, or 'all' (default); names below"
-DATASETS_HELP = "comma list of datasets, or 'all' (default); names below"
+DATASETS_HELP = ("comma list of datasets (names below), or a selection: 'all' (default) and 'paper' are the paper's "
+                 "17 studies, 'benchmark' the timbre benchmark's 21 (the 17 and 4 with audio and ratings only)")
 SOURCE_HELP = ("features to fit: upstream (the paper's published features), extracted (computed by `timbre-jax "
                "extract`), a source made by `timbre-jax data import --source`, or auto (default: upstream for the "
                "built-in datasets in the paper's 8 representations, extracted for your own studies and embedders)")
@@ -126,7 +127,9 @@ def _options(*groups: str) -> argparse.ArgumentParser:
 
 def _names_epilog() -> str:
     """The dataset and representation names, for the help of subcommands that take them."""
-    lists = [("datasets", registry.DATASETS), ("your studies", studies.names() or ["none (`timbre-jax data add`)"]),
+    lists = [("datasets (paper)", registry.PAPER),
+             ("datasets (benchmark only)", [d for d in registry.BENCHMARK if d not in registry.PAPER]),
+             ("your studies", studies.names() or ["none (`timbre-jax data add`)"]),
              ("representations", names.known_representations())]
     return "\n".join(textwrap.fill(", ".join(items), width=88, initial_indent=f"{what}: ", subsequent_indent="  ")
                      for what, items in lists)
@@ -253,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     zs.set_defaults(func=commands.cmd_zeroshot)
 
     ex = sub.add_parser("extract", help="compute a representation from the audio (needs the extract extra)")
-    ex.add_argument("--representation", help="a built-in representation to compute (names below, and crepe); "
+    ex.add_argument("--representation", help="a built-in representation to compute (names below, crepe, and the "
+                    "timbre benchmark's mfcc and mfcc-aligned); "
                     "no default: give one of --representation, --embedder, --hear")
     ex.add_argument("--embedder", metavar="SPEC", help="your own embedder: package.module:function or "
                     "path/to/file.py:function, called as function(audio float32 (samples,), sample_rate) -> "
@@ -261,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: not set)")
     ex.add_argument("--hear", metavar="MODULE", help="a HEAR-API package (load_model, get_scene_embeddings) "
                     "(default: not set)")
+    ex.add_argument("--aligned", action="store_true", help="with --embedder: keep its (frames, dims) output frame "
+                    "by frame, two sounds compared after zero-padding the shorter one's audio to the longer one's "
+                    "length (default: averaged over frames)")
     ex.add_argument("--name", help="with --embedder or --hear: the representation name to save the features under "
                     "(no default: required with them)")
     ex.add_argument("--datasets", "--dataset", dest="datasets", action=Aliased, default="all", help=DATASETS_HELP)
