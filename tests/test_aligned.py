@@ -151,3 +151,19 @@ def test_aligned_problems_are_checked_and_joined():
     assert np.corrcoef(d, s[rated])[0, 1] ** 2 == pytest.approx(joint.explained_variance, rel=1e-9)
     with pytest.raises(DataError, match="aligned and per-sound"):
         datasets.joint_problem([sets[0], FeatureSet("C", "toy-aligned", np.ones((3, 4)), R2[:3, :3], ("a", "b", "c"))])
+
+
+def test_an_aligned_store_of_other_sounds_is_a_one_line_data_error(capsys):
+    """A store file whose pairs are those of 15 sounds, for a study of 16: exit 1, named."""
+    from timbre_jax import cli
+
+    _, values, _ = toy(l=15, seed=8)
+    path = store.feature_file("extracted", "short-aligned", "Grey1977")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{f"aligned_{name}": getattr(values, name) for name in aligned.FIELDS},
+             sounds=np.array([f"s{k}" for k in range(16)]), ratings=np.full((16, 16), np.nan),
+             metadata=np.asarray("{}"))
+    assert cli.main(["--quiet", "learn", "--dataset", "Grey1977", "--representation", "short-aligned"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "Grey1977.npz: 105 pairs are those of 15 sounds, but the study has 16 sounds" in err
