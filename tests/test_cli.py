@@ -279,6 +279,7 @@ def test_learn_saves_the_weights_it_reports(tmp_path, capsys):
 
 
 @needs_mirror
+@pytest.mark.slow  # 15 s (two processes compiling): run with -m slow
 def test_the_program_keeps_its_compiled_programs_for_the_next_run(tmp_path):
     datasets.load("Grey1977", "encodec")  # in the session's home, which the children share
     argv = [sys.executable, "-m", "timbre_jax.cli", "--quiet", "learn", "--dataset", "Grey1977",

@@ -86,6 +86,7 @@ def test_the_real_weights_recognise_pitch(full, f0, tone):
     assert np.median(act.max(axis=1)) > 0.5  # confident on a clean tone
 
 
+@pytest.mark.slow  # 14 s (the full network on real audio); the pitch checks at 330 and 440 Hz stay
 def test_embedding_is_the_frame_mean_of_the_penultimate_layer(full):
     e440, e220 = full.embed(sine(440), SR), full.embed(sine(220), SR)
     assert e440.shape == (2048,) and e440.dtype == np.float64 and np.all(np.isfinite(e440))

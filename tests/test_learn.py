@@ -75,6 +75,7 @@ def test_encodec_fits_end_below_and_near_the_global_optimum(dataset):
     assert ref <= best.explained_variance + 1e-9  # the independent solver obeys the same law
 
 
+@pytest.mark.slow  # 24 s (real problems, fitted twice): run with -m slow
 def test_masked_pairs_equal_the_problem_without_them():
     rng = np.random.default_rng(0)
     F = rng.random((12, 40)) ** 2
@@ -172,6 +173,7 @@ def test_no_problems_is_a_clear_error():
         learn_metrics([])
 
 
+@pytest.mark.slow  # 14 s: L-BFGS-B compiled for the random start
 def test_random_start_is_the_seeded_draw_of_thoret_et_al():
     # init="random" starts from random_start(n, seed): the same few iterations from that
     # start given explicitly, and not the NNLS start's (5 iterations: the paths have not
@@ -245,6 +247,7 @@ def test_warm_start_is_the_nnls_fit():
     np.testing.assert_allclose(np.clip(w0, 1, 1e15), np.clip(1 / np.sqrt(x + np.finfo(float).eps), 1, 1e15), rtol=1e-7)
 
 
+@pytest.mark.slow  # 17 s: L-BFGS-B from several starts on real problems
 def test_several_starts_keep_the_best_of_the_runs_from_each(monkeypatch):
     # Which of several random perturbations wins is a draw (and hangs on the machine's
     # last bits), so one extra start is planted: the global optimum's weights.  L-BFGS-B

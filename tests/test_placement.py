@@ -32,6 +32,7 @@ print(json.dumps({"devices": jax.device_count(), "a3": [bits(both[0]), bits(swap
 
 
 @needs_mirror
+@pytest.mark.slow  # 25 s (four host devices in a subprocess): run with -m slow
 def test_sequence_mode_gives_the_same_bits_on_one_or_four_devices_in_any_batch():
     one, four = run_on_host_devices(_SCRIPT, (1, 4))
     assert one["devices"] == 1 and four["devices"] == 4
