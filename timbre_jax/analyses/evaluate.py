@@ -201,7 +201,9 @@ def run(representations, datasets, *, source: str = "auto", permutations: int = 
     job = base.start(representations, datasets, source)
     sets = [fs for found in job.sets.values() for fs in found]
     if not sets:
-        raise UsageError(f"no {source} features for any of these datasets and representations")
+        first = f": {job.skipped[0][2]}" if job.skipped else ""
+        raise UsageError(f"no {source} features for any of these datasets and representations "
+                         f"({len(job.skipped)} skipped; the first{first})")
     rows = evaluate_sets(sets, permutations=permutations, seed=seed, samples=samples, margin=margin,
                          directory=directory, progress=progress)
     return EvaluateResult(rows, job.skipped, job.seconds())
