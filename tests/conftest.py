@@ -101,7 +101,7 @@ def fake_data(tmp_path, monkeypatch):
     return make
 
 
-FIGURE_FAMILIES = ("robustness", "null", "crossval", "leaderboard", "transfer", "weights")
+FIGURE_FAMILIES = ("robustness", "null", "crossval", "leaderboard", "transfer", "weights", "reliability", "raters")
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ def test_no_published_features_for_the_4():
     assert registry.published_source("crepe", "Grey1977") == "extracted"
     features = registry.files("features")
     assert len(features) == 8 * 17 and not any("timbremetrics" in p for p in features)
-    assert len(registry.files("ratings")) == 21 and len(registry.files("audio")) == 334
+    assert len(registry.files("ratings")) == 21 + 3 and len(registry.files("audio")) == 334  # + Lakatos raw files
 
 
 @needs_mirror
@@ -140,7 +140,7 @@ def test_cli_fetch_and_list_show_the_21(fresh_home, mirror_url, capsys):
     code, out, _ = run_cli(capsys, "--quiet", "data", "fetch", "--what", "ratings,audio", "--mirror", mirror_url)
     assert code == 0
     assert "21 built-in datasets" in out
-    assert "fetched 355, already verified 0, missing upstream 0, failed 0" in out  # 21 matrices + 334 sounds
+    assert "fetched 358, already verified 0, missing upstream 0, failed 0" in out  # 21 + 3 raw + 334
     code, out, _ = run_cli(capsys, "data", "list", "--representation", "stft,clap")
     assert code == 0
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()

@@ -21,6 +21,8 @@ from timbre_jax.analyses import (
     evaluate,
     leaderboard,
     null,
+    raters,
+    reliability,
     robustness,
     single,
     table,
@@ -75,6 +77,9 @@ USAGE = {
     "learn": ["learn", "--dataset", "Grey1977", "--representation", "nope"],
     "table": ["table", "--representations", "nope", "--datasets", "Grey1977", "--out", "{tmp}/o"],
     "zeroshot": ["zeroshot", "--datasets", "Nope1999", "--out", "{tmp}/o"],
+    "reliability": ["reliability", "--datasets", "Nope1999", "--out", "{tmp}/o"],
+    "raters": ["raters", "--representations", "cochlea", "--datasets", "Grey1977", "--splits", "0", "--out",
+               "{tmp}/o"],
     "extract": ["extract", "--representation", "stft", "--dataset", "Nope1999"],
     "robustness": ["robustness", "--representations", "cochlea", "--datasets", "Grey1977", "--solver", "exact",
                    "--maxiter", "5", "--out", "{tmp}/o"],
@@ -100,6 +105,8 @@ DATA = {
     "learn": ["learn", "--dataset", "Mine", "--representation", "cochlea"],
     "table": ["table", *ANALYSIS],
     "zeroshot": ["zeroshot", *ANALYSIS, "--bootstrap", "0"],
+    "reliability": ["reliability", "--datasets", "Mine", "--out", "{tmp}/o"],  # mean ratings only
+    "raters": ["raters", *ANALYSIS],  # mean ratings only
     "extract": ["extract", "--representation", "stft", "--datasets", "Mine"],  # a damaged audio file
     "robustness": ["robustness", *ANALYSIS],
     "null": ["null", *ANALYSIS],
@@ -250,7 +257,7 @@ def test_help_shows_every_default_the_files_written_and_the_out_rule(command, ca
 def test_what_an_analysis_command_writes_comes_from_its_analysis():
     analyses = {"learn": single, "table": table, "zeroshot": zeroshot, "robustness": robustness, "null": null,
                 "crossval": crossval, "evaluate": evaluate, "transfer": transfer, "leaderboard": leaderboard,
-                "data audit": audit}
+                "data audit": audit, "reliability": reliability, "raters": raters}
     assert {c: WRITES[c] for c in analyses} == {c: m.WRITES for c, m in analyses.items()}
     assert WRITES["extract"] == commands.EXTRACT_WRITES
 
@@ -258,7 +265,7 @@ def test_what_an_analysis_command_writes_comes_from_its_analysis():
 def test_every_command_that_writes_a_folder_requires_out():
     folders = [c for c, writes in WRITES.items() if "OUT/" in writes]
     assert sorted(folders) == sorted(["table", "zeroshot", "robustness", "null", "crossval", "evaluate", "transfer",
-                                      "leaderboard", "data audit"])
+                                      "leaderboard", "data audit", "reliability", "raters"])
     parsers = dict((" ".join(words), p) for words, p in _commands())
     for command, parser in parsers.items():
         out = [a for a in parser._actions if "--out" in a.option_strings]

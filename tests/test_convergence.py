@@ -124,8 +124,9 @@ def test_evaluate_flags_p_and_heldout_computed_from_uncertified_fits(monkeypatch
     (path,) = evaluate.write(evaluate.EvaluateResult([row]), tmp_path)
     with open(path, newline="") as fh:
         header, line = list(csv.reader(fh))
-    assert header[-3:] == ["uncertified", "null_certified", "heldout_certified"]
-    assert line[-3:] == [str(row.uncertified), "False", "False"]
+    at = header.index("uncertified")
+    assert header[at:at + 3] == ["uncertified", "null_certified", "heldout_certified"]
+    assert line[at:at + 3] == [str(row.uncertified), "False", "False"]
 
 
 def test_transfer_says_which_rows_were_learned_by_an_uncertified_fit(monkeypatch, tmp_path):

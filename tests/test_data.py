@@ -67,9 +67,9 @@ def test_parse_list_names_unknown_items():
 @needs_mirror
 def test_fetch_then_rerun_skips(fresh_home, mirror_url):
     rep = download.fetch(RATINGS, mirror_url=mirror_url, progress=False)
-    assert len(rep.fetched) == 21 and rep.ok  # the 21 built-in studies' ratings
+    assert len(rep.fetched) == 24 and rep.ok  # the 21 built-in studies' ratings and Lakatos's 3 raw files
     again = download.fetch(RATINGS, mirror_url=mirror_url, progress=False)
-    assert again.fetched == [] and len(again.skipped) == 21
+    assert again.fetched == [] and len(again.skipped) == 24
     assert (fresh_home / "upstream" / RATINGS[0]).read_bytes() == (MIRROR_DIR / RATINGS[0]).read_bytes()
 
 
@@ -545,7 +545,7 @@ def test_a_bare_path_is_a_mirror_folder(fresh_home, no_mirror_env, monkeypatch, 
     where = MIRROR_DIR.name if relative else str(MIRROR_DIR)
     code, out, err = run_cli("--quiet", "data", "fetch", "--what", "ratings", "--mirror", where, capsys=capsys)
     assert code == 0, err
-    assert "fetched 21" in out  # the 21 built-in studies' ratings
+    assert "fetched 24" in out  # the 21 built-in studies' ratings and Lakatos's 3 raw files
     assert (fresh_home / "mirror.txt").read_text().strip() == MIRROR_DIR.resolve().as_uri()
 
 

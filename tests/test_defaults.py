@@ -21,6 +21,7 @@ FITS = {
     "learn": ["learn", "--dataset", "Grey1977", "--representation", "encodec"],
     "table": ["table", "--out", "out"],
     "robustness": ["robustness", "--out", "out"],
+    "raters": ["raters", "--out", "out"],
     "null": ["null", "--out", "out"],
     "crossval": ["crossval", "--out", "out"],
 }

@@ -128,11 +128,15 @@ def test_write_reads_back(rows, tmp_path):
     with open(path, newline="") as fh:
         header, *body = list(csv.reader(fh))
     last = ["uncertified", "null_certified", "heldout_certified"]  # added after the older columns
-    fields = [f for f in evaluate.EvaluateRow.__dataclass_fields__ if f not in ("intervals", *last)]
-    assert header == fields + [f"{n}_{end}" for n in evaluate.INTERVALS for end in ("low", "high")] + last
+    ceiling = list(evaluate.CEILING_FIELDS)  # and the noise ceiling after them
+    fields = [f for f in evaluate.EvaluateRow.__dataclass_fields__ if f not in ("intervals", "ceiling", *last)]
+    assert header == fields + [f"{n}_{end}" for n in evaluate.INTERVALS for end in ("low", "high")] + last + ceiling
     assert len(body) == len(rows)
     for line, row in zip(body, rows):
         for name, cell in zip(header, line):
+            if name in ceiling:  # no per-participant ratings here: empty
+                assert cell == "" and row.ceiling.get(name) is None
+                continue
             if name not in fields + last:  # an interval bound
                 n, end = name.rsplit("_", 1)
                 assert abs(float(cell) - row.intervals[n][end == "high"]) <= 5e-7

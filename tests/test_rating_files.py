@@ -198,17 +198,19 @@ _LAYOUTS = ("expected a labelled matrix (first row and first column: sound names
                                              "row 1, column 2 (Sim01_BCL, Sim02_BSN) is 0.0 but "
                                              "row 2, column 1 (Sim02_BSN, Sim01_BCL) is 0.1"),
     ("r.txt", text_of(with_pair(2, 4, -0.2)),
-     "row 3, column 5 (Sim03_FLT, Sim05_OBO): -0.2 is negative; ratings must be dissimilarities in [0, 1]"),
+     "values range -0.2..1, outside [0, 1] (e.g. row 3, column 5 (Sim03_FLT, Sim05_OBO): -0.2): give the rating "
+     "scale, e.g. --scale -1,1"),
     ("r.txt", text_of(with_pair(2, 4, np.inf)),
-     "row 3, column 5 (Sim03_FLT, Sim05_OBO): inf is infinite; use nan for an unrated pair (only nan means unrated)"),
+     "row 3, column 5 (Sim03_FLT, Sim05_OBO): inf is infinite; use nan or NA for an unrated pair"),
     ("r.txt", text_of(with_pair(2, 4, -np.inf)), "row 3, column 5 (Sim03_FLT, Sim05_OBO): -inf is infinite"),
-    ("r.txt", text_of(EXPECTED * 7),  # a 1-7 scale: (0, 1) is 0.7, (0, 2) the first above 1
-     "row 1, column 3 (Sim01_BCL, Sim03_FLT): 1.75 is above 1; ratings must be dissimilarities in [0, 1]: "
-     "rescale them, e.g. divide by the scale's maximum"),
+    ("r.txt", text_of(EXPECTED * 7),  # a 0-7 scale: (0, 1) is 0.7, (0, 2) the first above 1
+     "values range 0..7, outside [0, 1] (e.g. row 1, column 3 (Sim01_BCL, Sim03_FLT): 1.75): give the rating scale, "
+     "e.g. --scale 0,7"),
     ("r.txt", text_of(np.full((5, 5), nan)), "no rated pair"),
     # --- labelled CSV
     ("r.csv", labelled_of(_FULL6, _SIX), "ratings name(s) Foo, Bar match no audio file; audio file(s) Sim03_FLT "
-                                         "have no ratings (names are the audio file stems, e.g. Sim01_BCL)"),
+                                         "have no ratings (names are the audio file stems, e.g. Sim01_BCL; leave a "
+                                         "sound out with --exclude NAME)"),
     ("r.csv", ",Sim01_BCL,Sim02_BSN,Sim03_FLT,Sim04_HRN,Sim02_BSN\n",
      "sound name Sim02_BSN appears twice in row 1 (columns 3 and 6)"),
     ("r.csv", ",Sim01_BCL,Sim02_BSN\nSim01_BCL,,0.1\nSim02_BSN,0.1,\nSim02_BSN,0.1,\n",
@@ -221,22 +223,22 @@ _LAYOUTS = ("expected a labelled matrix (first row and first column: sound names
     ("r.csv", ",Sim01_BCL,\nSim01_BCL,,0.1\n,0.1,\n", "row 1, column 3 has no sound name"),
     ("r.csv", labelled_of(_NOT_A_NUMBER, SOUNDS), "row 3, column 4 (Sim02_BSN, Sim03_FLT): 'abc' is not a number"),
     ("r.csv", labelled_of(with_pair(0, 4, 1.5), SOUNDS, order=[4, 2, 0, 3, 1]),  # rows 2-6: OBO FLT BCL HRN BSN
-     "row 2, column 4 (Sim05_OBO, Sim01_BCL): 1.5 is above 1"),
+     "values range 0..1.5, outside [0, 1] (e.g. row 2, column 4 (Sim05_OBO, Sim01_BCL): 1.5)"),
     ("r.csv", labelled_of(_ASYMMETRIC, SOUNDS, order=[4, 2, 0, 3, 1]),  # named where they are in the file
      "neither symmetric nor upper-triangular with zeros below: row 5, column 6 (Sim04_HRN, Sim02_BSN) is 0.3 but "
      "row 6, column 5 (Sim02_BSN, Sim04_HRN) is 0.5"),
     ("r.csv", labelled_of(np.full((5, 5), nan), SOUNDS), "no rated pair"),
     # --- long CSV
     ("r.csv", "sound_a,sound_b,dissimilarity\nSim01_BCL,Sim02_BSN,0.1\nSim03_FLT,Foo,0.2\nSim04_HRN,Sim02_BSN,0.3\n",
-     "ratings name(s) Foo match no audio file; audio file(s) Sim05_OBO have no ratings"),
+     "ratings name(s) Foo (row 3) match no audio file; audio file(s) Sim05_OBO have no ratings"),
     ("r.csv", _LONG + "Sim02_BSN,Sim04_HRN,0.3\nSim05_OBO,Sim05_OBO,0.1\nSim02_BSN,Sim01_BCL,0.15\n",
      "pair (Sim02_BSN, Sim01_BCL) is rated 0.1 in row 2 but 0.15 in row 7"),
     ("r.csv", _LONG + "Sim04_HRN,Sim03_FLT,\n", "pair (Sim04_HRN, Sim03_FLT) is rated 0.2 in row 3 but nan in row 5"),
     ("r.csv", _LONG + "Sim02_BSN,Sim04_HRN,high\n", "row 5, column 3 (Sim02_BSN, Sim04_HRN): 'high' is not a number"),
-    ("r.csv", _LONG + "Sim02_BSN,Sim04_HRN,-0.5\n", "row 5, column 3 (Sim02_BSN, Sim04_HRN): -0.5 is negative"),
+    ("r.csv", _LONG + "Sim02_BSN,Sim04_HRN,-0.5\n", "values range -0.5..0.3, outside [0, 1] (e.g. row 5,"),
     ("r.csv", _LONG + "Sim02_BSN,Sim04_HRN,-inf\n", "row 5, column 3 (Sim02_BSN, Sim04_HRN): -inf is infinite"),
     ("r.csv", _LONG + "Sim02_BSN,Sim04_HRN,inf\n", "row 5, column 3 (Sim02_BSN, Sim04_HRN): inf is infinite"),
-    ("r.csv", _LONG + "Sim02_BSN,Sim04_HRN,5\n", "row 5, column 3 (Sim02_BSN, Sim04_HRN): 5.0 is above 1"),
+    ("r.csv", _LONG + "Sim02_BSN,Sim04_HRN,5\n", "row 5, column 3 (Sim02_BSN, Sim04_HRN): 5.0): give the rating scale"),
     ("r.csv", _LONG + "Sim02_BSN,Sim04_HRN\n", "row 5 has 2 cells but the header (row 1) has 3"),
     ("r.csv", _LONG + ",Sim04_HRN,0.5\n", "row 5, column 1 has no sound name"),
     ("r.csv", "sound_a,sound_b,dissimilarity\nSim01_BCL,Sim02_BSN,nan\nSim03_FLT,Sim04_HRN,\nSim05_OBO,Sim05_OBO,0.5\n",

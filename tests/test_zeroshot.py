@@ -83,3 +83,12 @@ def test_cli_writes_the_exact_header_and_real_correlations(tmp_path, capsys):
     keep = np.isfinite(s)
     assert float(lines[1][3]) == pytest.approx(np.corrcoef(eu[keep], s[keep])[0, 1], abs=1e-6)
     assert "clap       euclidean" in capsys.readouterr().out
+
+
+def test_similarities_given_as_dissimilarities_are_flagged():
+    """1 - s of a study's ratings anti-correlates with every representation: warned once, by
+    name; the true ratings, or one representation that agrees, give no warning."""
+    found = [("mine", "stft", -0.45), ("mine", "mfcc", -0.31), ("other", "stft", -0.5), ("other", "mfcc", 0.1)]
+    (line,) = unweighted.similarity_warnings(found)
+    assert "ratings of mine anti-correlate" in line and "-0.45 to -0.31" in line and "--similarity" in line
+    assert unweighted.similarity_warnings([("mine", "stft", -0.19), ("mine", "mfcc", float("nan"))]) == []

@@ -30,7 +30,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from timbre_jax.analyses import base, null
-from timbre_jax.data.datasets import FeatureSet, load_available
+from timbre_jax.data.datasets import FeatureSet, load_available, raw_agreement
+from timbre_jax.data.registry import DATASETS
 from timbre_jax.errors import DataError
 from timbre_jax.plots import tables
 from timbre_jax.solvers import Exact
@@ -164,6 +165,21 @@ def match_extracted_stft(names, say=print) -> dict[str, StftMatch]:
     return {s.dataset: match_stft(upstream[s.dataset], s) for s in ours if s.dataset in upstream}
 
 
+def raw_ratings_lines(names) -> list[str]:
+    """One line per study of ``names`` with a per-participant file: its mean against the
+    study's mean ratings, and whether it is used (docs/data.md)."""
+    lines = []
+    for d in names:
+        if d not in DATASETS or not DATASETS[d].raw_path:
+            continue
+        found, r, largest = raw_agreement(d)
+        use = ("used as its per-participant ratings" if DATASETS[d].raw_matches else
+               "NOT used: it does not give the published ratings (which participants or which version, unknown)")
+        lines.append(f"{d}: raw file of {found.m} participants, its mean against the shipped ratings: Pearson "
+                     f"{r:.4f}, largest difference {largest:.2g}; {use}")
+    return lines
+
+
 @dataclass(frozen=True)
 class AuditResult:
     """The audit.csv records, the stft matches by dataset, the relabellings per dataset,
@@ -186,6 +202,7 @@ def run(representations, datasets, *, permutations: int = 100, seed: int = 0, di
     notes: list[str] = []
     say = notes.append
     matches = match_extracted_stft(datasets, say) if "stft" in representations else {}
+    notes += raw_ratings_lines(datasets)
     records = []
     for r in representations:
         t = time.perf_counter()

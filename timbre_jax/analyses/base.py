@@ -31,10 +31,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from timbre_jax.data import registry
-from timbre_jax.data.datasets import FeatureSet, load_available
+from timbre_jax.data.datasets import FeatureSet, load_available, participants
 from timbre_jax.solvers import Solver
 from timbre_jax.solvers import solver as solver_register
+from timbre_jax.stats.ceiling import NoiseCeiling, noise_ceiling
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,18 @@ def load(representations, datasets, source: str = "auto") -> Loaded:
         if found:
             sets[r] = found
     return Loaded(sets, skipped)
+
+
+def ceilings(datasets, *, seed: int = 0) -> dict[str, tuple[np.ndarray, NoiseCeiling]]:
+    """Per dataset of ``datasets`` with per-participant ratings of two participants or more:
+    (their condensed ratings (m, p), its noise ceiling (:mod:`timbre_jax.stats.ceiling`, 1,000
+    splits seeded by ``seed``)); the others are absent (their ceiling columns stay empty)."""
+    out = {}
+    for d in dict.fromkeys(datasets):
+        found = participants(d)
+        if found is not None and found.m >= 2:
+            out[d] = (found.pairs, noise_ceiling(found.pairs, seed=seed, study=d))
+    return out
 
 
 def skipped_lines(skipped) -> list[str]:

@@ -41,8 +41,8 @@ from timbre_jax.fit import sweep
 from timbre_jax.fit.learn import explained_variance
 from timbre_jax.plots.tables import write_csv
 from timbre_jax.solvers import Exact
-from timbre_jax.stats import convergence, heldout, rank_metrics, relabelling, scores
-from timbre_jax.stats.unweighted import alignment
+from timbre_jax.stats import ceiling, convergence, heldout, rank_metrics, relabelling, scores
+from timbre_jax.stats.unweighted import alignment, similarity_warnings
 
 WRITES = ("OUT/evaluate.csv (one row per dataset x representation; its columns are listed in the README) "
           "and the saved fits under OUT/chunks/")
@@ -79,6 +79,7 @@ class EvaluateRow:
     null_certified: bool = True     # every fit of the null (the observed one too) certified: null_median, null_p
     heldout_certified: bool = True  # every fold certified: heldout_ev
     intervals: dict = field(default_factory=dict, compare=False)  # number -> (low, high), bootstrap over sounds
+    ceiling: dict = field(default_factory=dict, compare=False)  # ceiling.COLUMNS -> value (None: no participants)
 
 
 # The numbers that get a bootstrap interval, and where :func:`timbre_jax.stats.scores.numbers` keeps them.
@@ -86,9 +87,10 @@ INTERVALS = {"ev_exact": ("learned", "ev"), "heldout_ev": ("learned", "heldout_e
              "zeroshot_pearson": ("euclidean", "pearson"), "zeroshot_spearman": ("euclidean", "spearman"),
              "zeroshot_cosine_pearson": ("cosine", "pearson"),
              **{m: ("learned", m) for m in ("anchor_spearman", "anchor_kendall", "triplet_agreement", "ndcg", "mae")}}
-# The columns of evaluate.csv: FIELDS, INTERVAL_FIELDS, then CERTIFICATION_FIELDS (added last).
+# The columns of evaluate.csv: FIELDS, INTERVAL_FIELDS, CERTIFICATION_FIELDS, then CEILING_FIELDS.
 CERTIFICATION_FIELDS = ["uncertified", "null_certified", "heldout_certified"]
-FIELDS = [f.name for f in fields(EvaluateRow) if f.name not in ("intervals", *CERTIFICATION_FIELDS)]
+CEILING_FIELDS = list(ceiling.COLUMNS)
+FIELDS = [f.name for f in fields(EvaluateRow) if f.name not in ("intervals", "ceiling", *CERTIFICATION_FIELDS)]
 INTERVAL_FIELDS = [f"{name}_{end}" for name in INTERVALS for end in ("low", "high")]
 
 
@@ -144,6 +146,7 @@ def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int 
     """
     sets = list(sets)
     solver = Exact()
+    ceilings = base.ceilings([fs.dataset for fs in sets], seed=seed)
     rows: list[EvaluateRow | None] = [None] * len(sets)
     groups = _groups(sets)
     for (rep, source), members in groups.items():
@@ -172,6 +175,7 @@ def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int 
             pairs = int(np.isfinite(fs.pairs).sum())
             dims = fs.dims
             zp = align["euclidean"][0]
+            X, noise = ceilings.get(fs.dataset, (None, None))
             rows[k] = EvaluateRow(
                 representation=rep, dataset=fs.dataset, source=source, sounds=len(fs.sounds), pairs=pairs,
                 dims=dims, ev_exact=summ.observed_ev, certified=certified, zeroshot_pearson=zp,
@@ -180,7 +184,8 @@ def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int 
                 heldout_ev=cv.heldout_ev, **{m: point[("learned", m)] for m in rank_metrics.METRICS},
                 warnings="; ".join(row_warnings(dims, pairs, certified, summ.p_value, zp)),
                 uncertified=summ.unconverged + fold_flags.unconverged, null_certified=summ.converged,
-                heldout_certified=fold_flags.heldout, intervals=bounds)
+                heldout_certified=fold_flags.heldout, intervals=bounds,
+                ceiling=ceiling.columns(X, noise, summ.observed_ev, cv.heldout_ev, fit.distances[0]))
     return rows  # type: ignore[return-value]
 
 
@@ -217,13 +222,30 @@ def write(result: EvaluateResult, out: Path) -> list[Path]:
     def bounds(r):
         return [r.intervals.get(name, (np.nan, np.nan))[end] for name in INTERVALS for end in (0, 1)]
 
-    return [write_csv(Path(out) / "evaluate.csv", FIELDS + INTERVAL_FIELDS + CERTIFICATION_FIELDS,
+    return [write_csv(Path(out) / "evaluate.csv", FIELDS + INTERVAL_FIELDS + CERTIFICATION_FIELDS + CEILING_FIELDS,
                       [[getattr(r, f) for f in FIELDS] + bounds(r) + [getattr(r, f) for f in CERTIFICATION_FIELDS]
-                       for r in result.rows])]
+                       + [r.ceiling.get(f) for f in CEILING_FIELDS] for r in result.rows])]
 
 
 def _num(x: float, spec: str) -> str:
     return "nan" if not np.isfinite(x) else format(x, spec)
+
+
+def ceiling_lines(rows) -> list[str]:
+    """One line per row whose study has per-participant ratings: its EVs beside the noise
+    ceiling, and its mean r with the participants beside rsatoolbox's bounds."""
+    lines = []
+    for r in rows:
+        c = r.ceiling
+        if c.get("ceiling_ev") is None:
+            continue
+        lines.append(f"{r.representation}/{r.dataset}: noise ceiling EV {c['ceiling_ev']:.3f} "
+                     f"[{c['ceiling_ev_low']:.3f}, {c['ceiling_ev_high']:.3f}] ({c['participants']} participants): "
+                     f"in-sample EV {_num(c['ev_of_ceiling'], '.2f')} of it, held-out "
+                     f"{_num(c['heldout_ev_of_ceiling'], '.2f')}; mean r with each participant "
+                     f"{_num(c['participant_r'], '.3f')} (rsatoolbox bounds {c['ceiling_lower']:.3f} to "
+                     f"{c['ceiling_upper']:.3f})")
+    return lines
 
 
 def summary(result: EvaluateResult) -> list[str]:
@@ -253,6 +275,8 @@ def summary(result: EvaluateResult) -> list[str]:
     for r in rows:
         if r.warnings:
             lines.append(f"{r.representation}/{r.dataset} ({r.source}): {r.warnings}")
+    lines += ceiling_lines(rows)
+    lines += similarity_warnings((r.dataset, r.representation, r.zeroshot_pearson) for r in rows)
     found = convergence.counted((r.representation, r.dataset, r.sounds + r.permutations + 2, r.uncertified)
                                 for r in rows)
     lines += convergence.report("evaluate", found, "exact", "p or held-out from fits that were not certified "

@@ -37,7 +37,7 @@ from timbre_jax.plots import tables
 from timbre_jax.plots.leaderboard import plot_comparison, plot_leaderboard
 from timbre_jax.progress import bar
 from timbre_jax.solvers import Exact
-from timbre_jax.stats import bootstrap, convergence, heldout, rank_metrics, scores
+from timbre_jax.stats import bootstrap, ceiling, convergence, heldout, rank_metrics, scores
 
 WRITES = ("OUT/leaderboard.csv, OUT/leaderboard_studies.csv, OUT/comparisons.csv (paired bootstrap "
           "comparisons), OUT/leaderboard.png, OUT/compare_<dataset>.png and the saved fits under OUT/chunks/")
@@ -63,7 +63,9 @@ class LeaderboardResult:
     seconds: float = 0.0
 
 
-def _study_rows(r: str, st: scores.Study, point: dict, bounds: dict) -> list[dict]:
+def _study_rows(r: str, st: scores.Study, point: dict, bounds: dict, noise) -> list[dict]:
+    """The rows of one study, one per distance; ``noise``: (X (m, p), ceiling) of its
+    participants, or (None, None) (:func:`timbre_jax.analyses.base.ceilings`)."""
     out = []
     for kind in st.kinds:
         row = dict(representation=r, distance=kind, dataset=st.fs.dataset, source=st.fs.source,
@@ -72,11 +74,28 @@ def _study_rows(r: str, st: scores.Study, point: dict, bounds: dict) -> list[dic
             if (kind, number) in point:
                 low, high = bounds.get((kind, number), (np.nan, np.nan))
                 row.update({number: point[(kind, number)], f"{number}_low": low, f"{number}_high": high})
+        row.update(ceiling.columns(*noise, point[(kind, "ev")], point.get((kind, "heldout_ev"), np.nan),
+                                   st.pair_distances[kind]))
         out.append(row)
     return out
 
 
-def _pooled_rows(r: str, studies: list[scores.Study], per_study: list[dict], margin: float) -> list[dict]:
+def _ceiling_medians(rows: list[dict]) -> dict:
+    """Over the study ``rows`` (of one representation and distance) with a noise ceiling:
+    how many, and the medians of their EV and held-out EV as fractions of it (NaN: none)."""
+    with_ceiling = [x for x in rows if x.get("ceiling_ev") is not None]
+
+    def median(key):
+        v = np.array([x[key] for x in with_ceiling], dtype=np.float64)
+        v = v[np.isfinite(v)]
+        return float(np.median(v)) if v.size else float("nan")
+
+    return {"ceiling_studies": len(with_ceiling), "ev_of_ceiling_median": median("ev_of_ceiling"),
+            "heldout_ev_of_ceiling_median": median("heldout_ev_of_ceiling")}
+
+
+def _pooled_rows(r: str, studies: list[scores.Study], per_study: list[dict], margin: float,
+                 study_rows: list[dict]) -> list[dict]:
     out = []
     for kind in studies[0].kinds:
         pooled = rank_metrics.pooled([(st.matrices[kind], st.fs.ratings) for st in studies], margin=margin)
@@ -89,6 +108,7 @@ def _pooled_rows(r: str, studies: list[scores.Study], per_study: list[dict], mar
         held = (rank_metrics.pooled([(st.heldout, st.fs.ratings) for st in studies], margin=margin)
                 if kind == "learned" else {})
         row.update({f"heldout_{m}": held.get(m, float("nan")) for m in rank_metrics.ANCHOR_METRICS})
+        row.update(_ceiling_medians([x for x in study_rows if x["distance"] == kind]))
         out.append(row)
     return out
 
@@ -153,6 +173,7 @@ def run(representations, datasets, *, source: str = "auto", samples: int = 1000,
     ``directory/<representation>``."""
     t0 = time.perf_counter()
     loaded = base.load(representations, datasets, source)
+    noise = base.ceilings([fs.dataset for sets in loaded.sets.values() for fs in sets], seed=seed)
     rows, study_rows, per_rep = [], [], {}
     solver = Exact()
     for r, sets in loaded.sets.items():
@@ -162,6 +183,7 @@ def run(representations, datasets, *, source: str = "auto", samples: int = 1000,
         points = [scores.numbers(st, margin=margin) for st in studies]
         uncertified = {fs.dataset: convergence.count_unconverged(res.certified) for fs, res in zip(sets, fits)}
         per_rep[r] = {}
+        first = len(study_rows)
         with bar(progress and samples > 0, f"bootstrap {r}", total=len(studies)) as advance:
             for st, point in zip(studies, points):
                 bounds, values = {}, {}
@@ -169,9 +191,12 @@ def run(representations, datasets, *, source: str = "auto", samples: int = 1000,
                     drawn = scores.samples_of(st.fs.dataset, len(st.fs.sounds), samples, seed)
                     bounds, values = scores.intervals(st, drawn, level, margin)
                 per_rep[r][st.fs.dataset] = (point, values)
-                study_rows += with_certification(_study_rows(r, st, point, bounds), uncertified[st.fs.dataset])
+                study_rows += with_certification(
+                    _study_rows(r, st, point, bounds, noise.get(st.fs.dataset, (None, None))),
+                    uncertified[st.fs.dataset])
                 advance(1)
-        rows += with_certification(_pooled_rows(r, studies, points, margin), sum(uncertified.values()))
+        rows += with_certification(_pooled_rows(r, studies, points, margin, study_rows[first:]),
+                                   sum(uncertified.values()))
     # the held-out rank metrics after every other number, so that the older rows keep their place
     numbers = ({*scores.NUMBERS, "heldout_ev"}, set(scores.HELDOUT_RANK))
     comparisons = [c for kept in numbers for c in _comparisons(per_rep, level, kept)] if samples else []

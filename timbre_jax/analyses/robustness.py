@@ -25,7 +25,8 @@ import numpy as np
 
 from timbre_jax.analyses import base
 from timbre_jax.core.pearson import pearson_rows
-from timbre_jax.data.datasets import FeatureSet
+from timbre_jax.data.datasets import FeatureSet, participants
+from timbre_jax.data.participants import mean_of
 from timbre_jax.data.registry import DATASETS, get_dataset
 from timbre_jax.fit import sweep
 from timbre_jax.fit.learn import explained_variance
@@ -34,6 +35,7 @@ from timbre_jax.plots.tables import write_csv
 from timbre_jax.solvers import Solver
 from timbre_jax.stats import convergence
 from timbre_jax.stats.degradation import auc_table, levels, make_group
+from timbre_jax.stats.reliability import pair_spread
 
 WRITES = ("OUT/robustness.csv (one row per fit), OUT/auc.csv (area under each curve, its fits that did not "
           "converge), "
@@ -88,6 +90,21 @@ class RobustnessResult:
     seconds: float = 0.0
     source: str = ""
     solver: str = ""
+    measured: dict[str, tuple[float, int]] = field(default_factory=dict)
+    """Per dataset with per-participant ratings: the measured noise of its mean ratings in
+    δ units (:func:`measured_noise`) and its number of participants."""
+
+
+def measured_noise(X: np.ndarray, std_scale: bool = False) -> float:
+    """The noise of the mean ratings measured from the participants ``X`` (m, p), in the
+    sweep's δ units: the median over pairs of the standard error of the pair's mean rating
+    (:func:`timbre_jax.stats.reliability.pair_spread`); over the std of the mean ratings
+    with ``std_scale`` (whose noise is δ·std·ξ)."""
+    sem = pair_spread(X).sem_median
+    if not std_scale:
+        return sem
+    mean = mean_of(X)
+    return sem / float(np.std(mean[np.isfinite(mean)]))
 
 
 def run(representations, datasets, *, source: str = "auto", solver: Solver | None = None, n_levels: int = 9,
@@ -104,8 +121,13 @@ def run(representations, datasets, *, source: str = "auto", solver: Solver | Non
                                      progress=progress)
         rows += found
         timings[r] = (len(found), clock(), resumed)
+    measured = {}
+    for d in dict.fromkeys(fs.dataset for sets in job.sets.values() for fs in sets):
+        found = participants(d)
+        if found is not None and found.m >= 2:
+            measured[d] = (measured_noise(found.pairs, std_scale), found.m)
     return RobustnessResult(rows, list(representations), list(datasets), job.skipped, timings, job.seconds(),
-                            job.source, job.solver.name)
+                            job.source, job.solver.name, measured)
 
 
 def write(result: RobustnessResult, out: Path) -> list[Path]:
@@ -125,7 +147,8 @@ def write(result: RobustnessResult, out: Path) -> list[Path]:
     for d in present:
         # A study of your own has no known number of participants, hence no delta_bar line.
         typical = get_dataset(d).typical_noise if d in DATASETS else np.nan
-        written.append(plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png", **figure))
+        written.append(plot_robustness_curves(rows, d, typical, out / f"fig1a_{d}.png",
+                                              measured=result.measured.get(d), **figure))
     if present:
         shown = [r for r in representations if any((r, d) in auc for d in present)]
         written.append(plot_area_heatmap(auc, present, shown, out / "fig1b.png", **figure))
@@ -144,6 +167,11 @@ def summary(result: RobustnessResult) -> list[str]:
     have = {(x.representation, x.dataset) for x in result.rows}
     if "stmf" not in result.representations or any(("stmf", d) not in have for d in result.datasets):
         lines.append("note: relative areas (dB) need stmf on the same dataset; those cells are left empty")
+    for d, (delta, m) in result.measured.items():
+        bar = get_dataset(d).typical_noise if d in DATASETS else np.nan
+        lines.append(f"{d}: noise of the mean ratings measured from its {m} participants: δ = {delta:.3f} "
+                     f"(the median standard error of a pair's mean rating)"
+                     + (f"; the paper's δ̄ = {bar:.2f}" if np.isfinite(bar) else ""))
     found = convergence.tally((x.representation, x.dataset, x.converged) for x in result.rows)
     lines += convergence.report("robustness", found, result.solver)
     lines.append(f"wall time {result.seconds:.1f} s")

@@ -26,7 +26,7 @@ from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.plots.tables import write_csv
 from timbre_jax.progress import bar
 from timbre_jax.stats import rank_metrics, scores
-from timbre_jax.stats.unweighted import alignment
+from timbre_jax.stats.unweighted import alignment, similarity_warnings
 
 WRITES = "OUT/zeroshot.csv (one row per dataset x representation x distance, with 95% bootstrap intervals)"
 
@@ -91,6 +91,7 @@ def summary(result: ZeroshotResult) -> list[str]:
     lines.append("median over datasets (no fit: all weights 1; signed P^2 = sign(P) P^2):")
     for (r, d), (p, p2, rho, n) in medians(result.rows).items():
         lines.append(f"  {r:10s} {d:9s} P {p:+.3f}  signed P^2 {p2:+.3f}  Spearman {rho:+.3f}  ({n} datasets)")
+    lines += similarity_warnings((x[1], x[0], x[3]) for x in result.rows if x[2] == "euclidean")
     lines.append(f"[{result.seconds:.1f} s]")
     return lines
 

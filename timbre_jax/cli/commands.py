@@ -16,6 +16,8 @@ from timbre_jax.analyses import (
     evaluate,
     leaderboard,
     null,
+    raters,
+    reliability,
     robustness,
     single,
     table,
@@ -111,6 +113,12 @@ def cmd_robustness(args) -> int:
                      std_scale=args.std_scale, chunk_groups=args.chunk_groups, directory=Path(args.out) / "chunks")
 
 
+@writes(raters.WRITES)
+def cmd_raters(args) -> int:
+    return _analysis(raters, args, splits=args.splits, seed=args.seed, chunk_groups=args.chunk_groups,
+                     directory=Path(args.out) / "chunks")
+
+
 @writes(null.WRITES)
 def cmd_null(args) -> int:
     return _analysis(null, args, permutations=args.permutations, seed=args.seed, directory=Path(args.out) / "chunks")
@@ -124,6 +132,16 @@ def cmd_crossval(args) -> int:
 @writes(zeroshot.WRITES)
 def cmd_zeroshot(args) -> int:
     return _analysis(zeroshot, args, samples=args.bootstrap, seed=args.seed)
+
+
+@writes(reliability.WRITES)
+def cmd_reliability(args) -> int:
+    out = names.check_out_dir(args.out)
+    chosen = ([*names.datasets("all"), *studies.names()] if args.datasets in (None, "all")
+              else names.datasets(args.datasets))
+    outputs.claim(out, outputs.command_of(args), outputs.settings(args, datasets=chosen), reliability.WRITES)
+    return _report(reliability, reliability.run(chosen, splits=args.splits, seed=args.seed,
+                                                progress=not args.quiet), out)
 
 
 @writes(evaluate.WRITES)

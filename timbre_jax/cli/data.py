@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from timbre_jax.cli import names
-from timbre_jax.cli.commands import writes
+from timbre_jax.cli.commands import warn, writes
 from timbre_jax.cli.exits import EXIT_FAIL
 from timbre_jax.data import datasets, download, imported, registry, store, studies, upstream
+from timbre_jax.data.rating_cells import Scale, parse_columns
 
 
 def _representations(args) -> list[str]:
@@ -122,15 +125,44 @@ def cmd_data_verify(args) -> int:
     return EXIT_FAIL if bad or problems or any(damaged.values()) else 0
 
 
-@writes("$TIMBRE_JAX_HOME/studies/NAME/: a copy of the audio files and of the ratings, and study.json "
-        "(the sounds and their sha256); no --out")
+def _participants_line(study: studies.Study) -> str:
+    """An added study's participants in one line: judgements, repeats, self-comparisons
+    (their mean, the floor) and unrated pairs."""
+    p, l = study.participants, len(study.sounds)
+    i, j = np.triu_indices(l, 1)
+    pairs, selves = int(p.counts[:, i, j].sum()), int(np.trace(p.counts, axis1=1, axis2=2).sum())
+    parts = [f"{p.m} participant{'s' if p.m > 1 else ''}, {pairs + selves} judgements"]
+    if len(p.retest):
+        parts.append(f"{len(p.retest)} repeated pairs (averaged within each participant)")
+    if selves:
+        parts.append(f"{selves} self-comparisons (left out of the fits; their mean {p.floor:.3f} is the floor)")
+    parts.append(f"unrated pairs (rated by nobody): {int(np.isnan(study.ratings[i, j]).sum())} of {len(i)}")
+    return "; ".join(parts)
+
+
+@writes("$TIMBRE_JAX_HOME/studies/NAME/: a copy of the audio files (less those of --exclude) and of the ratings "
+        "(ratings/ for a folder), and study.json (the sounds and every file's sha256, how the ratings were read, "
+        "the mean ratings and each participant's); no --out")
 def cmd_data_add(args) -> int:
-    study = studies.add(args.name, Path(args.audio), Path(args.ratings), progress=not args.quiet)
+    scale = Scale.parse(args.scale, args.similarity)
+    study = studies.add(args.name, Path(args.audio), Path(args.ratings), scale=scale,
+                        average_orders=args.average_orders, exclude=args.exclude or (),
+                        columns=parse_columns(args.columns), progress=not args.quiet)
+    reading = study.reading
+    for line in reading["warnings"]:
+        warn(line)
+    columns = f"; columns {reading['columns']}" if reading["columns"] else ""
+    print(f"read {args.ratings}: {reading['layout']}{columns}; {scale.describe()}"
+          + (f"; left out: {', '.join(reading['exclude'])}" if reading["exclude"] else ""))
     l = len(study.sounds)
     print(f"added study {study.name}: {l} sounds, {study.rated_pairs} of {l * (l - 1) // 2} pairs rated -> "
           f"{studies.folder(study.name)}")
+    if study.participants is not None:
+        print(_participants_line(study))
     print(f"next: timbre-jax extract --representation stmf --datasets {study.name}\n"
-          f"      timbre-jax evaluate --datasets {study.name} --representations stmf --out results-{study.name}")
+          f"      timbre-jax evaluate --datasets {study.name} --representations stmf --out results-{study.name}"
+          + (f"\n      timbre-jax reliability --datasets {study.name} --out reliability-{study.name}"
+             if study.participants is not None and study.participants.m > 1 else ""))
     return 0
 
 

@@ -203,10 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("name", help="the study's name (letters, digits, '_', '.', '+', '-'; not a built-in dataset)")
     ad.add_argument("--audio", required=True, help="folder of audio files (wav, aiff, flac, ogg, ...); each file's "
                     "stem is a sound name")
-    ad.add_argument("--ratings", required=True, help="dissimilarities in [0, 1]: a whitespace matrix (.txt) in the "
-                    "sorted order of the file names (full symmetric or upper-triangular; diagonal ignored; nan = "
-                    "unrated), a labelled square .csv (sound names in the first row and column), or a long .csv "
-                    "with the header sound_a,sound_b,dissimilarity")
+    ad.add_argument("--ratings", required=True, help="a file or a folder: a long .csv with one row per judgement "
+                    "(participant,sound_a,sound_b,rating; other names: --columns), a folder with one file per "
+                    "participant (its name the id), or averaged ratings: a whitespace matrix (.txt) in the sorted "
+                    "order of the file names (full symmetric or upper-triangular; diagonal ignored), a labelled "
+                    "square .csv (sound names in the first row and column) or a long .csv with the header "
+                    "sound_a,sound_b,dissimilarity; empty, nan, NA, N/A = unrated (docs/data.md)")
+    ad.add_argument("--scale", metavar="LOW,HIGH", help="the rating scale, mapped linearly to [0, 1], e.g. 1,9 "
+                    "(default: not set: every rating must be in [0, 1] already)")
+    ad.add_argument("--similarity", action="store_true", help="the task asked how similar: take 1 - x after --scale")
+    ad.add_argument("--average-orders", action="store_true", help="average a pair's two orders (A-B and B-A) where "
+                    "they differ, instead of refusing the file")
+    ad.add_argument("--exclude", action="append", metavar="NAME", help="leave this sound out (its audio file and "
+                    "every rating naming it); repeatable (default: every sound is kept)")
+    ad.add_argument("--columns", metavar="ROLE=COL,...", help="the long CSV's columns, e.g. participant=Subject,"
+                    "rating=Response (roles: participant, sound_a, sound_b, rating; default: found by their names)")
     ad.set_defaults(func=data.cmd_data_add)
     rm = dsub.add_parser("remove", help="remove a study added with `data add`, and every feature file made for it")
     rm.add_argument("name", help="the study's name")
@@ -255,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
     zs.add_argument("--out", required=True, help="output folder (created; no default, see the --out rule above)")
     zs.set_defaults(func=commands.cmd_zeroshot)
 
+    rl = sub.add_parser("reliability", help="no fit: how much the listeners agree (split-half, alpha, "
+                        "test-retest, leave-one-out), the noise ceilings and the measured rater noise, for the "
+                        "studies with per-participant ratings")
+    rl.add_argument("--datasets", default="all", help="comma list of datasets (names below), or a selection: "
+                    "'all' (default: the paper's 17 studies and your studies), 'paper', 'benchmark'; those without "
+                    "per-participant ratings are skipped, saying why")
+    rl.add_argument("--splits", type=_positive, default=1000,
+                    help="random halves of the participants for the split-half reliability (default 1000)")
+    rl.add_argument("--seed", type=int, default=0, help="seed of the random halves (default 0)")
+    rl.add_argument("--out", required=True, help="output folder (created; no default, see the --out rule above)")
+    rl.set_defaults(func=commands.cmd_reliability)
+
     ex = sub.add_parser("extract", help="compute a representation from the audio (needs the extract extra)")
     ex.add_argument("--representation", help="a built-in representation to compute (names below, crepe, and the "
                     "timbre benchmark's mfcc and mfcc-aligned); "
@@ -287,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--chunk-groups", type=_positive, default=None,
                     help="datasets per batched solve (default: fit memory)")
     ro.set_defaults(func=commands.cmd_robustness)
+
+    ra = sub.add_parser("raters", parents=[listed, source, fit, sweep_out],
+                        help="robustness with the listeners' own noise: learn on the mean of half the participants, "
+                        "score on the other half and on all (studies with per-participant ratings)")
+    ra.add_argument("--splits", type=_positive, default=100,
+                    help="random splits of the participants into halves per study (default 100)")
+    ra.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
+    ra.add_argument("--chunk-groups", type=_positive, default=None,
+                    help="datasets per batched solve (default: fit memory)")
+    ra.set_defaults(func=commands.cmd_raters)
 
     nu = sub.add_parser("null", parents=[listed, source, fit, sweep_out],
                         help="permutation null: refit on randomly relabelled sounds")

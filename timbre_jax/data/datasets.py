@@ -22,6 +22,7 @@ from timbre_jax.core import aligned
 from timbre_jax.core.pearson import condensed
 from timbre_jax.core.ratings import asymmetry, ratings_from_upper
 from timbre_jax.data import download, rating_files, safepickle, store, studies
+from timbre_jax.data.participants import Participants, from_lower_blocks
 from timbre_jax.data.registry import (
     BENCHMARK,
     DATASETS,
@@ -83,6 +84,50 @@ def load_ratings(dataset: str, *, progress: bool = False) -> np.ndarray:
         ratings = rating_files.read_matrix(path, ds.n_sounds)
     validate(dataset, "ratings", np.zeros((len(ratings), 1)), ratings, ds.sounds)
     return ratings
+
+
+def participants(dataset: str, *, progress: bool = False) -> Participants | None:
+    """Per-participant ratings of ``dataset``, or None where only mean ratings exist
+    (:func:`no_participants_reason` says why).
+
+    Built in: Lakatos2000_Comb and _Harm, from Thoret et al.'s raw files, whose mean is
+    checked against the study's mean ratings (equal to 1e-12, else DataError);
+    Lakatos2000_Perc's raw file does not give its shipped ratings and is not used.  An
+    added study: those given to ``data add``."""
+    if dataset in DATASETS:
+        ds = get_dataset(dataset)
+        if not ds.raw_path or not ds.raw_matches:
+            return None
+        found, _, largest = raw_agreement(dataset, progress=progress)
+        if largest > 1e-12:
+            raise DataError(f"{ds.raw_path}: the participants' mean differs from the ratings of {dataset} "
+                            f"by up to {largest:.3g}")
+        return found
+    return studies.load(dataset).participants if studies.is_added(dataset) else None
+
+
+def raw_agreement(dataset: str, *, progress: bool = False) -> tuple[Participants, float, float]:
+    """A built-in study's raw per-participant file read, with the Pearson correlation and
+    the largest absolute difference between its mean and the study's mean ratings."""
+    ds = get_dataset(dataset)
+    if not ds.raw_path:
+        raise UsageError(f"{dataset} has no per-participant file; those that do: "
+                         f"{', '.join(d for d, x in DATASETS.items() if x.raw_path)}")
+    (path,) = download.ensure([ds.raw_path], progress=progress)
+    found = from_lower_blocks(np.loadtxt(path), ds.n_sounds, str(path))
+    mean, shipped = condensed(found.mean()), condensed(load_ratings(dataset, progress=progress))
+    return found, float(np.corrcoef(mean, shipped)[0, 1]), float(np.max(np.abs(mean - shipped)))
+
+
+def no_participants_reason(dataset: str) -> str:
+    """Why ``dataset`` has no per-participant ratings (one line, for a skipped study)."""
+    if dataset in DATASETS and not get_dataset(dataset).raw_matches:
+        return (f"{dataset}: its per-participant file does not give its published mean ratings (Pearson 0.40; "
+                "docs/data.md), so only the mean is used")
+    if dataset in DATASETS:
+        return f"{dataset}: only its mean ratings were published (per-participant data: Lakatos2000_Comb, _Harm)"
+    return (f"{dataset}: added with mean ratings only; add it with per-participant ratings (docs/data.md) for "
+            "reliability and noise ceilings")
 
 
 def validate(dataset: str, representation: str, features, ratings: np.ndarray, sounds) -> None:

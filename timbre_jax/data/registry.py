@@ -87,6 +87,12 @@ class Dataset:
     n_sounds: int
     m_subjects: int | None
     in_paper: bool = True
+    raw: str = ""
+    """The set name of the study's per-participant file in Thoret et al.'s repository
+    (Lakatos 2000 only: ``Comb`` for ``0.Comb.raw.txt``); "" where none was published."""
+    raw_matches: bool = True
+    """Whether the raw file's mean equals the shipped mean ratings (False for Lakatos2000_Perc,
+    whose raw mean correlates 0.40 with its shipped matrix: docs/data.md)."""
 
     @property
     def ratings_path(self) -> str:
@@ -105,6 +111,13 @@ class Dataset:
                 f"{representation} --datasets {self.name}`) and use the source \"extracted\" (or \"auto\", "
                 "the default)")
         return f"{PASCAL.prefix}/data/{folder}/{self.name}.pkl"
+
+    @property
+    def raw_path(self) -> str | None:
+        """The per-participant ratings file (:attr:`raw`), or None."""
+        if not self.raw:
+            return None
+        return f"{THORET.prefix}/ext/python/sounds/{self.name}/0.{self.raw}.raw.txt"
 
     @property
     def audio_paths(self) -> tuple[str, ...]:
@@ -132,9 +145,9 @@ _PAPER_STUDIES = (
     Dataset("Iverson1993_Onset", 16, 9),
     Dataset("Iverson1993_Remainder", 16, 9),
     Dataset("McAdams1995", 18, 24),
-    Dataset("Lakatos2000_Harm", 17, 34),
-    Dataset("Lakatos2000_Perc", 18, 34),
-    Dataset("Lakatos2000_Comb", 20, 34),
+    Dataset("Lakatos2000_Harm", 17, 34, raw="Harm"),
+    Dataset("Lakatos2000_Perc", 18, 34, raw="Perc", raw_matches=False),
+    Dataset("Lakatos2000_Comb", 20, 34, raw="Comb"),
     Dataset("Barthet2010", 15, 16),
     Dataset("Patil2012_A3", 11, 20),
     Dataset("Patil2012_DX4", 11, 20),
@@ -196,11 +209,12 @@ def parse_list(value: str | None, choices, what: str) -> list[str]:
 
 
 def files(what: str, representations=REPRESENTATIONS, datasets=DATASETS) -> list[str]:
-    """Upstream paths of one kind of file: 'ratings', 'audio' or 'features' (features of
-    the paper's studies only: the benchmark's 4 have none)."""
+    """Upstream paths of one kind of file: 'ratings' (the mean ratings, then the
+    per-participant files of the studies that have one), 'audio' or 'features' (features
+    of the paper's studies only: the benchmark's 4 have none)."""
     ds = [get_dataset(d) if isinstance(d, str) else d for d in datasets]
     if what == "ratings":
-        return [d.ratings_path for d in ds]
+        return [d.ratings_path for d in ds] + [d.raw_path for d in ds if d.raw_path]
     if what == "audio":
         return [p for d in ds for p in d.audio_paths]
     if what == "features":

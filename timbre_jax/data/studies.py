@@ -1,12 +1,19 @@
 """Your own listening tests: studies added with ``timbre-jax data add``.
 
-A study is a folder of sounds and a ratings file.  :func:`add` checks both and copies
-them into ``<home>/studies/<name>/``:
+A study is a folder of sounds and its ratings: a file of averaged ratings, a long CSV of
+every participant's judgements, or a folder of per-participant files
+(:mod:`timbre_jax.data.participant_files`).  :func:`add` checks both and copies them into
+``<home>/studies/<name>/``:
 
-- ``audio/``: the audio files as given (their stems are the sound names);
-- ``ratings<suffix>``: the ratings file as given;
-- ``study.json``: the manifest: the sounds in sorted order, each file's sha256, the
-  ratings file's sha256 and the ratings as read (upper triangle, ``null`` = unrated).
+- ``audio/``: the audio files as given (their stems are the sound names), less those
+  excluded;
+- ``ratings<suffix>`` (a file) or ``ratings/`` (a folder): the ratings as given;
+- ``study.json``: the manifest: the sounds in sorted order, each file's sha256, the ratings
+  files' sha256, how they were read (``reading``: layout, columns, scale, similarity,
+  averaged orders, excluded sounds, warnings), the mean ratings as read (upper triangle,
+  ``null`` = unrated) and, where given, each participant's (``participants``: ids, their
+  pairs i < j row-major, ``null`` = unrated, the judgements behind each, self-comparisons,
+  test-retest pairs).  The mean is what every fit reads.
 
 The folder is built under a hidden temporary name and renamed into place at the end, so
 an error or Ctrl-C leaves nothing behind.  An added study is a dataset like the 17
@@ -23,13 +30,16 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from timbre_jax.core.ratings import ratings_from_upper
-from timbre_jax.data import audio, rating_files, store
+from timbre_jax.data import audio, participant_files, store
+from timbre_jax.data.participants import Participants
+from timbre_jax.data.rating_cells import AS_GIVEN, Scale
 from timbre_jax.data.registry import DATASETS, SELECTIONS
 from timbre_jax.data.store import sha256_file
 from timbre_jax.errors import DataError, UsageError
@@ -41,7 +51,10 @@ MANIFEST = "study.json"
 @dataclass(frozen=True)
 class Study:
     """One dataset's stimuli: sounds (l,) sorted, their audio files (l,) and ratings (l, l)
-    (symmetric, NaN on the diagonal and for unrated pairs)."""
+    (symmetric, NaN on the diagonal and for unrated pairs: the mean over participants);
+    ``participants``: each participant's ratings where given (None: averaged only);
+    ``reading``: how an added study's ratings were read (the manifest's record; None for
+    a built-in dataset)."""
 
     name: str
     sounds: tuple[str, ...]
@@ -49,6 +62,8 @@ class Study:
     ratings: np.ndarray
     relpaths: tuple[str, ...]
     """Each file's path as recorded in extraction metadata (upstream path or studies/...)."""
+    participants: Participants | None = None
+    reading: dict | None = None
 
     @property
     def rated_pairs(self) -> int:
@@ -135,20 +150,35 @@ def check_stimuli(name: str, files: dict[str, Path], ratings: np.ndarray) -> Non
         audio.load(path)  # AudioError (a DataError) naming the file
 
 
-def _manifest(name: str, files: dict[str, Path], ratings_file: Path, ratings: np.ndarray, origin: dict) -> dict:
-    upper = [[None if not np.isfinite(v) else float(v) for v in row] for row in np.triu(ratings, 1)]
-    return {
-        "name": name,
-        "sounds": list(files),
-        "audio": {s: {"file": f"audio/{p.name}", "sha256": sha256_file(p)} for s, p in files.items()},
-        "ratings_file": ratings_file.name,
-        "ratings_sha256": sha256_file(ratings_file),
-        "ratings_upper": upper,
-        "origin": origin,
-    }
+def _listed(values) -> list:
+    """Numbers for JSON, ``null`` for NaN (unrated)."""
+    return [float(v) if np.isfinite(v) else None for v in values]
 
 
-def add(name: str, audio_dir: Path, ratings_path: Path, *, progress: bool = False) -> Study:
+def _participants_record(p: Participants) -> dict:
+    """The manifest's ``participants``: pairs i < j row-major for ratings and counts."""
+    i, j = np.triu_indices(p.ratings.shape[1], 1)
+    return {"ids": list(p.ids), "pairs": [_listed(row) for row in p.pairs], "counts": p.counts[:, i, j].tolist(),
+            "self_counts": np.diagonal(p.counts, axis1=1, axis2=2).tolist(),
+            "self_ratings": _listed(p.self_ratings), "retest": [_listed(row) for row in p.retest]}
+
+
+def _participants_of(record: dict, l: int) -> Participants:
+    """The inverse of :func:`_participants_record` for ``l`` sounds."""
+    m, (i, j) = len(record["ids"]), np.triu_indices(l, 1)
+    pairs = np.array([[np.nan if v is None else v for v in row] for row in record["pairs"]],
+                     dtype=np.float64).reshape(m, len(i))
+    ratings, counts = np.full((m, l, l), np.nan), np.zeros((m, l, l), dtype=np.int64)
+    ratings[:, i, j] = ratings[:, j, i] = pairs
+    counts[:, i, j] = counts[:, j, i] = np.array(record["counts"], dtype=np.int64).reshape(m, len(i))
+    counts[:, np.arange(l), np.arange(l)] = np.array(record["self_counts"], dtype=np.int64).reshape(m, l)
+    retest = np.array([[np.nan if v is None else v for v in row] for row in record["retest"]], dtype=np.float64)
+    self_ratings = np.array([np.nan if v is None else v for v in record["self_ratings"]], dtype=np.float64)
+    return Participants(tuple(record["ids"]), ratings, counts, retest.reshape(-1, 2), self_ratings)
+
+
+def add(name: str, audio_dir: Path, ratings_path: Path, *, scale: Scale = AS_GIVEN, average_orders: bool = False,
+        exclude: Collection[str] = (), columns: dict[str, str] | None = None, progress: bool = False) -> Study:
     """Check a listening test and copy it into ``<home>/studies/<name>/``.
 
     Parameters
@@ -158,22 +188,30 @@ def add(name: str, audio_dir: Path, ratings_path: Path, *, progress: bool = Fals
     audio_dir : Path
         A folder of audio files; each file's stem is a sound name.
     ratings_path : Path
-        The ratings: a whitespace matrix in the sorted order of the sound names, a
-        labelled square CSV, or a long CSV ``sound_a,sound_b,dissimilarity``
-        (:func:`timbre_jax.data.rating_files.read_ratings`).
+        The ratings: a file of averaged ratings, a long CSV of every participant's
+        judgements or a folder of per-participant files
+        (:func:`timbre_jax.data.participant_files.read`).
+    scale, average_orders, exclude, columns
+        How to read them (``--scale``/``--similarity``, ``--average-orders``, ``--exclude``,
+        ``--columns``): see :func:`timbre_jax.data.rating_files.read_ratings`.  An excluded
+        sound's audio file is not copied.
 
     Raises
     ------
     DataError
         One line naming the file, sound or row; nothing is written.
+    UsageError
+        A name that is taken, an option that does not fit the ratings; nothing is written.
     """
     check_new_name(name)
     ratings_path = Path(ratings_path)
-    if not ratings_path.is_file():
-        raise DataError(f"{ratings_path}: no such ratings file")
-    files = audio_files(Path(audio_dir))
-    ratings = rating_files.read_ratings(ratings_path, list(files))
-    check_stimuli(name, files, ratings)
+    if not ratings_path.exists():
+        raise DataError(f"{ratings_path}: no such ratings file or folder")
+    found = audio_files(Path(audio_dir))
+    given = participant_files.read(ratings_path, list(found), scale=scale, average_orders=average_orders,
+                                   exclude=exclude, columns=columns)
+    files = {s: found[s] for s in given.sounds}
+    check_stimuli(name, files, given.mean)
     root().mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root(), prefix=f".{name}."))
     try:
@@ -182,11 +220,29 @@ def add(name: str, audio_dir: Path, ratings_path: Path, *, progress: bool = Fals
             for path in files.values():
                 shutil.copyfile(path, tmp / "audio" / path.name)
                 advance(1)
-        copied = {s: tmp / "audio" / p.name for s, p in files.items()}
-        ratings_copy = tmp / f"ratings{ratings_path.suffix.lower() or '.txt'}"
-        shutil.copyfile(ratings_path, ratings_copy)
-        origin = {"audio": str(Path(audio_dir).resolve()), "ratings": str(ratings_path.resolve())}
-        text = json.dumps(_manifest(name, copied, ratings_copy, ratings, origin), indent=1)
+        if ratings_path.is_dir():
+            (tmp / "ratings").mkdir()
+            copies = [f"ratings/{f.name}" for f in given.files]
+        else:
+            copies = [f"ratings{ratings_path.suffix.lower() or '.txt'}"]
+        for f, copy in zip(given.files, copies):
+            shutil.copyfile(f, tmp / copy)
+        manifest = {
+            "name": name,
+            "sounds": list(files),
+            "audio": {s: {"file": f"audio/{p.name}", "sha256": sha256_file(tmp / "audio" / p.name)}
+                      for s, p in files.items()},
+            "ratings_file": "ratings" if ratings_path.is_dir() else copies[0],
+            "ratings_files": {copy: sha256_file(tmp / copy) for copy in copies},
+            "reading": {"layout": given.layout, "columns": given.columns, **scale.record(),
+                        "average_orders": average_orders, "exclude": sorted(exclude),
+                        "warnings": list(given.warnings)},
+            "ratings_upper": [_listed(row) for row in np.triu(given.mean, 1)],
+            "origin": {"audio": str(Path(audio_dir).resolve()), "ratings": str(ratings_path.resolve())},
+        }
+        if given.participants is not None:
+            manifest["participants"] = _participants_record(given.participants)
+        text = json.dumps(manifest, indent=1)
         store.atomic_write_bytes(tmp / MANIFEST, lambda fh: fh.write(text.encode()))
         os.chmod(tmp, 0o777 & ~store.current_umask())
         os.rename(tmp, folder(name))
@@ -221,7 +277,12 @@ def load(name: str) -> Study:
     base = folder(name)
     files = tuple(base / m["audio"][s]["file"] for s in sounds)
     relpaths = tuple(f"studies/{name}/{m['audio'][s]['file']}" for s in sounds)
-    return Study(name, sounds, files, ratings, relpaths)
+    try:
+        participants = _participants_of(m["participants"], len(sounds)) if "participants" in m else None
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{folder(name) / MANIFEST}: its participants cannot be read ({type(e).__name__}: {e}); "
+                        f"`timbre-jax data remove {name}` and add the study again") from None
+    return Study(name, sounds, files, ratings, relpaths, participants, m.get("reading", {}))
 
 
 def verify(name: str) -> list[str]:
@@ -235,11 +296,14 @@ def verify(name: str) -> list[str]:
             problems.append(f"{path}: missing")
         elif sha256_file(path) != entry["sha256"]:
             problems.append(f"{path}: changed since `data add` (sha256 differs)")
-    ratings = base / m.get("ratings_file", "")
-    if not ratings.is_file():
-        problems.append(f"{ratings}: missing")
-    elif sha256_file(ratings) != m.get("ratings_sha256"):
-        problems.append(f"{ratings}: changed since `data add` (sha256 differs)")
+    # an older manifest records one file
+    recorded = m.get("ratings_files") or {m.get("ratings_file", ""): m.get("ratings_sha256")}
+    for relpath, digest in recorded.items():
+        ratings = base / relpath
+        if not ratings.is_file():
+            problems.append(f"{ratings}: missing")
+        elif sha256_file(ratings) != digest:
+            problems.append(f"{ratings}: changed since `data add` (sha256 differs)")
     return problems
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre_jax.plots.raters import mark_noise
 from timbre_jax.plots.style import (
     LABEL_SIZE,
     LEGEND_SIZE,
@@ -35,11 +36,12 @@ def _participants(typical_noise: float) -> str:
 
 def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
                            realizations: int | None = None, *, representations=None, source: str = "",
-                           solver: str = "", skipped=()) -> Path:
+                           solver: str = "", skipped=(), measured: tuple[float, int] | None = None) -> Path:
     """Fig. 1a: mean EV_human vs delta (log axis) per representation, error bars ± one
     standard deviation over the noise realizations (``realizations``: their number,
     counted from ``rows`` when not given), dashed line at the typical human noise
-    delta_bar (none when ``typical_noise`` is NaN).  The title names the dataset, the
+    delta_bar (none when ``typical_noise`` is NaN) and, given ``measured`` (δ, participants),
+    a dotted line at the noise of the mean ratings measured from the participants.  The title names the dataset, the
     representations, ``source`` and ``solver``; each legend entry gives the EV at the
     smallest and the largest delta.  A representation of ``representations`` (or of
     ``skipped``: (representation, dataset, reason)) without rows on ``dataset`` gets a
@@ -66,6 +68,9 @@ def plot_robustness_curves(rows, dataset: str, typical_noise: float, path: Path,
         ax.axvline(typical_noise, ls="--", color="k", lw=1,
                    label=f"δ̄ = 0.1·{_participants(typical_noise)} = {typical_noise:.2f}:\n"
                          "typical noise of the human ratings")
+    if measured is not None:
+        mark_noise(ax, measured[0], f"measured: {measured[0]:.3f}, the standard error\n"
+                                    f"of the mean ratings ({measured[1]} participants)")
     ax.set_ylim(0, 1)
     if not reps:
         ax.set_xlim(0.1, 10)

@@ -76,3 +76,27 @@ def alignment(features: np.ndarray, pairs: np.ndarray) -> dict[str, tuple[float,
 def signed_p2(p: float) -> float:
     """sign(P) P^2: the explained variance, negative when distances anti-correlate."""
     return float(np.sign(p) * p * p)
+
+
+SIMILARITY_HINT = -0.2
+"""A zero-shot Pearson below this with every representation suggests similarities, not dissimilarities."""
+
+
+def similarity_warnings(found) -> list[str]:
+    """One warning per dataset whose ratings anti-correlate clearly with the unweighted
+    distances of every representation tried (Pearson < :data:`SIMILARITY_HINT` each):
+    ratings of "how similar" given as dissimilarities give exactly that.
+
+    ``found``: (dataset, representation, Pearson) triples (NaN ones left out)."""
+    by: dict[str, dict[str, float]] = {}
+    for dataset, representation, p in found:
+        if np.isfinite(p):
+            by.setdefault(dataset, {})[representation] = float(p)
+    lines = []
+    for dataset, ps in by.items():
+        if max(ps.values()) < SIMILARITY_HINT:
+            lines.append(f"warning: the ratings of {dataset} anti-correlate with the distances of every "
+                         f"representation tried ({len(ps)}; zero-shot Pearson {min(ps.values()):+.2f} to "
+                         f"{max(ps.values()):+.2f}): were they similarities? If so, add the study again with "
+                         "`data add ... --similarity`")
+    return lines
