@@ -82,6 +82,21 @@ FIGURES = [
       ("compare_Barthet2010.png", "leaderboard_compare_Barthet2010.png",
        "The same comparison on a study with every representation, with a line over each significantly "
        "different pair.")]),
+    ("--quiet reliability --datasets Lakatos2000_Comb --splits 200 --out OUT",
+     [("reliability_Lakatos2000_Comb.png", "reliability_Lakatos2000_Comb.png",
+       "Rater reliability from each participant's ratings: every listener against the others (rsatoolbox's "
+       "noise-ceiling bounds; outliers flagged, never removed), the split-half reliability of the mean ratings "
+       "(the ceiling on any model's explained variance) and the noise of the mean measured beside the paper's "
+       "guessed level.")]),
+    ("--quiet raters --representations cochlea,encodec --datasets Lakatos2000_Comb --splits 20 --out OUT",
+     [("raters_Lakatos2000_Comb.png", "raters_Lakatos2000_Comb.png",
+       "The paper's robustness question with real rater noise: metrics learned on the mean ratings of half "
+       "of the listeners, scored on that half, on the other half and on everyone, over random splits.")]),
+    ("--quiet robustness --representations cochlea,encodec --datasets Lakatos2000_Comb --levels 5 "
+     "--realizations 2 --out OUT",
+     [("fig1a_Lakatos2000_Comb.png", "robustness_fig1a_Lakatos2000_Comb.png",
+       "Fig. 1a on a study with per-participant ratings: the noise of its mean ratings measured from the "
+       "listeners (dotted) beside the paper's guessed level δ̄ (dashed).")]),
 ]
 
 
@@ -94,8 +109,8 @@ def timbre_jax() -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Needs the ratings and features of Grey1977, Grey1978, McAdams1995 and "
-                                       "Barthet2010 (fetched where missing).")
+                                epilog="Needs the ratings and features of Grey1977, Grey1978, McAdams1995, "
+                                       "Barthet2010 and Lakatos2000_Comb (fetched where missing).")
     p.add_argument("--out", type=Path, default=HERE / "gallery",
                    help="folder of the PNG files (default docs/gallery); the page goes beside it, <out>.md")
     args = p.parse_args(argv)

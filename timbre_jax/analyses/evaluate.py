@@ -244,7 +244,9 @@ def ceiling_lines(rows) -> list[str]:
                      f"in-sample EV {_num(c['ev_of_ceiling'], '.2f')} of it, held-out "
                      f"{_num(c['heldout_ev_of_ceiling'], '.2f')}; mean r with each participant "
                      f"{_num(c['participant_r'], '.3f')} (rsatoolbox bounds {c['ceiling_lower']:.3f} to "
-                     f"{c['ceiling_upper']:.3f})")
+                     f"{c['ceiling_upper']:.3f})"
+                     + ("; an in-sample EV above the ceiling fits the listeners' noise, not only the sounds"
+                        if c["ev_of_ceiling"] > 1 else ""))
     return lines
 
 
