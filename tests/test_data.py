@@ -355,6 +355,18 @@ def nnls_ev(features: np.ndarray, ratings: np.ndarray) -> float:
     return float(1 - np.sum((A @ x - s) ** 2) / np.sum((s - s.mean()) ** 2))
 
 
+def test_import_ratings_on_a_scale_say_how_to_give_the_scale(fresh_home, tmp_path, capsys):
+    """`data import --ratings` takes [0, 1]: a 1-9 file is refused naming the range and the
+    route that has --scale (data add), and nothing is imported."""
+    path, _, ratings = toy_study(tmp_path, dissimilarities=False, n_features=10)
+    text = tmp_path / "ratings.txt"
+    np.savetxt(text, np.triu(1 + 8 * np.nan_to_num(ratings, nan=0.5), 1))
+    code, _, err = run_cli("data", "import", str(path), "--dataset", "MyStudy", "--representation", "encodec",
+                           "--source", "lab", "--ratings", str(text), capsys=capsys)
+    assert code == 1 and "outside [0, 1]" in err and "has no --scale" in err and "data add MyStudy" in err
+    assert not store.feature_file("lab", "encodec", "MyStudy").exists()
+
+
 @needs_mirror
 def test_import_a_new_dataset_with_a_ratings_file_and_fit_it(fresh_home, tmp_path, capsys):
     # 10 features for 20 rated pairs: the optimum (EV 0.0931) depends on which rating goes

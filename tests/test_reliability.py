@@ -278,6 +278,7 @@ def test_cli_reliability_on_lakatos(tmp_path, capsys):
     assert "no per-participant ratings to assess: Grey1977: only its mean" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 7 s: the benchmark script end to end; the statistics it times are tested above
 @needs_mirror
 def test_quick_benchmark(tmp_path):
     """benchmarks/reliability.py --quick runs, finds the loop and the vectorized split half

@@ -68,7 +68,14 @@ def imported_record(path: Path, dataset: str, representation: str, source: str,
         sounds = given.sounds or tuple(f"sound{k:0{max(2, len(str(l)))}d}" for k in range(1, l + 1))
         features = given.features
         if ratings_file is not None:
-            ratings = rating_files.read_ratings(Path(ratings_file), sounds)
+            try:
+                ratings = rating_files.read_ratings(Path(ratings_file), sounds)
+            except DataError as e:  # the scale's advice names an option of `data add`, not of `data import`
+                if "--scale" not in str(e):
+                    raise
+                raise DataError(f"{e} (`data import --ratings` has no --scale: add the study with `timbre-jax data "
+                                f"add {dataset} --audio DIR --ratings FILE --scale LOW,HIGH`, then import its "
+                                "features)") from None
             if embedded is not None and not datasets.same_ratings(embedded, ratings):
                 raise DataError(f"{path}: its 'dissimilarities' differ from the ratings in {ratings_file}")
         elif embedded is not None:
