@@ -81,7 +81,8 @@ def test_no_positive_correlation_gives_the_best_single_feature():
 
 @needs_mirror
 @pytest.mark.parametrize("rep, name, kind", [("cochlea", "Iverson1993_Onset", "robustness"),
-                                             ("scattering", "Patil2012_A3", "null"),
+                                             pytest.param("scattering", "Patil2012_A3", "null",
+                                                          marks=pytest.mark.slow),  # 11 s; two kinds stay
                                              ("clap", "Grey1977", "crossval")])
 def test_the_host_path_equals_the_accelerator_path_on_real_sweeps(rep, name, kind):
     """EV of every fit to 1e-9 (scattering's null includes a relabelling on which an

@@ -58,6 +58,7 @@ def new_study(tmp_path, fresh_home, capsys):
     return tmp_path
 
 
+@pytest.mark.slow  # 39 s: four commands on a real study, twice; the defaults and the counts have fast tests
 @needs_mirror
 def test_a_new_study_defaults_to_the_certified_solver_and_no_unconverged_fit_is_silent(new_study, capsys,
                                                                                     monkeypatch):

@@ -80,6 +80,7 @@ def test_crossval_score_standardizes_each_fold_then_pools():
     assert crossval.score(fs, -perfect, 0.9).heldout_ev == 0.0
 
 
+@pytest.mark.slow  # 11 s of L-BFGS-B commands; the files' contract is tested fast in test_cli_contract
 @needs_mirror
 def test_null_and_crossval_commands_write_their_files(tmp_path, capsys):
     out = tmp_path / "null"
