@@ -49,7 +49,7 @@ def test_sequence_mode_gives_the_same_bits_on_one_or_four_devices_in_any_batch()
 _EVERY_REPRESENTATION = r"""
 import hashlib, json, jax
 import timbre_jax
-from timbre_jax import datasets, registry
+from timbre_jax.data import datasets, registry
 bits, iterations = {}, []
 for rep in registry.REPRESENTATIONS:
     fs = datasets.load("Barthet2010", rep)  # a dataset that all 8 representations have
