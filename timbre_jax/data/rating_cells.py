@@ -106,7 +106,8 @@ class Scale:
                                 f"(--scale {low:g},{high:g})")
             lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
             raise DataError(f"{path}: values range {lo:g}..{hi:g}, outside [0, 1] (e.g. {where(k)}: {values[k]}): "
-                            f"give the rating scale, e.g. --scale {math.floor(lo):g},{math.ceil(hi):g}")
+                            f"give the rating scale, e.g. --scale {math.floor(lo):g},{math.ceil(hi):g}"
+                            " (the ends of the scale the listeners were given, which the ratings may not reach)")
         mapped = (values - low) / (high - low) if self.bounds is not None else values
         return 1.0 - mapped if self.similarity else mapped
 
