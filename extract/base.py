@@ -37,6 +37,16 @@ class Extractor:
     layout: str = ""
     checkpoint: str | None = None
     libraries: tuple[str, ...] = ("numpy", "scipy")
+    dimension_names: tuple[str, ...] | None = None
+    """The name of each dimension, in order (None: unnamed); stored with the features
+    (``metadata["dimension_names"]``) and read back as ``FeatureSet.dimension_names``."""
+    dimension_units: tuple[str, ...] | None = None
+    """The unit of each dimension ("Hz", "s", "" for a ratio), beside the names."""
+    standardize: bool = False
+    """Per study, subtract each dimension's mean over the study's sounds and divide by its
+    standard deviation (:func:`timbre_jax_extract.pipeline.standardize_features`), keeping the
+    raw values in the metadata: for dimensions of different units (descriptors).  Replaces
+    :attr:`rescale`."""
 
     def parameters(self) -> dict:
         return {}

@@ -21,6 +21,7 @@ from timbre_jax.progress import bar
 from timbre_jax_extract.base import EXTRACTOR_PACKAGE_VERSION, Extractor
 from timbre_jax_extract.cache import cache_key, cache_load, cache_save
 from timbre_jax_extract.dsp.cochlea import Cochlea
+from timbre_jax_extract.dsp.descriptors import Descriptors
 from timbre_jax_extract.dsp.mfcc import Mfcc, MfccAligned
 from timbre_jax_extract.dsp.scattering import Scattering
 from timbre_jax_extract.dsp.stft import Stft
@@ -36,8 +37,10 @@ CONTROLS = ("crepe",)
 """Built-in extractors beyond the paper's: CREPE, a pitch network (the control a timbre model must beat)."""
 BENCHMARK_BASELINES = ("mfcc", "mfcc-aligned")
 """The timbre benchmark's MFCC baselines: time-averaged and frame-aligned (librosa)."""
-EXTRACTABLE: tuple[str, ...] = (*REPRESENTATIONS, *CONTROLS, *BENCHMARK_BASELINES)
-assert (*CONTROLS, *BENCHMARK_BASELINES) == registry.EXTRACTED_ONLY
+INTERPRETABLE = ("descriptors",)
+"""Named representations whose every dimension is a sentence: the classic audio descriptors."""
+EXTRACTABLE: tuple[str, ...] = (*REPRESENTATIONS, *CONTROLS, *BENCHMARK_BASELINES, *INTERPRETABLE)
+assert (*CONTROLS, *BENCHMARK_BASELINES, *INTERPRETABLE) == registry.EXTRACTED_ONLY
 
 
 class ExtractionError(TimbreJaxError, RuntimeError):
@@ -67,10 +70,12 @@ def make_extractor(representation: str, *, checkpoint: str | None = None, device
         from timbre_jax_extract.models.crepe import crepe_embedder  # lazy: crepe imports torch at its top
 
         return crepe_embedder(device=device, **kwargs)
-    if representation in DSP or representation in BENCHMARK_BASELINES:
+    if representation in DSP or representation in BENCHMARK_BASELINES or representation in INTERPRETABLE:
         if checkpoint is not None:
             raise UsageError(f"{representation} is a signal-processing representation and takes no checkpoint "
                              f"(got {checkpoint!r}); --checkpoint applies to {', '.join(DEEP)}")
+        if representation == "descriptors":
+            return Descriptors(**kwargs)
         if representation == "mfcc":
             return Mfcc(**kwargs)
         if representation == "mfcc-aligned":
@@ -98,6 +103,28 @@ def scale_features(features: np.ndarray) -> tuple[np.ndarray, float]:
     if not np.isfinite(s) or s <= 0:
         raise DataError(f"cannot scale features whose mean per-sound max |value| is {s}")
     return features / s, s
+
+
+STANDARDIZATION = ("per study: each dimension minus its mean over the study's sounds, divided by its standard "
+                   "deviation over them (ddof 0); a dimension constant over the study (deviation under 1e-12 of "
+                   "its largest |value|, or 0) is set to 0; the raw values are in 'raw_features'")
+"""How :func:`standardize_features` maps raw values (recorded in the store file's metadata)."""
+
+
+def standardize_features(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-study z-scores of ``raw`` (l, n): ``(z (l, n), mean (n,), sd (n,))``.
+
+    Dimensions of different units (Hz, seconds, ratios) become comparable: a learned weight
+    then says how much one standard deviation of the study's sounds counts.  A column
+    constant over the study (sd <= 1e-12 max |value|) gets z = 0 and sd reported as 0: it
+    cannot tell the sounds apart, and no weight can change that."""
+    raw = np.asarray(raw, dtype=np.float64)
+    mean = raw.mean(axis=0)
+    sd = raw.std(axis=0)
+    flat = sd <= 1e-12 * np.max(np.abs(raw), axis=0)
+    sd = np.where(flat, 0.0, sd)
+    z = np.where(flat, 0.0, (raw - mean) / np.where(flat, 1.0, sd))
+    return z, mean, sd
 
 
 # -- the driver ------------------------------------------------------------------------------------
@@ -265,8 +292,14 @@ def extract_dataset(extractor: Extractor, dataset: str, *, progress: bool = True
     if result.failures:
         return result
     raw = np.stack(vectors)
-    features, divisor = scale_features(raw) if extractor.rescale else (raw, 1.0)
+    if extractor.standardize:
+        features, mean, sd = standardize_features(raw)
+        divisor = 1.0
+    else:
+        features, divisor = scale_features(raw) if extractor.rescale else (raw, 1.0)
     meta = metadata(extractor, dataset, study.sounds, study.relpaths, hashes, keys, divisor, raw.shape[1])
+    if extractor.standardize:
+        meta.update(scaling=STANDARDIZATION, raw_features=raw.tolist(), raw_mean=mean.tolist(), raw_sd=sd.tolist())
     meta["wall_seconds"] = round(result.seconds, 3)
     result.path = store.save(store.feature_file("extracted", extractor.name, dataset),
                              store.StoredFeatures(features=features, sounds=study.sounds, ratings=study.ratings,
@@ -293,9 +326,28 @@ def metadata(extractor: Extractor, dataset: str, sounds, relpaths, hashes, keys,
         "scaling": ("features divided by the mean over sounds of each sound's max |value|" if extractor.rescale
                     else "none: the features as the embedder returned them"),
         "scale_divisor": divisor,
+        **named_dimensions(extractor, n),
         "sounds": {s: {"audio": r, "audio_sha256": h, **({"cache_key": k} if extractor.cacheable else {})}
                    for s, r, h, k in zip(sounds, relpaths, hashes, keys)},
     }
+
+
+def named_dimensions(extractor: Extractor, n: int) -> dict:
+    """The metadata entries ``dimension_names`` and ``dimension_units`` of an extractor that
+    names its ``n`` dimensions ({} when it does not); a count other than ``n`` is an error."""
+    names, units = extractor.dimension_names, extractor.dimension_units
+    if names is None:
+        return {}
+    names = [str(x) for x in names]
+    if len(names) != n or len(set(names)) != n:
+        raise DataError(f"{extractor.name}: {len(names)} dimension names ({len(set(names))} distinct) for {n} "
+                        "dimensions: give one distinct name per dimension")
+    out = {"dimension_names": names}
+    if units is not None:
+        if len(units) != n:
+            raise DataError(f"{extractor.name}: {len(units)} dimension units for {n} dimensions")
+        out["dimension_units"] = [str(u) for u in units]
+    return out
 
 
 def run(representation: str | None, datasets: list[str], *, checkpoint: str | None = None, device: str = "cpu",

@@ -190,6 +190,9 @@ class Mfcc(Extractor):
     layout = ("MFCC coefficient c = 0..39 (orthonormal DCT-II of 128 HTK mel bands in dB, 0 Hz to half the rate), "
               "mean over frames")
     libraries = ("numpy", "scipy", "librosa")
+    dimension_names = tuple(f"mfcc {c}" for c in range(N_MFCC))
+    dimension_units = ("dB (DCT)",) * N_MFCC
+    """A coefficient is an orthonormal DCT of mel-band decibels: a weighted sum of dB."""
 
     def parameters(self) -> dict:
         return {**PARAMETERS, "pooling": "mean over frames"}

@@ -9,7 +9,10 @@ after the shorter one's audio is zero-padded to the longer one's length
 array, anything array-like, or a torch tensor (anything with ``.detach().cpu().numpy()``)
 is accepted and converted to float64.  ``fn.sample_rate`` (an int attribute of the
 function), when present, is the rate the audio is resampled to; without it each file is
-passed at its own rate.
+passed at its own rate.  ``fn.dimension_names`` (a sequence of distinct strings, one per
+dimension returned), when present, names the dimensions in the store (and
+``fn.dimension_units`` their units, as many); a count other than the dimensions' is an
+error when the study is stored.
 
 ``load_function(spec)`` finds the function: ``package.module:function`` (imported as usual)
 or ``path/to/file.py:function`` (loaded from that file).  ``hear_embedder(module, name)``
@@ -60,6 +63,28 @@ def check_sample_rate(rate, what: str) -> int | None:
     if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not float(rate).is_integer() or rate <= 0:
         raise UsageError(f"{what}: sample_rate must be a positive integer (Hz) or absent, got {rate!r}")
     return int(rate)
+
+
+def check_dimension_labels(labels, what: str, attribute: str, distinct: bool = True) -> tuple[str, ...] | None:
+    """``fn.dimension_names`` (or ``dimension_units``, ``distinct=False``) as a tuple of strings
+    (None stays None); anything else (a single string, non-strings, an empty or repeated name)
+    is a UsageError naming ``what``."""
+    if labels is None:
+        return None
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        raise UsageError(f"{what}: {attribute} must be a sequence of strings, one per dimension, "
+                         f"got {type(labels).__name__}")
+    labels = tuple(labels)
+    if not labels:
+        raise UsageError(f"{what}: {attribute} is empty: give one per dimension")
+    bad = [x for x in labels if not isinstance(x, str) or (distinct and not x.strip())]
+    if bad:
+        raise UsageError(f"{what}: {attribute} must be {'non-empty ' if distinct else ''}strings, "
+                         f"got {bad[0]!r} among them")
+    if distinct and len(set(labels)) != len(labels):
+        twice = next(x for x in labels if labels.count(x) > 1)
+        raise UsageError(f"{what}: {attribute} names {twice!r} twice: give one distinct name per dimension")
+    return tuple(str(x) for x in labels)
 
 
 def _is_path(target: str) -> bool:
@@ -176,7 +201,9 @@ class Embedder(Extractor):
     or, with ``aligned=True``, :meth:`pairs` the study's frame-aligned pairs.
 
     ``spec`` records where the function came from (``parameters()["embedder"]``); by default its
-    module and qualified name.  ``sample_rate`` is ``fn.sample_rate`` (None: each file's own rate).
+    module and qualified name.  ``sample_rate`` is ``fn.sample_rate`` (None: each file's own rate);
+    ``dimension_names`` and ``dimension_units`` are ``fn.dimension_names`` and ``fn.dimension_units``
+    (None where absent).
     """
 
     rescale = False
@@ -195,6 +222,13 @@ class Embedder(Extractor):
         self.spec = spec if spec is not None else \
             f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', type(fn).__name__)}"
         self.sample_rate = check_sample_rate(getattr(fn, "sample_rate", None), f"embedder {self.spec!r}")
+        self.dimension_names = check_dimension_labels(getattr(fn, "dimension_names", None),
+                                                      f"embedder {self.spec!r}", "dimension_names")
+        self.dimension_units = check_dimension_labels(getattr(fn, "dimension_units", None),
+                                                      f"embedder {self.spec!r}", "dimension_units", distinct=False)
+        if self.dimension_units is not None and len(self.dimension_units) != len(self.dimension_names or ()):
+            raise UsageError(f"embedder {self.spec!r}: {len(self.dimension_units)} dimension_units for "
+                             f"{len(self.dimension_names or ())} dimension_names: give one unit per name")
         self.libraries = tuple(dict.fromkeys(("numpy", *libraries)))
         self.aligned = bool(aligned)
         if self.aligned:

@@ -79,7 +79,7 @@ def cmd_data_list(args) -> int:
     else:
         print("your studies: none (add one with `timbre-jax data add NAME --audio DIR --ratings FILE`)")
     print("\nbuilt-in datasets:")
-    header, rows, missing = datasets.inventory(reps)
+    header, rows, missing = upstream.inventory(reps)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for row in rows:

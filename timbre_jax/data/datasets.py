@@ -23,15 +23,16 @@ from timbre_jax.core.pearson import condensed
 from timbre_jax.core.ratings import asymmetry, ratings_from_upper
 from timbre_jax.data import download, rating_files, safepickle, store, studies
 from timbre_jax.data.participants import Participants, from_lower_blocks
+from timbre_jax.data.registry import BENCHMARK as BENCHMARK  # public: timbre_jax.datasets.BENCHMARK
 from timbre_jax.data.registry import (
-    BENCHMARK,
     DATASETS,
+    EXTRACTED_ONLY,
     N_FEATURES,
-    PAPER,
     UPSTREAM_FOLDER,
     get_dataset,
     published_source,
 )
+from timbre_jax.data.registry import PAPER as PAPER  # public: timbre_jax.datasets.PAPER
 from timbre_jax.errors import DataError, MissingFeatures, UsageError
 
 
@@ -68,6 +69,19 @@ class FeatureSet:
     def dims(self) -> int:
         """The number of dimensions n: one weight each in a learned metric."""
         return aligned.dims_of(self.features)
+
+    @property
+    def dimension_names(self) -> tuple[str, ...] | None:
+        """The name of each of the n dimensions (descriptors, mfcc coefficients, a user's
+        named features), or None where the representation has none."""
+        names = self.metadata.get("dimension_names")
+        return None if names is None else tuple(names)
+
+    @property
+    def dimension_units(self) -> tuple[str, ...] | None:
+        """The unit of each named dimension ("" for a ratio), or None."""
+        units = self.metadata.get("dimension_units")
+        return None if units is None else tuple(units)
 
 
 def load_ratings(dataset: str, *, progress: bool = False) -> np.ndarray:
@@ -230,7 +244,7 @@ def redo_command(source: str, representation: str, dataset: str) -> str:
     if source == "upstream":
         return "timbre-jax data fetch"
     if source == "extracted":
-        if representation not in N_FEATURES and representation != "crepe":
+        if representation not in N_FEATURES and representation not in EXTRACTED_ONLY:
             return f"timbre-jax extract --embedder SPEC --name {representation} --datasets {dataset}"
         return f"timbre-jax extract --representation {representation} --datasets {dataset}"
     return f"timbre-jax data import FILE --dataset {dataset} --representation {representation} --source {source}"
@@ -336,7 +350,19 @@ def load(dataset: str, representation: str, source: str = "auto", *, progress: b
         rec = _stored_record(dataset, representation, source)
     features = rec.features if aligned.is_aligned(rec.features) else np.asarray(rec.features, dtype=np.float64)
     validate(dataset, representation, features, rec.ratings, rec.sounds)
+    check_dimension_names(f"{dataset}/{representation}", rec.metadata, aligned.dims_of(features))
     return FeatureSet(dataset, representation, features, rec.ratings, rec.sounds, rec.metadata)
+
+
+def check_dimension_names(where: str, metadata: dict, n: int) -> None:
+    """Raise :class:`DataError` unless the metadata's ``dimension_names`` (and units), where
+    present, are n distinct strings (n strings)."""
+    names, units = metadata.get("dimension_names"), metadata.get("dimension_units")
+    if names is not None and (not isinstance(names, list) or len(names) != n or len(set(map(str, names))) != n):
+        raise DataError(f"{where}: its store file names {len(names) if isinstance(names, list) else '?'} dimensions "
+                        f"for {n} features (the names must be {n} distinct strings)")
+    if units is not None and (names is None or not isinstance(units, list) or len(units) != n):
+        raise DataError(f"{where}: its store file gives units for other than its {n} named dimensions")
 
 
 def load_available(representation: str, names, source: str = "auto"):
@@ -372,27 +398,3 @@ def joint_problem(sets: list[FeatureSet]):
         ratings[o:o + l, o:o + l] = s.ratings
         o += l
     return features, ratings
-
-
-def inventory(representations) -> tuple[list[str], list[list[str]], list[str]]:
-    """What the cache holds for the built-in datasets: a header, one row per dataset
-    (name, sounds, ratings yes/no, audio files cached/total, then yes/no per
-    representation: downloaded or in the upstream store; "-" for the benchmark's 4
-    studies, which have no published features) and the missing "representation/dataset"
-    features."""
-    header = ["dataset", "sounds", "ratings", "audio", *representations]
-    rows, missing = [], []
-    for name, ds in BENCHMARK.items():
-        audio = sum(download.local_path(p).exists() for p in ds.audio_paths)
-        row = [name, str(ds.n_sounds), "yes" if download.local_path(ds.ratings_path).exists() else "no",
-               f"{audio}/{ds.n_sounds}"]
-        for r in representations:
-            if name not in PAPER:
-                row.append("-")
-                continue
-            have = download.local_path(ds.feature_path(r)).exists() or store.feature_file("upstream", r, name).exists()
-            row.append("yes" if have else "no")
-            if not have:
-                missing.append(f"{r}/{name}")
-        rows.append(row)
-    return header, rows, missing

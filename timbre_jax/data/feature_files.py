@@ -6,11 +6,13 @@ Four layouts, chosen by the suffix; any number of features:
   optionally ``sounds`` (l,) and ``dissimilarities`` (l, l, upper triangle); read with
   the restricted unpickler (:mod:`timbre_jax.data.safepickle`), never with ``pickle.load``;
 - ``.npy``: one (l_sounds, n_features) array, rows in the dataset's sound order;
-- ``.npz``: ``features`` (l_sounds, n_features) and optionally ``sounds`` (l,) names;
+- ``.npz``: ``features`` (l_sounds, n_features) and optionally ``sounds`` (l,) names and
+  ``dimension_names`` (n,);
 - ``.csv``: one row per sound, the sound name in the first column, then the features;
-  a first row whose feature cells are not numbers is a header.
+  a first row whose feature cells are not numbers is a header, and its cells name the
+  features (the store keeps them as ``dimension_names``).
 
-Where names are given, rows are matched to the dataset's sounds by name.
+Where sound names are given, rows are matched to the dataset's sounds by name.
 """
 
 from __future__ import annotations
@@ -30,11 +32,27 @@ SUFFIXES = (".pkl", ".npy", ".npz", ".csv")
 @dataclass(frozen=True)
 class FeatureFile:
     """Rows (l, n), one per sound; ``sounds`` (l,) names or None (rows in the dataset's order);
-    ``extras``: the pickle's other entries (``dissimilarities``, ``audio_args``, ...)."""
+    ``extras``: the pickle's other entries (``dissimilarities``, ``audio_args``, ...);
+    ``dimensions`` (n,): the features' names, or None."""
 
     features: np.ndarray
     sounds: tuple[str, ...] | None
     extras: dict = field(default_factory=dict)
+    dimensions: tuple[str, ...] | None = None
+
+
+def _dimensions(values, path: Path, n: int) -> tuple[str, ...]:
+    """The n feature names of a header or array: distinct and not empty, else DataError."""
+    names = tuple(str(s).strip() for s in np.asarray(values).ravel())
+    if len(names) != n:
+        raise DataError(f"{path}: {len(names)} feature names for {n} feature columns")
+    empty = [k + 1 for k, name in enumerate(names) if not name]
+    if empty:
+        raise DataError(f"{path}: feature column {empty[0]} has an empty name")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise DataError(f"{path}: feature name {twice[0]!r} appears twice")
+    return names
 
 
 def _names(values, path: Path, l: int) -> tuple[str, ...]:
@@ -65,11 +83,12 @@ def _read_csv(path: Path) -> FeatureFile:
             rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
+    header = None
     if rows:
         try:
             [float(c) for c in rows[0][1:]]
         except ValueError:
-            rows = rows[1:]  # a header: column names
+            header, rows = rows[0][1:], rows[1:]  # a header: the features' names
     if not rows:
         raise DataError(f"{path}: no rows of features")
     width = len(rows[0])
@@ -82,7 +101,8 @@ def _read_csv(path: Path) -> FeatureFile:
         except ValueError as e:
             raise DataError(f"{path}: row of sound {row[0]!r}: {e}") from None
     features = _matrix(values, path, "the feature columns")
-    return FeatureFile(features, _names([r[0].strip() for r in rows], path, len(rows)))
+    dimensions = None if header is None else _dimensions(header, path, features.shape[1])
+    return FeatureFile(features, _names([r[0].strip() for r in rows], path, len(rows)), dimensions=dimensions)
 
 
 def read(path: Path) -> FeatureFile:
@@ -110,7 +130,9 @@ def read(path: Path) -> FeatureFile:
                 raise DataError(f"{path}: no 'features' array (it holds {', '.join(z.files) or 'nothing'})")
             features = _matrix(z["features"], path, "'features'")
             sounds = _names(z["sounds"], path, len(features)) if "sounds" in z.files else None
-            return FeatureFile(features, sounds)
+            dimensions = (_dimensions(z["dimension_names"], path, features.shape[1])
+                          if "dimension_names" in z.files else None)
+            return FeatureFile(features, sounds, dimensions=dimensions)
     except DataError:
         raise
     except Exception as e:  # a damaged or pickled file: np.load fails in many ways

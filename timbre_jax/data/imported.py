@@ -90,6 +90,7 @@ def imported_record(path: Path, dataset: str, representation: str, source: str,
         "imported_file": str(path.resolve()), "sha256": store.sha256_file(path),
         "parameters": {k: datasets.json_plain(given.extras[k]) for k in ("audio_args", "sigmas") if k in given.extras},
         "versions": {"numpy": np.__version__, "python": platform.python_version()},
+        **({"dimension_names": list(given.dimensions)} if given.dimensions is not None else {}),
     }
     if ratings_file is not None:
         meta["ratings_file"] = str(Path(ratings_file).resolve())

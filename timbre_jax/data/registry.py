@@ -42,10 +42,11 @@ N_FEATURES: dict[str, int] = {
     "clap": 1024, "encodec": 128, "mertav": 768, "mertcat": 9984,
 }
 
-EXTRACTED_ONLY: tuple[str, ...] = ("crepe", "mfcc", "mfcc-aligned")
+EXTRACTED_ONLY: tuple[str, ...] = ("crepe", "mfcc", "mfcc-aligned", "descriptors")
 """Built-in representations beyond the paper's, computed from the audio only
-(``timbre-jax extract``): crepe, a pitch network (the control), and the timbre
-benchmark's MFCC baselines, time-averaged and frame-aligned."""
+(``timbre-jax extract``): crepe, a pitch network (the control), the timbre
+benchmark's MFCC baselines, time-averaged and frame-aligned, and the classic audio
+descriptors (named, with units)."""
 
 UPSTREAM_FOLDER: dict[str, str] = {
     "stft": "stft", "cochlea": "spectrum", "scattering": "scattering", "stmf": "strf",

@@ -3,7 +3,8 @@ downloads, rebuilt here when they are unreadable or stale.
 
 :func:`store_file_problem` says why one store file (any source) is unusable;
 :func:`repair_upstream_store` rebuilds every bad ``upstream`` file from its download
-(:func:`timbre_jax.data.datasets.rebuild_upstream`, which loading also uses on first use).
+(:func:`timbre_jax.data.datasets.rebuild_upstream`, which loading also uses on first use);
+:func:`inventory` says what the cache holds (``data list``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from timbre_jax.core import aligned
-from timbre_jax.data import datasets, safepickle, store
-from timbre_jax.data.registry import N_FEATURES, PAPER
+from timbre_jax.data import datasets, download, safepickle, store
+from timbre_jax.data.registry import BENCHMARK, N_FEATURES, PAPER
 from timbre_jax.errors import DataError, DownloadError
 
 
@@ -73,3 +74,27 @@ def repair_upstream_store(*, mirror_url: str | None = None, progress: bool = Fal
         except (DownloadError, DataError, safepickle.UnsafePickleError) as e:
             failed.append((path, f"{problem}; rebuilding failed: {e}"))
     return rebuilt, failed
+
+
+def inventory(representations) -> tuple[list[str], list[list[str]], list[str]]:
+    """What the cache holds for the built-in datasets: a header, one row per dataset
+    (name, sounds, ratings yes/no, audio files cached/total, then yes/no per
+    representation: downloaded or in the upstream store; "-" for the benchmark's 4
+    studies, which have no published features) and the missing "representation/dataset"
+    features."""
+    header = ["dataset", "sounds", "ratings", "audio", *representations]
+    rows, missing = [], []
+    for name, ds in BENCHMARK.items():
+        audio = sum(download.local_path(p).exists() for p in ds.audio_paths)
+        row = [name, str(ds.n_sounds), "yes" if download.local_path(ds.ratings_path).exists() else "no",
+               f"{audio}/{ds.n_sounds}"]
+        for r in representations:
+            if name not in PAPER:
+                row.append("-")
+                continue
+            have = download.local_path(ds.feature_path(r)).exists() or store.feature_file("upstream", r, name).exists()
+            row.append("yes" if have else "no")
+            if not have:
+                missing.append(f"{r}/{name}")
+        rows.append(row)
+    return header, rows, missing
