@@ -248,7 +248,7 @@ def test_every_option_has_help_and_the_description_says_what_the_tool_does():
     missing = [f"{name} {a.option_strings or a.dest}" for name, p in _parsers(parser) for a in p._actions
                if not isinstance(a, argparse._SubParsersAction) and not (a.help or "").strip()]
     assert missing == []
-    assert len(list(_parsers(parser))) == 21  # with transfer, leaderboard, reliability and raters
+    assert len(list(_parsers(parser))) == 23  # with transfer, leaderboard, reliability, raters, importance and space
     text = parser.format_help()
     for word in ("data fetch", "table", "learn", "robustness", "null", "crossval", "TIMBRE_JAX_HOME"):
         assert word in text

@@ -19,12 +19,14 @@ from timbre_jax.analyses import (
     audit,
     crossval,
     evaluate,
+    importance,
     leaderboard,
     null,
     raters,
     reliability,
     robustness,
     single,
+    space,
     table,
     transfer,
     zeroshot,
@@ -87,6 +89,8 @@ USAGE = {
     "crossval": ["crossval", "--representations", "cochlea", "--datasets", "Grey1977", "--out", "{file}/sub"],
     "evaluate": ["evaluate", "--representations", "cochlea", "--datasets", "Grey1977"],  # no --out
     "transfer": ["transfer", "--representations", "cochlea,encodec", "--out", "{tmp}/o"],
+    "importance": ["importance", "--datasets", "Nope1999", "--out", "{tmp}/o"],
+    "space": ["space", "--datasets", "Nope1999", "--out", "{tmp}/o"],
     "leaderboard": ["leaderboard", "--representations", "cochlea", "--datasets", "Nope1999", "--out", "{tmp}/o"],
     "data fetch": ["data", "fetch", "--what", "nope"],
     "data list": ["data", "list", "--representation", "nope"],
@@ -115,6 +119,8 @@ DATA = {
     "transfer": ["transfer", "--representations", "cochlea", "--datasets", "Mine,Grey1977", "--source", "extracted",
                  "--out", "{tmp}/o"],
     "leaderboard": ["leaderboard", *ANALYSIS, "--bootstrap", "0"],
+    "importance": ["importance", *ANALYSIS, "--bootstrap", "0"],
+    "space": ["space", *ANALYSIS],
     "data fetch": ["data", "fetch", "--what", "ratings", "--mirror", "{tmp}/mirror"],  # a corrupted download
     "data list": ["data", "list"],  # a damaged study manifest
     "data verify": ["data", "verify"],
@@ -257,6 +263,7 @@ def test_help_shows_every_default_the_files_written_and_the_out_rule(command, ca
 def test_what_an_analysis_command_writes_comes_from_its_analysis():
     analyses = {"learn": single, "table": table, "zeroshot": zeroshot, "robustness": robustness, "null": null,
                 "crossval": crossval, "evaluate": evaluate, "transfer": transfer, "leaderboard": leaderboard,
+                "importance": importance, "space": space,
                 "data audit": audit, "reliability": reliability, "raters": raters}
     assert {c: WRITES[c] for c in analyses} == {c: m.WRITES for c, m in analyses.items()}
     assert WRITES["extract"] == commands.EXTRACT_WRITES
@@ -265,6 +272,7 @@ def test_what_an_analysis_command_writes_comes_from_its_analysis():
 def test_every_command_that_writes_a_folder_requires_out():
     folders = [c for c, writes in WRITES.items() if "OUT/" in writes]
     assert sorted(folders) == sorted(["table", "zeroshot", "robustness", "null", "crossval", "evaluate", "transfer",
+                                      "importance", "space",
                                       "leaderboard", "data audit", "reliability", "raters"])
     parsers = dict((" ".join(words), p) for words, p in _commands())
     for command, parser in parsers.items():

@@ -24,7 +24,10 @@ were not certified (the exact solver stopped at its iteration limit), and
 
 The null's problem 0 is the true order of the sounds, fitted exactly as
 :func:`timbre_jax.learn_metric` fits it, so ``ev_exact`` and its certificate are read from
-it rather than fitted a second time (the tests check it against ``learn_metric``).
+it rather than fitted a second time (the tests check it against ``learn_metric``).  With
+``distances``, the weights of that fit give each study's learned distance matrix, written
+beside the unweighted one and the weights themselves (:class:`StudyDistances`), so that a
+reader can recompute every distance from the stored features.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from timbre_jax.analyses import base, crossval
+from timbre_jax.data import distance_files, store
 from timbre_jax.data.datasets import FeatureSet
 from timbre_jax.errors import UsageError
 from timbre_jax.fit import sweep
@@ -44,8 +48,10 @@ from timbre_jax.solvers import Exact
 from timbre_jax.stats import ceiling, convergence, heldout, rank_metrics, relabelling, scores
 from timbre_jax.stats.unweighted import alignment, similarity_warnings
 
-WRITES = ("OUT/evaluate.csv (one row per dataset x representation; its columns are listed in the README) "
-          "and the saved fits under OUT/chunks/")
+WRITES = ("OUT/evaluate.csv (one row per dataset x representation; its columns are listed in the README), "
+          "with --distances OUT/distances/<representation>/<dataset>.learned.csv (the learned metric behind "
+          "ev_exact) and .unweighted.csv (every weight 1), labelled (l, l) matrices, and <dataset>.weights.npz "
+          "(that metric's weights and metadata), and the saved fits under OUT/chunks/")
 
 CHANCE = 0.05  # null_p above this: the optimum is not above chance
 
@@ -125,7 +131,16 @@ def _groups(sets: list[FeatureSet]) -> dict[tuple[str, str], list[int]]:
 def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, samples: int = 1000,
                   margin: float = 0.1, directory: Path | None = None,
                   progress: bool = True) -> list[EvaluateRow]:
-    """One :class:`EvaluateRow` per feature set, in the order of ``sets``.
+    """One :class:`EvaluateRow` per feature set, in the order of ``sets`` (:func:`evaluate_fits`, its rows)."""
+    return [row for row, _ in evaluate_fits(sets, permutations=permutations, seed=seed, samples=samples,
+                                            margin=margin, directory=directory, progress=progress)]
+
+
+def evaluate_fits(sets: list[FeatureSet], *, permutations: int = 100, seed: int = 0, samples: int = 1000,
+                  margin: float = 0.1, directory: Path | None = None,
+                  progress: bool = True) -> list[tuple[EvaluateRow, np.ndarray]]:
+    """(:class:`EvaluateRow`, the weights (n,) of its in-sample exact optimum, ``ev_exact``'s fit)
+    per feature set, in the order of ``sets``.
 
     ``sets`` may hold several representations (and sources); each is evaluated in one
     batched null (``permutations`` relabellings per dataset, seeded by ``seed`` and the
@@ -147,7 +162,7 @@ def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int 
     sets = list(sets)
     solver = Exact()
     ceilings = base.ceilings([fs.dataset for fs in sets], seed=seed)
-    rows: list[EvaluateRow | None] = [None] * len(sets)
+    rows: list[tuple[EvaluateRow, np.ndarray] | None] = [None] * len(sets)
     groups = _groups(sets)
     for (rep, source), members in groups.items():
         group = [sets[k] for k in members]
@@ -176,7 +191,7 @@ def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int 
             dims = fs.dims
             zp = align["euclidean"][0]
             X, noise = ceilings.get(fs.dataset, (None, None))
-            rows[k] = EvaluateRow(
+            row = EvaluateRow(
                 representation=rep, dataset=fs.dataset, source=source, sounds=len(fs.sounds), pairs=pairs,
                 dims=dims, ev_exact=summ.observed_ev, certified=certified, zeroshot_pearson=zp,
                 zeroshot_spearman=align["euclidean"][1], zeroshot_cosine_pearson=align["cosine"][0],
@@ -186,45 +201,91 @@ def evaluate_sets(sets: list[FeatureSet], *, permutations: int = 100, seed: int 
                 uncertified=summ.unconverged + fold_flags.unconverged, null_certified=summ.converged,
                 heldout_certified=fold_flags.heldout, intervals=bounds,
                 ceiling=ceiling.columns(X, noise, summ.observed_ev, cv.heldout_ev, fit.distances[0]))
+            rows[k] = (row, np.array(res.weights[0], dtype=np.float64))  # the null's problem 0: ev_exact's fit
     return rows  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, eq=False)
+class StudyDistances:
+    """One study's distances out (``evaluate --distances``): ``weights`` (n,), the in-sample
+    exact optimum behind its row's ``ev_exact``; ``matrices``: kind -> (l, l), ``learned``
+    (that metric, not squared) and ``unweighted`` (Euclidean, every weight 1), rows and
+    columns in the order of ``sounds``; ``metadata``: what the weights file records."""
+
+    representation: str
+    dataset: str
+    sounds: tuple[str, ...]
+    weights: np.ndarray
+    ev_exact: float
+    matrices: dict
+    metadata: dict
+
+
+def study_distances(fs: FeatureSet, row: EvaluateRow, weights: np.ndarray) -> StudyDistances:
+    """The distances of ``fs`` under ``weights`` (its row's in-sample optimum) and unweighted
+    (:mod:`timbre_jax.stats.rank_metrics`: ``learned_distance_matrix``, ``distance_matrix``)."""
+    matrices = {"learned": rank_metrics.learned_distance_matrix(fs.features, weights),
+                "unweighted": rank_metrics.distance_matrix(fs.features, "euclidean")}
+    meta = {"representation": fs.representation, "datasets": [fs.dataset], "source": row.source, "solver": "exact",
+            "certified": row.certified, "fit": "the in-sample exact optimum on every rated pair (evaluate.csv's "
+            "ev_exact)", "sounds": list(fs.sounds), "dimension_names": fs.dimension_names,
+            "distances": {kind: f"{fs.dataset}.{kind}.csv" for kind in distance_files.KINDS}}
+    return StudyDistances(fs.representation, fs.dataset, tuple(fs.sounds), weights, row.ev_exact, matrices, meta)
 
 
 @dataclass(frozen=True)
 class EvaluateResult:
-    """One :class:`EvaluateRow` per (representation, dataset) with data, and what was skipped."""
+    """One :class:`EvaluateRow` per (representation, dataset) with data, what was skipped and,
+    when asked for, each row's :class:`StudyDistances` (in the order of the rows)."""
 
     rows: list[EvaluateRow]
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    distances: list[StudyDistances] = field(default_factory=list, compare=False)
 
 
 def run(representations, datasets, *, source: str = "auto", permutations: int = 100, seed: int = 0,
-        samples: int = 1000, margin: float = 0.1,
+        samples: int = 1000, margin: float = 0.1, distances: bool = False,
         directory: Path | None = None, progress: bool = True) -> EvaluateResult:
-    """:func:`evaluate_sets` on every (representation, dataset) that ``source`` has; an error
-    when none has data."""
+    """:func:`evaluate_fits` on every (representation, dataset) that ``source`` has, with
+    ``distances`` each row's :class:`StudyDistances`; an error when none has data."""
     job = base.start(representations, datasets, source)
     sets = [fs for found in job.sets.values() for fs in found]
     if not sets:
         first = f": {job.skipped[0][2]}" if job.skipped else ""
         raise UsageError(f"no {source} features for any of these datasets and representations "
                          f"({len(job.skipped)} skipped; the first{first})")
-    rows = evaluate_sets(sets, permutations=permutations, seed=seed, samples=samples, margin=margin,
-                         directory=directory, progress=progress)
-    return EvaluateResult(rows, job.skipped, job.seconds())
+    found = evaluate_fits(sets, permutations=permutations, seed=seed, samples=samples, margin=margin,
+                          directory=directory, progress=progress)
+    out = [study_distances(fs, row, w) for fs, (row, w) in zip(sets, found)] if distances else []
+    return EvaluateResult([row for row, _ in found], job.skipped, job.seconds(), out)
 
 
 def write(result: EvaluateResult, out: Path) -> list[Path]:
     """OUT/evaluate.csv: one :class:`EvaluateRow` per line, its fields as columns in order
     (:data:`FIELDS`), then the bounds of each interval (``<number>_low``, ``<number>_high``;
     empty without a bootstrap), then :data:`CERTIFICATION_FIELDS` (floats with 6 decimals,
-    NaN empty; :func:`timbre_jax.plots.tables.write_csv`)."""
+    NaN empty; :func:`timbre_jax.plots.tables.write_csv`); then, per :class:`StudyDistances`,
+    ``OUT/distances/<representation>/<dataset>.learned.csv`` and ``.unweighted.csv``
+    (:mod:`timbre_jax.data.distance_files`) and ``<dataset>.weights.npz``
+    (:func:`timbre_jax.data.store.save_weights`)."""
     def bounds(r):
         return [r.intervals.get(name, (np.nan, np.nan))[end] for name in INTERVALS for end in (0, 1)]
 
     return [write_csv(Path(out) / "evaluate.csv", FIELDS + INTERVAL_FIELDS + CERTIFICATION_FIELDS + CEILING_FIELDS,
                       [[getattr(r, f) for f in FIELDS] + bounds(r) + [getattr(r, f) for f in CERTIFICATION_FIELDS]
-                       + [r.ceiling.get(f) for f in CEILING_FIELDS] for r in result.rows])]
+                       + [r.ceiling.get(f) for f in CEILING_FIELDS] for r in result.rows]),
+            *(path for sd in result.distances for path in write_distances(sd, out))]
+
+
+def write_distances(sd: StudyDistances, out: Path) -> list[Path]:
+    """``OUT/distances/<representation>/<dataset>.<kind>.csv`` per kind, then
+    ``<dataset>.weights.npz``; the names checked (:func:`timbre_jax.data.distance_files.distance_file`)."""
+    folder = Path(out) / "distances" / store.check_name(sd.representation, "representation")
+    written = [distance_files.write_distances(distance_files.distance_file(folder, (sd.dataset,), kind), sd.sounds,
+                                              sd.matrices[kind]) for kind in distance_files.KINDS]
+    weights = folder / f"{store.check_name(sd.dataset, 'dataset')}.weights.npz"
+    return [*written, store.save_weights(weights, sd.weights, sd.ev_exact, sd.metadata)]
 
 
 def _num(x: float, spec: str) -> str:

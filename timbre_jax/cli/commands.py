@@ -14,18 +14,20 @@ from timbre_jax.analyses import (
     audit,
     crossval,
     evaluate,
+    importance,
     leaderboard,
     null,
     raters,
     reliability,
     robustness,
     single,
+    space,
     table,
     transfer,
     zeroshot,
 )
 from timbre_jax.cli import names, outputs
-from timbre_jax.data import studies
+from timbre_jax.data import store, studies
 from timbre_jax.errors import TimbreJaxError, UsageError
 from timbre_jax.fit import processes
 
@@ -147,12 +149,30 @@ def cmd_reliability(args) -> int:
 @writes(evaluate.WRITES)
 def cmd_evaluate(args) -> int:
     return _analysis(evaluate, args, permutations=args.permutations, seed=args.seed, samples=args.bootstrap,
-                     directory=Path(args.out) / "chunks")
+                     distances=args.distances, directory=Path(args.out) / "chunks")
+
+
+@writes(importance.WRITES)
+def cmd_importance(args) -> int:
+    return _analysis(importance, args, samples=args.bootstrap, seed=args.seed)
 
 
 @writes(transfer.WRITES)
 def cmd_transfer(args) -> int:
     return _analysis(transfer, args)
+
+
+@writes(space.WRITES)
+def cmd_space(args) -> int:
+    # Per-cell --source auto (as leaderboard): the human space needs no features, a model mixes no sources.
+    out = names.check_out_dir(args.out)
+    reps = [] if args.representations is None else names.representations(args.representations)
+    chosen = names.datasets(args.datasets, args.source)
+    descriptors = store.check_name(args.descriptors.strip(), "--descriptors representation")
+    outputs.claim(out, outputs.command_of(args), outputs.settings(args, representations=reps, datasets=chosen),
+                  space.WRITES)
+    return _report(space, space.run(reps, chosen, source=args.source, descriptors=descriptors,
+                                    progress=not args.quiet), out)
 
 
 @writes(leaderboard.WRITES)
@@ -186,8 +206,11 @@ def cmd_learn(args) -> int:
     for path, option in ((args.out, "--out"), (args.plot, "--plot")):
         if path:
             outputs.check_new_file(path, option)
+    tables = single.distance_paths(args.distances, args.representation, chosen) if args.distances else []
+    for path in tables:
+        outputs.check_new_file(path, "--distances")
     result = single.run(args.representation, chosen, source=args.source, solver=solver_of(args),
-                        progress=not args.quiet)
+                        progress=not args.quiet, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed)
     for line in single.summary(result):
         print(line)
     for line in single.warning_lines(result):
@@ -195,6 +218,9 @@ def cmd_learn(args) -> int:
     labels = [label for label, path in (("weights", args.out), ("weight map", args.plot)) if path]
     for label, path in zip(labels, single.write(result, args.out, plot=args.plot)):
         print(f"{label} -> {path}")
+    if tables:
+        for path in single.write_distances(result, args.distances):
+            print(f"distances -> {path}")
     return 0
 
 

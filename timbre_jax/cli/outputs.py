@@ -39,8 +39,9 @@ from timbre_jax.version import __version__
 MANIFEST = "run.json"
 
 # Parsed options that never change a result: where output goes, how it is shown, how
-# the fits are batched (results do not depend on the batch, docs/architecture.md).
-NOT_SETTINGS = frozenset({"func", "command", "data_command", "quiet", "out", "chunk_groups"})
+# the fits are batched (results do not depend on the batch, docs/architecture.md), which
+# extra files are written (evaluate --distances: a finished run resumes and adds them).
+NOT_SETTINGS = frozenset({"func", "command", "data_command", "quiet", "out", "chunk_groups", "distances"})
 
 _WRITTEN = re.compile(r"OUT/([A-Za-z0-9_.<>*+-]+)")
 _SHOWN_DATASETS = 4  # a longer list of datasets is shown as its first names and a count

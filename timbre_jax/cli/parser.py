@@ -31,9 +31,9 @@ OUT_RULE = ("--out rule (every command): results are written only where --out sa
             "record the command and its settings in OUT/run.json: the same command with the same settings into "
             "the same folder resumes from the fits saved under OUT/chunks; another command, or other names, "
             "solver or options, into a folder that holds results is refused (exit 2), and so is a folder that "
-            "holds files of the command's names but no run.json; unrelated files may stay. learn writes a file "
-            "only when given --out or --plot, and never over an existing file. extract and data fetch, add and "
-            "import write into the cache ($TIMBRE_JAX_HOME) and take no --out.")
+            "holds files of the command's names but no run.json; unrelated files may stay. learn writes files "
+            "only when given --out, --plot or --distances, and never over an existing file. extract and data fetch, "
+            "add and import write into the cache ($TIMBRE_JAX_HOME) and take no --out.")
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Every option's help says its default: "(default: X)" is added unless the help
@@ -188,8 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=data.cmd_data_verify)
     im = dsub.add_parser("import", help="import features computed elsewhere (.pkl read safely, .npy, .npz, .csv)")
     im.add_argument("file", help="the features: an upstream-layout pickle (dict with 'representations', n_features x "
-                    "l_sounds), a .npy (l_sounds x n_features, rows in sound order), a .npz ('features' and optional "
-                    "'sounds') or a .csv (sound name, then the features, one row per sound); any number of features")
+                    "l_sounds), a .npy (l_sounds x n_features, rows in sound order), a .npz ('features', optional "
+                    "'sounds' and 'dimension_names') or a .csv (sound name, then the features, one row per sound; "
+                    "a header row names the features); any number of features")
     im.add_argument("--dataset", required=True, help="the dataset whose sounds it describes: built-in (below), "
                     "added with `data add`, or a new name")
     im.add_argument("--representation", required=True, help="the name to store it under (any plain name)")
@@ -250,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--out", help="save the weights, explained variance and metadata to this .npz file "
                     "(default: not saved)")
     le.add_argument("--plot", help="draw the learned 1/w^2 to this PNG (default: not drawn)")
+    le.add_argument("--distances", metavar="DIR", help="write each dataset's learned and unweighted distance matrices "
+                    "to DIR/<dataset>.<representation>.learned.csv and .unweighted.csv (default: not written)")
+    le.add_argument("--bootstrap", type=_count, default=200, help="named dimensions: bootstrap samples of the sounds "
+                    "for their importance's 95%% intervals (default 200; 0: none)")
+    le.add_argument("--bootstrap-seed", type=int, default=0,
+                    help="seed of --bootstrap (default 0; --seed is the solver's)")
     le.set_defaults(func=commands.cmd_learn)
 
     t = sub.add_parser("table", parents=[listed, source, fit, starts],
@@ -338,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--bootstrap", type=_count, default=1000,
                     help="bootstrap samples of the sounds per dataset for the 95%% intervals (default 1000; 0: none)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the permutations and of the bootstrap (default 0)")
+    ev.add_argument("--distances", action="store_true", help="also write each study's learned and unweighted "
+                    "distance matrices and the weights behind ev_exact under OUT/distances/<representation>/")
     ev.add_argument("--out", required=True, help=OUT_DIR_HELP)
     ev.set_defaults(func=commands.cmd_evaluate)
 
@@ -346,6 +355,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "for one representation")
     tr.add_argument("--out", required=True, help="output folder (created; no default, see the --out rule above)")
     tr.set_defaults(func=commands.cmd_transfer)
+
+    ip = sub.add_parser("importance", parents=[source], help="which named dimensions (descriptors) matter on each "
+                        "study: the exact metric's 1/w^2 as shares, with bootstrap intervals")
+    ip.add_argument("--representations", default="descriptors", help="comma list of representations with named "
+                    "dimensions (default descriptors; the others are skipped, saying why)")
+    ip.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    ip.add_argument("--bootstrap", type=_count, default=200, help="bootstrap samples per study (default 200; 0: none)")
+    ip.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    ip.add_argument("--out", required=True, help="output folder (created; no default, see the --out rule above)")
+    ip.set_defaults(func=commands.cmd_importance)
+
+    sp = sub.add_parser("space", parents=[source], help="timbre spaces: metric MDS of the ratings (2-D, 3-D), its "
+                        "axes read by descriptors, model spaces aligned to it")
+    sp.add_argument("--datasets", default="all", help=DATASETS_HELP)
+    sp.add_argument("--representations", help="comma list: each one's unweighted and learned (exact fit) distances "
+                    "as spaces aligned to the human one (default: none)")
+    sp.add_argument("--descriptors", default="descriptors", help="the named features the axes are read by")
+    sp.add_argument("--out", required=True, help="output folder (created; no default, see the --out rule above)")
+    sp.set_defaults(func=commands.cmd_space)
 
     lb = sub.add_parser("leaderboard", parents=[listed],
                         help="the timbre benchmark's rank metrics pooled over every study, beside the EV numbers, "

@@ -208,14 +208,15 @@ def _text_cells(path: Path) -> np.ndarray:
     return m
 
 
-def csv_rows(path: Path) -> list[tuple[int, list[str]]]:
-    """The non-blank rows of a CSV file as (file line, cells); a UTF-8 byte order mark is dropped."""
+def csv_rows(path: Path, what: str = "ratings file") -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file as (file line, cells); a UTF-8 byte order mark is
+    dropped; an unreadable file is a DataError naming it as ``what``."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             return [(reader.line_num, cells) for cells in reader if any(cell.strip() for cell in cells)]
     except (OSError, ValueError, csv.Error) as e:  # ValueError: bytes that are not UTF-8
-        raise DataError(f"{path}: cannot read the ratings file ({e})") from None
+        raise DataError(f"{path}: cannot read the {what} ({e})") from None
 
 
 def _labelled_csv(path: Path, rows: list[tuple[int, list[str]]], sounds: tuple[str, ...], scale: Scale,
