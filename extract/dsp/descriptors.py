@@ -3,20 +3,23 @@
 The definitions are those of the Timbre Toolbox (Peeters, Giordano, Susini, Misdariis &
 McAdams 2011, JASA 130(5):2902-2916), written out in NumPy/SciPy (librosa's rolloff,
 flatness and flux are other definitions, and its first call compiles).  One sound ``x``
-(samples,) at 44.1 kHz gives 33 numbers (:data:`NAMES`, :data:`UNITS`).  The sound is first
+(samples,) at 44.1 kHz gives 31 numbers (:data:`NAMES`, :data:`UNITS`).  The sound is first
 high-passed at 20 Hz (2nd-order Butterworth, zero-phase, mirrored ends; a constant is kept): an
 inaudible DC offset would move the zero-crossing rate, rolloff and decrease (McAdams1995's
 stimuli carry one; Lakatos2000's ViolinMartele one that stops at its digital silence).
 
-**Frames** (24 numbers).  Centred frames of 2048 samples, hop 512, the sound zero-padded by
+**Frames** (22 numbers).  Centred frames of 2048 samples, hop 512, the sound zero-padded by
 1024 at each end; ``X(k)`` the rfft of the Hann-windowed frame, ``a_k = |X(k)|``, ``P_k =
 a_k^2``, ``f_k = k sr / 2048`` (k = 0..1024).  Only *non-silent* frames count: those whose
 windowed energy ``sum P`` is within 60 dB of the loudest frame's.  With ``p_k = a_k / sum a``:
 
 - spectral centroid ``mu1 = sum f_k p_k`` (Hz), spread ``mu2 = sqrt(sum (f_k - mu1)^2 p_k)``
   (Hz), skewness ``sum (f_k - mu1)^3 p_k / mu2^3``, kurtosis ``sum (f_k - mu1)^4 p_k / mu2^4``;
-- slope: the least-squares slope of ``p_k`` on ``f_k`` (1/Hz); decrease
-  ``sum_{k>=1} (a_k - a_0) / k / sum_{k>=1} a_k``;
+- decrease ``sum_{k>=1} (a_k - a_0) / k / sum_{k>=1} a_k``.  The Toolbox's spectral slope
+  is left out: the least-squares slope of ``p_k`` on ``f_k`` is ``(mu1 - mean f) / sum (f_k -
+  mean f)^2`` (``sum p = 1``), an affine function of the centroid in every frame, so its median
+  and IQR would repeat the centroid's after the per-study standardization and split its
+  weight with it arbitrarily;
 - rolloff: the lowest ``f_k`` with 95% of ``sum P`` at or below it (Hz);
 - flatness ``10 log10(exp(mean log P) / mean P)`` (dB: 0 for a flat spectrum, -2.5 dB
   expected for white noise, whose bins are exponential; ``P`` floored at 1e-10 of its mean)
@@ -105,7 +108,7 @@ PARAMETERS = {
     "mirrored ends (unless nothing is left)", "n_fft": N_FFT, "hop_length": HOP, "window": "hann (periodic)",
     "center": "zero-padded by n_fft / 2",
     "silent_frames": f"windowed energy more than {SILENCE_DB} dB under the loudest frame's",
-    "magnitude": "amplitude for moments, slope, decrease, flux; power for rolloff, flatness (dB), crest",
+    "magnitude": "amplitude for moments, decrease, flux; power for rolloff, flatness (dB), crest",
     "rolloff": ROLLOFF, "power_floor": POWER_FLOOR, "summary": "median and IQR over the non-silent frames",
     "envelope": f"|x| averaged over blocks of {ENVELOPE_BLOCK}, Butterworth order {ENVELOPE_ORDER} low-pass at "
                 f"{ENVELOPE_CUTOFF_HZ} Hz, zero-phase, mirrored ends", "attack": list(ATTACK),
@@ -118,7 +121,7 @@ PARAMETERS = {
 """Everything that sets the values (recorded in each store file's metadata; in the cache key)."""
 
 FRAME_DESCRIPTORS = (("spectral centroid", "Hz"), ("spectral spread", "Hz"), ("spectral skewness", ""),
-                     ("spectral kurtosis", ""), ("spectral slope", "1/Hz"), ("spectral decrease", ""),
+                     ("spectral kurtosis", ""), ("spectral decrease", ""),
                      ("spectral rolloff", "Hz"), ("spectral flatness", "dB"), ("spectral crest", ""),
                      ("spectral flux", ""), ("RMS energy", "dB"), ("zero-crossing rate", "1/s"))
 """The per-frame descriptors (name, unit), each given as its median and its IQR."""
@@ -175,7 +178,6 @@ def spectral_frames(x: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, np.ndarra
     m3 = e3 - 3.0 * mu1 * e2 + 2.0 * mu1 ** 3
     m4 = e4 - 4.0 * mu1 * e3 + 6.0 * mu1 ** 2 * e2 - 3.0 * mu1 ** 4
     k = len(f)
-    slope = (k * sums[:, 1] - f.sum() * total) / (k * (f @ f) - f.sum() ** 2) / total
     decrease = _ratio(sums[:, 5] - a[:, 0] * weights[:, 5].sum(), total - a[:, 0])
     cum = np.cumsum(power, axis=1)
     rolloff = f[np.argmax(cum >= ROLLOFF * cum[:, -1:], axis=1)]
@@ -194,7 +196,7 @@ def spectral_frames(x: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, np.ndarra
     crossings = changes[start + N_FFT - 1] - changes[start]
     return {
         "spectral centroid": mu1, "spectral spread": mu2, "spectral skewness": _ratio(m3, mu2 ** 3),
-        "spectral kurtosis": _ratio(m4, mu2 ** 4), "spectral slope": slope, "spectral decrease": decrease,
+        "spectral kurtosis": _ratio(m4, mu2 ** 4), "spectral decrease": decrease,
         "spectral rolloff": rolloff, "spectral flatness": flatness, "spectral crest": power.max(axis=1) / mean,
         "spectral flux": np.clip(flux, 0.0, 1.0) if len(flux) else np.zeros(1),
         "RMS energy": 20.0 * np.log10(np.maximum(rms, 1e-300)),
@@ -355,7 +357,7 @@ def harmonic_descriptors(x: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, floa
 
 
 def descriptors(x: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """The 33 descriptors (:data:`NAMES`) of one non-silent sound ``x`` (samples,), float64."""
+    """The 31 descriptors (:data:`NAMES`) of one non-silent sound ``x`` (samples,), float64."""
     x = audible(x, sr)
     peak = float(np.max(np.abs(x)))
     x = x / peak  # every descriptor but the RMS energy is scale-free: no underflow for quiet sounds
@@ -371,7 +373,7 @@ def descriptors(x: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
 
 
 class Descriptors(Extractor):
-    """``descriptors``: 33 named audio descriptors of the Timbre Toolbox (module docstring),
+    """``descriptors``: 31 named audio descriptors of the Timbre Toolbox (module docstring),
     standardized per study by the pipeline (raw values kept in the store's metadata)."""
 
     name = "descriptors"
@@ -379,7 +381,7 @@ class Descriptors(Extractor):
     rescale = False
     standardize = True
     cacheable = True
-    version = "1"
+    version = "2"
     n_features = len(NAMES)
     layout = ("audio descriptors (Timbre Toolbox definitions): 12 per-frame ones as median and IQR over the "
               "non-silent frames, 3 of the envelope, periodicity and 5 harmonic ones")
@@ -390,7 +392,7 @@ class Descriptors(Extractor):
         return dict(PARAMETERS)
 
     def features(self, x: np.ndarray) -> np.ndarray:
-        """(33,) float64: the descriptors of ``x`` (samples,) at 44.1 kHz, BLAS on one thread (its
+        """(31,) float64: the descriptors of ``x`` (samples,) at 44.1 kHz, BLAS on one thread (its
         products here are small: threads would only wait on each other, see :func:`serial_blas`)."""
         with serial_blas():
             return descriptors(x, self.sample_rate)
