@@ -361,6 +361,21 @@ def test_a_closed_pipe_ends_quietly():
     assert p.returncode == 1
 
 
+def test_a_closed_pipe_does_not_cost_the_files_asked_for(tmp_path, mirror_url):
+    """`timbre-jax learn ... | head -3`: the files are written before the summary is printed."""
+    out = tmp_path / "w.npz"
+    p = subprocess.Popen([sys.executable, "-m", "timbre_jax.cli", "--quiet", "learn", "--representation", "cochlea",
+                          "--dataset", "Grey1977", "--out", str(out), "--distances", str(tmp_path / "d")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    assert p.returncode == 1 and "Traceback" not in err, err
+    assert out.exists()
+    assert sorted(f.name for f in (tmp_path / "d").iterdir()) == ["Grey1977.cochlea.learned.csv",
+                                                                  "Grey1977.cochlea.unweighted.csv"]
+
+
 def test_a_full_disk_is_a_one_line_error_that_names_the_file(tmp_path, monkeypatch):
     import errno
 

@@ -90,16 +90,18 @@ def warn(line: str) -> None:
 
 
 def _report(module, result, out: Path) -> int:
-    """Print the analysis's summary and its warnings (stderr, where the module has
-    ``warning_lines(result)``), write its files into ``out`` and say where: in process 0
-    only, when several share the run (each has every result)."""
+    """Write the analysis's files into ``out``, then print its summary, its warnings (stderr,
+    where the module has ``warning_lines(result)``) and where the files are: in process 0
+    only, when several share the run (each has every result).  Files first, so that a
+    reader who goes away (`| head`) does not cost them."""
     if processes.index() != 0:
         return 0
+    written = module.write(result, out)
     for line in module.summary(result):
         print(line)
     for line in getattr(module, "warning_lines", lambda result: [])(result):
         warn(line)
-    for path in module.write(result, out):
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -211,16 +213,15 @@ def cmd_learn(args) -> int:
         outputs.check_new_file(path, "--distances")
     result = single.run(args.representation, chosen, source=args.source, solver=solver_of(args),
                         progress=not args.quiet, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed)
+    labels = [label for label, path in (("weights", args.out), ("weight map", args.plot)) if path]
+    written = list(zip(labels, single.write(result, args.out, plot=args.plot)))  # files first, as in _report
+    written += [("distances", path) for path in (single.write_distances(result, args.distances) if tables else [])]
     for line in single.summary(result):
         print(line)
     for line in single.warning_lines(result):
         warn(line)
-    labels = [label for label, path in (("weights", args.out), ("weight map", args.plot)) if path]
-    for label, path in zip(labels, single.write(result, args.out, plot=args.plot)):
+    for label, path in written:
         print(f"{label} -> {path}")
-    if tables:
-        for path in single.write_distances(result, args.distances):
-            print(f"distances -> {path}")
     return 0
 
 
