@@ -1,10 +1,10 @@
 """Every figure the command line writes, on small inputs: ``python docs/gallery.py``.
 
 Runs the ``timbre-jax`` commands that write figures (learn --plot, robustness, null,
-crossval, transfer, leaderboard) on a few studies and cheap representations, with the
-exact solver and few noise realizations, permutations and bootstrap samples, copies each
-PNG into docs/gallery/ and writes docs/gallery.md: each figure, one sentence saying what
-it shows, and the command that made it.
+crossval, transfer, leaderboard, reliability, raters, importance, space) on a few studies
+and cheap representations, with the exact solver and few noise realizations, permutations
+and bootstrap samples, copies each PNG into docs/gallery/ and writes docs/gallery.md: each
+figure, one sentence saying what it shows, and the command that made it.
 
 The files come from the cache ($TIMBRE_JAX_HOME, default ~/.cache/timbre-jax), fetched
 where missing (from $TIMBRE_JAX_MIRROR when set, e.g. an offline mirror).  A few minutes
@@ -97,6 +97,25 @@ FIGURES = [
      [("fig1a_Lakatos2000_Comb.png", "robustness_fig1a_Lakatos2000_Comb.png",
        "Fig. 1a on a study with per-participant ratings: the noise of its mean ratings measured from the "
        "listeners (dotted) beside the paper's guessed level δ̄ (dashed).")]),
+    ("--quiet extract --representation descriptors --datasets Grey1977,McAdams1995,Barthet2010", []),
+    (f"{LEARN} --representation descriptors --dataset McAdams1995 --bootstrap 50 --plot OUT/ranked.png",
+     [("ranked.png", "learn_ranked_descriptors.png",
+       "The weights of a representation with named dimensions (the 31 descriptors), ranked: each one's share "
+       "of the learned distance with its bootstrap interval over the sounds, and how often the refitted "
+       "optimum uses it.")]),
+    ("--quiet importance --representations descriptors --datasets Grey1977,McAdams1995,Barthet2010 "
+     "--bootstrap 50 --out OUT",
+     [("importance_descriptors.png", "importance_descriptors.png",
+       "Which descriptors matter on which study: the importance of each named dimension in the metric learned "
+       "on each study, side by side; a dot where the interval excludes 0.")]),
+    ("--quiet space --representations descriptors,cochlea --datasets McAdams1995 --out OUT",
+     [("space_McAdams1995.png", "space_McAdams1995.png",
+       "A timbre space: metric MDS of the mean ratings (2-D, the sounds' names), its axes named by the "
+       "descriptor each correlates with most, and the models' spaces moved onto it (Procrustes)."),
+      ("space3d_McAdams1995.png", "space3d_McAdams1995.png",
+       "The 3-D human space as its three 2-D views."),
+      ("correlations_McAdams1995.png", "correlations_McAdams1995.png",
+       "Each human MDS dimension's correlation with each descriptor (the most correlated ones).")]),
 ]
 
 
@@ -110,7 +129,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Needs the ratings and features of Grey1977, Grey1978, McAdams1995, "
-                                       "Barthet2010 and Lakatos2000_Comb (fetched where missing).")
+                                       "Barthet2010 and Lakatos2000_Comb (fetched where missing); extracts the "
+                                       "descriptors of three of them.")
     p.add_argument("--out", type=Path, default=HERE / "gallery",
                    help="folder of the PNG files (default docs/gallery); the page goes beside it, <out>.md")
     args = p.parse_args(argv)

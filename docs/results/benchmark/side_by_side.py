@@ -1,10 +1,11 @@
 """The side-by-side table of docs/results.md: the timbre benchmark's published rows beside
 ours on its 21 studies.
 
-usage: python docs/results/benchmark/side_by_side.py [FOLDER]   (default: this file's folder)
+usage: python docs/results/benchmark/side_by_side.py [FOLDER ...]   (default: this file's folder)
 
-FOLDER holds what the commands of docs/results.md wrote: ``leaderboard/leaderboard.csv``,
-``evaluate.csv`` and ``transfer/transfer_<representation>.csv``.  Prints a Markdown table.
+Each FOLDER holds what the commands of docs/results.md wrote: ``leaderboard/leaderboard.csv``,
+``evaluate.csv`` and ``transfer/transfer_<representation>.csv``; the rows of several folders
+(runs of other representations: ``docs/results/descriptors``) are joined.  Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ PUBLISHED = [
     ("EnCodec, time-averaged", "results.yaml", (0.354, 0.342, 0.269, 0.676, 0.889, 0.181)),
     ("JTFS, frame-aligned", "results.yaml", (0.279, 0.328, 0.209, 0.641, 0.884, 0.295)),
 ]
-ORDER = ("mfcc", "mfcc-aligned", "stft", "cochlea", "scattering", "stmf", "crepe")
+ORDER = ("mfcc", "mfcc-aligned", "stft", "cochlea", "scattering", "stmf", "crepe", "descriptors")
 
 
 def read(path: Path) -> list[dict]:
@@ -36,9 +37,11 @@ def read(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def main(folder: Path) -> None:
-    board = {(r["representation"], r["distance"]): r for r in read(folder / "leaderboard" / "leaderboard.csv")}
-    rows = read(folder / "evaluate.csv")
+def main(folders: list[Path]) -> None:
+    board = {(r["representation"], r["distance"]): r
+             for folder in folders for r in read(folder / "leaderboard" / "leaderboard.csv")}
+    rows = [r for folder in folders for r in read(folder / "evaluate.csv")]
+    transfers = {p.stem.removeprefix("transfer_"): p for folder in folders for p in (folder / "transfer").glob("*.csv")}
     reps = [r for r in ORDER if (r, "euclidean") in board]
     print("| representation | weights | zero-shot Spearman L2 / cosine | Kendall | triplet | NDCG | MAE "
           "| learned Spearman in-sample / held-out | median EV in-sample / held-out | null p < 0.05 "
@@ -54,7 +57,7 @@ def main(folder: Path) -> None:
         ev = statistics.median(float(r["ev_exact"]) for r in mine)
         held = statistics.median(float(r["heldout_ev"]) for r in mine)
         beats = sum(float(r["null_p"]) < 0.05 for r in mine)
-        transfer = read(folder / "transfer" / f"transfer_{rep}.csv")
+        transfer = read(transfers[rep])
         moved = statistics.median(float(r["ev"]) for r in transfer if r["in_sample"] != "True")
         print(f"| {rep} (ours) | {dims} | {float(e['anchor_spearman']):.3f} / {float(c['anchor_spearman']):.3f} "
               f"| {float(e['anchor_kendall']):.3f} | {float(e['triplet_agreement']):.3f} | {float(e['ndcg']):.3f} "
@@ -64,4 +67,4 @@ def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent)
+    main([Path(a) for a in sys.argv[1:]] or [Path(__file__).parent])
