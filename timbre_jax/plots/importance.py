@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from timbre_jax.plots.style import (
-    LABEL_SIZE,
     TICK_SIZE,
     TITLE_SIZE,
     caption,
+    colorbar,
     missing_caption,
     provenance,
     pyplot,
@@ -98,9 +98,7 @@ def plot_importance_map(representation: str, labels, studies, values: np.ndarray
     ax.set_xticks(range(s), list(studies), rotation=60, ha="right")
     ax.set_yticks(range(m), list(labels))
     style_axes(ax, xlabel="study (one metric learned on each, exact optimum)", ylabel="")
-    cb = fig.colorbar(im, ax=ax, pad=0.02, fraction=0.05)
-    cb.set_label("importance (share of the learned distance)", fontsize=LABEL_SIZE)
-    cb.ax.tick_params(labelsize=TICK_SIZE)
+    colorbar(fig, im, ax, "importance (share of the learned distance)", pad=0.02, fraction=0.05)
     details = provenance(source, "exact")
     ax.set_title(f"{representation}: which dimensions matter on which study" + (f"\n{details}" if details else ""),
                  fontsize=TITLE_SIZE)

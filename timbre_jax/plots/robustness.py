@@ -11,11 +11,11 @@ import numpy as np
 
 from timbre_jax.plots.raters import mark_noise
 from timbre_jax.plots.style import (
-    LABEL_SIZE,
     LEGEND_SIZE,
     TICK_SIZE,
     TITLE_SIZE,
     caption,
+    colorbar,
     missing_caption,
     no_features,
     provenance,
@@ -169,9 +169,7 @@ def plot_area_heatmap(auc: dict, datasets, representations, path: Path, *, sourc
         text = ("Area: under the Fig. 1a curve (in-sample explained variance P² of the human ratings of the "
                 "pairs learned on, against log10 of the noise level δ); 0 = explains nothing, 2 = explains "
                 f"everything at every noise level. Cells show the area itself: {why}.")
-    cbar = fig.colorbar(im, ax=ax, fraction=0.05 if len(table) > 3 else 0.08, pad=0.03)
-    cbar.set_label(cbar_label, fontsize=LABEL_SIZE)
-    fig.axes[-1].tick_params(labelsize=TICK_SIZE)
+    colorbar(fig, im, ax, cbar_label, fraction=0.05 if len(table) > 3 else 0.08, pad=0.03)
     norm_color = plt.get_cmap(cmap)
     for i in range(table.shape[0]):
         for j in range(table.shape[1]):

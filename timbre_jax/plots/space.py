@@ -14,6 +14,7 @@ from timbre_jax.plots.style import (
     LEGEND_SIZE,
     TICK_SIZE,
     caption,
+    colorbar,
     pyplot,
     save_figure,
     say_empty,
@@ -131,9 +132,7 @@ def plot_correlations(dataset: str, rows, r: np.ndarray, names, units, path: Pat
         ax.axhline(boundary - 0.5, color="w", lw=3)
     style_axes(ax, f"{dataset}: human MDS dimensions x {descriptors}\n(the {len(top)} with the largest |r| of "
                f"{len(names)})", "descriptor (unit)", "dimension of the human space")
-    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    cbar.set_label("Pearson r over the sounds", fontsize=LABEL_SIZE)
-    cbar.ax.tick_params(labelsize=TICK_SIZE)
+    colorbar(fig, im, ax, "Pearson r over the sounds", fraction=0.04, pad=0.02)
     fig.tight_layout()
     caption(fig, "Each cell: Pearson's r, over the study's sounds, between a dimension of the human timbre space "
             "(metric MDS of the mean ratings in 2 and 3 dimensions) and a descriptor's values (the raw values, before "

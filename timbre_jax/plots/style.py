@@ -5,8 +5,10 @@ caption under the axes (:func:`caption`) that says what is plotted, so that a fi
 be read without the code; all are saved by :func:`save_figure` (PNG, 130 dpi).  The
 families: :mod:`timbre_jax.plots.robustness` (Fig. 1a and 1b of the paper),
 :mod:`timbre_jax.plots.null`, :mod:`timbre_jax.plots.crossval`,
-:mod:`timbre_jax.plots.leaderboard`, :mod:`timbre_jax.plots.transfer` and
-:mod:`timbre_jax.plots.weights`."""
+:mod:`timbre_jax.plots.leaderboard`, :mod:`timbre_jax.plots.transfer`,
+:mod:`timbre_jax.plots.weights`, :mod:`timbre_jax.plots.reliability`,
+:mod:`timbre_jax.plots.raters`, :mod:`timbre_jax.plots.importance` and
+:mod:`timbre_jax.plots.space`."""
 
 from __future__ import annotations
 
@@ -47,6 +49,15 @@ def style_axes(ax, title: str = "", xlabel: str = "", ylabel: str = "") -> None:
     if ylabel:
         ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
     ax.tick_params(labelsize=TICK_SIZE)
+
+
+def colorbar(fig, mappable, ax, label: str, **placement):
+    """A colorbar for ``mappable`` beside ``ax`` in the package's style: ``label`` at the
+    label size, its ticks at the tick size; ``placement``: matplotlib's ``fraction``, ``pad``."""
+    bar = fig.colorbar(mappable, ax=ax, **placement)
+    bar.set_label(label, fontsize=LABEL_SIZE)
+    bar.ax.tick_params(labelsize=TICK_SIZE)
+    return bar
 
 
 def caption(fig, text: str) -> None:

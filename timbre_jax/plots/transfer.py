@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from timbre_jax.plots.style import (
-    LABEL_SIZE,
     TICK_SIZE,
     caption,
+    colorbar,
     missing_caption,
     pyplot,
     save_figure,
@@ -51,9 +51,7 @@ def plot_transfer(representation: str, datasets: list[str], ev: np.ndarray, zero
                f"{transfer_median:.3f} (held-out study)", "scored on (study)", "learned on (study)")
     ax.set_xticks(range(m), names, rotation=60, ha="right", rotation_mode="anchor", fontsize=label_size)
     ax.set_yticks(range(m + 1), [*names, "zero-shot (no fit, w = 1)"], fontsize=label_size)
-    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    cbar.set_label("explained variance\nmax(P, 0)² (unitless)", fontsize=LABEL_SIZE)
-    cbar.ax.tick_params(labelsize=TICK_SIZE)
+    colorbar(fig, im, ax, "explained variance\nmax(P, 0)² (unitless)", fraction=0.04, pad=0.02)
     fig.tight_layout()
     caption(fig, "Each cell: the metric learned on the row's study (the certified optimum of the fit, "
             "weights w) scored on the column's study: max(P, 0)² of Pearson's P between the squared distances "

@@ -15,10 +15,9 @@ import numpy as np
 
 from timbre_jax.plots.style import (
     IMPORTANCE_UNITS,
-    LABEL_SIZE,
-    TICK_SIZE,
     TITLE_SIZE,
     caption,
+    colorbar,
     provenance,
     pyplot,
     save_figure,
@@ -63,9 +62,7 @@ def plot_weights(weights: np.ndarray, representation: str, path: Path, title: st
             if name == "scale x rate":
                 ax.set_yticks(range(len(STMF_SCALES))[::2], [f"{t:g}" for t in STMF_SCALES][::2])
             style_axes(ax, title=panel, xlabel=xl, ylabel=yl)
-            cb = fig.colorbar(im, ax=ax, pad=0.02)
-            cb.set_label(f"summed 1/w²\n({IMPORTANCE_UNITS})", fontsize=LABEL_SIZE)
-            cb.ax.tick_params(labelsize=TICK_SIZE)
+            colorbar(fig, im, ax, f"summed 1/w²\n({IMPORTANCE_UNITS})", pad=0.02)
         layout = ("The 30976 STMF features (128 frequency channels × 11 scales × 22 rates; negative rates: "
                   "downward sweeps) are shown as three maps, each summing the importance over the third axis. ")
     elif representation == "mertcat" and v.size == np.prod(MERTCAT_SHAPE):
@@ -73,9 +70,7 @@ def plot_weights(weights: np.ndarray, representation: str, path: Path, title: st
         im = ax.imshow(v.reshape(MERTCAT_SHAPE), aspect="auto", origin="lower", cmap="magma")
         style_axes(ax, xlabel=f"dimension within the layer (index 0 to {MERTCAT_SHAPE[1] - 1})",
                    ylabel=f"MERT layer (index 0 to {MERTCAT_SHAPE[0] - 1})")
-        cb = fig.colorbar(im, ax=ax)
-        cb.set_label(f"{importance}\n({IMPORTANCE_UNITS})", fontsize=LABEL_SIZE)
-        cb.ax.tick_params(labelsize=TICK_SIZE)
+        colorbar(fig, im, ax, f"{importance}\n({IMPORTANCE_UNITS})")
         layout = "MERTCAT: the 13 layers of MERT × 768 dimensions each. "
     else:
         fig, ax = plt.subplots(figsize=(8, 3))
